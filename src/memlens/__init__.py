@@ -1,0 +1,7 @@
+"""memlens: a real-time memory profiler."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,61 @@
+"""The command line: a registry of commands, one module each, and the one place where
+memlens errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from memlens import __version__
+from memlens.cli import demo, watch
+from memlens.cli._common import Command
+from memlens.errors import EXIT_USAGE, MemlensError
+
+COMMANDS: tuple[Command, ...] = (watch.COMMAND, demo.COMMAND)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one readable line on stderr (and exit 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="memlens",
+        description="Real-time memory profiler: watch processes live, tell a leak from a cache.",
+    )
+    parser.add_argument("--version", action="version", version=f"memlens {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="memlens: %(levelname)s: %(message)s",
+    )
+    try:
+        code: int = args._run(args)
+        return code
+    except MemlensError as e:
+        print(f"memlens: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["COMMANDS", "EXIT_USAGE", "build_parser", "main"]

@@ -1,0 +1,116 @@
+"""What the commands share: the command record, argument types, and the serving options."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from memlens.errors import UsageError
+from memlens.sampler import MIN_INTERVAL
+
+DEFAULT_PORT = 8765
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '10m', '1.5h', '2d' → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (try 30s, 10m, 1h)")
+    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+
+
+def parse_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= MIN_INTERVAL:
+        raise argparse.ArgumentTypeError(f"the interval must be at least {MIN_INTERVAL} s")
+    return value
+
+
+def parse_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is out of range (0-65535)")
+    return value
+
+
+def parse_pid(text: str) -> int:
+    """PIDs are validated by the command (not argparse) so each bad one gets its own line."""
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a PID (PIDs are positive integers)") from None
+
+
+def compile_pattern(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as e:
+        raise UsageError(f"--name {text!r} is not a valid regular expression: {e}") from None
+
+
+def add_serving_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--interval",
+        type=parse_interval,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between samples (default 1.0, at least 0.05)",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    p.add_argument(
+        "--port",
+        type=parse_port,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    p.add_argument(
+        "--token",
+        help="require this token from every client (needed when --host is not loopback; "
+        "generated when not given)",
+    )
+    p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
+    p.add_argument(
+        "--detail",
+        action="store_true",
+        help="also read USS and PSS each sample (costs milliseconds per process)",
+    )
+    p.add_argument(
+        "--history",
+        type=parse_duration,
+        default=3600.0,
+        metavar="DURATION",
+        help="how much recent history to keep in memory per target (default 1h)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["linux", "psutil"],
+        default=None,
+        help="how to read processes (default: the /proc fast path on Linux, else psutil)",
+    )
+
+
+def warn(message: str) -> None:
+    print(f"memlens: warning: {message}", file=sys.stderr)

@@ -1,0 +1,86 @@
+"""Starting a watch with its dashboard: shared by `watch` and `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import re
+import subprocess
+import sys
+import threading
+import webbrowser
+from collections.abc import Sequence
+
+from memlens.cli._common import warn
+from memlens.errors import UsageError
+from memlens.live import LiveView
+from memlens.probes import ProcessProbe
+from memlens.sampler import Sampler, SamplerConfig
+from memlens.web.security import SecurityPolicy, is_loopback, new_token
+from memlens.web.server import bind_socket, serve, url_for
+
+
+def security_for(args: argparse.Namespace) -> SecurityPolicy:
+    """Loopback needs nothing; anything wider needs a token, generated if not given."""
+    token: str | None = args.token
+    if is_loopback(args.host):
+        return SecurityPolicy(token=token, loopback_only=True)
+    if token is None:
+        token = new_token()
+    elif len(token) < 8:
+        raise UsageError("--token must be at least 8 characters")
+    warn(
+        f"listening on {args.host}, reachable from other machines; "
+        "every client must present the token"
+    )
+    return SecurityPolicy(token=token, loopback_only=False)
+
+
+def run_dashboard(
+    args: argparse.Namespace,
+    probes: Sequence[ProcessProbe],
+    *,
+    started: Sequence[subprocess.Popen[bytes]] = (),
+    name_pattern: re.Pattern[str] | None = None,
+    children: bool = False,
+    title: str = "",
+) -> int:
+    policy = security_for(args)
+    sock = bind_socket(args.host, args.port)
+    interval: float = args.interval
+    capacity = max(1, math.ceil(args.history / interval))
+    live = LiveView(interval=interval, history_capacity=capacity)
+    sampler = Sampler(
+        SamplerConfig(
+            interval=interval,
+            detail=args.detail,
+            backend=args.backend,
+            children=children,
+            name_pattern=name_pattern,
+        ),
+        on_tick=lambda tick: None,
+        probes=probes,
+        children_of_memlens=started,
+    )
+    url = url_for(sock, policy.token)
+
+    def announce() -> None:
+        what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
+        if what:
+            print(f"memlens: watching {what}", flush=True)
+        elif name_pattern is not None:
+            print(f"memlens: waiting for processes matching {name_pattern.pattern!r}", flush=True)
+        print(url, flush=True)
+        print("memlens: press Ctrl-C to stop", flush=True)
+        if args.open:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    try:
+        asyncio.run(serve(live, sampler, sock, policy, on_started=announce))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,63 @@
+"""`memlens demo`: start the bundled leaking workload and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from memlens.cli._common import Command, add_serving_options
+from memlens.cli._serve import run_dashboard
+from memlens.probes import open_process
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--leak-rate",
+        type=float,
+        default=2.0,
+        metavar="MB_PER_MIN",
+        help="how fast the workload leaks underneath its sawtooth (default 2 MB/min)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="end the workload after this long (default: run until memlens stops)",
+    )
+    add_serving_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "memlens.demo_workload",
+        "--leak-rate",
+        str(args.leak_rate),
+        "--duration",
+        str(args.duration),
+    ]
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    try:
+        probe = open_process(child.pid, detail=args.detail, backend=args.backend)
+        return run_dashboard(
+            args,
+            [probe],
+            started=[child],
+            title=f"the demo workload (PID {child.pid}): a sawtooth with a slow leak",
+        )
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+COMMAND = Command(
+    "demo", "start a bundled workload that leaks slowly, and watch it", configure, run
+)

@@ -1,0 +1,55 @@
+"""memlens errors, each kind carrying the exit code the CLI uses for it.
+
+The CLI maps errors to exit codes in exactly one place (`memlens.cli.main`), reading
+`exit_code` from here: 0 ok, 1 a check failed, 2 bad usage or bad input, 3 the target
+could not be read.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+
+
+class MemlensError(Exception):
+    """Base of every error memlens raises on purpose; its message is one readable line."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UsageError(MemlensError):
+    """The command line or a setting is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class TargetNotFound(MemlensError):
+    """No process has that PID (or it is not a valid PID at all)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ForeignTarget(MemlensError):
+    """The process belongs to another user; memlens watches only its own user's processes."""
+
+    exit_code = EXIT_USAGE
+
+
+class AccessDenied(MemlensError):
+    """The process exists but the OS refuses to let memlens read its memory."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+class TargetGone(MemlensError):
+    """The process ended (or its PID now names a different process) while being read."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+class PortInUse(MemlensError):
+    """The address the server should listen on is taken."""
+
+    exit_code = EXIT_USAGE

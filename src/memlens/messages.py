@@ -1,0 +1,71 @@
+"""The stream's messages (docs/protocol.md), built and serialised in one place."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+
+from memlens import __version__
+from memlens.history import Column
+from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
+
+PROTOCOL_VERSION = 1
+UNITS = {"memory": "bytes", "time": "seconds", "cpu": "percent"}
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON; NaN is never emitted (unknown values are null)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def hello(
+    targets: Iterable[Target], *, interval: float, history_capacity: int
+) -> dict[str, object]:
+    return {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "version": __version__,
+        "interval": interval,
+        "units": UNITS,
+        "fields": list(SAMPLE_FIELDS),
+        "targets": [t.to_dict() for t in targets],
+        "history_capacity": history_capacity,
+        "server_time": time.time(),
+    }
+
+
+def backfill(seq: int, series: Mapping[str, Mapping[str, Column]]) -> dict[str, object]:
+    return {"type": "backfill", "seq": seq, "series": series}
+
+
+def tick(seq: int, t: float, samples: Mapping[str, Reading]) -> dict[str, object]:
+    return {
+        "type": "tick",
+        "seq": seq,
+        "t": t,
+        "samples": {key: reading.values() for key, reading in samples.items()},
+    }
+
+
+def target_added(target: Target) -> dict[str, object]:
+    return {"type": "target", "target": target.to_dict()}
+
+
+def target_exited(target: Target) -> dict[str, object]:
+    return {
+        "type": "exit",
+        "key": target.key,
+        "pid": target.pid,
+        "time": target.exit_time,
+        "exit_code": target.exit_code,
+        "reason": target.exit_reason,
+    }
+
+
+def encode_tick(t: Tick) -> list[str]:
+    """The serialised messages for one tick, in the order clients must see them."""
+    out = [dumps(target_added(target)) for target in t.new_targets]
+    out.append(dumps(tick(t.seq, t.time, t.samples)))
+    out.extend(dumps(target_exited(target)) for target in t.exits)
+    return out

@@ -1,0 +1,110 @@
+"""Plain frozen data shared by every layer: what a target is and what one reading holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The order of the per-sample fields on the wire (see docs/protocol.md). Adding one at the
+# end is compatible; changing the order is a protocol version change.
+SAMPLE_FIELDS: tuple[str, ...] = (
+    "rss",
+    "vms",
+    "shared",
+    "swap",
+    "threads",
+    "fds",
+    "cpu",
+    "uss",
+    "pss",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """A process as (pid, start time): PIDs are reused, the pair is not."""
+
+    pid: int
+    start_ticks: int  # kernel start time in clock ticks since boot (Linux) or µs (psutil)
+    start_time: float  # wall-clock Unix time the process started
+
+    @property
+    def key(self) -> str:
+        return f"{self.pid}-{self.start_ticks}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measurement of one process. Memory in bytes; `None` where not known."""
+
+    rss: int
+    vms: int
+    shared: int
+    swap: int | None
+    threads: int
+    fds: int
+    cpu: float | None
+    uss: int | None = None
+    pss: int | None = None
+
+    def values(self) -> list[int | float | None]:
+        """The values in SAMPLE_FIELDS order, as sent on the wire."""
+        return [
+            self.rss,
+            self.vms,
+            self.shared,
+            self.swap,
+            self.threads,
+            self.fds,
+            self.cpu,
+            self.uss,
+            self.pss,
+        ]
+
+
+@dataclass(slots=True)
+class Target:
+    """A series on the chart: one process, or the sum of a process and its descendants.
+
+    Mutable on purpose: its state moves from running to exited, and only the sampler
+    thread changes it.
+    """
+
+    key: str
+    kind: str  # "process" or "sum"
+    pid: int
+    start_time: float
+    name: str
+    cmdline: str
+    parent: str | None = None
+    members: list[str] = field(default_factory=list)
+    state: str = "running"
+    exit_time: float | None = None
+    exit_code: int | None = None
+    exit_reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "name": self.name,
+            "cmdline": self.cmdline,
+            "parent": self.parent,
+            "members": list(self.members),
+            "state": self.state,
+            "exit_time": self.exit_time,
+            "exit_code": self.exit_code,
+            "exit_reason": self.exit_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Everything one sampling round produced, published to the hub as one unit."""
+
+    seq: int
+    time: float  # wall-clock
+    samples: dict[str, Reading]
+    new_targets: tuple[Target, ...] = ()
+    exits: tuple[Target, ...] = ()

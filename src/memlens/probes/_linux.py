@@ -1,0 +1,201 @@
+"""Linux fast path: reads /proc through file descriptors kept open for the target's life.
+
+A kept descriptor costs one pread per file per tick (about 1 µs for statm) instead of an
+open/read/close, and it is tied to the process it was opened on: once that process is
+gone, reads fail with ESRCH even if the PID has been handed to a new process, so two
+processes can never be mixed in one series.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from memlens.errors import AccessDenied, TargetGone, TargetNotFound
+from memlens.model import ProcessIdentity, Reading
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_READ_SIZE = 4096
+_T = TypeVar("_T")
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise RuntimeError("/proc/stat has no btime line")
+
+
+BOOT_TIME = _boot_time()
+
+
+def _fd_count_from_stat_supported() -> bool:
+    # Since Linux 6.2, stat() of /proc/PID/fd reports the number of open fds in st_size,
+    # which is far cheaper than listing the directory. Older kernels report 0.
+    try:
+        return os.stat("/proc/self/fd").st_size > 0
+    except OSError:
+        return False
+
+
+_FD_COUNT_FROM_STAT = _fd_count_from_stat_supported()
+
+
+@contextmanager
+def _translated(pid: int) -> Iterator[None]:
+    """Turn the OS's errors about a process into memlens errors, in one place."""
+    try:
+        yield
+    except FileNotFoundError as e:
+        raise TargetNotFound(f"no process with PID {pid}") from e
+    except ProcessLookupError as e:
+        raise TargetGone(f"process {pid} has exited") from e
+    except PermissionError as e:
+        raise AccessDenied(f"not allowed to read process {pid}'s memory ({e.strerror})") from e
+
+
+def _retry_eintr(fn: Callable[[], _T]) -> _T:
+    while True:
+        try:
+            return fn()
+        except InterruptedError:
+            continue
+
+
+class LinuxProcessProbe:
+    """Reads statm (memory), stat (CPU, threads, state) and status (swap) each tick."""
+
+    def __init__(self, pid: int, *, detail: bool = False) -> None:
+        self.pid = pid
+        self.detail = detail
+        self._fds: list[int] = []
+        self._rollup_fd: int | None = None
+        self._last_cpu: tuple[float, float] | None = None
+        with _translated(pid):
+            self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
+            self._fds.append(self._dir_fd)
+            try:
+                self._stat_fd = self._open("stat")
+                self._statm_fd = self._open("statm")
+                self._status_fd = self._open("status")
+                stat = self._read_stat()
+            except BaseException:
+                self.close()
+                raise
+        self.owner_uid: int | None = os.fstat(self._dir_fd).st_uid
+        start_ticks = int(stat[19])
+        self.identity = ProcessIdentity(pid, start_ticks, BOOT_TIME + start_ticks / CLOCK_TICKS)
+        self.name = self._read_text("comm").strip()
+        raw_cmdline = self._read_text("cmdline")
+        self.cmdline = [a for a in raw_cmdline.split("\0") if a] or [f"[{self.name}]"]
+        if stat[0] in ("Z", "X"):
+            self.close()
+            raise TargetNotFound(f"process {pid} has already exited (it is a zombie)")
+
+    def _open(self, name: str) -> int:
+        fd = os.open(name, os.O_RDONLY, dir_fd=self._dir_fd)
+        self._fds.append(fd)
+        return fd
+
+    def _read_text(self, name: str) -> str:
+        try:
+            fd = os.open(name, os.O_RDONLY, dir_fd=self._dir_fd)
+        except OSError:
+            return ""
+        try:
+            return os.read(fd, 65536).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        finally:
+            os.close(fd)
+
+    def _pread(self, fd: int) -> bytes:
+        data = _retry_eintr(lambda: os.pread(fd, _READ_SIZE, 0))
+        if not data:
+            raise ProcessLookupError(errno.ESRCH, "process has exited")
+        return data
+
+    def _read_stat(self) -> list[str]:
+        raw = self._pread(self._stat_fd)
+        # The command name sits in parentheses and may itself hold spaces or ')'.
+        return raw[raw.rindex(b")") + 2 :].decode("ascii").split()
+
+    def read(self) -> Reading:
+        with _translated(self.pid):
+            stat = self._read_stat()
+            if stat[0] in ("Z", "X"):
+                raise ProcessLookupError(errno.ESRCH, "process is a zombie")
+            statm = self._pread(self._statm_fd).split()
+            status = self._pread(self._status_fd)
+            now = time.monotonic()
+            cpu_seconds = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+            cpu: float | None = None
+            if self._last_cpu is not None:
+                elapsed = now - self._last_cpu[0]
+                if elapsed > 0:
+                    cpu = max(0.0, (cpu_seconds - self._last_cpu[1]) / elapsed * 100.0)
+            self._last_cpu = (now, cpu_seconds)
+            uss = pss = None
+            if self.detail:
+                uss, pss = self._read_rollup()
+            return Reading(
+                rss=int(statm[1]) * PAGE_SIZE,
+                vms=int(statm[0]) * PAGE_SIZE,
+                shared=int(statm[2]) * PAGE_SIZE,
+                swap=_status_kb(status, b"VmSwap:"),
+                threads=int(stat[17]),
+                fds=self._fd_count(),
+                cpu=cpu,
+                uss=uss,
+                pss=pss,
+            )
+
+    def _fd_count(self) -> int:
+        try:
+            if _FD_COUNT_FROM_STAT:
+                return os.stat("fd", dir_fd=self._dir_fd).st_size
+            return len(os.listdir(f"/proc/{self.pid}/fd"))
+        except PermissionError:
+            return 0  # another user's process: the OS hides its descriptors
+
+    def _read_rollup(self) -> tuple[int | None, int | None]:
+        # smaps_rollup walks every mapping of the target: milliseconds, so only on request.
+        try:
+            if self._rollup_fd is None:
+                self._rollup_fd = self._open("smaps_rollup")
+            raw = self._pread(self._rollup_fd)
+        except PermissionError:
+            return None, None
+        private = (_status_kb(raw, b"Private_Clean:") or 0) + (
+            _status_kb(raw, b"Private_Dirty:") or 0
+        )
+        return private, _status_kb(raw, b"Pss:")
+
+    def close(self) -> None:
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
+
+
+def _status_kb(raw: bytes, label: bytes) -> int | None:
+    """A `Label:   123 kB` line of /proc status-like files, in bytes."""
+    if raw.startswith(label):
+        at = 0
+    else:
+        at = raw.find(b"\n" + label)
+        if at < 0:
+            return None
+        at += 1
+    end = raw.find(b"\n", at)
+    parts = raw[at + len(label) : end if end >= 0 else None].split()
+    return int(parts[0]) * 1024 if parts else None
+

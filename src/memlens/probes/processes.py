@@ -1,0 +1,104 @@
+"""The process table: which processes exist, which match a pattern, whose children they are."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+
+import psutil
+
+_LINUX_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
+
+
+def _linux_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _linux_name_and_cmdline(pid: int) -> tuple[str, str] | None:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            name = f.read().decode("utf-8", "replace").strip()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return name, cmdline
+
+
+class ProcessMatcher:
+    """Finds processes whose name or command line matches a regular expression.
+
+    Processes already seen not to match are remembered by PID until that PID leaves the
+    process table, so a rescan reads only processes that are new since the last one.
+    """
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self._rejected: set[int] = set()
+
+    def reject(self, pid: int) -> None:
+        """Do not offer `pid` again while it lives (it could not be opened)."""
+        self._rejected.add(pid)
+
+    def matches(self, name: str, cmdline: str) -> bool:
+        return bool(self.pattern.search(name) or self.pattern.search(cmdline))
+
+    def scan(self) -> list[int]:
+        found: list[int] = []
+        if _LINUX_PROC:
+            pids = _linux_pids()
+            self._rejected &= set(pids)
+            for pid in pids:
+                if pid in self._rejected:
+                    continue
+                info = _linux_name_and_cmdline(pid)
+                if info is None:
+                    continue
+                if self.matches(*info):
+                    found.append(pid)
+                else:
+                    self._rejected.add(pid)
+            return found
+        seen: set[int] = set()
+        for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+            pid = proc.info["pid"]
+            seen.add(pid)
+            if pid in self._rejected:
+                continue
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            if self.matches(proc.info.get("name") or "", cmdline):
+                found.append(pid)
+            else:
+                self._rejected.add(pid)
+        self._rejected &= seen
+        return found
+
+
+def descendants(pid: int) -> Iterator[tuple[int, int]]:
+    """(pid, parent pid) of every descendant of `pid`, parents before children."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            yield child.pid, child.ppid()
+        except psutil.Error:
+            continue
+
+
+def start_ticks_of(pid: int, backend: str | None = None) -> int | None:
+    """The start-time part of the identity of whatever process holds `pid` now."""
+    if _LINUX_PROC and backend in (None, "linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                raw = f.read()
+            return int(raw[raw.rindex(b")") + 2 :].split()[19])
+        except (OSError, ValueError, IndexError):
+            return None
+    try:
+        return round(psutil.Process(pid).create_time() * 100)
+    except psutil.Error:
+        return None

@@ -1,0 +1,266 @@
+"""The sampler owns time: one loop per set of targets, on a schedule that does not drift.
+
+It runs on its own thread so a slow read of /proc never stalls the event loop that
+serves clients, and hands each finished round (a `Tick`) to one callback. The schedule
+is `start + k * interval` on the monotonic clock: a late round does not push the later
+ones back, and rounds that could not run at all are skipped and counted, never bunched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from memlens.errors import MemlensError, TargetGone
+from memlens.model import Reading, Target, Tick
+from memlens.probes import ProcessProbe, open_process
+from memlens.probes.processes import ProcessMatcher, descendants, start_ticks_of
+from memlens.redact import redact_cmdline
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL = 0.05
+
+
+@dataclass
+class SamplerConfig:
+    interval: float = 1.0
+    detail: bool = False
+    backend: str | None = None
+    children: bool = False
+    name_pattern: re.Pattern[str] | None = None
+    rescan_interval: float = 2.0  # how often --name and --children look for new processes
+    exclude_pids: frozenset[int] = field(default_factory=lambda: frozenset({os.getpid()}))
+
+
+@dataclass
+class _Watched:
+    probe: ProcessProbe
+    target: Target
+    root: str | None  # key of the sum series it belongs to (with --children)
+
+
+class Sampler:
+    """Reads every watched process once per tick and reports the round as a `Tick`."""
+
+    def __init__(
+        self,
+        config: SamplerConfig,
+        on_tick: Callable[[Tick], None],
+        probes: Iterable[ProcessProbe] = (),
+        children_of_memlens: Iterable[subprocess.Popen[bytes]] = (),
+    ) -> None:
+        if config.interval < MIN_INTERVAL:
+            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
+        self.config = config
+        self.on_tick = on_tick
+        self._popen = {p.pid: p for p in children_of_memlens}
+        self._watched: dict[str, _Watched] = {}
+        self._sums: dict[str, Target] = {}
+        self._known_pids: set[int] = set()
+        self._pending_new: list[Target] = []
+        self._seq = 0
+        self._last_rescan = float("-inf")
+        self._matcher = ProcessMatcher(config.name_pattern) if config.name_pattern else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.missed_ticks = 0
+        self.ticks = 0
+        for probe in probes:
+            self._add(probe, parent=None, root=None)
+
+    # -- target set -------------------------------------------------------------------
+
+    def targets(self) -> list[Target]:
+        """Copies of every target, live and exited, sums after their processes."""
+        items = [w.target for w in self._watched.values()]
+        return [dataclasses.replace(t) for t in [*items, *self._sums.values()]]
+
+    def _add(self, probe: ProcessProbe, parent: str | None, root: str | None) -> Target:
+        ident = probe.identity
+        target = Target(
+            key=ident.key,
+            kind="process",
+            pid=ident.pid,
+            start_time=ident.start_time,
+            name=probe.name,
+            cmdline=redact_cmdline(probe.cmdline),
+            parent=parent,
+        )
+        if self.config.children and root is None and parent is None:
+            root = f"sum-{ident.key}"
+            self._sums[root] = Target(
+                key=root,
+                kind="sum",
+                pid=ident.pid,
+                start_time=ident.start_time,
+                name=f"{probe.name} + children",
+                cmdline=target.cmdline,
+                members=[ident.key],
+            )
+            self._pending_new.append(dataclasses.replace(self._sums[root]))
+        elif root is not None:
+            self._sums[root].members.append(ident.key)
+        self._watched[ident.key] = _Watched(probe, target, root)
+        self._known_pids.add(ident.pid)
+        self._pending_new.append(dataclasses.replace(target))
+        return target
+
+    def _try_open(self, pid: int) -> ProcessProbe | None:
+        try:
+            return open_process(pid, detail=self.config.detail, backend=self.config.backend)
+        except MemlensError:
+            return None  # gone already, or not ours: discovery skips it quietly
+
+    def _rescan(self) -> None:
+        live_pids = {w.target.pid for w in self._watched.values() if w.target.state == "running"}
+        self._known_pids &= live_pids
+        if self._matcher is not None:
+            for pid in self._matcher.scan():
+                if pid in self._known_pids or pid in self.config.exclude_pids:
+                    continue
+                probe = self._try_open(pid)
+                if probe is None:
+                    self._matcher.reject(pid)
+                else:
+                    self._add(probe, parent=None, root=None)
+        if self.config.children:
+            for root_key, total in list(self._sums.items()):
+                if total.state != "running":
+                    continue
+                for pid, parent_pid in descendants(total.pid):
+                    if pid in self._known_pids or pid in self.config.exclude_pids:
+                        continue
+                    probe = self._try_open(pid)
+                    if probe is None:
+                        continue
+                    parent_key = next(
+                        (
+                            w.target.key
+                            for w in self._watched.values()
+                            if w.target.pid == parent_pid and w.target.state == "running"
+                        ),
+                        root_key.removeprefix("sum-"),
+                    )
+                    self._add(probe, parent=parent_key, root=root_key)
+
+    # -- one round --------------------------------------------------------------------
+
+    def sample_once(self, now: float | None = None) -> Tick:
+        """Read every live target once. Public so tests and benchmarks can drive it."""
+        wall = time.time() if now is None else now
+        mono = time.monotonic()
+        if mono - self._last_rescan >= self.config.rescan_interval:
+            self._last_rescan = mono
+            try:
+                self._rescan()
+            except Exception:  # discovery must never stop sampling what we already watch
+                log.exception("looking for new processes failed")
+        samples: dict[str, Reading] = {}
+        exits: list[Target] = []
+        for key, watched in self._watched.items():
+            if watched.target.state != "running":
+                continue
+            try:
+                samples[key] = watched.probe.read()
+            except MemlensError as e:
+                self._mark_exited(watched, wall, unreadable=not isinstance(e, TargetGone))
+                exits.append(dataclasses.replace(watched.target))
+        for root_key, total in self._sums.items():
+            if total.state != "running":
+                continue
+            parts = [samples[m] for m in total.members if m in samples]
+            if parts:
+                samples[root_key] = _sum_readings(parts)
+            else:
+                total.state, total.exit_time, total.exit_reason = "exited", wall, "exited"
+                root = self._watched.get(total.members[0])
+                if root is not None:
+                    total.exit_code = root.target.exit_code
+                exits.append(dataclasses.replace(total))
+        self._seq += 1
+        self.ticks += 1
+        new, self._pending_new = tuple(self._pending_new), []
+        return Tick(self._seq, wall, samples, new, tuple(exits))
+
+    def _mark_exited(self, watched: _Watched, wall: float, *, unreadable: bool) -> None:
+        target = watched.target
+        watched.probe.close()
+        target.state = "exited"
+        target.exit_time = wall
+        popen = self._popen.get(target.pid)
+        if popen is not None:
+            try:
+                target.exit_code = popen.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                target.exit_code = None
+        now_there = start_ticks_of(target.pid, self.config.backend)
+        if unreadable:
+            target.exit_reason = "unreadable"
+        elif now_there is not None and f"{target.pid}-{now_there}" != target.key:
+            target.exit_reason = "pid-reused"
+        else:
+            target.exit_reason = "exited"
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def alive(self) -> int:
+        return sum(1 for w in self._watched.values() if w.target.state == "running")
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="memlens-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for watched in self._watched.values():
+            watched.probe.close()
+
+    def _run(self) -> None:
+        interval = self.config.interval
+        origin = time.monotonic()
+        k = 0
+        while not self._stop.is_set():
+            try:
+                self.on_tick(self.sample_once())
+            except Exception:  # a failing consumer must not end sampling
+                log.exception("sampling round failed")
+            k += 1
+            now = time.monotonic()
+            due = origin + k * interval
+            if now > due:  # overran: skip the rounds that are already late, count them
+                late = int((now - due) // interval) + 1
+                self.missed_ticks += late
+                k += late
+                due = origin + k * interval
+            self._stop.wait(due - now)
+
+
+def _sum_readings(parts: list[Reading]) -> Reading:
+    def total(values: list[int | None]) -> int | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    cpus = [p.cpu for p in parts if p.cpu is not None]
+    return Reading(
+        rss=sum(p.rss for p in parts),
+        vms=sum(p.vms for p in parts),
+        shared=sum(p.shared for p in parts),
+        swap=total([p.swap for p in parts]),
+        threads=sum(p.threads for p in parts),
+        fds=sum(p.fds for p in parts),
+        cpu=sum(cpus) if cpus else None,
+        uss=total([p.uss for p in parts]),
+        pss=total([p.pss for p in parts]),
+    )

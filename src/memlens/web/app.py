@@ -1,0 +1,127 @@
+"""The Starlette application: dashboard, stream, history API and health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from memlens import __version__
+from memlens.live import LiveView
+from memlens.model import SAMPLE_FIELDS
+from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolicy
+from memlens.web.ws import stream
+
+STATIC_DIR = Path(str(resources.files("memlens.web") / "static"))
+
+
+def create_app(
+    live: LiveView,
+    policy: SecurityPolicy | None = None,
+    stats: Callable[[], dict[str, int]] | None = None,
+) -> Starlette:
+    """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz."""
+    policy = policy or SecurityPolicy()
+
+    async def dashboard(request: Request) -> Response:
+        response = FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+        token = request.query_params.get("token")
+        if token and policy.token_ok(token):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    async def api_targets(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "targets": [t.to_dict() for t in live.targets.values()],
+                "fields": list(SAMPLE_FIELDS),
+                "interval": live.interval,
+            }
+        )
+
+    async def api_samples(request: Request) -> Response:
+        key = request.query_params.get("target")
+        if not key:
+            return JSONResponse({"error": "the target parameter is required"}, status_code=400)
+        if key not in live.targets and key not in live.history:
+            return JSONResponse({"error": f"no target {key!r}"}, status_code=404)
+        try:
+            since = _optional_float(request.query_params.get("since"))
+            limit = _optional_int(request.query_params.get("limit"))
+        except ValueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(
+            {
+                "target": key,
+                "fields": list(SAMPLE_FIELDS),
+                "series": live.history.series(key, since, limit),
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        body: dict[str, object] = {
+            "status": "ok",
+            "version": __version__,
+            "uptime": round(time.time() - live.started, 3),
+            "targets": sum(1 for t in live.targets.values() if t.state == "running"),
+            "clients": len(live.hub),
+            "dropped_messages": live.hub.dropped,
+        }
+        if stats is not None:
+            body.update(stats())
+        return JSONResponse(body)
+
+    app = Starlette(
+        routes=[
+            Route("/", dashboard),
+            Route("/api/targets", api_targets),
+            Route("/api/samples", api_samples),
+            Route("/healthz", healthz),
+            WebSocketRoute("/ws", stream),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[Middleware(SecurityMiddleware, policy=policy)],
+    )
+    app.state.live = live
+    return app
+
+
+# The page and its scripts come from this server only; nothing may load from elsewhere.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _optional_float(raw: str | None) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"since must be a number of seconds, not {raw!r}") from None
+
+
+def _optional_int(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"limit must be a positive integer, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"limit must be a positive integer, not {raw!r}")
+    return value

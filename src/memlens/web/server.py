@@ -1,0 +1,100 @@
+"""Running the app: bind the socket ourselves (clear errors, port 0), then uvicorn on it."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from memlens.errors import PortInUse, UsageError
+from memlens.live import LiveView
+from memlens.sampler import Sampler
+from memlens.web.app import create_app
+from memlens.web.security import SecurityPolicy
+
+log = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port; port 0 lets the OS pick a free one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise UsageError(f"cannot listen on {host!r}: {e.strerror}") from e
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {port} on {host} is already in use; pick another with --port, "
+                "or --port 0 for any free one"
+            ) from e
+        if e.errno in (errno.EACCES, errno.EPERM):
+            raise UsageError(f"not allowed to listen on {host}:{port} ({e.strerror})") from e
+        raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from e
+    sock.setblocking(False)
+    return sock
+
+
+def url_for(sock: socket.socket, token: str | None = None) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    if host in ("0.0.0.0", "::"):
+        shown = socket.gethostname()
+    suffix = f"?token={token}" if token else ""
+    return f"http://{shown}:{port}/{suffix}"
+
+
+async def serve(
+    live: LiveView,
+    sampler: Sampler,
+    sock: socket.socket,
+    policy: SecurityPolicy,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server."""
+    loop = asyncio.get_running_loop()
+
+    def hand_over(tick: object) -> None:
+        from memlens.model import Tick
+
+        assert isinstance(tick, Tick)
+        try:
+            loop.call_soon_threadsafe(live.apply, tick)
+        except RuntimeError:
+            pass  # the loop is closing; this last round has no one to go to
+
+    sampler.on_tick = hand_over
+    app = create_app(
+        live,
+        policy,
+        stats=lambda: {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks},
+    )
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=2,
+        lifespan="off",
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    sampler.start()
+    try:
+        if on_started is not None:
+            loop.call_soon(on_started)
+        await server.serve(sockets=[sock])
+    finally:
+        sampler.stop()

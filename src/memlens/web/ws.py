@@ -1,0 +1,67 @@
+"""The `/ws` stream: hello, backfill, then whatever the hub publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from memlens.live import LiveView
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE = 4096
+
+
+async def stream(websocket: WebSocket) -> None:
+    live: LiveView = websocket.app.state.live
+    await websocket.accept()
+    # Subscribe before reading the history, with no await in between: every tick is then
+    # either in the backfill or in this client's queue, never in both or in neither.
+    sub = live.hub.subscribe()
+    hello = live.hello_message()
+    backfill = live.backfill_message()
+    sender = asyncio.create_task(_send_all(websocket, [hello, backfill], sub))
+    try:
+        await _read_until_closed(websocket, sender)
+    finally:
+        sub.close()
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+
+
+async def _send_all(websocket: WebSocket, first: list[str], sub: object) -> None:
+    from memlens.hub import Subscription
+
+    assert isinstance(sub, Subscription)
+    for message in first:
+        await websocket.send_text(message)
+    while True:
+        await websocket.send_text(await sub.get())
+
+
+async def _read_until_closed(websocket: WebSocket, sender: asyncio.Task[None]) -> None:
+    """Ignore what the client says; end when it leaves, talks too much, or sending fails."""
+    receiver = asyncio.ensure_future(websocket.receive())
+    try:
+        while True:
+            done, _ = await asyncio.wait(
+                {receiver, sender}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if sender in done:
+                return  # the connection broke while sending
+            message = receiver.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            size = len(message.get("text") or message.get("bytes") or b"")
+            if size > MAX_CLIENT_MESSAGE:
+                await websocket.close(code=1009)
+                return
+            receiver = asyncio.ensure_future(websocket.receive())
+    except WebSocketDisconnect:
+        return
+    finally:
+        receiver.cancel()
