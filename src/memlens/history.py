@@ -40,11 +40,11 @@ class Ring:
     def append_row(self, row: Sequence[float]) -> None:
         cols = self._cols
         if len(cols[0]) < self.capacity:
-            for col, value in zip(cols, row):
+            for col, value in zip(cols, row, strict=True):
                 col.append(value)
         else:
             at = self._start
-            for col, value in zip(cols, row):
+            for col, value in zip(cols, row, strict=True):
                 col[at] = value
             self._start = (at + 1) % self.capacity
 
@@ -65,7 +65,7 @@ class Ring:
         if limit is not None:
             lo = max(lo, len(times) - limit)
         out: dict[str, Column] = {"t": list(times[lo:])}
-        for name, col in zip(SAMPLE_FIELDS, self._cols[1:]):
+        for name, col in zip(SAMPLE_FIELDS, self._cols[1:], strict=True):
             out[name] = [_json_value(v) for v in self._ordered(col)[lo:]]
         return out
 

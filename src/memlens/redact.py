@@ -6,7 +6,10 @@ import re
 
 MASK = "***"
 
-_SECRET_WORD = r"(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|credentials?|private[-_]?key|access[-_]?key)"
+_SECRET_WORD = (
+    r"(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|credentials?"
+    r"|private[-_]?key|access[-_]?key)"
+)
 # --password=xyz, --api-key=xyz, token=xyz, DB_PASSWORD=xyz
 _ASSIGN = re.compile(rf"^(-{{0,2}}[\w.-]*{_SECRET_WORD}[\w.-]*=)(.+)$", re.IGNORECASE)
 # --password xyz (the value is the next argument)
@@ -34,9 +37,8 @@ def redact_args(args: list[str]) -> list[str]:
             out.append(arg)
             hide_next = True
             continue
-        arg = _URL_CREDENTIALS.sub(rf"\g<1>{MASK}\g<3>", arg)
-        arg = _BEARER.sub(rf"\g<1>{MASK}", arg)
-        out.append(arg)
+        cleaned = _URL_CREDENTIALS.sub(rf"\g<1>{MASK}\g<3>", arg)
+        out.append(_BEARER.sub(rf"\g<1>{MASK}", cleaned))
     return out
 
 

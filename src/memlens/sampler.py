@@ -230,21 +230,31 @@ class Sampler:
     def _run(self) -> None:
         interval = self.config.interval
         origin = time.monotonic()
-        k = 0
+        slot = 0
         while not self._stop.is_set():
             try:
                 self.on_tick(self.sample_once())
             except Exception:  # a failing consumer must not end sampling
                 log.exception("sampling round failed")
-            k += 1
             now = time.monotonic()
-            due = origin + k * interval
-            if now > due:  # overran: skip the rounds that are already late, count them
-                late = int((now - due) // interval) + 1
-                self.missed_ticks += late
-                k += late
-                due = origin + k * interval
-            self._stop.wait(due - now)
+            slot, missed = next_slot(origin, slot, now, interval)
+            self.missed_ticks += missed
+            self._stop.wait(origin + slot * interval - now)
+
+
+def next_slot(origin: float, slot: int, now: float, interval: float) -> tuple[int, int]:
+    """The next round's slot on the grid `origin + slot * interval`, and slots skipped.
+
+    Rounds stay on the grid however long each takes, so the schedule never drifts; a
+    round that overran skips the slots already in the past instead of running late ones
+    back to back.
+    """
+    due = slot + 1
+    behind = now - (origin + due * interval)
+    if behind <= 0:
+        return due, 0
+    missed = int(behind // interval) + 1
+    return due + missed, missed
 
 
 def _sum_readings(parts: list[Reading]) -> Reading:

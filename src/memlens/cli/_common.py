@@ -77,9 +77,7 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds between samples (default 1.0, at least 0.05)",
     )
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
-    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port",
         type=parse_port,

@@ -12,7 +12,7 @@ import errno
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 
 from memlens.errors import AccessDenied, TargetGone, TargetNotFound
@@ -179,10 +179,8 @@ class LinuxProcessProbe:
 
     def close(self) -> None:
         for fd in self._fds:
-            try:
+            with suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._fds.clear()
 
 
@@ -198,4 +196,3 @@ def _status_kb(raw: bytes, label: bytes) -> int | None:
     end = raw.find(b"\n", at)
     parts = raw[at + len(label) : end if end >= 0 else None].split()
     return int(parts[0]) * 1024 if parts else None
-

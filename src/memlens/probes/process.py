@@ -60,7 +60,7 @@ def open_process(
         raise ValueError(f"unknown probe backend {chosen!r}")
     if own_only and probe.owner_uid is not None and hasattr(os, "geteuid"):
         me = os.geteuid()
-        if me != 0 and probe.owner_uid != me:
+        if me not in (0, probe.owner_uid):
             probe.close()
             raise ForeignTarget(
                 f"PID {pid} belongs to {_user_name(probe.owner_uid)}, not to you; "

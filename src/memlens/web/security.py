@@ -72,7 +72,8 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def presented_token(scope: Scope, headers: dict[str, str]) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    raw_query: bytes = scope.get("query_string", b"")
+    query = parse_qs(raw_query.decode("latin-1"))
     if "token" in query:
         return query["token"][0]
     auth = headers.get("authorization", "")
@@ -84,7 +85,7 @@ def presented_token(scope: Scope, headers: dict[str, str]) -> str | None:
     except Exception:  # a malformed cookie header is simply no token
         return None
     morsel = cookie.get(TOKEN_COOKIE)
-    return morsel.value if morsel else None
+    return str(morsel.value) if morsel else None
 
 
 def origin_matches_host(origin: str, host_header: str) -> bool:
@@ -127,7 +128,10 @@ async def _plain(send: Send, status: int, text: str) -> None:
     start: Message = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ],
     }
     await send(start)
     await send({"type": "http.response.body", "body": body})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -12,6 +13,7 @@ import uvicorn
 
 from memlens.errors import PortInUse, UsageError
 from memlens.live import LiveView
+from memlens.model import Tick
 from memlens.sampler import Sampler
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
@@ -64,14 +66,9 @@ async def serve(
     """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server."""
     loop = asyncio.get_running_loop()
 
-    def hand_over(tick: object) -> None:
-        from memlens.model import Tick
-
-        assert isinstance(tick, Tick)
-        try:
+    def hand_over(tick: Tick) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody to tell
             loop.call_soon_threadsafe(live.apply, tick)
-        except RuntimeError:
-            pass  # the loop is closing; this last round has no one to go to
 
     sampler.on_tick = hand_over
     app = create_app(

@@ -8,6 +8,7 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from memlens.hub import Subscription
 from memlens.live import LiveView
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,7 @@ async def stream(websocket: WebSocket) -> None:
             await sender
 
 
-async def _send_all(websocket: WebSocket, first: list[str], sub: object) -> None:
-    from memlens.hub import Subscription
-
-    assert isinstance(sub, Subscription)
+async def _send_all(websocket: WebSocket, first: list[str], sub: Subscription) -> None:
     for message in first:
         await websocket.send_text(message)
     while True:
@@ -48,9 +46,7 @@ async def _read_until_closed(websocket: WebSocket, sender: asyncio.Task[None]) -
     receiver = asyncio.ensure_future(websocket.receive())
     try:
         while True:
-            done, _ = await asyncio.wait(
-                {receiver, sender}, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
             if sender in done:
                 return  # the connection broke while sending
             message = receiver.result()

@@ -1,0 +1,161 @@
+"""Real parts for tests: child processes that allocate known amounts, a memlens server."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MB = 1024 * 1024
+ROOT = Path(__file__).resolve().parent.parent
+
+# A child that allocates and touches memory on command, so its RSS moves by known amounts.
+ALLOCATOR_SOURCE = r"""
+import sys
+held = []
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd, _, arg = line.strip().partition(" ")
+    if cmd == "alloc":
+        buf = bytearray(int(arg) * 1024 * 1024)
+        for i in range(0, len(buf), 4096):
+            buf[i] = 1
+        held.append(buf)
+    elif cmd == "free":
+        held.clear()
+    elif cmd == "exit":
+        sys.exit(int(arg or 0))
+    print("ok", flush=True)
+"""
+
+
+class Allocator:
+    """A real Python child whose memory grows when told to."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-c", ALLOCATOR_SOURCE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._line() == "ready"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def command(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        if not text.startswith("exit"):
+            assert self._line() == "ok"
+
+    def alloc(self, mb: int) -> None:
+        self.command(f"alloc {mb}")
+
+    def vmrss(self) -> int:
+        """What the kernel reports in /proc/PID/status, in bytes."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS line")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class MemlensServer:
+    """`python -m memlens ARGS --port 0` in a real subprocess; knows its URL."""
+
+    def __init__(self, *args: str, timeout: float = 20.0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memlens", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.lines: list[str] = []
+        self.url = self._wait_for_url(timeout)
+
+    def _wait_for_url(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                self.lines.append(line.rstrip("\n"))
+                m = re.match(r"^(http://\S+)$", line.strip())
+                if m:
+                    return m.group(1)
+        err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
+        self.stop()
+        raise AssertionError(f"memlens printed no URL: {self.lines!r} {err!r}")
+
+    @property
+    def base(self) -> str:
+        """The URL without a query string, ending in '/'."""
+        return self.url.split("?", 1)[0]
+
+    @property
+    def ws_url(self) -> str:
+        query = "?" + self.url.split("?", 1)[1] if "?" in self.url else ""
+        return self.base.replace("http://", "ws://") + "ws" + query
+
+    def stop(self) -> int:
+        try:
+            return self._stop()
+        finally:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def _stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def unused_pid() -> int:
+    """A PID no process holds right now."""
+    limit = int(Path("/proc/sys/kernel/pid_max").read_text())
+    for pid in range(limit - 1, 1, -1):
+        if not os.path.exists(f"/proc/{pid}"):
+            return pid
+    raise AssertionError("every PID is taken")
+
+
+def run_memlens(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "memlens", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
