@@ -21,6 +21,7 @@ from memlens.model import ProcessIdentity, Reading
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _READ_SIZE = 4096
+_PF_KTHREAD = 0x00200000  # the kernel-thread bit of /proc/PID/stat's flags field
 _T = TypeVar("_T")
 
 
@@ -88,15 +89,24 @@ class LinuxProcessProbe:
             except BaseException:
                 self.close()
                 raise
-        self.owner_uid: int | None = os.fstat(self._dir_fd).st_uid
-        start_ticks = int(stat[19])
-        self.identity = ProcessIdentity(pid, start_ticks, BOOT_TIME + start_ticks / CLOCK_TICKS)
-        self.name = self._read_text("comm").strip()
-        raw_cmdline = self._read_text("cmdline")
-        self.cmdline = [a for a in raw_cmdline.split("\0") if a] or [f"[{self.name}]"]
         if stat[0] in ("Z", "X"):
             self.close()
             raise TargetNotFound(f"process {pid} has already exited (it is a zombie)")
+        self.owner_uid: int | None = os.fstat(self._dir_fd).st_uid
+        start_ticks = int(stat[19])
+        self.identity = ProcessIdentity(pid, start_ticks, BOOT_TIME + start_ticks / CLOCK_TICKS)
+        self.name, self.cmdline = self._read_names(kernel_thread=bool(int(stat[6]) & _PF_KTHREAD))
+
+    def _read_names(self, *, kernel_thread: bool) -> tuple[str, list[str]]:
+        # A process caught inside exec() (right after a spawn) shows an empty command
+        # line and its parent's name for a moment; wait for the new ones briefly.
+        for _ in range(50):
+            args = [a for a in self._read_text("cmdline").split("\0") if a]
+            name = self._read_text("comm").strip()
+            if args or kernel_thread:
+                return name, args or [f"[{name}]"]
+            time.sleep(0.001)
+        return name, [f"[{name}]"]
 
     def _open(self, name: str) -> int:
         fd = os.open(name, os.O_RDONLY, dir_fd=self._dir_fd)

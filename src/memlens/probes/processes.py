@@ -12,8 +12,14 @@ import psutil
 _LINUX_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
 
 
-def _linux_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+def _linux_pid_entries() -> dict[int, int]:
+    """PID → inode of its /proc directory.
+
+    A new process gets a new procfs inode even when it reuses a PID, so (pid, inode)
+    tells two processes apart at the cost of one readdir, with no file read per process.
+    """
+    with os.scandir("/proc") as entries:
+        return {int(e.name): e.inode() for e in entries if e.name.isdigit()}
 
 
 def _linux_name_and_cmdline(pid: int) -> tuple[str, str] | None:
@@ -30,17 +36,20 @@ def _linux_name_and_cmdline(pid: int) -> tuple[str, str] | None:
 class ProcessMatcher:
     """Finds processes whose name or command line matches a regular expression.
 
-    Processes already seen not to match are remembered by PID until that PID leaves the
-    process table, so a rescan reads only processes that are new since the last one.
+    Processes already seen not to match are remembered until they leave the process
+    table, so a rescan reads only processes that are new since the last one. On Linux a
+    process is remembered as (pid, procfs inode), so a PID reused between two scans is
+    looked at afresh.
     """
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
-        self._rejected: set[int] = set()
+        self._rejected: set[tuple[int, int]] = set()
+        self._inodes: dict[int, int] = {}
 
     def reject(self, pid: int) -> None:
         """Do not offer `pid` again while it lives (it could not be opened)."""
-        self._rejected.add(pid)
+        self._rejected.add((pid, self._inodes.get(pid, 0)))
 
     def matches(self, name: str, cmdline: str) -> bool:
         return bool(self.pattern.search(name) or self.pattern.search(cmdline))
@@ -48,30 +57,36 @@ class ProcessMatcher:
     def scan(self) -> list[int]:
         found: list[int] = []
         if _LINUX_PROC:
-            pids = _linux_pids()
-            self._rejected &= set(pids)
-            for pid in pids:
-                if pid in self._rejected:
+            self._inodes = _linux_pid_entries()
+            self._rejected &= set(self._inodes.items())
+            for pid, inode in self._inodes.items():
+                if (pid, inode) in self._rejected:
                     continue
                 info = _linux_name_and_cmdline(pid)
                 if info is None:
                     continue
                 if self.matches(*info):
                     found.append(pid)
-                else:
-                    self._rejected.add(pid)
+                elif info[1]:
+                    self._rejected.add((pid, inode))
+                # An empty command line is a kernel thread, a zombie, or a process caught
+                # inside exec() before its new arguments are in place: look again next time.
             return found
-        seen: set[int] = set()
-        for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        # Elsewhere psutil's creation time plays the inode's part.
+        seen: set[tuple[int, int]] = set()
+        self._inodes = {}
+        for proc in psutil.process_iter(["pid", "name", "cmdline", "create_time"]):
             pid = proc.info["pid"]
-            seen.add(pid)
-            if pid in self._rejected:
+            key = (pid, round((proc.info.get("create_time") or 0.0) * 100))
+            self._inodes[pid] = key[1]
+            seen.add(key)
+            if key in self._rejected:
                 continue
             cmdline = " ".join(proc.info.get("cmdline") or [])
             if self.matches(proc.info.get("name") or "", cmdline):
                 found.append(pid)
             else:
-                self._rejected.add(pid)
+                self._rejected.add(key)
         self._rejected &= seen
         return found
 

@@ -173,9 +173,7 @@
 
   function ensureCol(key) {
     if (store.cols.has(key)) return false;
-    var col = new Array(store.times.length);
-    for (var i = 0; i < col.length; i++) col[i] = null;
-    store.cols.set(key, col);
+    store.cols.set(key, new Array(store.times.length).fill(null));
     store.order.push(key);
     return true;
   }
@@ -192,6 +190,9 @@
   // values: plain object key -> rss. Falls back to a merge when t is not the newest time.
   function addRow(t, values) {
     var times = store.times, n = times.length;
+    var any = false;
+    for (var key in values) { if (values[key] != null) { any = true; break; } }
+    if (!any) return;   // a tick with nothing alive: no row (the chart stops at the last data)
     if (n === 0 || t > times[n - 1] + EPS) {
       times.push(t);
       for (var i = 0; i < store.order.length; i++) {
@@ -207,6 +208,16 @@
     mergeSeries(list, false);
   }
 
+  // Sorted union of two ascending arrays, times closer than EPS counted once.
+  function unionSorted(a, b) {
+    var out = [], i = 0, j = 0, na = a.length, nb = b.length, last = -Infinity, x;
+    while (i < na || j < nb) {
+      if (j >= nb || (i < na && a[i] <= b[j])) x = a[i++]; else x = b[j++];
+      if (x > last + EPS) { out.push(x); last = x; }
+    }
+    return out;
+  }
+
   // Merge whole series into the store. list: [{key, t: [...sorted], v: [...]}].
   // authoritative: inside [first t, last t] of an incoming series, its points replace what
   // the store held for that key (points the store had there and the series lacks are dropped).
@@ -215,65 +226,74 @@
     if (!list.length) return;
     list.forEach(function (s) { ensureCol(s.key); });
 
-    // union of incoming times
-    var total = 0;
-    list.forEach(function (s) { total += s.t.length; });
-    var inc = new Float64Array(total), o = 0;
-    list.forEach(function (s) { for (var i = 0; i < s.t.length; i++) inc[o++] = s.t[i]; });
-    inc.sort();
-    var uniq = [];
-    for (var i = 0; i < inc.length; i++) {
-      if (!uniq.length || inc[i] > uniq[uniq.length - 1] + EPS) uniq.push(inc[i]);
-    }
+    // union of incoming times (each series is sorted: merge them pairwise, linear)
+    var uniq = list[0].t;
+    for (var li = 1; li < list.length; li++) uniq = unionSorted(uniq, list[li].t);
+    if (list.length === 1) uniq = unionSorted(uniq, []);
 
-    // merge with the stored times; src[r] = index in the old arrays or -1
+    // merge with the stored times; src[r] = row in the old arrays, or -1 for a new time
     var old = store.times, n = old.length, m = uniq.length;
-    var times = [], src = [];
-    var a = 0, b = 0;
-    while (a < n || b < m) {
-      if (b >= m || (a < n && old[a] < uniq[b] - EPS)) { times.push(old[a]); src.push(a); a++; }
-      else if (a >= n || uniq[b] < old[a] - EPS) { times.push(uniq[b]); src.push(-1); b++; }
-      else { times.push(old[a]); src.push(a); a++; b++; }
+    var times, src = null;
+    if (n === 0) {
+      times = uniq;
+    } else {
+      times = [];
+      src = new Int32Array(n + m);
+      var a = 0, b = 0, r = 0;
+      while (a < n || b < m) {
+        if (b >= m || (a < n && old[a] < uniq[b] - EPS)) { times.push(old[a]); src[r++] = a++; }
+        else if (a >= n || uniq[b] < old[a] - EPS) { times.push(uniq[b++]); src[r++] = -1; }
+        else { times.push(old[a]); src[r++] = a++; b++; }
+      }
     }
     var rows = times.length;
 
-    // rebuild columns
+    // carry the stored columns over to the new rows
     var newCols = new Map();
     store.order.forEach(function (k) {
-      var col = store.cols.get(k), nc = new Array(rows);
-      for (var r = 0; r < rows; r++) nc[r] = src[r] >= 0 ? col[src[r]] : null;
+      var col = store.cols.get(k), nc = [];
+      if (!src) nc = new Array(rows).fill(null);
+      else if (rows === n) nc = col.slice();
+      else { for (var r2 = 0; r2 < rows; r2++) { var si = src[r2]; nc.push(si >= 0 ? col[si] : null); } }
       newCols.set(k, nc);
     });
+
+    // write the incoming values; count values dropped (rows may have become empty)
+    var dropped = 0;
     list.forEach(function (s) {
-      var nc = newCols.get(s.key);
-      var lo = s.t[0], hi = s.t[s.t.length - 1];
-      if (authoritative) {
-        var r0 = lowerBound(times, lo - EPS), r1 = upperBound(times, hi + EPS);
-        for (var r = r0; r < r1; r++) nc[r] = null;
+      var nc = newCols.get(s.key), st = s.t, sv = s.v, sn = st.length;
+      var r = lowerBound(times, st[0] - EPS), j = 0;
+      var rEnd = authoritative ? upperBound(times, st[sn - 1] + EPS) : rows;
+      for (; r < rEnd && j < sn; r++) {
+        if (times[r] < st[j] - EPS) {
+          if (authoritative && nc[r] !== null) { nc[r] = null; dropped++; }
+          continue;
+        }
+        var v = sv[j++];
+        if (v == null) { nc[r] = null; dropped++; } else nc[r] = v;
       }
-      var r2 = lowerBound(times, lo - EPS);
-      for (var j = 0; j < s.t.length; j++) {
-        var tj = s.t[j];
-        while (r2 < rows && times[r2] < tj - EPS) r2++;
-        if (r2 < rows) nc[r2] = s.v[j] == null ? null : s.v[j];
-      }
+      for (; authoritative && r < rEnd; r++) if (nc[r] !== null) { nc[r] = null; dropped++; }
     });
 
-    // drop rows that no target has a value for
-    var keys = store.order, w = 0;
-    var cols = keys.map(function (k) { return newCols.get(k); });
-    for (var r = 0; r < rows; r++) {
-      var any = false;
-      for (var c = 0; c < cols.length; c++) { if (cols[c][r] !== null) { any = true; break; } }
-      if (!any) continue;
-      if (w !== r) {
-        times[w] = times[r];
-        for (c = 0; c < cols.length; c++) cols[c][w] = cols[c][r];
+    var cols = store.order.map(function (k) { return newCols.get(k); });
+    if (dropped > 0) {
+      // drop rows that no target has a value for
+      var w = 0, c;
+      for (var r3 = 0; r3 < rows; r3++) {
+        var any = false;
+        for (c = 0; c < cols.length; c++) { if (cols[c][r3] !== null) { any = true; break; } }
+        if (!any) continue;
+        if (w !== r3) {
+          times[w] = times[r3];
+          for (c = 0; c < cols.length; c++) cols[c][w] = cols[c][r3];
+        }
+        w++;
       }
-      w++;
+      if (w !== rows) {
+        times.length = w;
+        cols.forEach(function (col) { col.length = w; });
+      }
     }
-    times.length = w;
-    cols.forEach(function (col) { col.length = w; });
 
     store.times = times;
     store.cols = newCols;
@@ -490,8 +510,15 @@
   function legendToLatest(u) {
     var n = u.data && u.data[0] ? u.data[0].length : 0;
     if (u.cursor.idx == null && n > 0 && !legendBusy) {
+      // each series at its own newest value (an exited target keeps its last one)
+      var idxs = [n - 1];
+      for (var si = 1; si < u.series.length; si++) {
+        var ys = u.data[si], j = n - 1;
+        while (j >= 0 && ys && ys[j] == null) j--;
+        idxs.push(j >= 0 ? j : null);
+      }
       legendBusy = true;
-      try { u.setLegend({ idx: n - 1 }, false); } finally { legendBusy = false; }
+      try { u.setLegend({ idxs: idxs }, false); } finally { legendBusy = false; }
     }
   }
   var legendBusy = false;
@@ -834,17 +861,10 @@
   }
 
   function onBackfill(msg) {
-    var T0 = performance.now();
-    var L = seriesToList(msg.series);
-    var T1 = performance.now();
-    mergeSeries(L, true);
-    var T2 = performance.now();
-    window.__bf = [T1 - T0, T2 - T1];
+    mergeSeries(seriesToList(msg.series), true);
     if (typeof msg.seq === "number") state.lastSeq = msg.seq;
     markConnected();
-    var T3 = performance.now();
     renderNow();
-    window.__bf.push(performance.now() - T3);
   }
 
   function onTick(msg) {
@@ -889,8 +909,8 @@
 
   function onMessage(ev) {
     if (typeof ev.data !== "string") return;
-    var msg; var T0 = performance.now(); window.__msgs = window.__msgs || [];
-    try { msg = JSON.parse(ev.data); window.__msgs.push([ev.data.length, performance.now() - T0]); } catch (e) { return; }
+    var msg;
+    try { msg = JSON.parse(ev.data); } catch (e) { return; }
     if (!msg || typeof msg !== "object") return;
     switch (msg.type) {
       case "hello": onHello(msg); break;
@@ -940,7 +960,6 @@
       if (prev === undefined) gapPending[rec.key] = since;
       else if (prev !== null && (since === null || since < prev)) gapPending[rec.key] = since;
     });
-    gapPending.__all__ = true;
     if (!gapRunning) runGapFill();
   }
 
@@ -949,7 +968,6 @@
     gapRunning = true;
     var job = gapPending;
     gapPending = null;
-    delete job.__all__;
     getJSON("api/targets").then(applyTargets).catch(function () {})
       .then(function () {
         // targets learnt from /api/targets that we held nothing for: fetch all they have
