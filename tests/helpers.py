@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # A child that allocates and touches memory on command, so its RSS moves by known amounts.
 ALLOCATOR_SOURCE = r"""
 import sys
+import threading
 held = []
 print("ready", flush=True)
 for line in sys.stdin:
@@ -93,24 +94,33 @@ class MemlensServer:
             cwd=ROOT,
         )
         self.lines: list[str] = []
+        self.stderr = ""
+        self._reader: threading.Thread | None = None
         self.url = self._wait_for_url(timeout)
 
     def _wait_for_url(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
+        # A reader thread, not select(): select cannot see lines already in Python's buffer.
+        found: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
                 self.lines.append(line.rstrip("\n"))
-                m = re.match(r"^(http://\S+)$", line.strip())
-                if m:
-                    return m.group(1)
-        err = self.proc.stderr.read() if self.proc.poll() is not None and self.proc.stderr else ""
-        self.stop()
-        raise AssertionError(f"memlens printed no URL: {self.lines!r} {err!r}")
+                if re.match(r"^http://\S+$", line.strip()):
+                    found.put(line.strip())
+            found.put(None)
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        try:
+            url = found.get(timeout=timeout)
+        except queue.Empty:
+            url = None
+        if url is None:
+            self.stop()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise AssertionError(f"memlens printed no URL: {self.lines!r} {err!r}")
+        return url
 
     @property
     def base(self) -> str:
@@ -123,12 +133,15 @@ class MemlensServer:
         return self.base.replace("http://", "ws://") + "ws" + query
 
     def stop(self) -> int:
-        try:
-            return self._stop()
-        finally:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()
+        code = self._stop()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.proc.stderr is not None:
+            self.stderr = self.proc.stderr.read()
+            self.proc.stderr.close()
+        return code
 
     def _stop(self) -> int:
         if self.proc.poll() is None:

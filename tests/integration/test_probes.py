@@ -80,8 +80,9 @@ def _psutil_create_time(pid: int) -> float:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_process_that_ends_reads_as_gone_even_before_it_is_reaped(backend: str) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     probe = open_process(child.pid, backend=backend)
     probe.read()
     assert child.stdin is not None

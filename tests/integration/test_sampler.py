@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -51,10 +52,15 @@ def test_first_round_announces_targets_and_follows_growth(allocator: Allocator) 
 
 
 def test_a_child_that_exits_becomes_an_exit_event_with_its_code() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(7)"],
-                             stdin=subprocess.PIPE)
-    sampler = Sampler(SamplerConfig(), on_tick=lambda t: None,
-                      probes=[open_process(child.pid)], children_of_memlens=[child])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(7)"], stdin=subprocess.PIPE
+    )
+    sampler = Sampler(
+        SamplerConfig(),
+        on_tick=lambda t: None,
+        probes=[open_process(child.pid)],
+        children_of_memlens=[child],
+    )
     sampler.sample_once()
     assert child.stdin is not None
     child.stdin.close()
@@ -77,16 +83,22 @@ def _force_next_pid(pid: int) -> None:
 
 
 @pytest.mark.skipif(
-    not (sys.platform.startswith("linux") and os.geteuid() == 0
-         and os.access("/proc/sys/kernel/ns_last_pid", os.W_OK)),
+    not (
+        sys.platform.startswith("linux")
+        and os.geteuid() == 0
+        and os.access("/proc/sys/kernel/ns_last_pid", os.W_OK)
+    ),
     reason="forcing a PID to be reused needs root on Linux (ns_last_pid)",
 )
 @pytest.mark.parametrize("backend", probe_backends())
 def test_a_reused_pid_ends_the_old_target_and_is_never_mixed_in(backend: str) -> None:
     old = subprocess.Popen(["sleep", "60"])
     pid = old.pid
-    sampler = Sampler(SamplerConfig(backend=backend), on_tick=lambda t: None,
-                      probes=[open_process(pid, backend=backend)])
+    sampler = Sampler(
+        SamplerConfig(backend=backend),
+        on_tick=lambda t: None,
+        probes=[open_process(pid, backend=backend)],
+    )
     first = sampler.sample_once()
     old_key = first.new_targets[0].key
     old.kill()
@@ -130,8 +142,12 @@ for k in kids:
 
 @pytest.fixture
 def spawner() -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-u", "-c", SPAWNER], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", SPAWNER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "spawned"
     yield proc
@@ -194,8 +210,9 @@ def test_the_thread_delivers_ticks_in_order_and_stops(allocator: Allocator) -> N
         if len(got) >= 5:
             arrived.set()
 
-    sampler = Sampler(SamplerConfig(interval=0.05), on_tick=on_tick,
-                      probes=[open_process(allocator.pid)])
+    sampler = Sampler(
+        SamplerConfig(interval=0.05), on_tick=on_tick, probes=[open_process(allocator.pid)]
+    )
     sampler.start()
     assert arrived.wait(30)
     sampler.stop()
@@ -203,4 +220,4 @@ def test_the_thread_delivers_ticks_in_order_and_stops(allocator: Allocator) -> N
     time.sleep(0.2)
     assert len(got) == count  # stopped means stopped
     assert [t.seq for t in got] == list(range(1, count + 1))
-    assert all(b.time > a.time for a, b in zip(got, got[1:]))
+    assert all(b.time > a.time for a, b in itertools.pairwise(got))

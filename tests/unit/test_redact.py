@@ -9,10 +9,16 @@ from memlens.redact import redact_args, redact_cmdline
     ("args", "expected"),
     [
         (["app", "--password=hunter2"], ["app", "--password=***"]),
-        (["app", "--api-key", "abc123", "--port", "80"], ["app", "--api-key", "***", "--port", "80"]),
+        (
+            ["app", "--api-key", "abc123", "--port", "80"],
+            ["app", "--api-key", "***", "--port", "80"],
+        ),
         (["env", "DB_PASSWORD=s3cret"], ["env", "DB_PASSWORD=***"]),
         (["psql", "postgres://bob:pa55@db/x"], ["psql", "postgres://bob:***@db/x"]),
-        (["curl", "-H", "Authorization: Bearer abc.def"], ["curl", "-H", "Authorization: Bearer ***"]),
+        (
+            ["curl", "-H", "Authorization: Bearer abc.def"],
+            ["curl", "-H", "Authorization: Bearer ***"],
+        ),
         (["python3", "app.py", "--workers", "4"], ["python3", "app.py", "--workers", "4"]),
     ],
 )
