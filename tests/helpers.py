@@ -133,6 +133,8 @@ class MemlensServer:
         return self.base.replace("http://", "ws://") + "ws" + query
 
     def stop(self) -> int:
+        if self.proc.stderr is not None and self.proc.stderr.closed:
+            return self.proc.returncode  # stopped already
         code = self._stop()
         if self._reader is not None:
             self._reader.join(timeout=5)

@@ -191,7 +191,10 @@
   function addRow(t, values) {
     var times = store.times, n = times.length;
     var any = false;
-    for (var key in values) { if (values[key] != null) { any = true; break; } }
+    for (var key in values) {
+      if (values[key] != null) any = true;
+      ensureCol(key);
+    }
     if (!any) return;   // a tick with nothing alive: no row (the chart stops at the last data)
     if (n === 0 || t > times[n - 1] + EPS) {
       times.push(t);
@@ -264,13 +267,18 @@
       var nc = newCols.get(s.key), st = s.t, sv = s.v, sn = st.length;
       var r = lowerBound(times, st[0] - EPS), j = 0;
       var rEnd = authoritative ? upperBound(times, st[sn - 1] + EPS) : rows;
-      for (; r < rEnd && j < sn; r++) {
-        if (times[r] < st[j] - EPS) {
+      while (r < rEnd && j < sn) {
+        var tr = times[r], tj = st[j];
+        if (tr < tj - EPS) {                    // a stored row this series lacks
           if (authoritative && nc[r] !== null) { nc[r] = null; dropped++; }
-          continue;
+          r++;
+        } else if (tr > tj + EPS) {             // a repeated incoming time: already written
+          j++;
+        } else {
+          var v = sv[j++];
+          if (v == null) { nc[r] = null; dropped++; } else nc[r] = v;
+          r++;
         }
-        var v = sv[j++];
-        if (v == null) { nc[r] = null; dropped++; } else nc[r] = v;
       }
       for (; authoritative && r < rEnd; r++) if (nc[r] !== null) { nc[r] = null; dropped++; }
     });
@@ -412,22 +420,41 @@
       points: { show: false },
       value: function (u, v) { return fmtBytes(v); },
     };
-    if (!isSum) opts.fill = hexToRgba(color, theme.dark ? 0.10 : 0.07);
+    if (!isSum) {
+      var fill = hexToRgba(color, theme.dark ? 0.12 : 0.08);
+      // shade the area only while one process is charted: stacked shades turn to mud
+      opts.fill = function () { return processSeriesCount() <= 1 ? fill : null; };
+    }
     return opts;
   }
 
-  // Null values break the line only where the time gap is real (several intervals), not
-  // where one target simply lacks a row that another target has.
-  function refineGaps(u, sidx, i0, i1, gaps) {
-    if (!gaps.length) return gaps;
-    var ratio = uPlot.pxRatio || window.devicePixelRatio || 1;
-    var left = u.bbox.left;
+  function processSeriesCount() {
+    var n = 0;
+    for (var i = 0; i < chartKeys.length; i++) {
+      var rec = state.targets.get(chartKeys[i]);
+      if (!rec || rec.kind !== "sum") n++;
+    }
+    return n;
+  }
+
+  // Where the line breaks: between two consecutive values of a series that lie further
+  // apart in time than a few sampling intervals (the server was down, the target was not
+  // sampled). A null that only means "another target has a row here" does not break it.
+  function refineGaps(u, sidx, i0, i1) {
+    var xs = u.data[0], ys = u.data[sidx], out = [];
+    if (!xs || !ys) return out;
     var limit = Math.max(state.interval * 3, 2);
-    return gaps.filter(function (g) {
-      var a = u.posToVal((g[0] - left) / ratio, "x");
-      var b = u.posToVal((g[1] - left) / ratio, "x");
-      return b - a > limit;
-    });
+    var prev = -1;
+    for (var i = i0; i <= i1; i++) {
+      if (ys[i] == null) continue;
+      if (prev >= 0 && xs[i] - xs[prev] > limit) {
+        var a = Math.round(u.valToPos(xs[prev], "x", true));
+        var b = Math.round(u.valToPos(xs[i], "x", true));
+        if (b > a) out.push([a, b]);
+      }
+      prev = i;
+    }
+    return out;
   }
 
   function xRange(u, dmin, dmax) {
@@ -585,13 +612,15 @@
     if (hi - lo < 1) { lo = hi - Math.max(state.interval * 10, 10); }
     viewRange = [lo, hi];
 
+    // one point either side of the range, so lines run to the plot's edges (clipped there)
+    var d0 = Math.max(0, i0 - 1), d1 = Math.min(n, i1 + 1);
     var data;
-    if (i0 === 0 && i1 === n) {
+    if (d0 === 0 && d1 === n) {
       data = [times];
       chartKeys.forEach(function (k) { data.push(store.cols.get(k)); });
     } else {
-      data = [times.slice(i0, i1)];
-      chartKeys.forEach(function (k) { data.push(store.cols.get(k).slice(i0, i1)); });
+      data = [times.slice(d0, d1)];
+      chartKeys.forEach(function (k) { data.push(store.cols.get(k).slice(d0, d1)); });
     }
     chart.setData(data);
 
@@ -697,7 +726,7 @@
       setStat(c.avg, count ? sum / count : null);
       setText(c.threads, fmtCount(rec.latest.threads));
       setText(c.fds, fmtCount(rec.latest.fds));
-      setText(c.cpu, fmtCpu(rec.latest.cpu));
+      setText(c.cpu, rec.state === "exited" ? DASH : fmtCpu(rec.latest.cpu));
     });
   }
 

@@ -1,0 +1,179 @@
+"""Real Chromium opens the real dashboard of a real `memlens watch` of a growing child."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from helpers import MB, Allocator, MemlensServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+    pytest.skip(
+        "Debian's chromium is not installed (scripts/test installs it)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class OutsideRequests:
+    """Every request a page makes that does not go to the memlens server itself."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.allowed = urlsplit(base).netloc
+        self.seen: list[str] = []
+        page.on("request", self._check)
+
+    def _check(self, request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob", "about"):
+            return
+        if parts.netloc != self.allowed:
+            self.seen.append(request.url)
+
+
+def read_card(page: Any, key: str) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
+        """key => {
+            const card = document.querySelector(`.target-card[data-key="${key}"]`);
+            if (!card) return null;
+            const stat = name => card.querySelector(`[data-stat="${name}"]`);
+            return {
+                state: card.dataset.state,
+                points: Number(card.dataset.points),
+                current: Number(stat('current').dataset.bytes),
+                currentText: stat('current').textContent,
+                max: Number(stat('max').dataset.bytes),
+                text: card.textContent,
+            };
+        }""",
+        key,
+    )
+    return result
+
+
+def key_of(page: Any) -> str:
+    page.wait_for_selector(".target-card[data-key]", timeout=15_000)
+    key: str = page.eval_on_selector(".target-card", "el => el.dataset.key")
+    return key
+
+
+def test_dashboard_follows_a_growing_child(
+    browser: Any, allocator: Allocator, artifacts_dir: Path
+) -> None:
+    server = MemlensServer("watch", str(allocator.pid), "--port", "0", "--interval", "0.2")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    outside = OutsideRequests(page, server.base)
+    try:
+        page.goto(server.url)
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=15_000)
+        key = key_of(page)
+        assert key.startswith(f"{allocator.pid}-")
+        page.wait_for_function(
+            "key => Number(document.querySelector(`.target-card[data-key='${key}']`)"
+            ".dataset.points) >= 3",
+            arg=key,
+            timeout=15_000,
+        )
+        before = read_card(page, key)
+        assert before["state"] == "running"
+        assert abs(before["current"] - allocator.vmrss()) < 2 * MB
+        assert "MB" in before["currentText"] or "KB" in before["currentText"]
+
+        allocator.alloc(80)
+        grown = allocator.vmrss()
+        page.wait_for_function(
+            "([key, want]) => Number(document.querySelector("
+            "`.target-card[data-key='${key}'] [data-stat='current']`).dataset.bytes) >= want",
+            arg=[key, grown - MB],
+            timeout=15_000,
+        )
+        after = read_card(page, key)
+        assert abs(after["current"] - grown) < 2 * MB
+        assert after["max"] >= after["current"]
+        assert after["points"] > before["points"]
+        # Every tick the page received is plotted (the window holds all of them here).
+        ticks = int(page.evaluate("document.body.dataset.ticks"))
+        assert ticks >= 1
+        page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+
+        # The process ends: the page says so and keeps its history on screen.
+        allocator.stop()
+        page.wait_for_selector(
+            f'.target-card[data-key="{key}"][data-state="exited"]', timeout=15_000
+        )
+        assert page.is_visible("#exit-banner")
+        ended = read_card(page, key)
+        assert ended["points"] >= after["points"]
+        assert "exited" in ended["text"]
+        page.screenshot(path=str(artifacts_dir / "dashboard-exited.png"), full_page=True)
+        assert server.proc.poll() is None
+    finally:
+        page.close()
+        server.stop()
+    assert outside.seen == []
+    assert errors == []
+
+
+def test_window_selector_and_reconnect_after_a_server_restart(
+    browser: Any, allocator: Allocator
+) -> None:
+    server = MemlensServer("watch", str(allocator.pid), "--port", "0", "--interval", "0.1")
+    port = urlsplit(server.base).port
+    page = browser.new_page()
+    outside = OutsideRequests(page, server.base)
+    restarted = None
+    try:
+        page.goto(server.url)
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=15_000)
+        key = key_of(page)
+        for window in ("60", "600", "3600", "all"):
+            page.click(f'button[data-window="{window}"]')
+            assert read_card(page, key)["points"] >= 0
+        server.stop()
+        page.wait_for_selector('#conn-state[data-state="reconnecting"]', timeout=15_000)
+        points = read_card(page, key)["points"]
+        restarted = MemlensServer(
+            "watch", str(allocator.pid), "--port", str(port), "--interval", "0.1"
+        )
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=30_000)
+        page.wait_for_function(
+            "([key, n]) => Number(document.querySelector(`.target-card[data-key='${key}']`)"
+            ".dataset.points) > n",
+            arg=[key, points],
+            timeout=15_000,
+        )
+    finally:
+        page.close()
+        server.stop()
+        if restarted is not None:
+            restarted.stop()
+    assert outside.seen == []
