@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from memlens.errors import MemlensError, TargetGone
 from memlens.model import Reading, Target, Tick
 from memlens.probes import ProcessProbe, open_process
-from memlens.probes.processes import ProcessMatcher, descendants, start_ticks_of
+from memlens.probes.processes import ProcessMatcher, ancestors, descendants, start_ticks_of
 from memlens.redact import redact_cmdline
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,18 @@ class Sampler:
         live_pids = {w.target.pid for w in self._watched.values() if w.target.state == "running"}
         self._known_pids &= live_pids
         if self._matcher is not None:
-            for pid in self._matcher.scan():
-                if pid in self._known_pids or pid in self.config.exclude_pids:
-                    continue
+            matched = [
+                pid
+                for pid in self._matcher.scan()
+                if pid not in self._known_pids and pid not in self.config.exclude_pids
+            ]
+            if self.config.children:
+                # A match whose ancestor is watched (or matched too) belongs under that
+                # ancestor's sum, as its descendant; the pass below adds it there.
+                roots = {t.pid for t in self._sums.values() if t.state == "running"}
+                roots.update(matched)
+                matched = [pid for pid in matched if not ancestors(pid) & roots]
+            for pid in matched:
                 probe = self._try_open(pid)
                 if probe is None:
                     self._matcher.reject(pid)

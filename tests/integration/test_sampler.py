@@ -177,6 +177,23 @@ def test_children_get_their_own_series_and_a_summed_one(spawner: subprocess.Pope
     sampler.stop()
 
 
+def test_name_and_children_together_put_matching_children_under_their_parent(
+    spawner: subprocess.Popen[str],
+) -> None:
+    # Both the spawner and its two children match; only the spawner becomes a root.
+    pattern = re.compile(r"spawned|bytearray\(16")
+    sampler = Sampler(
+        SamplerConfig(name_pattern=pattern, children=True, rescan_interval=0.0),
+        on_tick=lambda t: None,
+    )
+    rounds_until(sampler, lambda t: len(t.samples) >= 4)
+    sums = [t for t in sampler.targets() if t.kind == "sum"]
+    assert len(sums) == 1
+    assert sums[0].pid == spawner.pid
+    assert len(sums[0].members) == 3
+    sampler.stop()
+
+
 def test_name_pattern_picks_up_processes_as_they_start() -> None:
     marker = f"memlens-test-{uuid.uuid4().hex[:8]}"
     script = f"import time; time.sleep(60)  # {marker}"

@@ -104,6 +104,14 @@ def descendants(pid: int) -> Iterator[tuple[int, int]]:
             continue
 
 
+def ancestors(pid: int) -> set[int]:
+    """PIDs of every ancestor of `pid` (empty if it is gone)."""
+    try:
+        return {p.pid for p in psutil.Process(pid).parents()}
+    except psutil.Error:
+        return set()
+
+
 def start_ticks_of(pid: int, backend: str | None = None) -> int | None:
     """The start-time part of the identity of whatever process holds `pid` now."""
     if _LINUX_PROC and backend in (None, "linux"):
