@@ -2,12 +2,15 @@
 
 Every second it fills a batch buffer that grows for a few seconds and is then dropped
 (the sawtooth a garbage-collected service shows), while a small fraction of each step is
-kept forever in a list (the leak). Pages are touched so they count in RSS.
+kept forever in a list (the leak). Pages are touched so they count in RSS. Batch buffers
+are anonymous mappings so that dropping them really returns the memory to the OS:
+large freed bytearrays may stay in the allocator's heap and blur the sawtooth.
 """
 
 from __future__ import annotations
 
 import argparse
+import mmap
 import time
 
 MB = 1024 * 1024
@@ -20,6 +23,13 @@ def _touched(size: int) -> bytearray:
     return buf
 
 
+def _mapped(size: int) -> mmap.mmap:
+    buf = mmap.mmap(-1, size)
+    for i in range(0, size, mmap.PAGESIZE):
+        buf[i] = 1
+    return buf
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memlens.demo_workload")
     parser.add_argument("--leak-rate", type=float, default=2.0, help="MB per minute kept")
@@ -28,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = forever")
     args = parser.parse_args(argv)
     leaked: list[bytearray] = []
-    batch: list[bytearray] = []
+    batch: list[mmap.mmap] = []
     start = time.monotonic()
     leak_per_step = int(args.leak_rate * MB / 60)
     step = 0
@@ -37,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         if leak_per_step:
             leaked.append(_touched(leak_per_step))
         if step % args.period == 0:
-            batch.clear()  # the "collection": the batch goes back to the allocator
+            for buf in batch:  # the "collection": the batch goes back to the OS
+                buf.close()
+            batch.clear()
         else:
-            batch.append(_touched(int(args.sawtooth * MB)))
+            batch.append(_mapped(int(args.sawtooth * MB)))
         time.sleep(1.0)
     return 0
 
