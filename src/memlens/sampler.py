@@ -38,6 +38,11 @@ class SamplerConfig:
     name_pattern: re.Pattern[str] | None = None
     rescan_interval: float = 2.0  # how often --name and --children look for new processes
     exclude_pids: frozenset[int] = field(default_factory=lambda: frozenset({os.getpid()}))
+    # Above this many live processes, each is read in full (threads, fds, swap, CPU) only
+    # every `slow_every` rounds, staggered, and its memory every round: a full reading
+    # costs four reads of /proc, memory alone one.
+    full_read_limit: int = 256
+    slow_every: int = 5
 
 
 @dataclass
@@ -62,7 +67,8 @@ class Sampler:
         self.config = config
         self.on_tick = on_tick
         self._popen = {p.pid: p for p in children_of_memlens}
-        self._watched: dict[str, _Watched] = {}
+        self._watched: dict[str, _Watched] = {}  # every target ever, exited ones too
+        self._live: dict[str, _Watched] = {}  # the running ones, in the order they came
         self._sums: dict[str, Target] = {}
         self._known_pids: set[int] = set()
         self._pending_new: list[Target] = []
@@ -108,7 +114,7 @@ class Sampler:
             self._pending_new.append(dataclasses.replace(self._sums[root]))
         elif root is not None:
             self._sums[root].members.append(ident.key)
-        self._watched[ident.key] = _Watched(probe, target, root)
+        self._watched[ident.key] = self._live[ident.key] = _Watched(probe, target, root)
         self._known_pids.add(ident.pid)
         self._pending_new.append(dataclasses.replace(target))
         return target
@@ -120,8 +126,7 @@ class Sampler:
             return None  # gone already, or not ours: discovery skips it quietly
 
     def _rescan(self) -> None:
-        live_pids = {w.target.pid for w in self._watched.values() if w.target.state == "running"}
-        self._known_pids &= live_pids
+        self._known_pids &= {w.target.pid for w in self._live.values()}
         if self._matcher is not None:
             matched = [
                 pid
@@ -151,11 +156,7 @@ class Sampler:
                     if probe is None:
                         continue
                     parent_key = next(
-                        (
-                            w.target.key
-                            for w in self._watched.values()
-                            if w.target.pid == parent_pid and w.target.state == "running"
-                        ),
+                        (w.target.key for w in self._live.values() if w.target.pid == parent_pid),
                         root_key.removeprefix("sum-"),
                     )
                     self._add(probe, parent=parent_key, root=root_key)
@@ -174,12 +175,13 @@ class Sampler:
                 log.exception("looking for new processes failed")
         samples: dict[str, Reading] = {}
         exits: list[Target] = []
-        for key, watched in self._watched.items():
-            if watched.target.state != "running":
-                continue
+        light = len(self._live) > self.config.full_read_limit
+        every, phase = self.config.slow_every, self._seq
+        for index, (key, watched) in enumerate(list(self._live.items())):
             try:
-                samples[key] = watched.probe.read()
+                samples[key] = watched.probe.read(not light or (phase + index) % every == 0)
             except MemlensError as e:
+                del self._live[key]
                 self._mark_exited(watched, wall, unreadable=not isinstance(e, TargetGone))
                 exits.append(dataclasses.replace(watched.target))
         for root_key, total in self._sums.items():
@@ -221,7 +223,7 @@ class Sampler:
     # -- the loop ---------------------------------------------------------------------
 
     def alive(self) -> int:
-        return sum(1 for w in self._watched.values() if w.target.state == "running")
+        return len(self._live)
 
     def start(self) -> None:
         if self._thread is not None:

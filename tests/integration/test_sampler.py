@@ -238,3 +238,24 @@ def test_the_thread_delivers_ticks_in_order_and_stops(allocator: Allocator) -> N
     assert len(got) == count  # stopped means stopped
     assert [t.seq for t in got] == list(range(1, count + 1))
     assert all(b.time > a.time for a, b in itertools.pairwise(got))
+
+
+def test_many_targets_read_memory_every_round_and_the_rest_in_turn(allocator: Allocator) -> None:
+    # full_read_limit=0 puts even one process in the mode used for hundreds of them.
+    probe = open_process(allocator.pid)
+    sampler = Sampler(
+        SamplerConfig(full_read_limit=0, slow_every=3), on_tick=lambda t: None, probes=[probe]
+    )
+    key = probe.identity.key
+    first = sampler.sample_once().samples[key]
+    allocator.alloc(24)
+    allocator.command("free")
+    allocator.alloc(32)
+    rounds = [sampler.sample_once().samples[key] for _ in range(6)]
+    # Memory is fresh every round, right after the allocation.
+    assert rounds[0].rss - first.rss >= 30 * MB
+    # The slower fields are read in full once every three rounds and repeated between.
+    assert first.cpu is None
+    assert sum(r.cpu is not None for r in rounds) >= 4
+    assert all(r.threads == first.threads for r in rounds)
+    sampler.stop()

@@ -78,6 +78,7 @@ class LinuxProcessProbe:
         self._fds: list[int] = []
         self._rollup_fd: int | None = None
         self._last_cpu: tuple[float, float] | None = None
+        self._slow: tuple[int | None, int, int, float | None] | None = None
         with _translated(pid):
             self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
             self._fds.append(self._dir_fd)
@@ -95,7 +96,8 @@ class LinuxProcessProbe:
         self.owner_uid: int | None = os.fstat(self._dir_fd).st_uid
         start_ticks = int(stat[19])
         self.identity = ProcessIdentity(pid, start_ticks, BOOT_TIME + start_ticks / CLOCK_TICKS)
-        self.name, self.cmdline = self._read_names(kernel_thread=bool(int(stat[6]) & _PF_KTHREAD))
+        self.kernel_thread = bool(int(stat[6]) & _PF_KTHREAD)
+        self.name, self.cmdline = self._read_names(kernel_thread=self.kernel_thread)
 
     def _read_names(self, *, kernel_thread: bool) -> tuple[str, list[str]]:
         # A process caught inside exec() (right after a spawn) shows an empty command
@@ -136,35 +138,58 @@ class LinuxProcessProbe:
         # The command name sits in parentheses and may itself hold spaces or ')'.
         return raw[raw.rindex(b")") + 2 :].decode("ascii").split()
 
-    def read(self) -> Reading:
-        with _translated(self.pid):
-            stat = self._read_stat()
-            if stat[0] in ("Z", "X"):
-                raise ProcessLookupError(errno.ESRCH, "process is a zombie")
-            statm = self._pread(self._statm_fd).split()
-            status = self._pread(self._status_fd)
-            now = time.monotonic()
-            cpu_seconds = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
-            cpu: float | None = None
-            if self._last_cpu is not None:
-                elapsed = now - self._last_cpu[0]
-                if elapsed > 0:
-                    cpu = max(0.0, (cpu_seconds - self._last_cpu[1]) / elapsed * 100.0)
-            self._last_cpu = (now, cpu_seconds)
-            uss = pss = None
+    def read(self, full: bool = True) -> Reading:
+        """One reading; `full=False` reads memory only and repeats the slower fields.
+
+        This is the hot loop of sampling many processes, hence the inlined error
+        handling: statm is one pread, the rest (stat, status, the fd count) three more.
+        """
+        try:
+            statm = os.pread(self._statm_fd, 256, 0).split()
+            if not statm or (statm[0] == b"0" and not self.kernel_thread):
+                # Nothing (reaped) or no address space left (a zombie): it has ended.
+                raise ProcessLookupError(errno.ESRCH, "process has exited")
+            if full or self._slow is None:
+                self._slow = self._read_slow()
             if self.detail:
                 uss, pss = self._read_rollup()
-            return Reading(
-                rss=int(statm[1]) * PAGE_SIZE,
-                vms=int(statm[0]) * PAGE_SIZE,
-                shared=int(statm[2]) * PAGE_SIZE,
-                swap=_status_kb(status, b"VmSwap:"),
-                threads=int(stat[17]),
-                fds=self._fd_count(),
-                cpu=cpu,
-                uss=uss,
-                pss=pss,
-            )
+            else:
+                uss = pss = None
+        except InterruptedError:
+            return self.read(full)
+        except ProcessLookupError as e:
+            raise TargetGone(f"process {self.pid} has exited") from e
+        except PermissionError as e:
+            raise AccessDenied(f"not allowed to read process {self.pid} ({e.strerror})") from e
+        swap, threads, fds, cpu = self._slow
+        return Reading(
+            int(statm[1]) * PAGE_SIZE,
+            int(statm[0]) * PAGE_SIZE,
+            int(statm[2]) * PAGE_SIZE,
+            swap,
+            threads,
+            fds,
+            cpu,
+            uss,
+            pss,
+        )
+
+    def _read_slow(self) -> tuple[int | None, int, int, float | None]:
+        """swap, threads, fds and CPU percent since the previous call."""
+        raw = os.pread(self._stat_fd, 1024, 0)
+        # Fields after the command name, which sits in parentheses and may hold ')'.
+        stat = raw[raw.rindex(b")") + 2 :].split(b" ", 18)
+        if stat[0] in (b"Z", b"X"):
+            raise ProcessLookupError(errno.ESRCH, "process is a zombie")
+        now = time.monotonic()
+        cpu_seconds = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+        cpu: float | None = None
+        last = self._last_cpu
+        if last is not None and now > last[0]:
+            cpu = max(0.0, (cpu_seconds - last[1]) / (now - last[0]) * 100.0)
+        self._last_cpu = (now, cpu_seconds)
+        status = os.pread(self._status_fd, _READ_SIZE, 0)
+        return _status_kb(status, b"VmSwap:"), int(stat[17]), self._fd_count(), cpu
 
     def _fd_count(self) -> int:
         try:

@@ -33,6 +33,7 @@ class PsutilProcessProbe:
         self.pid = pid
         self.detail = detail
         self._last_cpu: tuple[float, float] | None = None
+        self._slow: tuple[int, int, float | None] | None = None
         try:
             self._proc = psutil.Process(pid)
         except psutil.NoSuchProcess as e:
@@ -54,7 +55,8 @@ class PsutilProcessProbe:
             except psutil.Error:
                 self.owner_uid = None
 
-    def read(self) -> Reading:
+    def read(self, full: bool = True) -> Reading:
+        """`full=False` reads memory only and repeats threads, fds and CPU."""
         with _translated(self.pid):
             # is_running() compares the creation time too: a reused PID reads as gone.
             if not self._proc.is_running():
@@ -63,23 +65,18 @@ class PsutilProcessProbe:
                 if self._proc.status() == psutil.STATUS_ZOMBIE:
                     raise psutil.ZombieProcess(self.pid)
                 mem = self._proc.memory_info()
-                threads = self._proc.num_threads()
-                fds = self._proc.num_fds() if sys.platform != "win32" else 0
-                times = self._proc.cpu_times()
-            now = time.monotonic()
-            cpu_seconds = times.user + times.system
-            cpu: float | None = None
-            if self._last_cpu is not None:
-                elapsed = now - self._last_cpu[0]
-                if elapsed > 0:
-                    cpu = max(0.0, (cpu_seconds - self._last_cpu[1]) / elapsed * 100.0)
-            self._last_cpu = (now, cpu_seconds)
+                if full or self._slow is None:
+                    threads = self._proc.num_threads()
+                    fds = self._proc.num_fds() if sys.platform != "win32" else 0
+                    times = self._proc.cpu_times()
+                    self._slow = (threads, fds, self._cpu_percent(times.user + times.system))
+            threads, fds, cpu = self._slow
             swap = uss = pss = None
             if self.detail:
-                full = self._proc.memory_full_info()
-                uss = getattr(full, "uss", None)
-                pss = getattr(full, "pss", None)
-                swap = getattr(full, "swap", None)
+                detailed = self._proc.memory_full_info()
+                uss = getattr(detailed, "uss", None)
+                pss = getattr(detailed, "pss", None)
+                swap = getattr(detailed, "swap", None)
             return Reading(
                 rss=mem.rss,
                 vms=mem.vms,
@@ -91,6 +88,15 @@ class PsutilProcessProbe:
                 uss=uss,
                 pss=pss,
             )
+
+    def _cpu_percent(self, cpu_seconds: float) -> float | None:
+        now = time.monotonic()
+        cpu: float | None = None
+        last = self._last_cpu
+        if last is not None and now > last[0]:
+            cpu = max(0.0, (cpu_seconds - last[1]) / (now - last[0]) * 100.0)
+        self._last_cpu = (now, cpu_seconds)
+        return cpu
 
     def close(self) -> None:
         """Nothing to release: psutil opens and closes per call."""

@@ -22,7 +22,10 @@ class ProcessProbe(Protocol):
     cmdline: list[str]
     owner_uid: int | None
 
-    def read(self) -> Reading: ...
+    def read(self, full: bool = True) -> Reading:
+        """Read the process; `full=False` may repeat the slower fields from the last
+        full reading (threads, fds, swap, CPU) and reads memory only."""
+        ...
 
     def close(self) -> None: ...
 

@@ -36,8 +36,9 @@ def _linux_name_and_cmdline(pid: int) -> tuple[str, str] | None:
 class ProcessMatcher:
     """Finds processes whose name or command line matches a regular expression.
 
-    Processes already seen not to match are remembered until they leave the process
-    table, so a rescan reads only processes that are new since the last one. On Linux a
+    `scan()` returns only processes it has not returned before. Processes already seen,
+    matching or not, are remembered until they leave the process table, so a rescan
+    reads only processes that are new since the last one. On Linux a
     process is remembered as (pid, procfs inode), so a PID reused between two scans is
     looked at afresh.
     """
@@ -45,10 +46,11 @@ class ProcessMatcher:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self._rejected: set[tuple[int, int]] = set()
+        self._offered: set[tuple[int, int]] = set()
         self._inodes: dict[int, int] = {}
 
     def reject(self, pid: int) -> None:
-        """Do not offer `pid` again while it lives (it could not be opened)."""
+        """`pid` could not be opened: never offer it again while it lives."""
         self._rejected.add((pid, self._inodes.get(pid, 0)))
 
     def matches(self, name: str, cmdline: str) -> bool:
@@ -58,15 +60,18 @@ class ProcessMatcher:
         found: list[int] = []
         if _LINUX_PROC:
             self._inodes = _linux_pid_entries()
-            self._rejected &= set(self._inodes.items())
+            alive = set(self._inodes.items())
+            self._rejected &= alive
+            self._offered &= alive
             for pid, inode in self._inodes.items():
-                if (pid, inode) in self._rejected:
+                if (pid, inode) in self._rejected or (pid, inode) in self._offered:
                     continue
                 info = _linux_name_and_cmdline(pid)
                 if info is None:
                     continue
                 if self.matches(*info):
                     found.append(pid)
+                    self._offered.add((pid, inode))
                 elif info[1]:
                     self._rejected.add((pid, inode))
                 # An empty command line is a kernel thread, a zombie, or a process caught
@@ -80,14 +85,16 @@ class ProcessMatcher:
             key = (pid, round((proc.info.get("create_time") or 0.0) * 100))
             self._inodes[pid] = key[1]
             seen.add(key)
-            if key in self._rejected:
+            if key in self._rejected or key in self._offered:
                 continue
             cmdline = " ".join(proc.info.get("cmdline") or [])
             if self.matches(proc.info.get("name") or "", cmdline):
                 found.append(pid)
+                self._offered.add(key)
             else:
                 self._rejected.add(key)
         self._rejected &= seen
+        self._offered &= seen
         return found
 
 
