@@ -69,6 +69,9 @@ def test_two_clients_get_hello_backfill_and_the_same_ticks(
                 break
         ticks_b = [raw] + [b.recv(timeout=10) for _ in range(7)]
         assert ticks_a == ticks_b
+        health = httpx.get(server.base + "healthz").json()
+        assert health["clients"] == 2
+        assert health["clients_direct"] == 2  # the one-frame-for-all fast path is in use
         seqs = [json.loads(m)["seq"] for m in ticks_a]
         assert seqs == list(range(first_seq, first_seq + 8))
         # The values follow the child: it grows by 40 MB and the stream shows it.

@@ -58,3 +58,62 @@ def test_unsubscribed_clients_receive_nothing() -> None:
         assert len(hub) == 0
 
     asyncio.run(scenario())
+
+
+class ListSink:
+    """Collects frames; `room` says how many more it accepts before reporting busy."""
+
+    def __init__(self, room: int = 1000) -> None:
+        self.frames: list[bytes] = []
+        self.room = room
+
+    def ready(self) -> bool:
+        return self.room > 0
+
+    def write(self, frame: bytes) -> None:
+        self.room -= 1
+        self.frames.append(frame)
+
+
+def test_sinks_get_one_shared_frame_only_after_release() -> None:
+    async def scenario() -> None:
+        hub = Hub(frame_encoder=lambda text: text.encode())
+        sink = ListSink()
+        sub = hub.subscribe(sink=sink)
+        hub.publish("a")  # held: the hello and backfill are still being sent
+        assert sink.frames == []
+        sub.release()
+        hub.publish("b")
+        assert sink.frames == [b"a", b"b"]
+        assert hub.direct == 1
+        sub.close()
+        assert hub.direct == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_sink_keeps_only_the_newest_messages() -> None:
+    async def scenario() -> None:
+        hub = Hub(queue_size=2, frame_encoder=lambda text: text.encode())
+        sink = ListSink(room=0)
+        sub = hub.subscribe(sink=sink)
+        sub.release()
+        for name in "abcde":
+            hub.publish(name)
+        assert sink.frames == []
+        assert sub.dropped == 3
+        sink.room = 10
+        hub.publish("f")
+        assert sink.frames == [b"e", b"f"]
+
+    asyncio.run(scenario())
+
+
+def test_a_hub_without_an_encoder_refuses_sinks() -> None:
+    import pytest
+
+    async def scenario() -> None:
+        with pytest.raises(ValueError, match="frame encoder"):
+            Hub().subscribe(sink=ListSink())
+
+    asyncio.run(scenario())

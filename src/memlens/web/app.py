@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from memlens import __version__
 from memlens.live import LiveView
 from memlens.model import SAMPLE_FIELDS
+from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
 from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolicy
 from memlens.web.ws import stream
 
@@ -73,6 +74,7 @@ def create_app(
             "uptime": round(time.time() - live.started, 3),
             "targets": sum(1 for t in live.targets.values() if t.state == "running"),
             "clients": len(live.hub),
+            "clients_direct": live.hub.direct,
             "dropped_messages": live.hub.dropped,
         }
         if stats is not None:
@@ -88,9 +90,14 @@ def create_app(
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
-        middleware=[Middleware(SecurityMiddleware, policy=policy)],
+        middleware=[
+            Middleware(SecurityMiddleware, policy=policy),
+            Middleware(RawSendMiddleware),
+        ],
     )
     app.state.live = live
+    if live.hub.frame_encoder is None:
+        live.hub.frame_encoder = encode_text_frame
     return app
 
 

@@ -81,6 +81,9 @@ async def serve(
         log_level="warning",
         ws="websockets-sansio",
         ws_max_size=64 * 1024,
+        # Off so that one frame built once can go to every client (see web/fastsend.py);
+        # ticks are a few hundred bytes, where compression saves little.
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=2,

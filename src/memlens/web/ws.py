@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from memlens.hub import Subscription
 from memlens.live import LiveView
+from memlens.web.fastsend import transport_sink
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +20,16 @@ MAX_CLIENT_MESSAGE = 4096
 async def stream(websocket: WebSocket) -> None:
     live: LiveView = websocket.app.state.live
     await websocket.accept()
+    sink = transport_sink(websocket.scope)
     # Subscribe before reading the history, with no await in between: every tick is then
     # either in the backfill or in this client's queue, never in both or in neither.
-    sub = live.hub.subscribe()
+    sub = live.hub.subscribe(sink=sink)
     hello = live.hello_message()
     backfill = live.backfill_message()
-    sender = asyncio.create_task(_send_all(websocket, [hello, backfill], sub))
+    if sink is not None:
+        sender = asyncio.create_task(_send_first_then_release(websocket, [hello, backfill], sub))
+    else:
+        sender = asyncio.create_task(_send_all(websocket, [hello, backfill], sub))
     try:
         await _read_until_closed(websocket, sender)
     finally:
@@ -32,6 +37,16 @@ async def stream(websocket: WebSocket) -> None:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
+
+
+async def _send_first_then_release(
+    websocket: WebSocket, first: list[str], sub: Subscription
+) -> None:
+    """Hello and backfill through ASGI, then the hub writes to the transport itself."""
+    for message in first:
+        await websocket.send_text(message)
+    sub.release()
+    await asyncio.Event().wait()  # stay pending, like _send_all, until cancelled
 
 
 async def _send_all(websocket: WebSocket, first: list[str], sub: Subscription) -> None:
