@@ -53,3 +53,28 @@ class PortInUse(MemlensError):
     """The address the server should listen on is taken."""
 
     exit_code = EXIT_USAGE
+
+
+class NotARecording(MemlensError):
+    """The file is not SQLite at all, or another application's SQLite database."""
+
+    exit_code = EXIT_USAGE
+
+
+class NewerSchema(MemlensError):
+    """The recording was written by a newer memlens whose schema this one cannot read."""
+
+    exit_code = EXIT_USAGE
+
+
+class CorruptRecording(MemlensError):
+    """The recording is truncated or damaged, so SQLite cannot read it."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreUnwritable(MemlensError):
+    """The recording cannot be created or written: a read-only place, no permission, no
+    space, or a writer that could not keep up."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,185 @@
+"""The recording file's tables, its version, and the migrations between versions.
+
+The version lives in the file twice on purpose: `PRAGMA user_version` (what the code
+compares against, updated in the same transaction as each migration) and a `meta` table
+holding `app = 'memlens'`, so another application's SQLite file, whose `user_version` may
+be anything, is recognised as foreign instead of being "migrated".
+
+`MIGRATIONS[n]` takes a file from version n to n + 1; version 0 is an empty file, so the
+first entry creates version 1. Each migration runs in its own `BEGIN IMMEDIATE`
+transaction and the version is re-read inside it, so two processes opening one new file
+at once migrate it once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from memlens import __version__
+from memlens.errors import NewerSchema, NotARecording
+from memlens.model import SAMPLE_FIELDS
+
+Migration = Callable[[sqlite3.Connection], None]
+
+APP = "memlens"
+EVENT_KINDS: tuple[str, ...] = ("exit", "leak", "threshold", "note", "warning")
+
+# Retention defaults (seconds) for `StoreReader.prune`; see docs/storage.md.
+SAMPLES_RETENTION_S = 90 * 86400.0
+EVENTS_RETENTION_S = 7 * 86400.0
+
+_SAMPLE_TYPES = {"cpu": "REAL"}
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    """Version 1: recordings, their targets, samples and events.
+
+    Foreign keys are declared for readers of the schema but not enforced (SQLite leaves
+    `foreign_keys` off): the single writer keeps them consistent, and enforcement would
+    cost a parent lookup for every sample. `samples` is WITHOUT ROWID with the primary
+    key (target_id, t), so one target's time range is one contiguous b-tree range and
+    needs no second index. Event kinds are checked in Python, not with CHECK, so a new
+    kind needs no table rebuild. `recordings.sample_count` is kept by the writer (and by
+    pruning) because counting a 90-day table on every listing would take seconds.
+    """
+    columns = ",\n    ".join(
+        f"{name} {_SAMPLE_TYPES.get(name, 'INTEGER')}" for name in SAMPLE_FIELDS
+    )
+    _run_script(
+        conn,
+        f"""
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE recordings (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    command TEXT,
+    host TEXT NOT NULL,
+    interval REAL NOT NULL,
+    memlens_version TEXT NOT NULL,
+    exit_code INTEGER,
+    sample_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX recordings_started ON recordings (started);
+CREATE INDEX recordings_name ON recordings (name, started);
+CREATE TABLE targets (
+    id INTEGER PRIMARY KEY,
+    recording_id INTEGER NOT NULL REFERENCES recordings (id),
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    start_time REAL NOT NULL,
+    name TEXT NOT NULL,
+    cmdline TEXT NOT NULL,
+    parent TEXT,
+    members TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL,
+    exit_time REAL,
+    exit_code INTEGER,
+    exit_reason TEXT,
+    UNIQUE (recording_id, key)
+);
+CREATE TABLE samples (
+    target_id INTEGER NOT NULL REFERENCES targets (id),
+    t REAL NOT NULL,
+    {columns},
+    PRIMARY KEY (target_id, t)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    recording_id INTEGER NOT NULL REFERENCES recordings (id),
+    target_id INTEGER REFERENCES targets (id),
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{{}}'
+);
+CREATE INDEX events_recording_t ON events (recording_id, t);
+CREATE INDEX events_t ON events (t);
+""",
+    )
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("app", APP), ("created_by", __version__)],
+    )
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run `;`-separated statements inside the caller's transaction.
+
+    Not `executescript`: it COMMITs any open transaction first, which would split a
+    migration from its version bump.
+    """
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def check(conn: sqlite3.Connection, path: Path, *, latest: int = SCHEMA_VERSION) -> int:
+    """The file's schema version; raises when it is not ours or newer than `latest`.
+
+    Version 0 with no tables at all is a new, empty file (returned as 0).
+    """
+    version = user_version(conn)
+    tables = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
+    if version == 0 and not tables:
+        return 0
+    app = None
+    if "meta" in tables:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'app'").fetchone()
+        except sqlite3.OperationalError:  # a foreign `meta` table with other columns
+            row = None
+        app = row[0] if row else None
+    if app != APP:
+        raise NotARecording(
+            f"{path} is not a memlens recording (an SQLite database of another application)"
+        )
+    if version > latest:
+        raise NewerSchema(
+            f"{path} was written by a newer memlens (schema version {version}); "
+            f"this memlens {__version__} reads versions up to {latest}: upgrade memlens"
+        )
+    return version
+
+
+def migrate(
+    conn: sqlite3.Connection, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the file up to `len(migrations)`, one transaction per step; returns the
+    version it had. `conn` must be in autocommit mode (`isolation_level=None`)."""
+    latest = len(migrations)
+    found = check(conn, path, latest=latest)
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = check(conn, path, latest=latest)  # again, under the write lock
+            if version >= latest:
+                conn.execute("COMMIT")
+                return found
+            migrations[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
