@@ -11,6 +11,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import Allocator
 
 
+@pytest.fixture(autouse=True)
+def private_store(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test (and every memlens it starts) records into its own store, never ~."""
+    path = tmp_path_factory.mktemp("store") / "memlens.db"
+    monkeypatch.setenv("MEMLENS_DB", str(path))
+    return path
+
+
 @pytest.fixture
 def allocator() -> Iterator[Allocator]:
     child = Allocator()

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from helpers import MB, Allocator, MemlensServer
+from memlens.store import StoreReader
 
 
 @pytest.fixture
@@ -205,3 +207,33 @@ def test_demo_workload_exit_code_reaches_the_page() -> None:
             assert gone["reason"] == "exited"
     finally:
         assert srv.stop() == 0
+
+
+def test_a_watch_is_recorded_into_the_store(allocator: Allocator, private_store: Path) -> None:
+    srv = MemlensServer("watch", str(allocator.pid), "--port", "0", "--interval", "0.1")
+    try:
+        assert any(f"recording to {private_store}" in line for line in srv.lines)
+        with connect(srv.ws_url) as ws:
+            key = receive(ws)["targets"][0]["key"]
+            for _ in range(5):
+                until(ws, "tick")
+    finally:
+        assert srv.stop() == 0
+    reader = StoreReader.open(private_store)
+    try:
+        info = reader.recording("last")
+        assert info.ended is not None
+        assert info.interval == 0.1
+        assert [t.key for t in reader.targets(info.id)] == [key]
+        assert len(reader.series(info.id, key)["rss"]) >= 5
+    finally:
+        reader.close()
+
+
+def test_no_record_leaves_the_store_alone(allocator: Allocator, private_store: Path) -> None:
+    srv = MemlensServer("watch", str(allocator.pid), "--port", "0", "--no-record")
+    try:
+        assert not any("recording to" in line for line in srv.lines)
+    finally:
+        srv.stop()
+    assert not private_store.exists()

@@ -103,6 +103,18 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
         help="how much recent history to keep in memory per target (default 1h)",
     )
     p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="record into this store (default: $MEMLENS_DB, else "
+        "~/.local/share/memlens/memlens.db under XDG_DATA_HOME)",
+    )
+    p.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="keep the samples in memory only; record nothing",
+    )
+    p.add_argument(
         "--backend",
         choices=["linux", "psutil"],
         default=None,

@@ -13,9 +13,11 @@ import webbrowser
 from collections.abc import Sequence
 
 from memlens.cli._common import warn
+from memlens.cli._runs import store_path
 from memlens.errors import UsageError
 from memlens.live import LiveView
 from memlens.probes import ProcessProbe
+from memlens.recording import Recorder
 from memlens.sampler import Sampler, SamplerConfig
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
@@ -64,6 +66,18 @@ def run_dashboard(
         children_of_memlens=started,
     )
     url = url_for(sock, policy.token)
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder.start(
+                store_path(args),
+                name=title or _describe(probes, name_pattern),
+                command=None,
+                interval=interval,
+            )
+        except BaseException:
+            sock.close()
+            raise
 
     def announce() -> None:
         what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
@@ -71,16 +85,32 @@ def run_dashboard(
             print(f"memlens: watching {what}", flush=True)
         elif name_pattern is not None:
             print(f"memlens: waiting for processes matching {name_pattern.pattern!r}", flush=True)
+        if recorder is not None:
+            print(
+                f"memlens: recording to {recorder.path} "
+                f"(recording {recorder.recording_id}; --no-record to keep it in memory)",
+                flush=True,
+            )
         print(url, flush=True)
         print("memlens: press Ctrl-C to stop", flush=True)
         if args.open:
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
+    consumers = [recorder.on_tick] if recorder is not None else []
     try:
-        asyncio.run(serve(live, sampler, sock, policy, on_started=announce))
+        asyncio.run(serve(live, sampler, sock, policy, on_started=announce, consumers=consumers))
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if recorder is not None:
+            recorder.finish()
         sys.stdout.flush()
     return 0
+
+
+def _describe(probes: Sequence[ProcessProbe], pattern: re.Pattern[str] | None) -> str:
+    named = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes)
+    if pattern is not None:
+        return f"{named} + --name {pattern.pattern}" if named else f"--name {pattern.pattern}"
+    return named

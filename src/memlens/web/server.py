@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import uvicorn
 
@@ -61,12 +61,20 @@ async def serve(
     sampler: Sampler,
     sock: socket.socket,
     policy: SecurityPolicy,
+    *,
     on_started: Callable[[], None] | None = None,
+    consumers: Sequence[Callable[[Tick], None]] = (),
 ) -> None:
-    """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server."""
+    """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server.
+
+    `consumers` get every tick on the sampler's thread (the recorder, say) before it is
+    handed to the event loop for the clients.
+    """
     loop = asyncio.get_running_loop()
 
     def hand_over(tick: Tick) -> None:
+        for consume in consumers:
+            consume(tick)
         with contextlib.suppress(RuntimeError):  # the loop is closing: nobody to tell
             loop.call_soon_threadsafe(live.apply, tick)
 

@@ -1,0 +1,70 @@
+"""A watch written to the store as it happens: one recording, fed tick by tick."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from pathlib import Path
+
+from memlens.model import Tick
+from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    """Owns the Store for one recording; `on_tick` is safe to call from the sampler thread."""
+
+    def __init__(self, store: Store, recording_id: int) -> None:
+        self.store = store
+        self.recording_id = recording_id
+        self._finished = False
+
+    @classmethod
+    def start(
+        cls,
+        path: Path,
+        *,
+        name: str,
+        command: str | None,
+        interval: float,
+        keep_samples: float = SAMPLES_RETENTION_S,
+        keep_events: float = EVENTS_RETENTION_S,
+    ) -> Recorder:
+        store = Store.open(path)
+        try:
+            prune(path, keep_samples=keep_samples, keep_events=keep_events)
+            rid = store.begin_recording(
+                name=name, command=command, interval=interval, host=socket.gethostname()
+            )
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, rid)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.store.status()["path"])
+
+    def on_tick(self, tick: Tick) -> None:
+        self.store.add_tick(self.recording_id, tick)
+
+    def finish(self, exit_code: int | None = None) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self.store.end_recording(self.recording_id, ended=time.time(), exit_code=exit_code)
+        finally:
+            self.store.close()
+
+
+def prune(path: Path, *, keep_samples: float, keep_events: float) -> tuple[int, int]:
+    """Drop samples and events older than the retention; returns how many went."""
+    now = time.time()
+    reader = StoreReader.open(path)
+    try:
+        return reader.prune(samples_before=now - keep_samples, events_before=now - keep_events)
+    finally:
+        reader.close()
