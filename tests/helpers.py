@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -17,7 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # A child that allocates and touches memory on command, so its RSS moves by known amounts.
 ALLOCATOR_SOURCE = r"""
 import sys
-import threading
 held = []
 print("ready", flush=True)
 for line in sys.stdin:
@@ -174,3 +174,41 @@ def run_memlens(*args: str, timeout: float = 30.0) -> subprocess.CompletedProces
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )
+
+
+def synthetic_day(path: Path, *, seconds: int = 86_400, spike_at: int = 50_000) -> tuple[int, str]:
+    """A recording of one target sampled at 1 Hz for `seconds`: a slow sawtooth over a
+    rising floor, and one single-sample spike of 900 MB. Returns (recording id, key)."""
+    from memlens.model import Reading, Target, Tick
+    from memlens.store import Store
+
+    start = time.time() - seconds - 60
+    target = Target(
+        key="4242-1000",
+        kind="process",
+        pid=4242,
+        start_time=start,
+        name="synthetic",
+        cmdline="synthetic --day",
+    )
+    store = Store.open(path)
+    try:
+        rid = store.begin_recording(
+            name="synthetic day",
+            command="synthetic --day",
+            interval=1.0,
+            host="test",
+            started=start,
+        )
+        for i in range(seconds):
+            rss = 200 * MB + i * 1024 + (i % 600) * 64 * 1024
+            if i == spike_at:
+                rss = 900 * MB
+            reading = Reading(rss, 2 * rss, 4 * MB, 0, 4, 12, 1.0)
+            new = (target,) if i == 0 else ()
+            store.add_tick(rid, Tick(i + 1, start + i, {target.key: reading}, new))
+        store.end_recording(rid, ended=start + seconds)
+        store.flush(60)
+    finally:
+        store.close()
+    return rid, target.key

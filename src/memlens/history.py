@@ -53,6 +53,11 @@ class Ring:
             return col
         return col[self._start :] + col[: self._start]
 
+    def first_time(self) -> float | None:
+        if not self._cols[0]:
+            return None
+        return self._cols[0][self._start]
+
     def last_time(self) -> float | None:
         if not self._cols[0]:
             return None
@@ -88,6 +93,10 @@ class History:
         if ring is None:
             ring = self._rings[key] = Ring(self.capacity)
         ring.append(t, reading)
+
+    def first_time(self, key: str) -> float | None:
+        ring = self._rings.get(key)
+        return None if ring is None else ring.first_time()
 
     def keys(self) -> list[str]:
         return list(self._rings)

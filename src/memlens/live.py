@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import time
 
-from memlens.history import History
+from memlens.archive import Archive, concat
+from memlens.history import Column, History
 from memlens.hub import Hub
 from memlens.messages import backfill, dumps, encode_tick, hello
 from memlens.model import Target, Tick
+from memlens.store import RecordingInfo
 
 
 class LiveView:
-    def __init__(self, *, interval: float, history_capacity: int, hub: Hub | None = None) -> None:
+    """What the web face serves for a live watch (`memlens.replay.ReplayView` serves a
+    recording through the same methods)."""
+
+    mode = "live"
+
+    def __init__(
+        self,
+        *,
+        interval: float,
+        history_capacity: int,
+        hub: Hub | None = None,
+        archive: Archive | None = None,
+    ) -> None:
         self.interval = interval
         self.hub = hub or Hub()
         self.history = History(history_capacity)
+        self.archive = archive
         self.targets: dict[str, Target] = {}
         self.seq = 0
         self.started = time.time()
@@ -37,13 +52,62 @@ class LiveView:
             self.hub.publish(message)
 
     def hello_message(self) -> str:
+        recording = None
+        if self.archive is not None:
+            recording = recording_summary(self.archive.info())
         return dumps(
             hello(
                 self.targets.values(),
                 interval=self.interval,
                 history_capacity=self.history.capacity,
+                mode=self.mode,
+                recording=recording,
             )
         )
 
-    def backfill_message(self) -> str:
-        return dumps(backfill(self.seq, self.history.all_series()))
+    def older_history(self) -> dict[str, tuple[dict[str, Column], int]]:
+        """From the store, what the ring no longer holds (blocking: call it on a thread)."""
+        if self.archive is None:
+            return {}
+        start = self.archive.info().started
+        out = {}
+        for key in list(self.targets):
+            first = self.history.first_time(key)
+            end = (first if first is not None else float("inf")) - 1e-6
+            if first is None:
+                continue  # never sampled while this view lived: nothing older to add
+            out[key] = self.archive.as_series(key, start, end)
+        return out
+
+    def backfill_message(
+        self, older: dict[str, tuple[dict[str, Column], int]] | None = None
+    ) -> str:
+        series = self.history.all_series()
+        bucketed: dict[str, int] = {}
+        for key, (past, buckets) in (older or {}).items():
+            if key in series and past["t"]:
+                series[key] = concat(past, series[key])
+                bucketed[key] = buckets
+        return dumps(backfill(self.seq, series, bucketed))
+
+    def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
+        return self.history.series(key, since, limit)
+
+    def range(self, key: str, start: float, end: float, buckets: int) -> dict[str, object]:
+        """RSS of one target between start and end, bucketed when long (blocking)."""
+        if self.archive is not None:
+            return self.archive.downsampled(key, start, end, buckets)
+        series = self.history.series(key, since=start - 1e-9)
+        keep = [i for i, t in enumerate(series["t"]) if t is not None and t <= end]
+        return {
+            "t": [series["t"][i] for i in keep],
+            "rss": [series["rss"][i] for i in keep],
+            "bucketed": False,
+        }
+
+    def knows(self, key: str) -> bool:
+        return key in self.targets or key in self.history
+
+
+def recording_summary(info: RecordingInfo) -> dict[str, object]:
+    return {"id": info.id, "name": info.name, "started": info.started, "ended": info.ended}

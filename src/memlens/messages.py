@@ -20,12 +20,19 @@ def dumps(obj: object) -> str:
 
 
 def hello(
-    targets: Iterable[Target], *, interval: float, history_capacity: int
+    targets: Iterable[Target],
+    *,
+    interval: float,
+    history_capacity: int,
+    mode: str = "live",
+    recording: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "version": __version__,
+        "mode": mode,
+        "recording": recording,
         "interval": interval,
         "units": UNITS,
         "fields": list(SAMPLE_FIELDS),
@@ -35,8 +42,12 @@ def hello(
     }
 
 
-def backfill(seq: int, series: Mapping[str, Mapping[str, Column]]) -> dict[str, object]:
-    return {"type": "backfill", "seq": seq, "series": series}
+def backfill(
+    seq: int,
+    series: Mapping[str, Mapping[str, Column]],
+    bucketed: Mapping[str, int] | None = None,
+) -> dict[str, object]:
+    return {"type": "backfill", "seq": seq, "series": series, "bucketed": bucketed or {}}
 
 
 def tick(seq: int, t: float, samples: Mapping[str, Reading]) -> dict[str, object]:

@@ -10,11 +10,20 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from memlens import __version__
-from memlens.cli import demo, watch
+from memlens.cli import demo, prune, record, recordings, run, serve, watch
 from memlens.cli._common import Command
 from memlens.errors import EXIT_USAGE, MemlensError
 
-COMMANDS: tuple[Command, ...] = (watch.COMMAND, demo.COMMAND)
+COMMANDS: tuple[Command, ...] = (
+    watch.COMMAND,
+    demo.COMMAND,
+    record.COMMAND,
+    run.COMMAND,
+    recordings.LS_COMMAND,
+    recordings.SHOW_COMMAND,
+    serve.COMMAND,
+    prune.COMMAND,
+)
 
 
 class _Parser(argparse.ArgumentParser):

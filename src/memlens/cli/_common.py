@@ -69,7 +69,8 @@ def compile_pattern(text: str) -> re.Pattern[str]:
         raise UsageError(f"--name {text!r} is not a valid regular expression: {e}") from None
 
 
-def add_serving_options(p: argparse.ArgumentParser) -> None:
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """What every command that samples takes."""
     p.add_argument(
         "--interval",
         type=parse_interval,
@@ -77,6 +78,28 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds between samples (default 1.0, at least 0.05)",
     )
+    p.add_argument(
+        "--detail",
+        action="store_true",
+        help="also read USS and PSS each sample (costs milliseconds per process)",
+    )
+    p.add_argument(
+        "--db",
+        metavar="PATH",
+        help="record into this store (default: $MEMLENS_DB, else "
+        "~/.local/share/memlens/memlens.db under XDG_DATA_HOME)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["linux", "psutil"],
+        default=None,
+        help="how to read processes (default: the /proc fast path on Linux, else psutil)",
+    )
+
+
+def add_serving_options(p: argparse.ArgumentParser) -> None:
+    """What every command that serves the dashboard takes, sampling options included."""
+    add_sampling_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port",
@@ -91,11 +114,6 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
     p.add_argument(
-        "--detail",
-        action="store_true",
-        help="also read USS and PSS each sample (costs milliseconds per process)",
-    )
-    p.add_argument(
         "--history",
         type=parse_duration,
         default=3600.0,
@@ -103,22 +121,10 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
         help="how much recent history to keep in memory per target (default 1h)",
     )
     p.add_argument(
-        "--db",
-        metavar="PATH",
-        help="record into this store (default: $MEMLENS_DB, else "
-        "~/.local/share/memlens/memlens.db under XDG_DATA_HOME)",
-    )
-    p.add_argument(
         "--no-record",
         dest="record",
         action="store_false",
         help="keep the samples in memory only; record nothing",
-    )
-    p.add_argument(
-        "--backend",
-        choices=["linux", "psutil"],
-        default=None,
-        help="how to read processes (default: the /proc fast path on Linux, else psutil)",
     )
 
 

@@ -12,6 +12,7 @@ import threading
 import webbrowser
 from collections.abc import Sequence
 
+from memlens.archive import Archive
 from memlens.cli._common import warn
 from memlens.cli._runs import store_path
 from memlens.errors import UsageError
@@ -19,6 +20,7 @@ from memlens.live import LiveView
 from memlens.probes import ProcessProbe
 from memlens.recording import Recorder
 from memlens.sampler import Sampler, SamplerConfig
+from memlens.store import StoreReader
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
 
@@ -52,7 +54,6 @@ def run_dashboard(
     sock = bind_socket(args.host, args.port)
     interval: float = args.interval
     capacity = max(1, math.ceil(args.history / interval))
-    live = LiveView(interval=interval, history_capacity=capacity)
     sampler = Sampler(
         SamplerConfig(
             interval=interval,
@@ -96,6 +97,10 @@ def run_dashboard(
         if args.open:
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
+    archive = None
+    if recorder is not None:
+        archive = Archive(StoreReader.open(recorder.path), recorder.recording_id)
+    live = LiveView(interval=interval, history_capacity=capacity, archive=archive)
     consumers = [recorder.on_tick] if recorder is not None else []
     try:
         asyncio.run(serve(live, sampler, sock, policy, on_started=announce, consumers=consumers))
@@ -103,6 +108,8 @@ def run_dashboard(
         pass
     finally:
         sock.close()
+        if archive is not None:
+            archive.reader.close()
         if recorder is not None:
             recorder.finish()
         sys.stdout.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -15,17 +16,18 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from memlens import __version__
-from memlens.live import LiveView
 from memlens.model import SAMPLE_FIELDS
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
 from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolicy
+from memlens.web.types import View
 from memlens.web.ws import stream
 
+MAX_BUCKETS = 10_000
 STATIC_DIR = Path(str(resources.files("memlens.web") / "static"))
 
 
 def create_app(
-    live: LiveView,
+    view: View,
     policy: SecurityPolicy | None = None,
     stats: Callable[[], dict[str, int]] | None = None,
 ) -> Starlette:
@@ -42,9 +44,9 @@ def create_app(
     async def api_targets(request: Request) -> Response:
         return JSONResponse(
             {
-                "targets": [t.to_dict() for t in live.targets.values()],
+                "targets": [t.to_dict() for t in view.targets.values()],
                 "fields": list(SAMPLE_FIELDS),
-                "interval": live.interval,
+                "interval": view.interval,
             }
         )
 
@@ -52,7 +54,7 @@ def create_app(
         key = request.query_params.get("target")
         if not key:
             return JSONResponse({"error": "the target parameter is required"}, status_code=400)
-        if key not in live.targets and key not in live.history:
+        if not view.knows(key):
             return JSONResponse({"error": f"no target {key!r}"}, status_code=404)
         try:
             since = _optional_float(request.query_params.get("since"))
@@ -63,19 +65,36 @@ def create_app(
             {
                 "target": key,
                 "fields": list(SAMPLE_FIELDS),
-                "series": live.history.series(key, since, limit),
+                "series": view.samples(key, since, limit),
             }
         )
+
+    async def api_range(request: Request) -> Response:
+        key = request.query_params.get("target")
+        if not key:
+            return JSONResponse({"error": "the target parameter is required"}, status_code=400)
+        if not view.knows(key):
+            return JSONResponse({"error": f"no target {key!r}"}, status_code=404)
+        try:
+            start = _required_float(request.query_params.get("start"), "start")
+            end = _required_float(request.query_params.get("end"), "end")
+            buckets = _optional_int(request.query_params.get("buckets")) or 1000
+        except ValueError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        buckets = min(buckets, MAX_BUCKETS)
+        points = await asyncio.to_thread(view.range, key, start, end, buckets)
+        return JSONResponse({"target": key, **points})
 
     async def healthz(request: Request) -> Response:
         body: dict[str, object] = {
             "status": "ok",
             "version": __version__,
-            "uptime": round(time.time() - live.started, 3),
-            "targets": sum(1 for t in live.targets.values() if t.state == "running"),
-            "clients": len(live.hub),
-            "clients_direct": live.hub.direct,
-            "dropped_messages": live.hub.dropped,
+            "mode": view.mode,
+            "uptime": round(time.time() - view.started, 3),
+            "targets": sum(1 for t in view.targets.values() if t.state == "running"),
+            "clients": len(view.hub),
+            "clients_direct": view.hub.direct,
+            "dropped_messages": view.hub.dropped,
         }
         if stats is not None:
             body.update(stats())
@@ -86,6 +105,7 @@ def create_app(
             Route("/", dashboard),
             Route("/api/targets", api_targets),
             Route("/api/samples", api_samples),
+            Route("/api/range", api_range),
             Route("/healthz", healthz),
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -95,9 +115,9 @@ def create_app(
             Middleware(RawSendMiddleware),
         ],
     )
-    app.state.live = live
-    if live.hub.frame_encoder is None:
-        live.hub.frame_encoder = encode_text_frame
+    app.state.view = view
+    if view.hub.frame_encoder is None:
+        view.hub.frame_encoder = encode_text_frame
     return app
 
 
@@ -120,6 +140,14 @@ def _optional_float(raw: str | None) -> float | None:
         return float(raw)
     except ValueError:
         raise ValueError(f"since must be a number of seconds, not {raw!r}") from None
+
+
+def _required_float(raw: str | None, name: str) -> float:
+    if raw is None or raw == "":
+        raise ValueError(f"the {name} parameter is required")
+    value = _optional_float(raw)
+    assert value is not None
+    return value
 
 
 def _optional_int(raw: str | None) -> int | None:

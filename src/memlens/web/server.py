@@ -7,9 +7,11 @@ import contextlib
 import errno
 import logging
 import socket
+import threading
 from collections.abc import Callable, Sequence
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from memlens.errors import PortInUse, UsageError
 from memlens.live import LiveView
@@ -56,6 +58,23 @@ def url_for(sock: socket.socket, token: str | None = None) -> str:
     return f"http://{shown}:{port}/{suffix}"
 
 
+def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_max_size=64 * 1024,
+        # Off so that one frame built once can go to every client (see web/fastsend.py);
+        # ticks are a few hundred bytes, where compression saves little.
+        ws_per_message_deflate=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=2,
+        lifespan="off",
+        server_header=False,
+    )
+
+
 async def serve(
     live: LiveView,
     sampler: Sampler,
@@ -64,11 +83,13 @@ async def serve(
     *,
     on_started: Callable[[], None] | None = None,
     consumers: Sequence[Callable[[Tick], None]] = (),
+    stop: threading.Event | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server.
 
     `consumers` get every tick on the sampler's thread (the recorder, say) before it is
-    handed to the event loop for the clients.
+    handed to the event loop for the clients. Setting `stop` ends the server too (for a
+    server run on a thread, where it installs no signal handlers).
     """
     loop = asyncio.get_running_loop()
 
@@ -84,25 +105,21 @@ async def serve(
         policy,
         stats=lambda: {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks},
     )
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        ws="websockets-sansio",
-        ws_max_size=64 * 1024,
-        # Off so that one frame built once can go to every client (see web/fastsend.py);
-        # ticks are a few hundred bytes, where compression saves little.
-        ws_per_message_deflate=False,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        timeout_graceful_shutdown=2,
-        lifespan="off",
-        server_header=False,
-    )
+    config = uvicorn_config(app)
     server = uvicorn.Server(config)
+
+    async def watch_stop(event: threading.Event) -> None:
+        while not event.is_set():
+            await asyncio.sleep(0.1)
+        server.should_exit = True
+
     sampler.start()
+    watcher = asyncio.create_task(watch_stop(stop)) if stop is not None else None
     try:
         if on_started is not None:
             loop.call_soon(on_started)
         await server.serve(sockets=[sock])
     finally:
+        if watcher is not None:
+            watcher.cancel()
         sampler.stop()

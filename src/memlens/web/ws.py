@@ -9,8 +9,8 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from memlens.hub import Subscription
-from memlens.live import LiveView
 from memlens.web.fastsend import transport_sink
+from memlens.web.types import View
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +18,15 @@ MAX_CLIENT_MESSAGE = 4096
 
 
 async def stream(websocket: WebSocket) -> None:
-    live: LiveView = websocket.app.state.live
+    view: View = websocket.app.state.view
     await websocket.accept()
     sink = transport_sink(websocket.scope)
-    # Subscribe before reading the history, with no await in between: every tick is then
-    # either in the backfill or in this client's queue, never in both or in neither.
-    sub = live.hub.subscribe(sink=sink)
-    hello = live.hello_message()
-    backfill = live.backfill_message()
+    older = await asyncio.to_thread(view.older_history)  # from the store: may take a while
+    # Subscribe before reading the recent history, with no await in between: every tick is
+    # then either in the backfill or in this client's queue, never in both or in neither.
+    sub = view.hub.subscribe(sink=sink)
+    hello = view.hello_message()
+    backfill = view.backfill_message(older)
     if sink is not None:
         sender = asyncio.create_task(_send_first_then_release(websocket, [hello, backfill], sub))
     else:

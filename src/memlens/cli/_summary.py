@@ -1,0 +1,97 @@
+"""One-screen summaries of recorded targets, shared by `record`, `run` and `show`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+
+from rich import box
+from rich.console import Console, JustifyMethod
+from rich.table import Table
+
+from memlens.analysis import summarize
+from memlens.history import Column
+from memlens.model import Target
+from memlens.store import RecordingInfo
+from memlens.units import human_bytes, human_duration
+
+
+def short_name(text: str, width: int = 60) -> str:
+    """A one-line label: the first line, cut to `width` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def local_time(t: float | None) -> str:
+    if t is None:
+        return "–"
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_WIDTHS = {"n": 4, "growth": 9, "state": 6, "min": 7, "max": 7, "last": 7}
+
+
+def targets_table(
+    targets: Sequence[Target], series_of: Callable[[str], Mapping[str, Column]]
+) -> Table:
+    table = Table(
+        title="resident memory (RSS) per target",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("target", no_wrap=True, overflow="ellipsis", max_width=20)
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("n", "right"),
+        ("min", "right"),
+        ("max", "right"),
+        ("last", "right"),
+        ("growth", "right"),
+        ("state", "left"),
+    )
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True, min_width=_WIDTHS.get(name, 8))
+    for target in targets:
+        series = series_of(target.key)
+        s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
+        label = f"{target.name} (pid {target.pid})"
+        if target.kind == "sum":
+            label = f"total: pid {target.pid} + children"
+        state = target.state
+        if target.state == "exited":
+            state = "exited" if target.exit_code is None else f"exit {target.exit_code}"
+        if s is None:
+            table.add_row(label, "0", "–", "–", "–", "–", state)
+            continue
+        growth = human_bytes(s.growth)
+        table.add_row(
+            label,
+            str(s.count),
+            human_bytes(s.min),
+            human_bytes(s.max),
+            human_bytes(s.last),
+            growth if s.growth < 0 else f"+{growth}",
+            state,
+        )
+    return table
+
+
+def print_recording(
+    console: Console,
+    info: RecordingInfo,
+    targets: Sequence[Target],
+    series_of: Callable[[str], Mapping[str, Column]],
+) -> None:
+    ended = info.ended
+    period = f"{local_time(info.started)} → {local_time(ended)}"
+    if ended is not None:
+        period += f" ({human_duration(ended - info.started)})"
+    console.print(f"[bold]recording {info.id}[/bold]: {info.name}")
+    console.print(f"  period   {period}")
+    console.print(f"  interval {info.interval:g} s, {info.sample_count} samples, host {info.host}")
+    if info.command:
+        console.print(f"  command  {info.command}", markup=False)
+    if info.exit_code is not None:
+        console.print(f"  exit     code {info.exit_code}")
+    console.print(targets_table(targets, series_of))

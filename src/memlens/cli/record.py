@@ -1,0 +1,152 @@
+"""`memlens record PID ... --duration 10m -o run.db`: record without a dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from memlens.cli._common import (
+    Command,
+    add_sampling_options,
+    compile_pattern,
+    parse_duration,
+    parse_pid,
+)
+from memlens.cli._runs import store_path
+from memlens.cli._summary import print_recording
+from memlens.errors import UsageError
+from memlens.model import Tick
+from memlens.probes import ProcessProbe, open_process
+from memlens.recording import Recorder
+from memlens.sampler import Sampler, SamplerConfig
+from memlens.store import StoreReader
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pids", nargs="*", metavar="PID", help="process IDs to record")
+    p.add_argument("--name", metavar="PATTERN", help="record every matching process (as watch)")
+    p.add_argument("--children", action="store_true", help="include descendants and a sum")
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=None,
+        metavar="DURATION",
+        help="stop after this long (e.g. 90s, 10m, 2h); default: until the targets exit or Ctrl-C",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="record into this file instead of the store (--db)",
+    )
+    add_sampling_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    pids = [parse_pid(text) for text in args.pids]
+    pattern = compile_pattern(args.name) if args.name else None
+    if not pids and pattern is None:
+        raise UsageError("name at least one PID to record, or --name PATTERN")
+    probes: list[ProcessProbe] = []
+    try:
+        for pid in pids:
+            probes.append(open_process(pid, detail=args.detail, backend=args.backend))
+    except BaseException:
+        for probe in probes:
+            probe.close()
+        raise
+    path = Path(args.output) if args.output else store_path(args)
+    what = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes) or f"--name {args.name}"
+    recorder = Recorder.start(path, name=what, command=None, interval=args.interval)
+    sampler = Sampler(
+        SamplerConfig(
+            interval=args.interval,
+            detail=args.detail,
+            backend=args.backend,
+            children=args.children,
+            name_pattern=pattern,
+        ),
+        on_tick=lambda tick: None,
+        probes=probes,
+    )
+    record_until_done(sampler, recorder, duration=args.duration, wait_for_new=pattern is not None)
+    summarise(path, recorder.recording_id)
+    return 0
+
+
+def record_until_done(
+    sampler: Sampler,
+    recorder: Recorder,
+    *,
+    duration: float | None,
+    wait_for_new: bool,
+    stop: threading.Event | None = None,
+) -> None:
+    """Sample into the recorder with a progress line until time is up, every target has
+    exited (unless new ones may still come), `stop` is set, or Ctrl-C/SIGTERM."""
+    done = stop or threading.Event()
+    counts = {"ticks": 0, "alive": 0}
+
+    def on_tick(tick: Tick) -> None:
+        recorder.on_tick(tick)
+        counts["ticks"] += 1
+        counts["alive"] = sampler.alive()
+        if not wait_for_new and sampler.alive() == 0:
+            done.set()
+
+    sampler.on_tick = on_tick
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    started = time.monotonic()
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn(
+            "[bold]recording[/bold] {task.fields[ticks]} samples, {task.fields[alive]} alive"
+        ),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[left]}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    try:
+        with progress:
+            task = progress.add_task("record", total=duration, ticks=0, alive=0, left="")
+            sampler.start()
+            # With no progress line to refresh, wake only as often as the deadline needs.
+            step = 0.25 if console.is_terminal else 1.0
+            while not done.wait(step):
+                elapsed = time.monotonic() - started
+                left = "" if duration is None else f"{max(0.0, duration - elapsed):.0f} s left"
+                progress.update(
+                    task, completed=elapsed, left=left, ticks=counts["ticks"], alive=counts["alive"]
+                )
+                if duration is not None and elapsed >= duration:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sampler.stop()
+        recorder.finish()
+
+
+def summarise(path: Path, recording_id: int) -> None:
+    reader = StoreReader.open(path)
+    try:
+        info = reader.recording(recording_id)
+        print_recording(
+            Console(), info, reader.targets(info.id), lambda key: reader.series(info.id, key)
+        )
+        print(f"memlens: recorded into {path} (recording {info.id})")
+    finally:
+        reader.close()
+
+
+COMMAND = Command("record", "record processes' memory without a dashboard", configure, run)

@@ -1,0 +1,58 @@
+"""`memlens serve RUN`: the dashboard on a recording, to browse all of it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import webbrowser
+
+import uvicorn
+
+from memlens.cli._common import DEFAULT_PORT, Command, parse_port
+from memlens.cli._runs import add_db_option, open_run
+from memlens.cli._serve import security_for
+from memlens.replay import ReplayView
+from memlens.web.app import create_app
+from memlens.web.server import bind_socket, url_for, uvicorn_config
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="a recording: a file, FILE#ID, or an id/name/last")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=parse_port,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    p.add_argument("--token", help="require this token (needed when --host is not loopback)")
+    p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
+    add_db_option(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    reader, info = open_run(args.run, args)
+    try:
+        policy = security_for(args)
+        sock = bind_socket(args.host, args.port)
+        view = ReplayView(reader, info.id)
+        url = url_for(sock, policy.token)
+        print(f"memlens: serving recording {info.id} ({info.name})", flush=True)
+        print(url, flush=True)
+        print("memlens: press Ctrl-C to stop", flush=True)
+        if args.open:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        server = uvicorn.Server(uvicorn_config(create_app(view, policy)))
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sock.close()
+    finally:
+        reader.close()
+    return 0
+
+
+COMMAND = Command("serve", "serve the dashboard on a recording", configure, run)

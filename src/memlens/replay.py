@@ -1,0 +1,62 @@
+"""A recording served like a live watch: the same page, its whole history, no ticks."""
+
+from __future__ import annotations
+
+import time
+
+from memlens.archive import Archive
+from memlens.history import Column
+from memlens.hub import Hub
+from memlens.live import recording_summary
+from memlens.messages import backfill, dumps, hello
+from memlens.model import Target
+from memlens.store import StoreReader
+
+
+class ReplayView:
+    mode = "recording"
+
+    def __init__(self, reader: StoreReader, recording_id: int) -> None:
+        self.archive = Archive(reader, recording_id)
+        self.info = self.archive.info()
+        self.interval = self.info.interval
+        self.hub = Hub()  # nothing is ever published: a recording does not move
+        self.targets: dict[str, Target] = {t.key: t for t in reader.targets(recording_id)}
+        self.seq = 0
+        self.started = time.time()
+
+    @property
+    def end(self) -> float:
+        return self.info.ended if self.info.ended is not None else time.time()
+
+    def hello_message(self) -> str:
+        return dumps(
+            hello(
+                self.targets.values(),
+                interval=self.interval,
+                history_capacity=0,
+                mode=self.mode,
+                recording=recording_summary(self.info),
+            )
+        )
+
+    def older_history(self) -> dict[str, tuple[dict[str, Column], int]]:
+        start = self.info.started
+        return {key: self.archive.as_series(key, start, self.end) for key in self.targets}
+
+    def backfill_message(
+        self, older: dict[str, tuple[dict[str, Column], int]] | None = None
+    ) -> str:
+        older = older if older is not None else self.older_history()
+        series = {key: past for key, (past, _) in older.items()}
+        bucketed = {key: count for key, (_, count) in older.items() if count}
+        return dumps(backfill(self.seq, series, bucketed))
+
+    def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
+        return self.archive.reader.series(self.archive.recording_id, key, since=since, limit=limit)
+
+    def range(self, key: str, start: float, end: float, buckets: int) -> dict[str, object]:
+        return self.archive.downsampled(key, start, end, buckets)
+
+    def knows(self, key: str) -> bool:
+        return key in self.targets
