@@ -78,3 +78,9 @@ class StoreUnwritable(MemlensError):
     space, or a writer that could not keep up."""
 
     exit_code = EXIT_USAGE
+
+
+class OutputUnwritable(MemlensError):
+    """A file memlens was asked to write (an export) cannot be written there."""
+
+    exit_code = EXIT_USAGE

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from memlens import __version__
-from memlens.cli import demo, prune, record, recordings, run, serve, watch
+from memlens.cli import demo, export, import_, prune, record, recordings, run, serve, watch
 from memlens.cli._common import Command
 from memlens.errors import EXIT_USAGE, MemlensError
 
@@ -23,6 +23,8 @@ COMMANDS: tuple[Command, ...] = (
     recordings.SHOW_COMMAND,
     serve.COMMAND,
     prune.COMMAND,
+    export.COMMAND,
+    import_.COMMAND,
 )
 
 

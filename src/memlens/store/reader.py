@@ -147,7 +147,7 @@ class StoreReader:
                 rows = self._rows(f"{base} WHERE id = ?", (int(id_or_name),))
         if not rows:
             what = "no recordings" if id_or_name == "last" else f"no recording {id_or_name!r}"
-            raise UsageError(f"{self.path} has {what} (memlens list shows what it holds)")
+            raise UsageError(f"{self.path} has {what} (memlens ls-recordings shows what it holds)")
         return RecordingInfo(*rows[0])
 
     def targets(self, recording_id: int) -> list[Target]:

@@ -1,0 +1,236 @@
+"""One recording as plain data, loaded once from a reader and shared by every format.
+
+Every writer takes a `Recording` and every reader of an export file gives one back, so
+the formats differ only in their bytes. Files to import are untrusted input: decoding one
+goes through `recording_from_parts`, which checks every field's type and refuses what the
+store would silently change (duplicate or unordered times, events naming unknown
+targets), so an import either reproduces the recording exactly or stops with one line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from memlens.errors import CorruptRecording, NewerSchema
+from memlens.model import SAMPLE_FIELDS, Target
+from memlens.store import EVENT_KINDS, Event, RecordingInfo, StoreReader
+
+Column = list[float | int | None]
+Series = dict[str, Column]  # "t" and every SAMPLE_FIELDS name, the reader's shape
+
+COLUMNS: tuple[str, ...] = ("t", *SAMPLE_FIELDS)
+INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordingInfo))
+TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target))
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A whole recording: its row, its targets in order, every sample, every event."""
+
+    info: RecordingInfo
+    targets: list[Target]
+    series: dict[str, Series]  # by target key, one entry per target
+    events: list[Event]
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(s["t"]) for s in self.series.values())
+
+
+def counted(recording: Recording) -> str:
+    """'2 targets, 1,234 samples, 1 event': what a command says it handled."""
+    parts = (
+        (len(recording.targets), "target"),
+        (recording.sample_count, "sample"),
+        (len(recording.events), "event"),
+    )
+    return ", ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in parts)
+
+
+def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
+    """Everything of one recording, read in one snapshot so a recording still being
+    written exports as one consistent state."""
+    with reader.snapshot():
+        info = reader.recording(info.id)
+        targets = reader.targets(info.id)
+        series = {t.key: reader.series(info.id, t.key) for t in targets}
+        events = reader.events(info.id)
+    return Recording(info, targets, series, events)
+
+
+def empty_series() -> Series:
+    return {name: [] for name in COLUMNS}
+
+
+# -- to plain data (JSON-ready) -------------------------------------------------------------
+
+
+def info_to_dict(info: RecordingInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in INFO_FIELDS}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Without ids: they belong to the file the event lives in, not to the event."""
+    return {"t": event.t, "kind": event.kind, "target_key": event.target_key, "data": event.data}
+
+
+# -- from plain data (untrusted) --------------------------------------------------------------
+
+
+class _Check:
+    """Type checks that name the file and the place of the first bad value."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> CorruptRecording:
+        return CorruptRecording(f"{self.source} is a damaged memlens export: {where} {what}")
+
+    def obj(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise self.fail(where, "is not an object")
+        return value
+
+    def array(self, value: object, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, "is not an array")
+        return value
+
+    def text(self, value: object, where: str, *, optional: bool = False) -> Any:
+        if isinstance(value, str) or (optional and value is None):
+            return value
+        raise self.fail(where, "is not a string")
+
+    def integer(self, value: object, where: str, *, optional: bool = False) -> Any:
+        if (isinstance(value, int) and not isinstance(value, bool)) or (optional and value is None):
+            return value
+        raise self.fail(where, "is not an integer")
+
+    def number(self, value: object, where: str, *, optional: bool = False) -> Any:
+        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
+            optional and value is None
+        ):
+            return value
+        raise self.fail(where, "is not a number")
+
+    def keys(self, value: dict[str, Any], expected: tuple[str, ...], where: str) -> None:
+        missing = [k for k in expected if k not in value]
+        if missing:
+            raise self.fail(where, f"lacks {', '.join(missing)}")
+
+
+def recording_from_parts(
+    source: str,
+    info: object,
+    targets: object,
+    series: Mapping[str, object],
+    events: object,
+) -> Recording:
+    """A Recording from decoded (untrusted) parts, or CorruptRecording/NewerSchema."""
+    c = _Check(source)
+    checked = _targets(c, targets)
+    keys = [t.key for t in checked]
+    return Recording(
+        _info(c, info), checked, _series(c, series, keys), _events(c, events, set(keys))
+    )
+
+
+def _info(c: _Check, value: object) -> RecordingInfo:
+    d = c.obj(value, "recording")
+    c.keys(d, ("name", "started", "host", "interval"), "recording")
+    return RecordingInfo(
+        id=c.integer(d.get("id", 0), "recording.id"),
+        name=c.text(d["name"], "recording.name"),
+        started=c.number(d["started"], "recording.started"),
+        ended=c.number(d.get("ended"), "recording.ended", optional=True),
+        command=c.text(d.get("command"), "recording.command", optional=True),
+        host=c.text(d["host"], "recording.host"),
+        interval=c.number(d["interval"], "recording.interval"),
+        exit_code=c.integer(d.get("exit_code"), "recording.exit_code", optional=True),
+        target_count=c.integer(d.get("target_count", 0), "recording.target_count"),
+        sample_count=c.integer(d.get("sample_count", 0), "recording.sample_count"),
+        memlens_version=c.text(d.get("memlens_version", ""), "recording.memlens_version"),
+    )
+
+
+def _targets(c: _Check, value: object) -> list[Target]:
+    out: list[Target] = []
+    seen: set[str] = set()
+    for i, item in enumerate(c.array(value, "targets")):
+        where = f"targets[{i}]"
+        d = c.obj(item, where)
+        c.keys(d, ("key", "kind", "pid", "start_time", "name", "cmdline"), where)
+        members = c.array(d.get("members", []), f"{where}.members")
+        target = Target(
+            key=c.text(d["key"], f"{where}.key"),
+            kind=c.text(d["kind"], f"{where}.kind"),
+            pid=c.integer(d["pid"], f"{where}.pid"),
+            start_time=c.number(d["start_time"], f"{where}.start_time"),
+            name=c.text(d["name"], f"{where}.name"),
+            cmdline=c.text(d["cmdline"], f"{where}.cmdline"),
+            parent=c.text(d.get("parent"), f"{where}.parent", optional=True),
+            members=[c.text(m, f"{where}.members") for m in members],
+            state=c.text(d.get("state", "running"), f"{where}.state"),
+            exit_time=c.number(d.get("exit_time"), f"{where}.exit_time", optional=True),
+            exit_code=c.integer(d.get("exit_code"), f"{where}.exit_code", optional=True),
+            exit_reason=c.text(d.get("exit_reason"), f"{where}.exit_reason", optional=True),
+        )
+        if target.key in seen:
+            raise c.fail(where, f"repeats the key {target.key!r}")
+        seen.add(target.key)
+        out.append(target)
+    return out
+
+
+def _series(c: _Check, value: Mapping[str, object], keys: list[str]) -> dict[str, Series]:
+    unknown_targets = [k for k in value if k not in keys]
+    if unknown_targets:
+        raise c.fail("series", f"names targets that are not listed: {unknown_targets[0]!r}")
+    out: dict[str, Series] = {}
+    for key in keys:
+        where = f"series[{key!r}]"
+        raw = c.obj(value.get(key, {}), where)
+        extra = [name for name in raw if name not in COLUMNS]
+        if extra:
+            raise NewerSchema(
+                f"{c.source} holds sample fields this memlens does not know "
+                f"({', '.join(extra)}): it was written by a newer memlens; upgrade memlens"
+            )
+        ts = [c.number(v, f"{where}.t") for v in c.array(raw.get("t", []), f"{where}.t")]
+        for i in range(1, len(ts)):
+            if not ts[i - 1] < ts[i]:
+                raise c.fail(f"{where}.t", f"is not strictly increasing at index {i}")
+        if any(not math.isfinite(t) for t in ts):
+            raise c.fail(f"{where}.t", "holds a time that is not finite")
+        series: Series = {"t": ts}
+        for name in SAMPLE_FIELDS:
+            if name not in raw:  # an older export without this field: unknown throughout
+                series[name] = [None] * len(ts)
+                continue
+            column = c.array(raw[name], f"{where}.{name}")
+            if len(column) != len(ts):
+                raise c.fail(f"{where}.{name}", f"has {len(column)} values for {len(ts)} times")
+            series[name] = [c.number(v, f"{where}.{name}", optional=True) for v in column]
+        out[key] = series
+    return out
+
+
+def _events(c: _Check, value: object, keys: set[str]) -> list[Event]:
+    out: list[Event] = []
+    for i, item in enumerate(c.array(value, "events")):
+        where = f"events[{i}]"
+        d = c.obj(item, where)
+        c.keys(d, ("t", "kind"), where)
+        kind = c.text(d["kind"], f"{where}.kind")
+        if kind not in EVENT_KINDS:
+            raise c.fail(f"{where}.kind", f"is {kind!r}, not one of {', '.join(EVENT_KINDS)}")
+        target_key = c.text(d.get("target_key"), f"{where}.target_key", optional=True)
+        if target_key is not None and target_key not in keys:
+            raise c.fail(f"{where}.target_key", f"names no listed target ({target_key!r})")
+        t = c.number(d["t"], f"{where}.t")
+        data = c.obj(d.get("data", {}), f"{where}.data")
+        out.append(Event(0, 0, target_key, t, kind, data))
+    return out

@@ -1,0 +1,65 @@
+"""The JSON export: one self-describing object, lossless, readable by any tool.
+
+Series stay columnar, exactly as `StoreReader.series` returns them, so a script can hand
+a column straight to a plotting library, and the file is a fraction of the size of one
+object per sample. Python writes floats with `repr`, which reads back as the same float.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from memlens import __version__
+from memlens.errors import CorruptRecording, NewerSchema, NotARecording
+from memlens.exporters.bundle import Recording, event_to_dict, info_to_dict, recording_from_parts
+
+FORMAT = "memlens-recording"
+VERSION = 1
+
+
+def to_document(recording: Recording) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "memlens_version": __version__,
+        "recording": info_to_dict(recording.info),
+        "targets": [t.to_dict() for t in recording.targets],
+        "series": {t.key: recording.series[t.key] for t in recording.targets},
+        "events": [event_to_dict(e) for e in recording.events],
+    }
+
+
+def dump_json(recording: Recording) -> bytes:
+    return json.dumps(to_document(recording), separators=(",", ":")).encode() + b"\n"
+
+
+def looks_like_json(data: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def load_json(data: bytes, source: str) -> Recording:
+    """The recording in a JSON export; NotARecording when the file is something else,
+    NewerSchema for a newer format version, CorruptRecording for a damaged one."""
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        if looks_like_json(data):
+            raise CorruptRecording(f"{source} is not valid JSON ({e})") from None
+        raise NotARecording(f"{source} is not a memlens export (neither JSON nor binary)") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise NotARecording(f"{source} is JSON, but not a memlens recording export")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CorruptRecording(f"{source} is a memlens export without a valid format version")
+    if version > VERSION:
+        raise NewerSchema(
+            f"{source} is a JSON export of format version {version}, written by a newer "
+            f"memlens; this memlens {__version__} reads version {VERSION}: upgrade memlens"
+        )
+    series = doc.get("series", {})
+    if not isinstance(series, dict):
+        raise CorruptRecording(f"{source} is a damaged memlens export: series is not an object")
+    return recording_from_parts(
+        source, doc.get("recording"), doc.get("targets", []), series, doc.get("events", [])
+    )
