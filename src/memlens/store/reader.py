@@ -1,7 +1,7 @@
 """Readers of a recording, each on its own read-only connection.
 
 In WAL mode a reader sees the last committed state and never blocks the writer (nor the
-writer it), so the dashboard, reports and `memlens list` can read a file that a `watch`
+writer it), so the dashboard, reports and `memlens ls-recordings` can read a file that a `watch`
 is recording. A reader opens with `mode=ro` and `PRAGMA query_only`, so a bug in a
 query cannot change a recording. Every SQLite error is turned into a memlens error here.
 """
