@@ -101,13 +101,13 @@ def test_an_unreadable_process_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     The real condition needs a hardened /proc (hidepid) that a test cannot set up, so the
     probe's refusal is simulated; the mapping from error to exit code is what is tested.
     """
-    import memlens.cli.watch as watch_command
+    import memlens.cli._common as cli_common
     from memlens.errors import AccessDenied
 
     def refuse(pid: int, **kwargs: object) -> None:
         raise AccessDenied(f"not allowed to read process {pid}'s memory (Permission denied)")
 
-    monkeypatch.setattr(watch_command, "open_process", refuse)
+    monkeypatch.setattr(cli_common, "open_process", refuse)
     import memlens.cli
 
     assert memlens.cli.main(["watch", "4242"]) == 3

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memlens.errors import UsageError
+from memlens.probes import ProcessProbe, open_process
 from memlens.sampler import MIN_INTERVAL
 
 DEFAULT_PORT = 8765
@@ -97,9 +98,45 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_serving_options(p: argparse.ArgumentParser) -> None:
-    """What every command that serves the dashboard takes, sampling options included."""
-    add_sampling_options(p)
+def add_target_options(p: argparse.ArgumentParser, verb: str) -> None:
+    """PIDs, --name and --children: which processes a command samples."""
+    p.add_argument("pids", nargs="*", metavar="PID", help=f"process IDs to {verb}")
+    p.add_argument(
+        "--name",
+        metavar="PATTERN",
+        help=f"{verb} every process whose name or command line matches this regular "
+        "expression (case-insensitive), picking up new ones as they start",
+    )
+    p.add_argument(
+        "--children",
+        action="store_true",
+        help="include descendants: one series per process and one summed series",
+    )
+
+
+def open_targets(
+    args: argparse.Namespace, verb: str
+) -> tuple[list[ProcessProbe], re.Pattern[str] | None]:
+    """The probes for the PIDs named and the --name pattern, checked; bad input raises."""
+    pids = [parse_pid(text) for text in args.pids]
+    pattern = compile_pattern(args.name) if args.name else None
+    if not pids and pattern is None:
+        raise UsageError(f"name at least one PID to {verb}, or --name PATTERN")
+    if len(set(pids)) != len(pids):
+        raise UsageError("a PID is named twice")
+    probes: list[ProcessProbe] = []
+    try:
+        for pid in pids:
+            probes.append(open_process(pid, detail=args.detail, backend=args.backend))
+    except BaseException:
+        for probe in probes:
+            probe.close()
+        raise
+    return probes, pattern
+
+
+def add_listen_options(p: argparse.ArgumentParser) -> None:
+    """Where a dashboard listens and who may use it."""
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port",
@@ -113,6 +150,12 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
         "generated when not given)",
     )
     p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
+
+
+def add_serving_options(p: argparse.ArgumentParser) -> None:
+    """What every command that samples and serves a live dashboard takes."""
+    add_sampling_options(p)
+    add_listen_options(p)
     p.add_argument(
         "--history",
         type=parse_duration,

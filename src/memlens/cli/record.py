@@ -14,24 +14,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from memlens.cli._common import (
     Command,
     add_sampling_options,
-    compile_pattern,
+    add_target_options,
+    open_targets,
     parse_duration,
-    parse_pid,
 )
 from memlens.cli._runs import store_path
 from memlens.cli._summary import print_recording
-from memlens.errors import UsageError
 from memlens.model import Tick
-from memlens.probes import ProcessProbe, open_process
 from memlens.recording import Recorder
 from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import StoreReader
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pids", nargs="*", metavar="PID", help="process IDs to record")
-    p.add_argument("--name", metavar="PATTERN", help="record every matching process (as watch)")
-    p.add_argument("--children", action="store_true", help="include descendants and a sum")
+    add_target_options(p, "record")
     p.add_argument(
         "--duration",
         type=parse_duration,
@@ -49,18 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    pids = [parse_pid(text) for text in args.pids]
-    pattern = compile_pattern(args.name) if args.name else None
-    if not pids and pattern is None:
-        raise UsageError("name at least one PID to record, or --name PATTERN")
-    probes: list[ProcessProbe] = []
-    try:
-        for pid in pids:
-            probes.append(open_process(pid, detail=args.detail, backend=args.backend))
-    except BaseException:
-        for probe in probes:
-            probe.close()
-        raise
+    probes, pattern = open_targets(args, "record")
     path = Path(args.output) if args.output else store_path(args)
     what = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes) or f"--name {args.name}"
     recorder = Recorder.start(path, name=what, command=None, interval=args.interval)

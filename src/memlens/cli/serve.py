@@ -9,7 +9,7 @@ import webbrowser
 
 import uvicorn
 
-from memlens.cli._common import DEFAULT_PORT, Command, parse_port
+from memlens.cli._common import Command, add_listen_options
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli._serve import security_for
 from memlens.replay import ReplayView
@@ -19,15 +19,7 @@ from memlens.web.server import bind_socket, url_for, uvicorn_config
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="a recording: a file, FILE#ID, or an id/name/last")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument(
-        "--port",
-        type=parse_port,
-        default=DEFAULT_PORT,
-        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
-    )
-    p.add_argument("--token", help="require this token (needed when --host is not loopback)")
-    p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
+    add_listen_options(p)
     add_db_option(p)
 
 
