@@ -1,4 +1,17 @@
-/* memlens dashboard: live RSS chart fed by the /ws stream (see docs/protocol.md). */
+/* memlens dashboard: live RSS chart fed by the /ws stream (see docs/protocol.md).
+
+   Hooks for tests (kept stable):
+     #conn-state[data-state]          connecting | connected | reconnecting ("connected" once the
+                                      backfill is drawn; [data-mode] is "live" or "recording")
+     .target-card[data-key][data-state][data-points][data-bucketed]
+                                      data-points: points of that target in the visible range;
+                                      data-bucketed: its M4 bucket points in the latest backfill
+     [data-stat=current|min|max|avg][data-bytes]   stats over the visible range, in bytes
+     #exit-banner, button[data-window]
+     body[data-ticks]                 ticks received
+     body[data-bucketed-points]       sum of backfill.bucketed of the latest backfill
+     body[data-detail-requests]       /api/range answers applied and drawn (zoom detail)
+*/
 (function () {
   "use strict";
 
@@ -11,6 +24,8 @@
   var TRIM_SLACK = 2000;           // trim in batches, not on every tick
   var EPS = 1e-3;                  // two sample times closer than this are the same time
   var BACKOFF_MIN = 500, BACKOFF_MAX = 10000;
+  var DETAIL_DEBOUNCE = 150;       // ms between a change of the visible range and /api/range
+  var DETAIL_PAD = 0.02;           // detail is fetched a little wider than the view, each side
   var WINDOWS = { "60": 60, "600": 600, "3600": 3600, "all": Infinity };
   var UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
   var DASH = "\u2013";             // shown for unknown values
@@ -72,6 +87,12 @@
     return sameDay(d, new Date()) ? fmtClock(t) : fmtDay(d) + " " + fmtClock(t);
   }
 
+  // "14:02:11 – 14:12:11"; dates on both ends when the range crosses a day
+  function fmtSpan(lo, hi) {
+    if (sameDay(new Date(lo * 1000), new Date(hi * 1000))) return fmtWhen(lo) + " \u2013 " + fmtClock(hi);
+    return fmtDateTime(lo) + " \u2013 " + fmtDateTime(hi);
+  }
+
   function fmtDuration(s) {
     s = Math.max(0, Math.round(s));
     if (s < 60) return s + " s";
@@ -86,6 +107,16 @@
   }
 
   function fmtCount(v) { return v == null || !isFinite(v) ? DASH : String(Math.round(v)); }
+
+  // 12345 -> "12,345"
+  function fmtThousands(n) { return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+
+  // "Nov 20 14:02:11", the year added when it is not this one
+  function fmtDateTime(t) {
+    var d = new Date(t * 1000);
+    var year = d.getFullYear() !== new Date().getFullYear() ? " " + d.getFullYear() : "";
+    return fmtDay(d) + year + " " + fmtClock(t);
+  }
 
   function fmtCpu(v) {
     if (v == null || !isFinite(v)) return DASH;
@@ -157,7 +188,7 @@
   // One sorted time column shared by all targets; per target an RSS column aligned to it
   // (null where that target has no sample). Plain arrays: uPlot reads null as "no value".
 
-  var store = { times: [], cols: new Map(), order: [] };
+  var store = { times: [], cols: new Map(), order: [], version: 0 };   // version: bumped by merges
 
   function lowerBound(arr, x) {   // first index with arr[i] >= x
     var lo = 0, hi = arr.length;
@@ -305,6 +336,7 @@
 
     store.times = times;
     store.cols = newCols;
+    store.version++;
     trimStore();
   }
 
@@ -331,6 +363,11 @@
     protocol: null,
     clockSkew: 0,                // server_time - local time
     connected: false,
+    mode: "live",                // hello.mode: "live" or "recording"
+    recording: null,             // hello.recording: {id, name, started, ended} or null
+    modeSeen: false,             // the window default was set for the mode once
+    coarse: new Map(),           // key -> {lo, hi, count, gap}: the bucketed (oldest) points of the backfill
+    backfills: 0,
   };
 
   function fieldIndex(name) { return state.fields.indexOf(name); }
@@ -440,14 +477,18 @@
   // Where the line breaks: between two consecutive values of a series that lie further
   // apart in time than a few sampling intervals (the server was down, the target was not
   // sampled). A null that only means "another target has a row here" does not break it.
+  // Bucketed points lie further apart than samples: there the limit follows their spacing.
   function refineGaps(u, sidx, i0, i1) {
     var xs = u.data[0], ys = u.data[sidx], out = [];
     if (!xs || !ys) return out;
     var limit = Math.max(state.interval * 3, 2);
+    var key = chartKeys[sidx - 1];
+    var coarse = state.coarse.get(key) || null, part = detail.parts.get(key) || null;
     var prev = -1;
     for (var i = i0; i <= i1; i++) {
       if (ys[i] == null) continue;
-      if (prev >= 0 && xs[i] - xs[prev] > limit) {
+      if (prev >= 0 && xs[i] - xs[prev] > limit &&
+          xs[i] - xs[prev] > Math.max(gapLimitAt(xs[prev], limit, coarse, part), gapLimitAt(xs[i], limit, coarse, part))) {
         var a = Math.round(u.valToPos(xs[prev], "x", true));
         var b = Math.round(u.valToPos(xs[i], "x", true));
         if (b > a) out.push([a, b]);
@@ -455,6 +496,12 @@
       prev = i;
     }
     return out;
+  }
+
+  function gapLimitAt(t, limit, coarse, part) {
+    if (part && t >= part.lo - EPS && t <= part.hi + EPS) return part.bucketed ? Math.max(limit, part.gap) : limit;
+    if (coarse && t >= coarse.lo - EPS && t <= coarse.hi + EPS) return Math.max(limit, coarse.gap);
+    return limit;
   }
 
   function xRange(u, dmin, dmax) {
@@ -576,6 +623,209 @@
     });
   }
 
+  // ------------------------------------------------------------------ bucketed history, zoom detail
+  // The backfill may begin with M4 buckets (first/min/max/last RSS per time bucket, the
+  // older history from the store): state.coarse spans them per target. When the visible
+  // range shows such a part closer than its buckets can, /api/range is asked for that range
+  // ("detail", raw samples when few) and drawn in place of the stored points within it;
+  // the store keeps the base data, so leaving the zoom shows the overview again.
+
+  var detail = {
+    parts: new Map(),            // key -> {lo, hi, buckets, t, v, n, bucketed, gap}: answers in use
+    partsVersion: 0,
+    section: null,               // the parts merged with the stored rows of their span (cached)
+    gen: 0,                      // bumped when the view changes: older answers are stale
+    inflight: null,              // {gen, left, controllers}
+    timer: 0,                    // debounce
+    sig: null,                   // the view the requests are for
+    failedSig: null,             // a view whose requests failed: not retried in a loop
+    answered: 0,                 // answers applied
+    shown: 0,                    // answers drawn (body[data-detail-requests])
+  };
+
+  function plotWidth() {
+    var w = chart && chart.over ? chart.over.clientWidth : 0;
+    return Math.max(50, Math.round(w || chartSize().width - 90));
+  }
+
+  function viewSig() {
+    return state.backfills + "|" + (state.zoom ? "z" + state.zoom[0] + "," + state.zoom[1] : "w" + state.windowKey);
+  }
+
+  // What the view [lo, hi] needs: need = ranges to fetch (per target), drop = parts no
+  // longer useful (out of view, or the view shows the whole overview again).
+  function detailPlan(lo, hi) {
+    var width = plotWidth(), pad = Math.max((hi - lo) * DETAIL_PAD, state.interval * 2);
+    var need = [], drop = [];
+    state.coarse.forEach(function (c, key) {
+      var p = detail.parts.get(key);
+      var a = Math.max(lo, c.lo), b = Math.min(hi, c.hi);
+      if (a > b || (lo <= c.lo + EPS && hi >= c.hi - EPS) || !state.targets.has(key)) {
+        if (p) drop.push(key);
+        return;
+      }
+      var covered = !!p && p.lo <= a + EPS && p.hi >= b - EPS;
+      // buckets per second of what would be drawn there: a part's are known; the backfill's
+      // are at least a quarter of its points (M4: up to four per bucket), so guess low
+      var density = covered
+        ? (p.bucketed ? p.buckets / Math.max(p.hi - p.lo, EPS) : Infinity)
+        : c.count / 4 / Math.max(c.hi - c.lo, EPS);
+      // fine enough: a bucket for every two pixels or better
+      if (b - a <= EPS || density * (b - a) >= width / 2) {
+        if (p && !covered) drop.push(key);
+        return;
+      }
+      var q = { key: key, lo: Math.max(lo - pad, c.lo), hi: Math.min(hi + pad, c.hi), buckets: width };
+      // never ask again for what is shown already (the answer could not be finer)
+      if (p && Math.abs(p.lo - q.lo) <= EPS && Math.abs(p.hi - q.hi) <= EPS && p.buckets >= q.buckets) return;
+      need.push(q);
+    });
+    return { need: need, drop: drop };
+  }
+
+  function abortDetail() {
+    clearTimeout(detail.timer);
+    detail.timer = 0;
+    detail.gen++;
+    if (detail.inflight) {
+      detail.inflight.controllers.forEach(function (c) { if (c) c.abort(); });
+      detail.inflight = null;
+    }
+  }
+
+  function clearDetail() {
+    abortDetail();
+    if (detail.parts.size) { detail.parts.clear(); detail.partsVersion++; }
+    detail.section = null;
+  }
+
+  // Called by render with the range it draws.
+  function considerDetail(lo, hi) {
+    if (!state.coarse.size) { if (detail.parts.size || detail.inflight) clearDetail(); return; }
+    var sig = viewSig();
+    var changed = sig !== detail.sig;
+    if (changed) { detail.sig = sig; abortDetail(); }   // answers for the old view are stale
+    var plan = detailPlan(lo, hi);
+    if (plan.drop.length) {
+      plan.drop.forEach(function (k) { detail.parts.delete(k); });
+      detail.partsVersion++;
+    }
+    if (!plan.need.length || detail.failedSig === sig) {
+      clearTimeout(detail.timer);
+      detail.timer = 0;
+      return;
+    }
+    if (detail.inflight) return;   // same view (a live window slides): its answer is on the way
+    // a new view restarts the wait; a sliding one does not postpone it forever
+    if (changed || !detail.timer) {
+      clearTimeout(detail.timer);
+      detail.timer = setTimeout(fetchDetail, DETAIL_DEBOUNCE);
+    }
+  }
+
+  function fetchDetail() {
+    detail.timer = 0;
+    if (!viewRange) return;
+    var plan = detailPlan(viewRange[0], viewRange[1]);
+    if (!plan.need.length) return;
+    var gen = ++detail.gen, sig = detail.sig;
+    var job = { gen: gen, left: plan.need.length, controllers: [], failed: false };
+    detail.inflight = job;
+    plan.need.forEach(function (q) {
+      var ctl = window.AbortController ? new AbortController() : null;
+      job.controllers.push(ctl);
+      var path = "api/range?target=" + encodeURIComponent(q.key) + "&start=" + q.lo + "&end=" + q.hi + "&buckets=" + q.buckets;
+      getJSON(path, ctl ? ctl.signal : undefined)
+        .then(function (body) {
+          if (gen !== detail.gen) return;   // a range no longer shown
+          acceptDetail(q, body);
+        })
+        .catch(function (e) {
+          if (gen === detail.gen && !(e && e.name === "AbortError")) job.failed = true;
+        })
+        .then(function () {
+          if (detail.inflight !== job) return;
+          if (--job.left > 0) return;
+          detail.inflight = null;
+          if (job.failed) detail.failedSig = sig;
+          needRender();
+        });
+    });
+    needRender();   // "loading detail…"
+  }
+
+  function acceptDetail(q, body) {
+    if (!body || !Array.isArray(body.t) || !Array.isArray(body.rss)) return;
+    var t = [], v = [], last = -Infinity;
+    for (var i = 0; i < body.t.length; i++) {
+      var x = +body.t[i];
+      if (!(x >= q.lo - EPS && x <= q.hi + EPS) || x <= last + EPS) continue;   // in range, ascending
+      t.push(x);
+      v.push(body.rss[i] == null ? null : +body.rss[i]);
+      last = x;
+    }
+    var bucketed = !!body.bucketed;
+    detail.parts.set(q.key, {
+      lo: q.lo, hi: q.hi, buckets: q.buckets, t: t, v: v, n: t.length, bucketed: bucketed,
+      // consecutive M4 points of unbroken data lie at most a bucket apart
+      gap: bucketed ? 2 * (q.hi - q.lo) / q.buckets + state.interval : 0,
+    });
+    detail.partsVersion++;
+    detail.answered++;
+    needRender();
+  }
+
+  // The parts merged into one aligned block over their span, with the stored points of
+  // targets (or stretches) no part covers; rebuilt only when the parts or the store change.
+  function currentSection() {
+    if (!detail.parts.size) { detail.section = null; return null; }
+    var sec = detail.section;
+    if (sec && sec.version === store.version && sec.partsVersion === detail.partsVersion) return sec;
+    var lo = Infinity, hi = -Infinity;
+    detail.parts.forEach(function (p) { if (p.lo < lo) lo = p.lo; if (p.hi > hi) hi = p.hi; });
+    var times = store.times;
+    var a = lowerBound(times, lo - EPS), b = upperBound(times, hi + EPS);
+    var lists = [];
+    store.order.forEach(function (k) {
+      var col = store.cols.get(k), p = detail.parts.get(k), t = [], v = [], i = a, j;
+      if (p) {
+        for (; i < b && times[i] < p.lo - EPS; i++) if (col[i] !== null) { t.push(times[i]); v.push(col[i]); }
+        for (j = 0; j < p.n; j++) { t.push(p.t[j]); v.push(p.v[j]); }
+        while (i < b && times[i] <= p.hi + EPS) i++;
+      }
+      for (; i < b; i++) if (col[i] !== null) { t.push(times[i]); v.push(col[i]); }
+      lists.push({ key: k, t: t, v: v });
+    });
+    var ut = [];
+    lists.forEach(function (l) { ut = unionSorted(ut, l.t); });
+    var cols = new Map();
+    lists.forEach(function (l) {
+      var out = new Array(ut.length).fill(null), r = 0;
+      for (var j2 = 0; j2 < l.t.length; j2++) {
+        while (r < ut.length && ut[r] < l.t[j2] - EPS) r++;
+        if (r < ut.length && l.v[j2] != null) out[r] = l.v[j2];
+      }
+      cols.set(l.key, out);
+    });
+    sec = { lo: lo, hi: hi, times: ut, cols: cols, version: store.version, partsVersion: detail.partsVersion };
+    detail.section = sec;
+    return sec;
+  }
+
+  // Whether what the range shows of some target is still buckets (for the subtitle).
+  function viewIsDownsampled(lo, hi) {
+    var out = false;
+    state.coarse.forEach(function (c, key) {
+      if (out || c.lo > hi || c.hi < lo) return;
+      var p = detail.parts.get(key);
+      if (p && !p.bucketed && p.lo <= Math.max(lo, c.lo) + EPS && p.hi >= Math.min(hi, c.hi) - EPS) return;
+      out = true;
+    });
+    return out;
+  }
+
+  function detailLoading() { return !!(detail.inflight || detail.timer); }
+
   // ------------------------------------------------------------------ rendering (once per frame)
 
   var rafId = 0;
@@ -605,14 +855,31 @@
   function render() {
     rafId = 0;
     if (!chart) makeChart();
-    var times = store.times, n = times.length;
     var range = currentRange();
-    var i0 = lowerBound(times, range[0] - EPS), i1 = upperBound(times, range[1] + EPS);
     var lo = range[0], hi = range[1];
     if (hi - lo < 1) { lo = hi - Math.max(state.interval * 10, 10); }
     viewRange = [lo, hi];
 
-    // one point either side of the range, so lines run to the plot's edges (clipped there)
+    considerDetail(lo, hi);
+    var sec = currentSection();
+    var view = sec && sec.hi >= range[0] - EPS && sec.lo <= range[1] + EPS ? composedView(sec, range) : baseView(range);
+    chart.setData(view.data);
+
+    document.getElementById("chart-empty").hidden = store.times.length > 0;
+    updateCards(view.colOf, view.i0, view.i1);
+    updateChrome(range, view.i1 - view.i0, viewIsDownsampled(range[0], range[1]));
+    if (detail.shown !== detail.answered) {
+      // published once the answer is drawn, so a test that waits for it sees its points
+      detail.shown = detail.answered;
+      document.body.dataset.detailRequests = String(detail.answered);
+    }
+  }
+
+  // The stored data for a range: [times, col...] with one point either side of the range
+  // (so lines run to the plot's edges, clipped there); i0..i1 the points inside it.
+  function baseView(range) {
+    var times = store.times, n = times.length;
+    var i0 = lowerBound(times, range[0] - EPS), i1 = upperBound(times, range[1] + EPS);
     var d0 = Math.max(0, i0 - 1), d1 = Math.min(n, i1 + 1);
     var data;
     if (d0 === 0 && d1 === n) {
@@ -622,11 +889,48 @@
       data = [times.slice(d0, d1)];
       chartKeys.forEach(function (k) { data.push(store.cols.get(k).slice(d0, d1)); });
     }
-    chart.setData(data);
+    return { data: data, i0: i0, i1: i1, colOf: function (k) { return store.cols.get(k); } };
+  }
 
-    document.getElementById("chart-empty").hidden = n > 0;
-    updateCards(i0, i1);
-    updateChrome(range, i1 - i0);
+  // The same with the detail section in place of the stored points within its span: the
+  // stored rows before it, the section's rows, the stored rows after it, sliced to the range.
+  function composedView(sec, range) {
+    var times = store.times, n = times.length;
+    var j0 = lowerBound(times, sec.lo - EPS), j1 = upperBound(times, sec.hi + EPS);
+    var parts = [
+      { t: times, a: 0, b: j0, col: function (k) { return store.cols.get(k); } },
+      { t: sec.times, a: 0, b: sec.times.length, col: function (k) { return sec.cols.get(k); } },
+      { t: times, a: j1, b: n, col: function (k) { return store.cols.get(k); } },
+    ];
+    function clamp(x, a, b) { return x < a ? a : x > b ? b : x; }
+    function below(x, bound) {   // how many composed rows lie before x
+      var c = 0;
+      parts.forEach(function (p) { c += clamp(bound(p.t, x), p.a, p.b) - p.a; });
+      return c;
+    }
+    var total = parts.reduce(function (c, p) { return c + p.b - p.a; }, 0);
+    var i0 = below(range[0] - EPS, lowerBound), i1 = below(range[1] + EPS, upperBound);
+    var d0 = Math.max(0, i0 - 1), d1 = Math.min(total, i1 + 1);
+    var outT = [], outCols = chartKeys.map(function () { return []; });
+    var off = 0;
+    parts.forEach(function (p) {
+      var len = p.b - p.a, from = Math.max(d0 - off, 0), to = Math.min(d1 - off, len);
+      off += len;
+      if (from >= to) return;
+      var s0 = p.a + from, s1 = p.a + to;
+      Array.prototype.push.apply(outT, p.t.slice(s0, s1));
+      chartKeys.forEach(function (k, ci) {
+        var col = p.col(k), out = outCols[ci];
+        if (col) { for (var i = s0; i < s1; i++) out.push(col[i]); }
+        else { for (var i2 = s0; i2 < s1; i2++) out.push(null); }
+      });
+    });
+    var byKey = new Map();
+    chartKeys.forEach(function (k, ci) { byKey.set(k, outCols[ci]); });
+    return {
+      data: [outT].concat(outCols), i0: i0 - d0, i1: i1 - d0,
+      colOf: function (k) { return byKey.get(k); },
+    };
   }
 
   // ------------------------------------------------------------------ cards
@@ -682,9 +986,11 @@
     c.cmd.title = cmd;
     var exited = rec.state === "exited";
     setAttr(c.root, "data-state", exited ? "exited" : "running");
-    setText(c.badge, exited ? (rec.exit_reason === "pid-reused" ? "ended" : "exited") : "running");
+    var recording = state.mode === "recording";
+    setText(c.badge, exited ? (rec.exit_reason === "pid-reused" ? "ended" : "exited") : recording ? "recorded" : "running");
     setAttr(c.badge, "data-state", exited ? "exited" : "running");
-    setText(c.currentLabel, exited ? "last" : "current");
+    setAttr(c.badge, "data-mode", recording ? "recording" : null);
+    setText(c.currentLabel, exited || recording ? "last" : "current");
     c.note.hidden = !exited;
     if (exited) setText(c.note, exitNote(rec));
     relabelSeries(rec.key);
@@ -701,11 +1007,11 @@
     }
   }
 
-  function updateCards(i0, i1) {
+  function updateCards(colOf, i0, i1) {
     state.targets.forEach(function (rec) {
       var c = rec.card;
       if (!c) return;
-      var col = store.cols.get(rec.key);
+      var col = colOf(rec.key);
       var min = Infinity, max = -Infinity, sum = 0, count = 0;
       if (col) {
         for (var i = i0; i < i1; i++) {
@@ -718,8 +1024,9 @@
         }
       }
       setAttr(c.root, "data-points", String(count));
+      setAttr(c.root, "data-bucketed", String(rec.bucketed || 0));
       var current = rec.latest.rss;
-      if (current == null) { var lt = lastValue(col); current = lt; }
+      if (current == null) current = lastValue(store.cols.get(rec.key));
       setStat(c.current, current);
       setStat(c.min, count ? min : null);
       setStat(c.max, count ? max : null);
@@ -745,7 +1052,7 @@
   var footInfo = document.getElementById("foot-info");
   var chipsSig = "";
 
-  function updateChrome(range, plotted) {
+  function updateChrome(range, plotted, downsampled) {
     // target chips
     var sig = "";
     state.targets.forEach(function (rec) { sig += rec.key + "|" + rec.state + "|" + labelOf(rec) + ";"; });
@@ -790,26 +1097,39 @@
     if (!n) sub = state.connected ? "waiting for the first sample…" : "waiting for data…";
     else {
       var span = range[1] - range[0];
-      sub = (state.zoom ? "zoomed: " : "") + fmtWhen(range[0]) + " – " + fmtWhen(range[1]) +
-        " (" + fmtDuration(span) + ", " + plotted + " samples)";
+      sub = (state.zoom ? "zoomed: " : "") + fmtSpan(range[0], range[1]) +
+        " (" + fmtDuration(span) + ", " + fmtThousands(plotted) + (downsampled ? " points, downsampled" : " samples") + ")";
+      if (detailLoading()) sub += " · loading detail…";
+      else if (downsampled && !state.zoom) sub += " · drag to zoom in for detail";
     }
     setText(chartSub, sub);
+    chartSub.setAttribute("data-downsampled", downsampled ? "true" : "false");
 
     var foot = "memlens" + (state.version ? " " + state.version : "");
     if (state.protocol != null) foot += " · protocol " + state.protocol;
-    foot += " · sampling every " + fmtInterval(state.interval) + " · " + state.ticks + " ticks";
+    if (state.mode === "recording") {
+      foot += " · recording" + (state.recording ? " #" + state.recording.id : "") + " · sampled every " + fmtInterval(state.interval);
+    } else {
+      foot += " · sampling every " + fmtInterval(state.interval) + " · " + state.ticks + " ticks";
+      if (state.recording) foot += " · recording to the store (#" + state.recording.id + ")";
+    }
     setText(footInfo, foot);
   }
 
   // ------------------------------------------------------------------ window selector
 
   var windowButtons = Array.prototype.slice.call(document.querySelectorAll("button[data-window]"));
+  function selectWindow(key) {
+    if (!(key in WINDOWS)) key = "600";
+    state.windowKey = key;
+    windowButtons.forEach(function (b) { b.setAttribute("aria-pressed", b.getAttribute("data-window") === key ? "true" : "false"); });
+    state.zoom = null;
+    document.getElementById("reset-zoom").hidden = true;
+  }
+
   windowButtons.forEach(function (btn) {
     btn.addEventListener("click", function () {
-      state.windowKey = btn.getAttribute("data-window");
-      windowButtons.forEach(function (b) { b.setAttribute("aria-pressed", b === btn ? "true" : "false"); });
-      state.zoom = null;
-      document.getElementById("reset-zoom").hidden = true;
+      selectWindow(btn.getAttribute("data-window"));
       renderNow();
     });
   });
@@ -829,6 +1149,7 @@
 
   function onHello(msg) {
     state.protocol = msg.protocol;
+    setMode(msg.mode === "recording" ? "recording" : "live", msg.recording && typeof msg.recording === "object" ? msg.recording : null);
     if (Array.isArray(msg.fields) && msg.fields.length) state.fields = msg.fields.slice();
     if (+msg.interval > 0) state.interval = +msg.interval;
     if (+msg.history_capacity > 0) {
@@ -857,8 +1178,51 @@
   function markConnected() {
     clearTimeout(connectedFallback);
     state.connected = true;
-    setConn("connected", "connected" + protocolNote);
+    setConn("connected", (state.mode === "recording" ? "recording" : "connected") + protocolNote);
     needRender();
+  }
+
+  // hello.mode / hello.recording: a recording opens on all of it, and the header names it
+  function setMode(mode, recording) {
+    var changed = mode !== state.mode;
+    state.mode = mode;
+    state.recording = recording;
+    connEl.setAttribute("data-mode", mode);
+    document.body.setAttribute("data-mode", mode);
+    if (!state.modeSeen || changed) {
+      state.modeSeen = true;
+      selectWindow(mode === "recording" ? "all" : state.windowKey);
+    }
+    if (changed) state.targets.forEach(refreshCardStatic);
+    updateRecordingInfo();
+  }
+
+  var recInfoEl = document.getElementById("rec-info");
+  var recNameEl = document.getElementById("rec-name");
+  var recSpanEl = document.getElementById("rec-span");
+
+  function updateRecordingInfo() {
+    var r = state.recording;
+    var show = state.mode === "recording" && !!r;
+    recInfoEl.hidden = !show;
+    if (!show) { document.title = "memlens"; return; }
+    var name = r.name ? String(r.name) : "recording " + r.id;
+    setText(recNameEl, name);
+    recNameEl.title = "recording #" + r.id;
+    var started = +r.started, ended = r.ended == null ? null : +r.ended;
+    var span = "";
+    if (started > 0) {
+      span = fmtDateTime(started) + " \u2192 ";
+      if (ended != null && ended > 0) {
+        span += (sameDay(new Date(started * 1000), new Date(ended * 1000)) ? fmtClock(ended) : fmtDateTime(ended)) +
+          " \u00b7 " + fmtDuration(ended - started);
+      } else {
+        span += "not ended";
+      }
+      recSpanEl.title = new Date(started * 1000).toString() + (ended ? " \u2192 " + new Date(ended * 1000).toString() : "");
+    }
+    setText(recSpanEl, span);
+    document.title = name + " \u00b7 memlens";
   }
 
   function seriesToList(seriesMap, onlyKey) {
@@ -892,8 +1256,49 @@
   function onBackfill(msg) {
     mergeSeries(seriesToList(msg.series), true);
     if (typeof msg.seq === "number") state.lastSeq = msg.seq;
+    noteBucketed(msg.series || {}, msg.bucketed && typeof msg.bucketed === "object" ? msg.bucketed : {});
     markConnected();
     renderNow();
+    if (state.mode === "recording") fetchLastSamples();
+  }
+
+  // backfill.bucketed: per target, how many of its (oldest) points are M4 buckets
+  function noteBucketed(series, bucketed) {
+    clearDetail();
+    state.backfills++;
+    state.coarse = new Map();
+    var total = 0;
+    state.targets.forEach(function (rec) { rec.bucketed = 0; });
+    Object.keys(bucketed).forEach(function (key) {
+      var count = Math.floor(+bucketed[key]);
+      var s = series[key];
+      if (!(count > 0) || !s || !Array.isArray(s.t) || !s.t.length) return;
+      count = Math.min(count, s.t.length);
+      var rec = state.targets.get(key);
+      if (rec) rec.bucketed = count;
+      total += count;
+      var lo = +s.t[0], hi = +s.t[count - 1];
+      state.coarse.set(key, {
+        lo: lo, hi: hi, count: count,
+        gap: 8 * Math.max(hi - lo, 0) / count,   // spacing of buckets, generously: not a gap
+      });
+    });
+    document.body.dataset.bucketedPoints = String(total);
+  }
+
+  // A recording's backfill is all buckets, whose fields but RSS are unknown: the last real
+  // sample of each target gives its threads, fds and CPU.
+  function fetchLastSamples() {
+    state.targets.forEach(function (rec) {
+      if (!(rec.bucketed > 0)) return;
+      getJSON("api/samples?target=" + encodeURIComponent(rec.key) + "&limit=1").then(function (body) {
+        if (!body || !body.series) return;
+        var map = {};
+        map[rec.key] = body.series;
+        seriesToList(map, rec.key);   // notes the latest values; the points are in the store already
+        needRender();
+      }).catch(function () {});
+    });
   }
 
   function onTick(msg) {
@@ -953,8 +1358,10 @@
 
   // ------------------------------------------------------------------ HTTP: gap fill, target refresh
 
-  function getJSON(path) {
-    return fetch(apiUrl(path), { cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } })
+  function getJSON(path, signal) {
+    var opts = { cache: "no-store", credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (signal) opts.signal = signal;
+    return fetch(apiUrl(path), opts)
       .then(function (r) {
         if (!r.ok) { var e = new Error("HTTP " + r.status); e.status = r.status; throw e; }
         return r.json();
@@ -1122,6 +1529,8 @@
   // ------------------------------------------------------------------ start
 
   document.body.dataset.ticks = "0";
+  document.body.dataset.bucketedPoints = "0";
+  document.body.dataset.detailRequests = "0";
   makeChart();
   render();
   connect();
@@ -1130,6 +1539,7 @@
   window.memlens = {
     state: state,
     store: store,
+    detail: detail,
     chart: function () { return chart; },
   };
 })();
