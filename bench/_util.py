@@ -200,15 +200,29 @@ def sleeper(lifetime_s: int = 900) -> Iterator[int]:
 class WatchServer:
     """`python -m memlens watch ARGS --port 0` as a real subprocess; knows its URL.
 
-    A thread reads stdout from the start (so the server never blocks on a full pipe) and
-    spots the URL line (`http://127.0.0.1:PORT/`); stderr goes to a temporary file whose
-    tail is shown if the server fails.
+    `watch` records by default; with `record` (the default here too) it records into a
+    store in a temporary directory, removed in `stop()`, never the user's own; without,
+    it runs with `--no-record`. A thread reads stdout from the start (so the server never
+    blocks on a full pipe) and spots the URL line (`http://127.0.0.1:PORT/`); stderr goes
+    to a temporary file whose tail is shown if the server fails.
     """
 
-    def __init__(self, *args: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, *args: str, record: bool = True, timeout_s: float = 30.0) -> None:
+        self.record = record
         self._stderr = tempfile.TemporaryFile("w+b")  # noqa: SIM115 - closed in stop()
+        self._store_dir = tempfile.TemporaryDirectory(prefix="memlens-bench-")
+        store = ["--db", str(Path(self._store_dir.name) / "bench.db")] if record else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "memlens", "watch", *args, "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "memlens",
+                "watch",
+                *args,
+                *(store or ["--no-record"]),
+                "--port",
+                "0",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -266,6 +280,7 @@ class WatchServer:
                 self.proc.kill()
                 self.proc.wait()
         self._stderr.close()
+        self._store_dir.cleanup()
 
     def __enter__(self) -> WatchServer:
         return self

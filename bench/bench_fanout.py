@@ -192,11 +192,12 @@ def run_case(
     settle_s: float,
     batch: int,
     compression: str | None,
+    record: bool = True,
 ) -> CaseResult:
     collector = Collector()
     with (
         sleeper(lifetime_s=900) as pid,
-        WatchServer(str(pid), "--interval", f"{interval:g}") as server,
+        WatchServer(str(pid), "--interval", f"{interval:g}", record=record) as server,
     ):
         budget = CONNECT_TIMEOUT_S * (clients // batch + 2) + settle_s + window_s + 60
         wall, server_cpu, client_cpu, health, negotiated = asyncio.run(
@@ -230,7 +231,7 @@ def run_case(
     )
 
 
-def report(results: Sequence[CaseResult], command: str) -> str:
+def report(results: Sequence[CaseResult], command: str, *, recording: bool) -> str:
     rows = [
         [
             f"{r.interval:g} s ({1 / r.interval:g} Hz)",
@@ -270,7 +271,13 @@ def report(results: Sequence[CaseResult], command: str) -> str:
     figures = (
         f"{table}\n\n"
         f"Window about {window:.0f} s per case, after every client connected and a settling "
-        "pause. Latency is per tick per client: receive wall time − the tick's `t`, which the "
+        "pause. The server "
+        + (
+            "records into a store in a temporary directory, as `watch` does by default."
+            if recording
+            else "runs with `--no-record`."
+        )
+        + " Latency is per tick per client: receive wall time − the tick's `t`, which the "
         "server stamps when the round's sampling starts, so it includes the sampling, the "
         "hand-over to the event loop, serialisation and the sends. Per tick, the first "
         "client to get it shows the path's floor and the last one the whole fan-out. The "
@@ -367,6 +374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="deflate",
         help="what the clients offer: deflate (as browsers do; the default), none, or both in turn",
     )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="run memlens with --no-record (by default it records, into a temporary store)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args = parser.parse_args(argv)
     exit_on_sigterm()
@@ -387,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settle_s=args.settle,
             batch=max(1, args.batch),
             compression=None if offer == "none" else "deflate",
+            record=not args.no_record,
         )
         results.append(result)
         print(
@@ -398,9 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     command = (
         f"python -m bench.bench_fanout --cases {args.cases} --seconds {args.seconds:g} "
-        f"--compression {args.compression}"
+        f"--compression {args.compression}" + (" --no-record" if args.no_record else "")
     )
-    section = report(results, command)
+    section = report(results, command, recording=not args.no_record)
     print(section)
     if not args.no_write:
         write_section("fanout", section)

@@ -24,6 +24,10 @@ from memlens.store import StoreReader
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
 
+# memlens's own memory should stay small while it watches for days: the reader that
+# backfills new tabs from the store keeps at most this much of the file cached.
+LIVE_READER_CACHE_KIB = 4096
+
 
 def security_for(args: argparse.Namespace) -> SecurityPolicy:
     """Loopback needs nothing; anything wider needs a token, generated if not given."""
@@ -99,7 +103,9 @@ def run_dashboard(
 
     archive = None
     if recorder is not None:
-        archive = Archive(StoreReader.open(recorder.path), recorder.recording_id)
+        reader = StoreReader.open(recorder.path)
+        reader.limit_cache(LIVE_READER_CACHE_KIB)
+        archive = Archive(reader, recorder.recording_id)
     live = LiveView(interval=interval, history_capacity=capacity, archive=archive)
     consumers = [recorder.on_tick] if recorder is not None else []
     try:

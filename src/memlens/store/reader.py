@@ -95,6 +95,11 @@ class StoreReader:
             raise
         return cls(path, conn)
 
+    def limit_cache(self, kib: int) -> None:
+        """Cap this reader's page cache (a live watch's reader lives as long as memlens)."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA cache_size = -{int(kib)}")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
