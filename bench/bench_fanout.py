@@ -18,7 +18,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -36,6 +36,7 @@ from bench._util import (
     verdict,
     write_section,
 )
+from bench._wsclient import LightClient, connect_light
 
 TARGET_P99_MS = 50.0
 TARGET_CLIENTS = 1000
@@ -151,6 +152,15 @@ async def _drive(
     window_s: float,
     collector: Collector,
 ) -> tuple[float, float, float, dict[str, object], str]:
+    if compression == "light":
+        return await _drive_light(
+            server,
+            clients=clients,
+            batch=batch,
+            settle_s=settle_s,
+            window_s=window_s,
+            collector=collector,
+        )
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
     sockets: list[ClientConnection] = []
@@ -182,6 +192,60 @@ async def _drive(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _drive_light(
+    server: WatchServer,
+    *,
+    clients: int,
+    batch: int,
+    settle_s: float,
+    window_s: float,
+    collector: Collector,
+) -> tuple[float, float, float, dict[str, object], str]:
+    """The same measurement with `_wsclient.LightClient`s, which do almost no work per
+    message, so the latency is the server's rather than the clients'."""
+    host, port = server.ws_url.removeprefix("ws://").split("/", 1)[0].rsplit(":", 1)
+    last_seq: dict[int, int] = {}
+    conns: list[LightClient] = []
+
+    def on_tick_for(index: int) -> Callable[[float, int, float], None]:
+        def on_tick(received: float, seq: int, t: float) -> None:
+            if collector.recording:
+                collector.on_tick(received, seq, t)
+                previous = last_seq.get(index)
+                if previous is not None and seq > previous + 1:
+                    collector.gaps += seq - previous - 1
+            last_seq[index] = seq
+
+        return on_tick
+
+    try:
+        for start in range(0, clients, batch):
+            conns.extend(
+                await asyncio.wait_for(
+                    asyncio.gather(
+                        *(
+                            connect_light(host, int(port), "/ws", on_tick_for(start + i))
+                            for i in range(min(batch, clients - start))
+                        )
+                    ),
+                    CONNECT_TIMEOUT_S + 5,
+                )
+            )
+        await asyncio.sleep(settle_s)
+        server0, client0, wall0 = cpu_seconds(server.pid), time.process_time(), time.monotonic()
+        collector.recording = True
+        await asyncio.sleep(window_s)
+        collector.recording = False
+        wall = time.monotonic() - wall0
+        server_cpu = cpu_seconds(server.pid) - server0
+        client_cpu = time.process_time() - client0
+        health = json.loads(await asyncio.to_thread(server.healthz))
+        return wall, server_cpu, client_cpu, health, "none (light clients)"
+    finally:
+        for conn in conns:
+            conn.transport.close()
 
 
 def run_case(
@@ -288,7 +352,11 @@ def report(results: Sequence[CaseResult], command: str, *, recording: bool) -> s
         "thread) over the window ÷ the window; µs per message is that CPU ÷ "
         'tick messages delivered. "compression" is the WebSocket extension the server '
         "accepted when the clients offered permessage-deflate, as browsers and `websockets` "
-        "do by default."
+        "do by default (memlens accepts none: one frame is built per tick and written to "
+        'every client). Rows marked "light clients" use bench/_wsclient.py instead of the '
+        "`websockets` library: a bare asyncio protocol that finds frame boundaries and reads "
+        "`seq` and `t` from each tick's first bytes, so the client process adds little of "
+        "its own delay and the latency is mostly the server's."
     )
     peers = []
     for r in results:
@@ -318,10 +386,11 @@ def report(results: Sequence[CaseResult], command: str, *, recording: bool) -> s
             f"Measured p99 {r.p(99):.1f} ms with {r.clients:,} clients "
             f"(compression: {r.compression}): {verdict(ok)}."
         )
+        labels = {"none": "`websockets` clients offering no compression", "light": "light clients"}
         for o in decisive:
             if o is not r:
                 target += (
-                    f" Without compression: p99 {o.p(99):.1f} ms: "
+                    f" With {labels.get(o.offered, o.offered)}: p99 {o.p(99):.1f} ms: "
                     f"{verdict(o.p(99) < TARGET_P99_MS and o.messages > 0)}."
                 )
     else:
@@ -370,9 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50, help="clients connecting at once (50)")
     parser.add_argument(
         "--compression",
-        choices=["deflate", "none", "both"],
-        default="deflate",
-        help="what the clients offer: deflate (as browsers do; the default), none, or both in turn",
+        choices=["deflate", "none", "both", "light", "all"],
+        default="all",
+        help="the clients: `websockets` clients offering deflate (as browsers do) or none, "
+        "`light` (bench/_wsclient.py, nearly no work per message), both websockets "
+        "kinds, or all three (default)",
     )
     parser.add_argument(
         "--no-record",
@@ -390,7 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"RLIMIT_NOFILE is {nofile}: too low for this many clients", file=sys.stderr)
         return 2
     results = []
-    offers = ["deflate", "none"] if args.compression == "both" else [args.compression]
+    offers = {
+        "both": ["deflate", "none"],
+        "all": ["deflate", "light"],
+    }.get(args.compression, [args.compression])
     for (interval, clients), offer in itertools.product(cases, offers):
         result = run_case(
             interval,
@@ -398,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_s=args.seconds,
             settle_s=args.settle,
             batch=max(1, args.batch),
-            compression=None if offer == "none" else "deflate",
+            compression={"none": None, "light": "light"}.get(offer, "deflate"),
             record=not args.no_record,
         )
         results.append(result)
