@@ -5,7 +5,7 @@ started at the same moment: `psrecord PID --interval I --log FILE` and
 `memlens record PID --interval I -o FILE`. Reported: each monitor's CPU while the child
 runs (steady state, after start-up) and in total (start-up included, from the kernel's
 accounting of the finished process), and how far apart their RSS figures are once their
-clocks are aligned.
+clocks are aligned. Needs psrecord: `pip install -e '.[bench]'`.
 """
 
 from __future__ import annotations
