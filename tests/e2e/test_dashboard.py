@@ -2,59 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from browser import MISSING, OutsideRequests, chromium_missing
 from helpers import MB, Allocator, MemlensServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    pytest.skip(
-        "Debian's chromium is not installed (scripts/test installs it)", allow_module_level=True
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class OutsideRequests:
-    """Every request a page makes that does not go to the memlens server itself."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        self.allowed = urlsplit(base).netloc
-        self.seen: list[str] = []
-        page.on("request", self._check)
-
-    def _check(self, request: Any) -> None:
-        parts = urlsplit(request.url)
-        if parts.scheme in ("data", "blob", "about"):
-            return
-        if parts.netloc != self.allowed:
-            self.seen.append(request.url)
+if chromium_missing():
+    pytest.skip(MISSING, allow_module_level=True)
 
 
 def read_card(page: Any, key: str) -> dict[str, Any]:

@@ -3,45 +3,20 @@ keep a single-sample spike, and zooming in fetches the raw samples of the range 
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
+from browser import MISSING, OutsideRequests, chromium_missing
 from helpers import MB, MemlensServer, synthetic_day
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-    pytest.skip(
-        "Debian's chromium is not installed (scripts/test installs it)", allow_module_level=True
-    )
+if chromium_missing():
+    pytest.skip(MISSING, allow_module_level=True)
 
 SPIKE = 900 * MB
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +26,16 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
     return path, rid, key
 
 
-class OutsideRequests:
-    """Every request a page makes that does not go to the memlens server itself."""
+class RangeRequests(OutsideRequests):
+    """Outside requests, and the page's `/api/range` calls."""
 
     def __init__(self, page: Any, base: str) -> None:
-        self.allowed = urlsplit(base).netloc
-        self.seen: list[str] = []
         self.ranges: list[str] = []
-        page.on("request", self._check)
+        super().__init__(page, base)
 
-    def _check(self, request: Any) -> None:
-        parts = urlsplit(request.url)
-        if parts.scheme in ("data", "blob", "about"):
-            return
-        if parts.netloc != self.allowed:
-            self.seen.append(request.url)
-        elif parts.path.endswith("/api/range"):
-            self.ranges.append(request.url)
+    def inside(self, path: str, url: str) -> None:
+        if path.endswith("/api/range"):
+            self.ranges.append(url)
 
 
 def read_card(page: Any, key: str) -> dict[str, Any]:
@@ -134,7 +102,7 @@ def test_a_recorded_day_zooms_from_buckets_to_raw_samples(
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    outside = OutsideRequests(page, server.base)
+    outside = RangeRequests(page, server.base)
     try:
         page.goto(server.url)
         page.wait_for_selector('#conn-state[data-state="connected"]', timeout=30_000)
