@@ -183,6 +183,23 @@ def test_a_recorded_day_zooms_from_buckets_to_raw_samples(
         page.mouse.move(5, 5)  # off the chart: the legend shows the last values
         page.screenshot(path=str(artifacts_dir / "serve-zoom.png"), full_page=True)
 
+        # Panning keeps the width and moves the range; the new part is fetched in detail.
+        requests_before = detail_requests(page)
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "n => Number(document.body.dataset.detailRequests) > n",
+            arg=requests_before,
+            timeout=15_000,
+        )
+        panned_lo, panned_hi = visible_range(page)
+        assert abs((panned_hi - panned_lo) - (hi - lo)) < 1
+        assert panned_lo - lo == pytest.approx(0.25 * (hi - lo), rel=0.05)
+        settle(page)
+        assert read_card(page, key)["points"] >= 500
+        page.keyboard.press("ArrowLeft")
+        settle(page)
+        assert visible_range(page)[0] == pytest.approx(lo, abs=1)
+
         # Double-click resets to the whole recording: back to the base data, no fetch.
         requests_now = len(outside.ranges)
         page.dblclick("#chart .u-over")

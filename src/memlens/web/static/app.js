@@ -556,7 +556,31 @@
     chartKeys = [];
     store.order.forEach(function (k) { addChartSeries(k); });
     chart.over.addEventListener("dblclick", function () { setZoom(null); });
+    // pan: a sideways wheel or shift+wheel over the chart, or the arrow keys
+    chart.over.addEventListener("wheel", function (e) {
+      var d = Math.abs(e.deltaX) > Math.abs(e.deltaY) ? e.deltaX : (e.shiftKey ? e.deltaY : 0);
+      if (!d) return;
+      e.preventDefault();
+      pan(d > 0 ? 0.1 : -0.1);
+    }, { passive: false });
   }
+
+  // Shift the visible range by `fraction` of its width, within the data held.
+  function pan(fraction) {
+    var times = store.times, n = times.length;
+    if (!n) return;
+    var range = currentRange(), span = range[1] - range[0];
+    var first = times[0], last = times[n - 1];
+    if (span >= last - first) return;
+    var lo = Math.min(Math.max(range[0] + span * fraction, first), last - span);
+    setZoom([lo, lo + span]);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.target && /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)) return;
+    if (e.key === "ArrowLeft") { pan(-0.25); e.preventDefault(); }
+    else if (e.key === "ArrowRight") { pan(0.25); e.preventDefault(); }
+  });
 
   function chartHasSeries(key) { return chartKeys.indexOf(key) >= 0; }
 
