@@ -32,9 +32,12 @@ def allocator() -> Iterator[Allocator]:
         child.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per test module.
+
+    Not per session: Playwright's sync API keeps an event loop running on the main thread
+    while it is open, and later tests that call asyncio.run() would fail."""
     if chromium_missing():
         pytest.skip(MISSING)
     from playwright.sync_api import sync_playwright
