@@ -1,0 +1,198 @@
+"""Is this a leak? A verdict with evidence for one series of (time, bytes).
+
+A slope between the first and the last sample (`naive_slope`, kept as the benchmark's
+peer) calls every warm-up a leak and misses a slow leak under a GC sawtooth. Here:
+
+1. the floor of the series (envelope.py): window by window, the post-GC trough or a low
+   quantile, with bursts left out;
+2. its shape (shapes.py): flat, a line, a line starting late, growth that stops, or a
+   few steps, whichever the information criterion prefers;
+3. the robust trend (trend.py) of the pieces that matter: Theil–Sen rate with its
+   interval, Mann–Kendall corrected for autocorrelation;
+4. a verdict: STEP when a few flat levels explain the floor; PLATEAU when it rose
+   significantly and the tail's rate is confidently far below the rise's; LEAK when the
+   floor rises significantly, faster than `min_rate`, and by more than its own scatter;
+   FLAT otherwise; INSUFFICIENT below `min_points` / `min_duration`.
+
+`OnlineDetector` keeps a bounded window of a live series and raises an alert only when
+LEAK has held for `persistence` evaluations in a row (and again when severity rises).
+docs/leak-detection.md explains the method and every parameter.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from operator import le
+
+from memlens.analysis.classify import classify, finding, time_to_limit, too_short
+from memlens.analysis.leakmodel import (
+    MB,
+    DetectorConfig,
+    LeakFinding,
+    Severity,
+    Verdict,
+    severity_for,
+)
+from memlens.analysis.leaktext import rate_text
+from memlens.units import human_bytes
+
+__all__ = [
+    "DetectorConfig",
+    "LeakFinding",
+    "OnlineDetector",
+    "Severity",
+    "Verdict",
+    "detect",
+    "naive_slope",
+    "severity_for",
+]
+
+Analyser = Callable[[Sequence[float], Sequence[float]], LeakFinding]
+
+
+def detect(
+    times: Sequence[float],
+    values: Sequence[float | int | None],
+    *,
+    limit: float | None = None,
+    config: DetectorConfig = DetectorConfig(),  # noqa: B008 - frozen, shared safely
+) -> LeakFinding:
+    """Classify a series (times in seconds, values in bytes; None values skipped)."""
+    ts, vs = _clean(times, values)
+    return classify(ts, vs, limit, config)
+
+
+def naive_slope(
+    times: Sequence[float],
+    values: Sequence[float | int | None],
+    *,
+    limit: float | None = None,
+    min_growth: float = 1.0 * MB,
+    config: DetectorConfig = DetectorConfig(),  # noqa: B008 - frozen, shared safely
+) -> LeakFinding:
+    """The first-to-last slope: LEAK whenever the last sample is `min_growth` above the
+    first. What a glance at a chart does; the peer in bench/bench_leaks.py."""
+    ts, vs = _clean(times, values)
+    short = too_short(ts, config, limit)
+    if short is not None:
+        return short
+    duration = ts[-1] - ts[0]
+    growth = vs[-1] - vs[0]
+    rate = growth / duration
+    if growth <= min_growth:
+        return finding(
+            Verdict.FLAT,
+            ts,
+            limit,
+            rate=rate,
+            growth=growth,
+            confidence=0.5,
+            reason=f"last − first = {human_bytes(growth)} (naive)",
+        )
+    ttl = time_to_limit(limit, vs[-1], rate)
+    return finding(
+        Verdict.LEAK,
+        ts,
+        limit,
+        rate=rate,
+        growth=growth,
+        confidence=0.5,
+        onset=ts[0],
+        severity=severity_for(rate, ttl, config),
+        time_to_limit=ttl,
+        reason=f"grows {rate_text(rate)} from first to last sample (naive)",
+    )
+
+
+class OnlineDetector:
+    """Leak detection over a live series: cheap to update, bounded in memory, and slow
+    to cry wolf.
+
+    `update()` appends a sample and forgets those older than `config.window`.
+    `evaluate()` judges the window and returns a finding only when LEAK has been the
+    verdict `config.persistence` evaluations in a row, then again only if the severity
+    rises; `persistence` evaluations without LEAK re-arm it. `last` is the latest
+    finding whatever it was, for a face that shows the current state. An `analyser`
+    replaces the detector (the benchmark plugs in `naive_slope`); it gets the window's
+    (times, values) and no limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: float | None = None,
+        config: DetectorConfig = DetectorConfig(),  # noqa: B008 - frozen, shared safely
+        analyser: Analyser | None = None,
+    ) -> None:
+        self.limit = limit
+        self.config = config
+        self._analyser = analyser
+        self._times: deque[float] = deque()
+        self._values: deque[float] = deque()
+        self._streak = 0
+        self._quiet = 0
+        self._alerted: Severity | None = None
+        self.last: LeakFinding | None = None
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def update(self, t: float, value: float | int | None) -> None:
+        if value is None:
+            return
+        if self._times and t < self._times[-1]:
+            return  # out of order: a clock step back; the window assumes time moves on
+        self._times.append(float(t))
+        self._values.append(float(value))
+        self._trim(t)
+
+    def evaluate(self, now: float | None = None) -> LeakFinding | None:
+        if now is not None:
+            self._trim(now)
+        times = list(self._times)
+        values = list(self._values)
+        if self._analyser is not None:
+            finding = self._analyser(times, values)
+        else:
+            finding = classify(times, values, self.limit, self.config)
+        self.last = finding
+        if finding.verdict is Verdict.LEAK:
+            self._streak += 1
+            self._quiet = 0
+        else:
+            self._streak = 0
+            self._quiet += 1
+            if self._quiet >= self.config.persistence:
+                self._alerted = None
+        if self._streak < self.config.persistence:
+            return None
+        if self._alerted is not None and finding.severity.rank <= self._alerted.rank:
+            return None
+        self._alerted = finding.severity
+        return finding
+
+    def _trim(self, now: float) -> None:
+        horizon = now - self.config.window
+        while self._times and self._times[0] < horizon:
+            self._times.popleft()
+            self._values.popleft()
+
+
+def _clean(
+    times: Sequence[float], values: Sequence[float | int | None]
+) -> tuple[list[float], list[float]]:
+    """Floats in time order without the unknown values; the common case (no None, in
+    order) costs two list copies."""
+    if len(times) != len(values):
+        raise ValueError("times and values differ in length")
+    vs = [float(v) for v in values if v is not None]
+    if len(vs) == len(values):
+        ts = list(map(float, times))
+    else:
+        ts = [float(t) for t, v in zip(times, values, strict=True) if v is not None]
+    if not all(map(le, ts[:-1], ts[1:])):
+        order = sorted(range(len(ts)), key=ts.__getitem__)
+        ts = [ts[i] for i in order]
+        vs = [vs[i] for i in order]
+    return ts, vs
