@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TypeVar
 
@@ -59,14 +59,6 @@ def _translated(pid: int) -> Iterator[None]:
         raise TargetGone(f"process {pid} has exited") from e
     except PermissionError as e:
         raise AccessDenied(f"not allowed to read process {pid}'s memory ({e.strerror})") from e
-
-
-def _retry_eintr(fn: Callable[[], _T]) -> _T:
-    while True:
-        try:
-            return fn()
-        except InterruptedError:
-            continue
 
 
 class LinuxProcessProbe:
@@ -128,7 +120,7 @@ class LinuxProcessProbe:
             os.close(fd)
 
     def _pread(self, fd: int) -> bytes:
-        data = _retry_eintr(lambda: os.pread(fd, _READ_SIZE, 0))
+        data = os.pread(fd, _READ_SIZE, 0)  # EINTR is retried by Python itself (PEP 475)
         if not data:
             raise ProcessLookupError(errno.ESRCH, "process has exited")
         return data
@@ -155,8 +147,6 @@ class LinuxProcessProbe:
                 uss, pss = self._read_rollup()
             else:
                 uss = pss = None
-        except InterruptedError:
-            return self.read(full)
         except ProcessLookupError as e:
             raise TargetGone(f"process {self.pid} has exited") from e
         except PermissionError as e:
