@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TypeVar
 
 from memlens.errors import AccessDenied, TargetGone, TargetNotFound
 from memlens.model import ProcessIdentity, Reading
@@ -22,7 +21,6 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _READ_SIZE = 4096
 _PF_KTHREAD = 0x00200000  # the kernel-thread bit of /proc/PID/stat's flags field
-_T = TypeVar("_T")
 
 
 def _boot_time() -> float:
