@@ -17,6 +17,11 @@ from memlens.messages import backfill, dumps, encode_tick, hello
 from memlens.model import Target, Tick
 from memlens.store import RecordingInfo
 
+# The part of a live backfill older than the ring: raw up to 4 × this many samples, then
+# M4 buckets. Kept small because it bounds what every new tab costs the server (and its
+# own memory's high-water mark); zooming in fetches the detail from /api/range.
+OLDER_BUCKETS = 500
+
 
 class LiveView:
     """What the web face serves for a live watch (`memlens.replay.ReplayView` serves a
@@ -76,7 +81,7 @@ class LiveView:
             end = (first if first is not None else float("inf")) - 1e-6
             if first is None:
                 continue  # never sampled while this view lived: nothing older to add
-            out[key] = self.archive.as_series(key, start, end)
+            out[key] = self.archive.as_series(key, start, end, OLDER_BUCKETS)
         return out
 
     def backfill_message(
