@@ -142,6 +142,23 @@ async def _client(
             collector.errors.append(repr(e))
 
 
+async def _measure(
+    server: WatchServer, collector: Collector, settle_s: float, window_s: float
+) -> tuple[float, float, float, dict[str, object]]:
+    """Once every client is connected: settle, then record for the window; returns wall
+    seconds, server and client CPU seconds over it, and the server's /healthz after."""
+    await asyncio.sleep(settle_s)
+    server0, client0, wall0 = cpu_seconds(server.pid), time.process_time(), time.monotonic()
+    collector.recording = True
+    await asyncio.sleep(window_s)
+    collector.recording = False
+    wall = time.monotonic() - wall0
+    server_cpu = cpu_seconds(server.pid) - server0
+    client_cpu = time.process_time() - client0
+    health: dict[str, object] = json.loads(await asyncio.to_thread(server.healthz))
+    return wall, server_cpu, client_cpu, health
+
+
 async def _drive(
     server: WatchServer,
     *,
@@ -175,16 +192,7 @@ async def _drive(
                 )
             sockets.extend(await asyncio.wait_for(asyncio.gather(*futures), CONNECT_TIMEOUT_S + 5))
         negotiated = ", ".join(str(e.name) for e in sockets[0].protocol.extensions) or "none"
-        await asyncio.sleep(settle_s)
-        server0, client0, wall0 = cpu_seconds(server.pid), time.process_time(), time.monotonic()
-        collector.recording = True
-        await asyncio.sleep(window_s)
-        collector.recording = False
-        wall = time.monotonic() - wall0
-        server_cpu = cpu_seconds(server.pid) - server0
-        client_cpu = time.process_time() - client0
-        health = json.loads(await asyncio.to_thread(server.healthz))
-        return wall, server_cpu, client_cpu, health, negotiated
+        return (*await _measure(server, collector, settle_s, window_s), negotiated)
     finally:
         await asyncio.wait_for(
             asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 30
@@ -233,16 +241,7 @@ async def _drive_light(
                     CONNECT_TIMEOUT_S + 5,
                 )
             )
-        await asyncio.sleep(settle_s)
-        server0, client0, wall0 = cpu_seconds(server.pid), time.process_time(), time.monotonic()
-        collector.recording = True
-        await asyncio.sleep(window_s)
-        collector.recording = False
-        wall = time.monotonic() - wall0
-        server_cpu = cpu_seconds(server.pid) - server0
-        client_cpu = time.process_time() - client0
-        health = json.loads(await asyncio.to_thread(server.healthz))
-        return wall, server_cpu, client_cpu, health, "none (light clients)"
+        return (*await _measure(server, collector, settle_s, window_s), "none (light clients)")
     finally:
         for conn in conns:
             conn.transport.close()

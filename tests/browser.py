@@ -42,3 +42,12 @@ class OutsideRequests:
 
     def inside(self, path: str, url: str) -> None:
         """A request to the server itself; subclasses may count some."""
+
+
+class PageErrors(list[str]):
+    """Uncaught errors and console errors of a page, collected as they happen."""
+
+    def __init__(self, page: Any) -> None:
+        super().__init__()
+        page.on("pageerror", lambda e: self.append(str(e)))
+        page.on("console", lambda m: self.append(m.text) if m.type == "error" else None)

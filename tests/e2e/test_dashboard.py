@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from browser import MISSING, OutsideRequests, chromium_missing
+from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import MB, Allocator, MemlensServer
 
 pytestmark = pytest.mark.browser
@@ -48,9 +48,7 @@ def test_dashboard_follows_a_growing_child(
 ) -> None:
     server = MemlensServer("watch", str(allocator.pid), "--port", "0", "--interval", "0.2")
     page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = PageErrors(page)
     outside = OutsideRequests(page, server.base)
     try:
         page.goto(server.url)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from browser import MISSING, OutsideRequests, chromium_missing
+from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import MB, MemlensServer, synthetic_day
 
 pytestmark = pytest.mark.browser
@@ -99,9 +99,7 @@ def test_a_recorded_day_zooms_from_buckets_to_raw_samples(
     path, rid, key = day
     server = MemlensServer("serve", str(path), "--port", "0")
     page = browser.new_page(viewport={"width": 1280, "height": 860})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = PageErrors(page)
     outside = RangeRequests(page, server.base)
     try:
         page.goto(server.url)
