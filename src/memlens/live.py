@@ -9,7 +9,10 @@ between therefore sees every tick exactly once: in the backfill or in its queue.
 from __future__ import annotations
 
 import time
+from collections import deque
+from typing import Any
 
+from memlens.alerts import Alert
 from memlens.archive import Archive, concat
 from memlens.history import Column, History
 from memlens.hub import Hub
@@ -21,6 +24,8 @@ from memlens.store import RecordingInfo
 # M4 buckets. Kept small because it bounds what every new tab costs the server (and its
 # own memory's high-water mark); zooming in fetches the detail from /api/range.
 OLDER_BUCKETS = 500
+# Alerts a new tab gets in its backfill (the store keeps all of them).
+RECENT_ALERTS = 200
 
 
 class LiveView:
@@ -44,6 +49,7 @@ class LiveView:
         self.targets: dict[str, Target] = {}
         self.seq = 0
         self.started = time.time()
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
 
     def apply(self, tick: Tick) -> None:
         for target in tick.new_targets:
@@ -55,6 +61,13 @@ class LiveView:
         self.seq = tick.seq
         for message in encode_tick(tick):
             self.hub.publish(message)
+
+    def post_alert(self, alert: Alert) -> None:
+        """Keep the alert for tabs that open later, and send it to those open now (on the
+        loop's thread, like `apply`)."""
+        message = alert.message()
+        self.alerts.append(message)
+        self.hub.publish(dumps(message))
 
     def hello_message(self) -> str:
         recording = None
@@ -93,7 +106,7 @@ class LiveView:
             if key in series and past["t"]:
                 series[key] = concat(past, series[key])
                 bucketed[key] = buckets
-        return dumps(backfill(self.seq, series, bucketed))
+        return dumps(backfill(self.seq, series, bucketed, list(self.alerts)))
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.history.series(key, since, limit)

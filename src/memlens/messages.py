@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from memlens import __version__
 from memlens.history import Column
@@ -46,8 +46,15 @@ def backfill(
     seq: int,
     series: Mapping[str, Mapping[str, Column]],
     bucketed: Mapping[str, int] | None = None,
+    alerts: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, object]:
-    return {"type": "backfill", "seq": seq, "series": series, "bucketed": bucketed or {}}
+    return {
+        "type": "backfill",
+        "seq": seq,
+        "series": series,
+        "bucketed": bucketed or {},
+        "alerts": list(alerts),
+    }
 
 
 def tick(seq: int, t: float, samples: Mapping[str, Reading]) -> dict[str, object]:

@@ -7,6 +7,7 @@ import socket
 import time
 from pathlib import Path
 
+from memlens.alerts import Alert
 from memlens.model import Tick
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
 
@@ -49,6 +50,10 @@ class Recorder:
 
     def on_tick(self, tick: Tick) -> None:
         self.store.add_tick(self.recording_id, tick)
+
+    def on_alert(self, alert: Alert) -> None:
+        """Keep a leak or threshold event with the recording (from any thread)."""
+        self.store.add_event(self.recording_id, alert.kind, alert.t, alert.data, alert.key)
 
     def finish(self, exit_code: int | None = None) -> None:
         if self._finished:

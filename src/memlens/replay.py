@@ -12,6 +12,8 @@ from memlens.messages import backfill, dumps, hello
 from memlens.model import Target
 from memlens.store import StoreReader
 
+ALERT_KINDS = ("leak", "threshold")  # the events a page shows as banners and markers
+
 
 class ReplayView:
     mode = "recording"
@@ -24,6 +26,10 @@ class ReplayView:
         self.targets: dict[str, Target] = {t.key: t for t in reader.targets(recording_id)}
         self.seq = 0
         self.started = time.time()
+        self.alerts = [
+            {"type": e.kind, "t": e.t, "key": e.target_key, **e.data}
+            for e in reader.events(recording_id, kinds=ALERT_KINDS)
+        ]
 
     @property
     def end(self) -> float:
@@ -50,7 +56,7 @@ class ReplayView:
         older = older if older is not None else self.older_history()
         series = {key: past for key, (past, _) in older.items()}
         bucketed = {key: count for key, (_, count) in older.items() if count}
-        return dumps(backfill(self.seq, series, bucketed))
+        return dumps(backfill(self.seq, series, bucketed, self.alerts))
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.archive.reader.series(self.archive.recording_id, key, since=since, limit=limit)

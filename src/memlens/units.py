@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _STEPS = ("B", "KB", "MB", "GB", "TB")
 
 
@@ -31,3 +33,51 @@ def human_duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+# -- parsing what people type: sizes, rates and durations ------------------------------
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|m|min|h|d)?\s*$", re.IGNORECASE)
+_SECONDS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+
+
+def parse_size(text: str) -> int:
+    """'500MB', '1.5 GiB', '512k', '1048576' → bytes. 1024-based, as human_bytes shows
+    them (so a limit typed as it is displayed means the same thing)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a size (try 500MB, 2GB, 512KB)")
+    return round(float(m.group(1)) * _SIZE_FACTOR[m.group(2).lower()])
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '10m', '1.5h', '2d', '250ms' → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration (try 30s, 10m, 1h)")
+    return float(m.group(1)) * _SECONDS[(m.group(2) or "s").lower()]
+
+
+def parse_rate(text: str) -> float:
+    """'10MB/h', '1.5 MB/min', '2MB/s', '512KB/min' → bytes per second. The time unit is
+    required: a bare size would be ambiguous."""
+    size, sep, per = text.partition("/")
+    if not sep:
+        raise ValueError(f"{text!r} is not a rate (try 10MB/h, 1MB/min)")
+    try:
+        seconds = parse_duration("1" + per.strip()) if per.strip()[:1].isalpha() else None
+        if seconds is None:
+            seconds = parse_duration(per)
+        return parse_size(size) / seconds
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate (try 10MB/h, 1MB/min)") from None

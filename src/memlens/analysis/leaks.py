@@ -138,6 +138,12 @@ class OnlineDetector:
     def __len__(self) -> int:
         return len(self._times)
 
+    @property
+    def alerting(self) -> bool:
+        """An alert was raised and has not been withdrawn yet (withdrawn after
+        `persistence` evaluations in a row without LEAK)."""
+        return self._alerted is not None
+
     def update(self, t: float, value: float | int | None) -> None:
         if value is None:
             return

@@ -7,8 +7,12 @@ sizes and durations).
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from memlens.units import human_duration
+from memlens.units import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from memlens.analysis.leakmodel import LeakFinding
 
 _MB = 1024.0 * 1024.0
 # Times above this are Unix timestamps (after 2001); below, seconds from some start.
@@ -65,3 +69,38 @@ def clock(t: float, start: float) -> str:
 
 def duration_text(seconds: float) -> str:
     return human_duration(seconds)
+
+
+_VERDICT_WORDS = {
+    "leak": "LEAK",
+    "plateau": "WARM-UP/PLATEAU",
+    "step": "STEP",
+    "flat": "FLAT",
+    "insufficient": "INSUFFICIENT DATA",
+}
+
+
+def verdict_word(verdict: str) -> str:
+    """'LEAK', 'WARM-UP/PLATEAU', ... for a Verdict's value."""
+    return _VERDICT_WORDS.get(verdict, verdict.upper())
+
+
+def headline(finding: LeakFinding) -> str:
+    """One line a person reads first: 'LEAK (high): +2.1 MB/min (95% CI 1.9–2.3) since
+    14:02 UTC, +120.0 MB, confidence 99.9%; limit in 3 h 10 min'."""
+    word = verdict_word(finding.verdict.value)
+    if finding.verdict.value != "leak" or finding.rate is None:
+        return f"{word}: {finding.reason}"
+    parts = [f"{rate_text(finding.rate)}"]
+    if finding.rate_low is not None and finding.rate_high is not None:
+        parts[0] += f" (CI {rate_range(finding.rate_low, finding.rate_high, finding.rate)})"
+    if finding.onset is not None and finding.start is not None:
+        parts.append(f"since {clock(finding.onset, finding.start)}")
+    if finding.growth is not None:
+        parts.append(f"+{human_bytes(finding.growth)}")
+    sure = finding.confidence
+    parts.append("confidence ≥99.9%" if sure >= 0.999 else f"confidence {sure:.1%}")
+    line = f"{word} ({finding.severity.value}): " + ", ".join(parts)
+    if finding.time_to_limit is not None:
+        line += f"; limit {human_bytes(finding.limit)} in {human_duration(finding.time_to_limit)}"
+    return line

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from memlens import units
 from memlens.errors import UsageError
 from memlens.probes import ProcessProbe, open_process
 from memlens.sampler import MIN_INTERVAL
@@ -23,16 +24,28 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(text: str) -> float:
     """'90', '90s', '10m', '1.5h', '2d' → seconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (try 30s, 10m, 1h)")
-    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+    try:
+        return units.parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def parse_size(text: str) -> int:
+    """'500MB', '2GB' → bytes."""
+    try:
+        return units.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def parse_rate(text: str) -> float:
+    """'10MB/h', '1MB/min' → bytes per second."""
+    try:
+        return units.parse_rate(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_interval(text: str) -> float:

@@ -13,6 +13,7 @@ import webbrowser
 from collections.abc import Sequence
 
 from memlens.archive import Archive
+from memlens.cli._alerts import alert_engine
 from memlens.cli._common import warn
 from memlens.cli._runs import store_path
 from memlens.errors import UsageError
@@ -55,6 +56,7 @@ def run_dashboard(
     title: str = "",
 ) -> int:
     policy = security_for(args)
+    alerts = alert_engine(args)
     sock = bind_socket(args.host, args.port)
     interval: float = args.interval
     capacity = max(1, math.ceil(args.history / interval))
@@ -83,6 +85,8 @@ def run_dashboard(
         except BaseException:
             sock.close()
             raise
+        if alerts is not None:
+            alerts.sinks.append(recorder.on_alert)
 
     def announce() -> None:
         what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
@@ -109,7 +113,17 @@ def run_dashboard(
     live = LiveView(interval=interval, history_capacity=capacity, archive=archive)
     consumers = [recorder.on_tick] if recorder is not None else []
     try:
-        asyncio.run(serve(live, sampler, sock, policy, on_started=announce, consumers=consumers))
+        asyncio.run(
+            serve(
+                live,
+                sampler,
+                sock,
+                policy,
+                on_started=announce,
+                consumers=consumers,
+                alerts=alerts,
+            )
+        )
     except KeyboardInterrupt:
         pass
     finally:

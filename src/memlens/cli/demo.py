@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 
+from memlens.cli._alerts import add_alert_options
 from memlens.cli._common import Command, add_serving_options
 from memlens.cli._serve import run_dashboard
 from memlens.probes import open_process
@@ -27,6 +28,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="end the workload after this long (default: run until memlens stops)",
     )
     add_serving_options(p)
+    add_alert_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from memlens.alerts import AlertEngine
+from memlens.cli._alerts import add_alert_options, alert_engine
 from memlens.cli._common import (
     Command,
     add_sampling_options,
@@ -42,9 +44,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="record into this file instead of the store (--db)",
     )
     add_sampling_options(p)
+    add_alert_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    alerts = alert_engine(args)
     probes, pattern = open_targets(args, "record")
     path = Path(args.output) if args.output else store_path(args)
     what = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes) or f"--name {args.name}"
@@ -60,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
         on_tick=lambda tick: None,
         probes=probes,
     )
-    record_until_done(sampler, recorder, duration=args.duration, wait_for_new=pattern is not None)
+    record_until_done(
+        sampler,
+        recorder,
+        duration=args.duration,
+        wait_for_new=pattern is not None,
+        alerts=alerts,
+    )
     summarise(path, recorder.recording_id)
     return 0
 
@@ -72,14 +82,21 @@ def record_until_done(
     duration: float | None,
     wait_for_new: bool,
     stop: threading.Event | None = None,
+    alerts: AlertEngine | None = None,
 ) -> None:
     """Sample into the recorder with a progress line until time is up, every target has
-    exited (unless new ones may still come), `stop` is set, or Ctrl-C/SIGTERM."""
+    exited (unless new ones may still come), `stop` is set, or Ctrl-C/SIGTERM. `alerts`
+    judges every tick and its events are recorded."""
     done = stop or threading.Event()
     counts = {"ticks": 0, "alive": 0}
+    if alerts is not None:
+        alerts.sinks.append(recorder.on_alert)
+        alerts.start()
 
     def on_tick(tick: Tick) -> None:
         recorder.on_tick(tick)
+        if alerts is not None:
+            alerts.on_tick(tick)
         counts["ticks"] += 1
         counts["alive"] = sampler.alive()
         if not wait_for_new and sampler.alive() == 0:
@@ -119,6 +136,8 @@ def record_until_done(
     finally:
         signal.signal(signal.SIGTERM, previous)
         sampler.stop()
+        if alerts is not None:
+            alerts.stop()
         recorder.finish()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import uvicorn
 from starlette.types import ASGIApp
 
+from memlens.alerts import Alert, AlertEngine
 from memlens.errors import PortInUse, UsageError
 from memlens.live import LiveView
 from memlens.model import Tick
@@ -84,14 +85,26 @@ async def serve(
     on_started: Callable[[], None] | None = None,
     consumers: Sequence[Callable[[Tick], None]] = (),
     stop: threading.Event | None = None,
+    alerts: AlertEngine | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server.
 
     `consumers` get every tick on the sampler's thread (the recorder, say) before it is
     handed to the event loop for the clients. Setting `stop` ends the server too (for a
-    server run on a thread, where it installs no signal handlers).
+    server run on a thread, where it installs no signal handlers). `alerts`, when given,
+    is fed every tick and its alerts reach the page; it runs exactly as long as the
+    sampler.
     """
     loop = asyncio.get_running_loop()
+    if alerts is not None:
+        consumers = [*consumers, alerts.on_tick]
+
+        def to_page(alert: Alert) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(live.post_alert, alert)
+
+        alerts.sinks.append(to_page)
+        alerts.start()
 
     def hand_over(tick: Tick) -> None:
         for consume in consumers:
@@ -123,3 +136,5 @@ async def serve(
         if watcher is not None:
             watcher.cancel()
         sampler.stop()
+        if alerts is not None:
+            alerts.stop()

@@ -1,0 +1,320 @@
+"""Live alerts: leaks and threshold crossings, judged as the ticks arrive.
+
+`AlertEngine.on_tick` is called on the sampler's thread and only queues the tick; a
+thread of the engine's own feeds one `OnlineDetector` per target and evaluates each
+target every `Settings.every` seconds of sample time (staggered, so a thousand targets
+do not all cost their few milliseconds in the same round). Sampling never waits for the
+statistics.
+
+What it emits (an `Alert`) goes to every sink: the store (the recording keeps it), the
+live view (the dashboard's banner and chart marker), the console. docs/protocol.md and
+docs/storage.md give the fields; docs/leak-detection.md the rules.
+
+Thresholds cross with hysteresis: a value goes "above" when it exceeds the limit and
+back "below" only under 95% of it, so a value that hovers at the limit does not flood
+the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from memlens.analysis.leakmodel import LeakFinding
+from memlens.analysis.leaks import OnlineDetector
+from memlens.analysis.leaktext import headline, rate_text
+from memlens.config import Settings
+from memlens.model import Target, Tick
+from memlens.probes.limits import memory_limit
+from memlens.units import human_bytes
+
+log = logging.getLogger(__name__)
+
+HYSTERESIS = 0.95  # back "below" under this fraction of the limit
+SYSTEM_EVERY = 1.0  # s between reads of the system's memory, whatever the interval
+QUEUE_LIMIT = 10_000  # ticks waiting for the engine before new ones are dropped
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One event: kind "leak" (data: state raised/cleared, severity, finding, text, name,
+    pid) or "threshold" (data: metric, state above/below, value, limit, text).
+    `key` is the target's, None for the whole system."""
+
+    kind: str
+    t: float
+    key: str | None
+    data: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return str(self.data.get("text", ""))
+
+    def message(self) -> dict[str, Any]:
+        """As the stream sends it (docs/protocol.md)."""
+        return {"type": self.kind, "t": self.t, "key": self.key, **self.data}
+
+
+Sink = Callable[[Alert], None]
+LimitOf = Callable[[Target], "float | None"]
+SystemMemory = Callable[[], float]
+
+
+def _limit_of(target: Target) -> float | None:
+    limit = memory_limit(target.pid)
+    return None if limit is None else float(limit.bytes)
+
+
+def _system_memory_percent() -> float:
+    import psutil
+
+    return float(psutil.virtual_memory().percent)
+
+
+@dataclass
+class _Watched:
+    target: Target
+    detector: OnlineDetector
+    due: float | None = None  # sample time of the next evaluation
+    above_rss: bool = False
+    above_rate: bool = False
+
+
+@dataclass
+class _Crossing:
+    above: bool = False
+    last_read: float = field(default=float("-inf"))
+
+
+class AlertEngine:
+    """Leak detection and thresholds over a live watch; see the module's docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sinks: Sequence[Sink] = (),
+        *,
+        limit_of: LimitOf = _limit_of,
+        system_memory: SystemMemory = _system_memory_percent,
+    ) -> None:
+        self.settings = settings
+        self.sinks = list(sinks)
+        self._limit_of = limit_of
+        self._system_memory = system_memory
+        self._watched: dict[str, _Watched] = {}
+        self._system = _Crossing()
+        self._queue: queue.Queue[Tick | None] = queue.Queue(QUEUE_LIMIT)
+        self._thread: threading.Thread | None = None
+        self.dropped_ticks = 0
+        self.evaluations = 0
+        self.alerts: list[Alert] = []  # every alert so far, for a summary at the end
+
+    # -- threads ----------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        """The sampler's consumer: never blocks, never raises."""
+        try:
+            self._queue.put_nowait(tick)
+        except queue.Full:
+            self.dropped_ticks += 1
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="memlens-alerts", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Judge what is queued, then end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            tick = self._queue.get()
+            if tick is None:
+                return
+            try:
+                self.process(tick)
+            except Exception:  # one bad round must not end the alerts
+                log.exception("alert engine: a tick could not be judged")
+
+    # -- the work, callable directly in tests --------------------------------------------
+
+    def process(self, tick: Tick) -> list[Alert]:
+        out: list[Alert] = []
+        for target in tick.new_targets:
+            self._watch(target, tick.time)
+        for key, reading in tick.samples.items():
+            watched = self._watched.get(key)
+            if watched is None:
+                continue
+            watched.detector.update(tick.time, reading.rss)
+            out.extend(self._rss_threshold(watched, tick.time, reading.rss))
+        out.extend(self._system_threshold(tick.time))
+        for watched in list(self._watched.values()):
+            if watched.due is not None and tick.time >= watched.due:
+                watched.due = tick.time + self.settings.every
+                out.extend(self._evaluate(watched, tick.time))
+        for target in tick.exits:
+            self._watched.pop(target.key, None)
+        for alert in out:
+            self._emit(alert)
+        return out
+
+    def _watch(self, target: Target, now: float) -> None:
+        limit = None
+        try:
+            limit = self._limit_of(target)
+        except Exception:  # a limit is a nicety: judge without it
+            log.debug("no memory limit for %s", target.key, exc_info=True)
+        detector = OnlineDetector(limit=limit, config=self.settings.detector)
+        # Stagger first evaluations across one period so targets found together do not
+        # all cost their milliseconds in one round.
+        offset = (zlib.crc32(target.key.encode()) % 1000) / 1000.0 * self.settings.every
+        first = now + self.settings.detector.min_duration + offset
+        self._watched[target.key] = _Watched(target, detector, due=first)
+
+    def _evaluate(self, watched: _Watched, now: float) -> Iterable[Alert]:
+        detector = watched.detector
+        was_alerting = detector.alerting
+        finding = detector.evaluate(now)
+        self.evaluations += 1
+        target = watched.target
+        if finding is not None:
+            yield self._leak(target, now, "raised", finding)
+        elif was_alerting and not detector.alerting and detector.last is not None:
+            yield self._leak(target, now, "cleared", detector.last)
+        yield from self._rate_threshold(watched, now, detector)
+
+    def _leak(self, target: Target, now: float, state: str, finding: LeakFinding) -> Alert:
+        who = f"{target.name} (PID {target.pid})"
+        if state == "raised":
+            text = f"{who}: {headline(finding)}"
+        else:
+            text = f"{who}: leak alert withdrawn: {headline(finding)}"
+        return Alert(
+            "leak",
+            now,
+            target.key,
+            {
+                "state": state,
+                "severity": finding.severity.value,
+                "finding": finding.to_dict(),
+                "text": text,
+                "name": target.name,
+                "pid": target.pid,
+            },
+        )
+
+    def _rss_threshold(self, watched: _Watched, now: float, rss: int) -> Iterable[Alert]:
+        limit = self.settings.thresholds.max_rss
+        if limit is None:
+            return
+        target = watched.target
+        state = _cross(watched.above_rss, rss, limit)
+        if state is None:
+            return
+        watched.above_rss = state == "above"
+        word = "above" if state == "above" else "back below"
+        yield _threshold(
+            now,
+            target.key,
+            "rss",
+            state=state,
+            value=rss,
+            limit=limit,
+            text=f"{target.name} (PID {target.pid}): RSS {human_bytes(rss)} {word} the limit "
+            f"{human_bytes(limit)}",
+        )
+
+    def _rate_threshold(
+        self, watched: _Watched, now: float, detector: OnlineDetector
+    ) -> Iterable[Alert]:
+        limit = self.settings.thresholds.max_leak_rate
+        if limit is None:
+            return
+        last = detector.last
+        rate = last.rate if last is not None and detector.alerting and last.is_leak else 0.0
+        state = _cross(watched.above_rate, rate or 0.0, limit)
+        if state is None:
+            return
+        watched.above_rate = state == "above"
+        target = watched.target
+        text = (
+            f"{target.name} (PID {target.pid}): leaks {rate_text(rate or 0.0)}, above the "
+            f"limit {rate_text(limit)}"
+            if state == "above"
+            else f"{target.name} (PID {target.pid}): leak rate back below {rate_text(limit)}"
+        )
+        yield _threshold(
+            now, target.key, "leak_rate", state=state, value=rate or 0.0, limit=limit, text=text
+        )
+
+    def _system_threshold(self, now: float) -> Iterable[Alert]:
+        limit = self.settings.thresholds.max_system_memory
+        if limit is None or now - self._system.last_read < SYSTEM_EVERY:
+            return
+        self._system.last_read = now
+        percent = self._system_memory()
+        state = _cross(self._system.above, percent, limit)
+        if state is None:
+            return
+        self._system.above = state == "above"
+        word = "above" if state == "above" else "back below"
+        yield _threshold(
+            now,
+            None,
+            "system_memory",
+            state=state,
+            value=percent,
+            limit=limit,
+            text=f"system memory {percent:.1f}% in use, {word} the limit {limit:g}%",
+        )
+
+    def _emit(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+        for sink in self.sinks:
+            try:
+                sink(alert)
+            except Exception:
+                log.exception("alert engine: a sink failed")
+
+
+def _cross(above: bool, value: float, limit: float) -> str | None:
+    """ "above", "below" or None (no change), with hysteresis on the way down."""
+    if not above and value > limit:
+        return "above"
+    if above and value < limit * HYSTERESIS:
+        return "below"
+    return None
+
+
+def _threshold(
+    t: float, key: str | None, metric: str, *, state: str, value: float, limit: float, text: str
+) -> Alert:
+    return Alert(
+        "threshold",
+        t,
+        key,
+        {"metric": metric, "state": state, "value": value, "limit": limit, "text": text},
+    )
+
+
+def console_sink(write: Callable[[str], object]) -> Sink:
+    """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'."""
+
+    def sink(alert: Alert) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(alert.t))
+        what = alert.kind if alert.data.get("state") != "cleared" else "leak cleared"
+        write(f"memlens: {stamp} {what}: {alert.text}")
+
+    return sink
