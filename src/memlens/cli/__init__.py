@@ -10,7 +10,20 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from memlens import __version__
-from memlens.cli import demo, export, import_, prune, record, recordings, run, serve, watch
+from memlens.cli import (
+    analyze,
+    check,
+    demo,
+    export,
+    import_,
+    prune,
+    record,
+    recordings,
+    report,
+    run,
+    serve,
+    watch,
+)
 from memlens.cli._common import Command
 from memlens.errors import EXIT_USAGE, MemlensError
 
@@ -25,6 +38,9 @@ COMMANDS: tuple[Command, ...] = (
     prune.COMMAND,
     export.COMMAND,
     import_.COMMAND,
+    analyze.COMMAND,
+    check.COMMAND,
+    report.COMMAND,
 )
 
 

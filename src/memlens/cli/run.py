@@ -1,22 +1,15 @@
 """`memlens run [--web] -- CMD ARGS...`: start a command, record it and its children, and
 exit with its exit code.
 
-Signals: the child stays in memlens's process group, so Ctrl-C at a terminal reaches it
-directly, from the kernel, at the same moment as memlens; memlens then keeps recording
-while the child shuts down. A signal sent to memlens alone (`kill -INT PID`, a service
-manager stopping it) is passed on to the child. Everything memlens does meanwhile runs on
-threads that have those signals blocked, and the main thread takes them synchronously
-with `sigtimedwait`, which also says where each came from.
+How the child is started and how signals reach it: memlens.cli._child, which `memlens
+check` shares.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memlens.alerts import AlertEngine
+from memlens.cli._alerts import add_alert_options, alert_engine
+from memlens.cli._child import shell_status, signals_held, start_child, wait_for
 from memlens.cli._common import Command, add_serving_options
 from memlens.cli._runs import store_path
 from memlens.cli._serve import security_for
@@ -38,9 +34,6 @@ from memlens.redact import redact_cmdline
 from memlens.sampler import Sampler, SamplerConfig
 from memlens.web.server import bind_socket, serve, url_for
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", action="store_true", help="also serve the live dashboard")
@@ -48,6 +41,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "-o", "--output", metavar="FILE", help="record into this file instead of the store"
     )
     add_serving_options(p)
+    add_alert_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command")
 
 
@@ -59,24 +53,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("name the command to run after --, e.g. memlens run -- python app.py")
     if not args.record and not args.web:
         raise UsageError("--no-record without --web would record and show nothing")
+    alerts = alert_engine(args)
     policy = security_for(args) if args.web else None
     sock = bind_socket(args.host, args.port) if args.web else None
     try:
-        child = subprocess.Popen(command)
-    except OSError as e:
+        child = start_child(command)
+    except BaseException:
         if sock is not None:
             sock.close()
-        raise UsageError(f"cannot start {command[0]!r}: {e.strerror}") from None
-    # From here on, signals wait for the main thread's sigtimedwait; threads started
-    # below inherit the blocked mask, the child (already started) does not.
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-    try:
-        return _supervise(args, child, command, sock, policy)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        raise
+    with signals_held(child):
+        return _supervise(args, child, command, sock, policy, alerts=alerts)
 
 
 def _supervise(
@@ -85,6 +72,8 @@ def _supervise(
     command: list[str],
     sock: Any,
     policy: Any,
+    *,
+    alerts: AlertEngine | None,
 ) -> int:
     probe = open_process(child.pid, detail=args.detail, backend=args.backend)
     path = Path(args.output) if args.output else store_path(args)
@@ -105,6 +94,8 @@ def _supervise(
         children_of_memlens=[child],
     )
     consumers = [recorder.on_tick] if recorder is not None else []
+    if alerts is not None and recorder is not None:
+        alerts.sinks.append(recorder.on_alert)
     server_thread, stop_server = None, threading.Event()
     if sock is not None:
         live = LiveView(
@@ -115,12 +106,15 @@ def _supervise(
         print(f"memlens: dashboard at {url}", file=sys.stderr, flush=True)
         server_thread = threading.Thread(
             target=_serve_until,
-            args=(live, sampler, sock, policy, consumers, stop_server),
+            args=(live, sampler, sock, policy, consumers, stop_server, alerts),
             name="memlens-server",
             daemon=True,
         )
         server_thread.start()
     else:
+        if alerts is not None:
+            consumers.append(alerts.on_tick)
+            alerts.start()
 
         def on_tick(tick: Tick) -> None:
             for consume in consumers:
@@ -128,29 +122,19 @@ def _supervise(
 
         sampler.on_tick = on_tick
         sampler.start()
-    code = _wait_for(child)
+    code = wait_for(child)
     time.sleep(min(args.interval, 0.5))  # one more round records the exit
     if server_thread is not None:
         stop_server.set()
         server_thread.join(10)
     else:
         sampler.stop()
+        if alerts is not None:
+            alerts.stop()
     if recorder is not None:
         recorder.finish(exit_code=code)
         summarise(path, recorder.recording_id)
-    return code if code >= 0 else 128 - code
-
-
-def _wait_for(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the child, passing on signals that were meant for memlens alone."""
-    while True:
-        code = child.poll()
-        if code is not None:
-            return code
-        info = signal.sigtimedwait(FORWARDED, 0.1)
-        if info is not None and info.si_code != SI_KERNEL:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, info.si_signo)
+    return shell_status(code)
 
 
 def _serve_until(  # noqa: PLR0917 - a thread's target takes positional arguments
@@ -160,8 +144,9 @@ def _serve_until(  # noqa: PLR0917 - a thread's target takes positional argument
     policy: Any,
     consumers: list[Any],
     stop: threading.Event,
+    alerts: AlertEngine | None,
 ) -> None:
-    asyncio.run(serve(live, sampler, sock, policy, consumers=consumers, stop=stop))
+    asyncio.run(serve(live, sampler, sock, policy, consumers=consumers, stop=stop, alerts=alerts))
     sock.close()
 
 

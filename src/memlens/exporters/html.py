@@ -41,14 +41,9 @@ def dump_html(recording: Recording) -> bytes:
 
 def render_html(recording: Recording) -> str:
     info = recording.info
-    uplot_js, uplot_css = _uplot()
-    data = _script_json(_chart_data(recording))
-    scripts = (uplot_js, SCRIPT)
-    csp = (
-        "default-src 'none'; "
-        f"script-src {' '.join(_hash(s) for s in scripts)}; "
-        "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
-    )
+    uplot_js, uplot_css = uplot_assets()
+    data = script_json(_chart_data(recording))
+    csp = page_csp((uplot_js, SCRIPT))
     title = f"memlens: {info.name} (recording {info.id})"
     duration = None if info.ended is None else info.ended - info.started
     bucketed = any(len(s["t"]) > 4 * BUCKETS for s in recording.series.values())
@@ -121,7 +116,7 @@ def _label(target: Target) -> str:
     return f"{target.name} ({target.pid})" if target.kind == "process" else target.name
 
 
-def _color(index: int) -> str:
+def color(index: int) -> str:
     return COLORS[index % len(COLORS)]
 
 
@@ -135,7 +130,7 @@ def _chart_data(recording: Recording) -> dict[str, Any]:
             {
                 "key": target.key,
                 "label": _label(target),
-                "color": _color(index),
+                "color": color(index),
                 "bucketed": bucketed,
                 "t": [round(x, 3) for x in t],
                 "rss": rss,
@@ -161,11 +156,11 @@ def _summary_table(recording: Recording) -> str:
             else "no samples"
         )
         cells = [
-            f'<td><span class="swatch" style="background:{_color(index)}"></span>'
+            f'<td><span class="swatch" style="background:{color(index)}"></span>'
             f"{escape(_label(target))}<br><code>{escape(target.key)}</code></td>",
             f'<td><code class="cmdline">{escape(target.cmdline)}</code></td>',
             *(
-                f'<td class=num data-stat="{name}" data-bytes="{_attr(value)}">'
+                f'<td class=num data-stat="{name}" data-bytes="{bytes_attr(value)}">'
                 f"{human_bytes(value)}</td>"
                 for name, value in _figures(s)
             ),
@@ -202,26 +197,36 @@ def _events_table(recording: Recording) -> str:
     return f'<table id="events"><thead>{head}</thead><tbody>{rows}</tbody></table>'
 
 
-def _attr(value: float | None) -> str:
+def bytes_attr(value: float | None) -> str:
     """Exact bytes for scripts and tests: whole numbers without a trailing '.0'."""
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
-def _script_json(value: object) -> str:
+def script_json(value: object) -> str:
     """JSON that cannot end its <script> block or open a comment in it."""
     text = json.dumps(value, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _hash(script: str) -> str:
+def page_csp(scripts: tuple[str, ...]) -> str:
+    """A policy that runs only these scripts (by hash) and fetches nothing at all: the
+    page's own data is in a JSON block, its style inline."""
+    return (
+        "default-src 'none'; "
+        f"script-src {' '.join(script_hash(s) for s in scripts)}; "
+        "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+    )
+
+
+def script_hash(script: str) -> str:
     digest = hashlib.sha256(script.encode()).digest()
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
 
 @cache
-def _uplot() -> tuple[str, str]:
+def uplot_assets() -> tuple[str, str]:
     """uPlot's script (its URL banner replaced by the licence text) and style."""
     folder = resources.files("memlens") / "web" / "static" / "vendor" / "uplot"
     js = folder.joinpath("uPlot.iife.min.js").read_text(encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Kept apart from `html`, which fills in the recording, so the page's code reads as code.
 The script reads the data from the page's JSON block (never from markup), and formats
-bytes exactly as the dashboard does.
+bytes exactly as the dashboard does. The report's page (report_html) builds on the same
+style and byte formatting.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 """
 
-SCRIPT = r"""
-(function () {
-  "use strict";
-  var doc = JSON.parse(document.getElementById("memlens-data").textContent);
+# Bytes as the dashboard shows them, and grid steps round in 1024-based units; shared by
+# every page that draws bytes (the export, the report). Meant for inside a function.
+BYTES_JS = r"""
   var UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
   function fmtBytes(v) {
     if (v == null || !isFinite(v)) return "\u2013";
@@ -51,6 +51,16 @@ SCRIPT = r"""
       BYTE_STEPS.push(m * Math.pow(1024, p));
     });
   }
+"""
+
+SCRIPT = (
+    r"""
+(function () {
+  "use strict";
+  var doc = JSON.parse(document.getElementById("memlens-data").textContent);
+"""
+    + BYTES_JS
+    + r"""
   var el = document.getElementById("chart");
   var targets = doc.series.filter(function (s) { return s.t.length > 0; });
   if (!targets.length) {
@@ -86,3 +96,4 @@ SCRIPT = r"""
   el.dataset.ready = "1";
 })();
 """
+)

@@ -1,0 +1,95 @@
+"""Starting a command as memlens's child, passing signals on to it, and recording it:
+what `memlens run` and `memlens check` share.
+
+Signals: the child stays in memlens's process group, so Ctrl-C at a terminal reaches it
+directly, from the kernel, at the same moment as memlens; memlens then keeps recording
+while the child shuts down. A signal sent to memlens alone (`kill -INT PID`, a service
+manager stopping it) is passed on to the child. Everything memlens does meanwhile runs on
+threads that have those signals blocked, and the main thread takes them synchronously
+with `sigtimedwait`, which also says where each came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from memlens.cli._summary import short_name
+from memlens.errors import UsageError
+from memlens.probes import open_process
+from memlens.recording import Recorder
+from memlens.redact import redact_cmdline
+from memlens.sampler import Sampler, SamplerConfig
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
+
+
+def start_child(command: list[str]) -> subprocess.Popen[bytes]:
+    """The command, started; one that cannot start (not found, not executable) is a
+    UsageError naming it."""
+    try:
+        return subprocess.Popen(command)
+    except OSError as e:
+        raise UsageError(f"cannot start {command[0]!r}: {e.strerror}") from None
+
+
+@contextlib.contextmanager
+def signals_held(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """From here on, signals wait for the main thread's `wait_for`; threads started in
+    the block inherit the blocked mask, the child (already started) does not. On the
+    way out a child still running is killed, so memlens never leaves one behind."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        yield
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+
+
+def wait_for(child: subprocess.Popen[bytes]) -> int:
+    """Wait for the child, passing on signals that were meant for memlens alone."""
+    while True:
+        code = child.poll()
+        if code is not None:
+            return code
+        info = signal.sigtimedwait(FORWARDED, 0.1)
+        if info is not None and info.si_code != SI_KERNEL:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, info.si_signo)
+
+
+def shell_status(code: int) -> int:
+    """A Popen return code as a shell reports it: 128 + N for a child killed by signal N."""
+    return code if code >= 0 else 128 - code
+
+
+def record_command(command: list[str], path: Path, *, interval: float) -> tuple[int, int]:
+    """Run the command to its end, recording it and its descendants (with a summed
+    series) into `path`. Returns (the Popen return code, the recording's id)."""
+    child = start_child(command)
+    with signals_held(child):
+        shown = redact_cmdline(command)
+        probe = open_process(child.pid)
+        recorder = Recorder.start(path, name=short_name(shown), command=shown, interval=interval)
+        sampler = Sampler(
+            SamplerConfig(interval=interval, children=True),
+            on_tick=recorder.on_tick,
+            probes=[probe],
+            children_of_memlens=[child],
+        )
+        try:
+            sampler.start()
+            code = wait_for(child)
+            time.sleep(min(interval, 0.5))  # one more round records the exit
+        finally:
+            sampler.stop()
+        recorder.finish(exit_code=code)
+        return code, recorder.recording_id

@@ -1,0 +1,269 @@
+"""`memlens analyze FILE|RUN [--json]`: the leak detector's verdict on a recording, a
+memlens export, or a CSV from any tool.
+
+It reports and never fails on a verdict (exit 0 whatever it says): gating a build on a
+leak is `memlens check`'s job, so a script can read the figures without an exit code
+to work around. Bad input is exit 2, as everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from memlens.analysis import LeakFinding, Verdict, detect
+from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
+from memlens.cli._common import Command, parse_duration, parse_size
+from memlens.cli._runs import add_db_option, open_run
+from memlens.cli._summary import short_name
+from memlens.config import load_settings
+from memlens.errors import NotARecording, UsageError
+from memlens.series_input import (
+    RECORDING,
+    NamedSeries,
+    SeriesFile,
+    from_store,
+    read_series,
+    select,
+    sniff_file,
+)
+from memlens.units import human_bytes, human_duration
+
+# The order in which several series' verdicts are reported, the most serious first: a
+# leak grows without end; a step is memory that rose and stays, worth a look; a plateau
+# is a warm-up or a cache that filled; flat and too little data say nothing is wrong.
+SERIOUSNESS: tuple[Verdict, ...] = (
+    Verdict.LEAK,
+    Verdict.STEP,
+    Verdict.PLATEAU,
+    Verdict.FLAT,
+    Verdict.INSUFFICIENT,
+)
+
+Judged = tuple[NamedSeries | None, LeakFinding]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "run",
+        metavar="FILE|RUN",
+        help="a recording file (FILE#ID for one of several), a JSON, binary or CSV export, "
+        "a CSV with time and rss columns, a psrecord log, or an id, a name or 'last' in the "
+        "store; recognised by content",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--target",
+        metavar="KEY|PID",
+        help="only this target: its key, or a PID (default: every series)",
+    )
+    p.add_argument(
+        "--limit",
+        type=parse_size,
+        metavar="SIZE",
+        help="the memory limit, for the time until a leak reaches it, e.g. 2GB "
+        "(default: thresholds.max_rss of the config, else none)",
+    )
+    p.add_argument(
+        "--skip",
+        type=parse_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="leave out the first part of each series, e.g. a known start-up: 90s, 10m",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="memlens.toml or pyproject.toml with the detector's settings "
+        "(default: the first found from the current directory up)",
+    )
+    add_db_option(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    found = _open(args.run, args)
+    if args.target is not None:
+        found = select(found, args.target)
+    limit = args.limit if args.limit is not None else settings.thresholds.max_rss
+    judged: list[Judged] = []
+    for series in found.series:
+        cut = series.after(args.skip)
+        judged.append((cut, detect(cut.times, cut.values, limit=limit, config=settings.detector)))
+    if args.json:
+        out = json.dumps(to_json(found, judged, limit), indent=2, ensure_ascii=False)
+    else:
+        out = "\n".join(_text(found, judged, settings.detector.ci_level))
+    _print(out)
+    return 0
+
+
+def _print(text: str) -> None:
+    """Print, and stop quietly when the reader went away early (`| head`), as any
+    filter does."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Nothing may be written to stdout any more, not even at exit's flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _open(text: str, args: argparse.Namespace) -> SeriesFile:
+    """A file by its content; a recording store (or FILE#ID, or a name in the store)
+    through `open_run`, as every command names a recording."""
+    path = Path(text)
+    if path.is_dir():
+        raise NotARecording(f"{text} is a directory, not a recording or a file of samples")
+    if path.is_file():
+        if sniff_file(path) != RECORDING:
+            return read_series(path)
+        reader, info = open_run(text, args)
+    else:
+        try:
+            reader, info = open_run(text, args)
+        except UsageError:
+            if "#" in text or not _looks_like_path(text):
+                raise
+            raise NotARecording(f"{text} does not exist") from None
+    try:
+        return from_store(reader, info)
+    finally:
+        reader.close()
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or "/" in text or bool(Path(text).suffix)
+
+
+def most_serious(judged: list[Judged]) -> int:
+    """The index of the series to report first: by SERIOUSNESS, then severity, then rate."""
+
+    def rank(i: int) -> tuple[int, int, float, int]:
+        finding = judged[i][1]
+        return (
+            SERIOUSNESS.index(finding.verdict),
+            -finding.severity.rank,
+            -(finding.rate or 0.0),
+            i,
+        )
+
+    return min(range(len(judged)), key=rank)
+
+
+def _empty(limit: float | None) -> Judged:
+    finding = detect([], [], limit=limit)
+    return None, dataclasses.replace(finding, reason="the input holds no series")
+
+
+# -- JSON -----------------------------------------------------------------------------
+
+
+def _entry(series: NamedSeries | None, finding: LeakFinding) -> dict[str, object]:
+    out = finding.to_dict()
+    out["target"] = series.key if series is not None else None
+    out["name"] = series.name if series is not None else None
+    out["pid"] = series.pid if series is not None else None
+    return out
+
+
+def to_json(found: SeriesFile, judged: list[Judged], limit: float | None) -> dict[str, object]:
+    """The most serious series' finding at the top level, every series under "series"."""
+    top = judged[most_serious(judged)] if judged else _empty(limit)
+    out = _entry(*top)
+    out["source"] = found.source
+    out["file"] = found.path
+    out["series"] = [_entry(series, finding) for series, finding in judged]
+    return out
+
+
+# -- text -----------------------------------------------------------------------------
+
+
+def _text(found: SeriesFile, judged: list[Judged], ci_level: float) -> list[str]:
+    lines = [_title(found, len(judged))]
+    for series, finding in judged:
+        lines.append("")
+        if series is not None:
+            lines.append(_label(series))
+        lines.extend(f"  {line}" for line in _figures(finding, ci_level))
+    if not judged:
+        lines.extend(["", headline(_empty(None)[1])])
+    elif len(judged) > 1:
+        series, finding = judged[most_serious(judged)]
+        word = headline(finding).split(":", 1)[0]
+        lines.extend(["", f"most serious: {word} in {_label(series)}"])
+    return lines
+
+
+def _label(series: NamedSeries | None) -> str:
+    """'python (pid 12) [12-99]' on one line (a process name may hold a line break)."""
+    if series is None:
+        return "?"
+    name = short_name(series.name, 60)
+    return name if series.key is None else f"{name} [{series.key}]"
+
+
+def _title(found: SeriesFile, count: int) -> str:
+    what = f"{count} series"
+    info = found.recording
+    if found.source == RECORDING and info is not None:
+        return f"recording {info.id} ({info.name}) in {found.path}: {what}"
+    if info is not None:
+        return f"{found.path} ({found.source} of {info.name!r}): {what}"
+    return f"{found.path} ({found.source}): {what}"
+
+
+_WIDTH = 12
+
+
+def _figures(finding: LeakFinding, ci_level: float) -> list[str]:
+    lines = [headline(finding)]
+
+    def row(label: str, value: str) -> None:
+        lines.append(f"{label:<{_WIDTH}}{value}")
+
+    if finding.verdict is Verdict.LEAK:
+        row("why", finding.reason)
+    if finding.rate is not None:
+        text = rate_text(finding.rate)
+        if finding.rate_low is not None and finding.rate_high is not None:
+            interval = rate_range(finding.rate_low, finding.rate_high, finding.rate)
+            text += f" ({ci_level:.0%} CI {interval})"
+        row("rate", text)
+    if finding.onset is not None and finding.start is not None:
+        row("onset", clock(finding.onset, finding.start))
+    if finding.growth is not None:
+        row("growth", human_bytes(finding.growth))
+    if finding.verdict is not Verdict.INSUFFICIENT:
+        sure = finding.confidence
+        row("confidence", "≥99.9%" if sure >= 0.999 else f"{sure:.1%}")
+        row("severity", finding.severity.value)
+    if finding.time_to_limit is not None:
+        row(
+            "to limit",
+            f"{human_duration(finding.time_to_limit)} (limit {human_bytes(finding.limit)})",
+        )
+    elif finding.limit is not None:
+        row("to limit", f"– (limit {human_bytes(finding.limit)})")
+    if finding.start is not None and finding.end is not None:
+        span = human_duration(finding.end - finding.start)
+        row(
+            "judged",
+            f"{finding.points:,} samples over {span}, "
+            f"{clock(finding.start, finding.start)} – {clock(finding.end, finding.start)}",
+        )
+    return lines
+
+
+COMMAND = Command(
+    "analyze",
+    "say whether a recording, an export or a CSV of memory shows a leak",
+    configure,
+    run,
+)

@@ -1,0 +1,129 @@
+"""A check's verdict as JUnit XML, the report format CI systems already display.
+
+One testsuite "memlens"; one testcase per criterion per target, named
+"CRITERION: TARGET" with classname "memlens.check"; a failed criterion carries
+`<failure message=...>`, one not judged `<skipped message=...>`. The figures go into
+properties (measured, limit, unit, status) rather than into the names, so a report's
+history groups the same criterion across runs. docs/cli.md shows an example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+
+from memlens.analysis.gate import Criterion, GateResult, Status
+from memlens.errors import OutputUnwritable
+
+SUITE = "memlens"
+CLASSNAME = "memlens.check"
+
+
+def render_junit(
+    result: GateResult, *, properties: Mapping[str, str] | None = None, seconds: float | None = None
+) -> bytes:
+    """The XML document, UTF-8 with its declaration. `properties` describe the run (the
+    command, the recording); `seconds` is its length, when known."""
+    failures = len(result.failed)
+    skipped = len(result.not_judged)
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": SUITE,
+            "tests": str(len(result.criteria)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": str(skipped),
+        },
+    )
+    if seconds is not None:
+        suite.set("time", f"{max(0.0, seconds):.3f}")
+    props = ET.SubElement(suite, "properties")
+    for name, value in {
+        "verdict": result.verdict,
+        "scope": result.scope,
+        **(properties or {}),
+    }.items():
+        ET.SubElement(props, "property", {"name": name, "value": value})
+    for criterion in result.criteria:
+        _testcase(suite, criterion)
+    ET.indent(suite)
+    data: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
+
+
+def _testcase(suite: ET.Element, criterion: Criterion) -> None:
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        {"classname": CLASSNAME, "name": f"{criterion.name}: {criterion.target}"},
+    )
+    props = ET.SubElement(case, "properties")
+    figures = {
+        "status": criterion.status.value,
+        "measured": _number(criterion.measured),
+        "limit": _number(criterion.limit),
+        "unit": criterion.unit,
+        "measured_text": criterion.measured_text,
+        "limit_text": criterion.limit_text,
+    }
+    for name, value in figures.items():
+        ET.SubElement(props, "property", {"name": name, "value": value})
+    if criterion.status is Status.FAILED:
+        failure = ET.SubElement(case, "failure", {"message": criterion.message})
+        failure.text = _details(criterion)
+    elif criterion.status is Status.NOT_JUDGED:
+        ET.SubElement(case, "skipped", {"message": criterion.message})
+    else:
+        ET.SubElement(case, "system-out").text = criterion.message
+
+
+def _details(criterion: Criterion) -> str:
+    return (
+        f"{criterion.name} on {criterion.target}: measured {criterion.measured_text}, "
+        f"limit {criterion.limit_text}\n{criterion.message}"
+    )
+
+
+def _number(value: float | None) -> str:
+    """Plain numbers a script can read back: bytes and exit codes whole, rates to 0.001."""
+    if value is None:
+        return ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def write_junit(
+    path: str | Path,
+    result: GateResult,
+    *,
+    properties: Mapping[str, str] | None = None,
+    seconds: float | None = None,
+) -> Path:
+    """Write the report whole or not at all: a temporary file beside `path`, renamed
+    over it, so a CI job never reads half a report. OutputUnwritable when it cannot."""
+    target = Path(path)
+    data = render_junit(result, properties=properties, seconds=seconds)
+    if target.is_dir():
+        raise OutputUnwritable(f"cannot write the JUnit report {target}: it is a directory")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputUnwritable(
+            f"cannot write the JUnit report {target}: {e.strerror or e}"
+        ) from None
+    return target

@@ -1,0 +1,434 @@
+"""The report as one HTML page that opens offline: the figures as tables, each target's
+RSS as a chart with its leak windows shaded and its alerts marked, and the advice.
+
+Built as the HTML export is (html.py): uPlot inlined from the vendored copy, the data in
+a JSON block, a Content-Security-Policy that runs only the page's own scripts by hash and
+fetches nothing, and every name or command line escaped where it is shown. Long series
+are drawn from their M4 reduction; the tables use every sample.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+from memlens import __version__
+from memlens.analysis.explain import Recommendation
+from memlens.analysis.leaktext import headline, rate_text
+from memlens.analysis.report import Report, TargetReport, Violation
+from memlens.exporters.html import (
+    BUCKETS,
+    bytes_attr,
+    color,
+    page_csp,
+    script_json,
+    uplot_assets,
+)
+from memlens.exporters.html_page import BYTES_JS, STYLE
+from memlens.exporters.m4 import m4
+from memlens.exporters.report_md import (
+    LEAK_SOURCES,
+    METRICS,
+    THRESHOLD_SOURCES,
+    count_text,
+    counted,
+    period_text,
+    trend_text,
+    value_text,
+    violation_end,
+)
+from memlens.exporters.summary import exit_text, utc_time
+from memlens.units import human_bytes, human_duration
+
+_CODE = re.compile(r"`([^`]+)`")
+BAND = "rgba(228, 87, 46, 0.18)"  # the leak window's shade
+MARK_COLORS = {"leak": "#c0392b", "threshold": "#f0a202", "exit": "#6c7a89"}
+
+REPORT_STYLE = (
+    f":root {{ --band: {BAND}; --leak: {MARK_COLORS['leak']}; "
+    f"--threshold: {MARK_COLORS['threshold']}; --exit: {MARK_COLORS['exit']}; }}"
+    """
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 160px; }
+.card b { display: block; font-size: 20px; }
+.card.bad b { color: #c0392b; }
+.target { border-top: 1px solid var(--line); margin-top: 20px; }
+.chart { min-height: 320px; }
+.verdict { font-weight: 600; }
+.verdict[data-verdict="leak"] { color: #c0392b; }
+.verdict[data-verdict="plateau"], .verdict[data-verdict="step"] { color: #b36b00; }
+.verdict[data-verdict="flat"] { color: #17a673; }
+.key { display: inline-block; width: 18px; height: 10px; margin: 0 4px 0 10px;
+  vertical-align: baseline; }
+.key.band { background: var(--band); }
+.key.leak { border-left: 2px dashed var(--leak); }
+.key.threshold { border-left: 2px dashed var(--threshold); }
+.key.exit { border-left: 2px dashed var(--exit); }
+ol.advice > li { margin-bottom: 10px; }
+ol.advice ul { margin: 4px 0; color: var(--muted); }
+"""
+)
+
+REPORT_SCRIPT = (
+    r"""
+(function () {
+  "use strict";
+  var doc = JSON.parse(document.getElementById("memlens-data").textContent);
+"""
+    + BYTES_JS
+    + r"""
+  var BAND = doc.band, MARKS = doc.markColors;
+  var plots = [];
+  doc.charts.forEach(function (c, index) {
+    var el = document.getElementById("chart-" + index);
+    if (!c.t.length) {
+      el.textContent = "No samples in this period.";
+      el.dataset.ready = "empty";
+      return;
+    }
+    function shade(u) {
+      var ctx = u.ctx, box = u.bbox, drawn = [];
+      ctx.save();
+      ctx.fillStyle = BAND;
+      c.windows.forEach(function (w) {
+        var x0 = Math.max(box.left, u.valToPos(w[0], "x", true));
+        var x1 = Math.min(box.left + box.width, u.valToPos(w[1], "x", true));
+        if (x1 < x0) return;
+        ctx.fillRect(x0, box.top, Math.max(1, x1 - x0), box.height);
+        var r = window.devicePixelRatio || 1;
+        drawn.push([Math.round(x0 / r), Math.round(x1 / r)].join(","));
+      });
+      ctx.restore();
+      var r = window.devicePixelRatio || 1;
+      el.dataset.plot = [box.top / r, box.height / r].map(Math.round).join(",");
+      el.dataset.windows = String(drawn.length);
+      el.dataset.band = drawn.join(";");
+    }
+    function mark(u) {
+      var ctx = u.ctx, box = u.bbox, count = 0;
+      ctx.save();
+      ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
+      ctx.setLineDash([6, 4]);
+      c.marks.forEach(function (m) {
+        var x = u.valToPos(m.t, "x", true);
+        if (x < box.left || x > box.left + box.width) return;
+        ctx.strokeStyle = MARKS[m.kind] || "#333";
+        ctx.beginPath();
+        ctx.moveTo(x, box.top);
+        ctx.lineTo(x, box.top + box.height);
+        ctx.stroke();
+        count++;
+      });
+      if (c.limit != null) {
+        var y = u.valToPos(c.limit, "y", true);
+        if (y >= box.top && y <= box.top + box.height) {
+          ctx.strokeStyle = MARKS.threshold;
+          ctx.beginPath();
+          ctx.moveTo(box.left, y);
+          ctx.lineTo(box.left + box.width, y);
+          ctx.stroke();
+        }
+      }
+      ctx.restore();
+      el.dataset.marks = String(count);
+    }
+    function width() { return Math.max(320, el.clientWidth || 900); }
+    var plot = new uPlot({
+      width: width(),
+      height: 300,
+      series: [{}, {
+        label: c.label + " RSS",
+        stroke: c.color,
+        width: 1.5,
+        value: function (u, v) { return fmtBytes(v); }
+      }],
+      scales: { x: { time: true } },
+      axes: [
+        {},
+        { size: 80, incrs: BYTE_STEPS, values: function (u, vals) { return vals.map(fmtBytes); } }
+      ],
+      hooks: { drawClear: [shade], draw: [mark] }
+    }, [c.t, c.rss], el);
+    plots.push({ el: el, plot: plot, width: width });
+    el.dataset.points = String(c.t.length);
+    el.dataset.ready = "1";
+  });
+  window.addEventListener("resize", function () {
+    plots.forEach(function (p) { p.plot.setSize({ width: p.width(), height: 300 }); });
+  });
+  document.body.dataset.charts = String(plots.length);
+})();
+"""
+)
+
+
+def dump_report_html(report: Report) -> bytes:
+    return render_report_html(report).encode()
+
+
+def render_report_html(report: Report) -> str:
+    info = report.recording
+    uplot_js, uplot_css = uplot_assets()
+    csp = page_csp((uplot_js, REPORT_SCRIPT))
+    title = f"memlens report: {info.name} (recording {info.id})"
+    data = script_json({"band": BAND, "markColors": MARK_COLORS, "charts": _charts(report.targets)})
+    command = (
+        f'<p class="meta">command <code id="command">{escape(info.command)}</code></p>'
+        if info.command
+        else ""
+    )
+    made = f" · report made {utc_time(report.generated)}" if report.generated is not None else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{escape(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="memlens {escape(__version__)}">
+<title>{escape(title)}</title>
+<style>{uplot_css}</style>
+<style>{STYLE}{REPORT_STYLE}</style>
+</head>
+<body>
+<header>
+<h1>{escape(title)}</h1>
+<p class="meta">host <b>{escape(info.host)}</b> · <span id="period">\
+{escape(period_text(report.period))}</span> · <span id="samples">{report.samples:,} samples\
+</span> · one every {info.interval:g} s{made}</p>
+{command}
+</header>
+<section id="summary">
+<h2>Summary</h2>
+{_cards(report)}
+</section>
+<section id="memory">
+<h2>Process memory</h2>
+{_figures_table(report.targets)}
+<p class="note">Charts: RSS over the period<span class="key band"></span>leak window \
+(onset to end)<span class="key leak"></span>leak alert<span class="key threshold"></span>\
+threshold crossed (a horizontal line: the RSS limit)<span class="key exit"></span>exit. \
+Times on the charts are in this browser's time zone; series longer than \
+{4 * BUCKETS:,} samples are drawn from their M4 reduction.</p>
+{"".join(_target(t, i) for i, t in enumerate(report.targets))}
+</section>
+<section id="system">
+<h2>System memory</h2>
+<p>{escape(report.system_memory.note)}</p>
+{_violation_table(report.system_memory.violations, "system-violations")}
+</section>
+<section id="leaks">
+<h2>Leaks</h2>
+{_leaks(report)}
+</section>
+<section id="thresholds">
+<h2>Threshold violations</h2>
+<p>{counted(len(report.thresholds.items), "violation")}; \
+{escape(THRESHOLD_SOURCES[report.thresholds.source])}.</p>
+{_violation_table(report.thresholds.items, "violations")}
+</section>
+<section id="exits">
+<h2>Exits</h2>
+{_exits(report)}
+</section>
+<section>
+<h2>Recommendations</h2>
+{_recommendations(report.recommendations)}
+</section>
+<footer>Made by memlens {escape(__version__)}. Charts by uPlot (MIT licence, in the page \
+source).</footer>
+<script type="application/json" id="memlens-data">{data}</script>
+<script>{uplot_js}</script>
+<script>{REPORT_SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+def _charts(targets: Sequence[TargetReport]) -> list[dict[str, Any]]:
+    out = []
+    for index, t in enumerate(targets):
+        ts, rss, bucketed = m4(t.times, t.rss_values, BUCKETS)
+        out.append(
+            {
+                "key": t.target.key,
+                "label": t.label,
+                "color": color(index),
+                "bucketed": bucketed,
+                "t": [round(x, 3) for x in ts],
+                "rss": rss,
+                "windows": [[a, b] for a, b in t.leak_windows],
+                "marks": [{"t": m.t, "kind": m.kind, "text": m.text} for m in t.marks],
+                "limit": t.trend.limit,
+            }
+        )
+    return out
+
+
+def _cards(report: Report) -> str:
+    leaks = report.leaks
+    cards = [
+        ("samples", f"{report.samples:,}", "samples", False),
+        ("leaks", str(leaks.count), "leaks", leaks.count > 0),
+        ("critical", str(leaks.critical), "critical", leaks.critical > 0),
+        ("leaked", human_bytes(leaks.total_leaked), "leaked in all", leaks.total_leaked > 0),
+        (
+            "violations",
+            str(len(report.thresholds.items)),
+            "threshold violations",
+            bool(report.thresholds.items),
+        ),
+        ("exits", str(len(report.exits)), "exits", False),
+    ]
+    html = "".join(
+        f'<div class="card{" bad" if bad else ""}" data-card="{name}"><b>{escape(value)}</b>'
+        f"{escape(text)}</div>"
+        for name, value, text, bad in cards
+    )
+    return (
+        f'<div class="cards">{html}</div>'
+        f'<p class="note">Leaks {escape(LEAK_SOURCES[leaks.source])}.</p>'
+    )
+
+
+def _figures_table(targets: Sequence[TargetReport]) -> str:
+    if not targets:
+        return "<p>No samples in this period.</p>"
+    names = ("current", "min", "max", "average", "p95")
+    head = (
+        "<tr><th>target</th><th class=num>samples</th>"
+        + "".join(f"<th class=num>{n}</th>" for n in names)
+        + "<th>trend</th></tr>"
+    )
+    rows = []
+    for index, t in enumerate(targets):
+        cells = [
+            f'<td><span class="swatch" style="background:{color(index)}"></span>'
+            f"{escape(t.label)}</td>",
+            f'<td class=num data-stat="samples">{t.samples:,}</td>',
+            *(
+                f'<td class=num data-stat="{n}" data-bytes="{bytes_attr(v)}">{human_bytes(v)}</td>'
+                for n, v in ((n, None if t.rss is None else getattr(t.rss, n)) for n in names)
+            ),
+            f'<td data-stat="trend" data-verdict="{t.trend.verdict.value}">'
+            f"{escape(trend_text(t))}</td>",
+        ]
+        rows.append(f'<tr data-key="{escape(t.target.key)}">{"".join(cells)}</tr>')
+    return f'<table id="figures"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _target(t: TargetReport, index: int) -> str:
+    f = t.trend
+    items = [
+        f"<li>command line <code>{escape(t.target.cmdline)}</code></li>",
+        f"<li>{t.samples:,} samples, {utc_time(t.start)} – {utc_time(t.end)}</li>",
+    ]
+    if f.is_leak:
+        items.append(f"<li>evidence: {escape(f.reason)}</li>")
+    items += [
+        f'<li data-window="{a!r},{b!r}">leak window {utc_time(a)} – {utc_time(b)} '
+        f"({human_duration(b - a)})</li>"
+        for a, b in t.leak_windows
+    ]
+    items += [
+        f"<li>threads: {escape(count_text(t.threads))}</li>",
+        f"<li>file descriptors: {escape(count_text(t.fds))}</li>",
+        f"<li>state: {escape(exit_text(t.target))}</li>",
+    ]
+    return (
+        f'<div class="target" data-key="{escape(t.target.key)}">'
+        f"<h3>{escape(t.label)}</h3>"
+        f'<p class="verdict" data-verdict="{f.verdict.value}">{escape(headline(f))}</p>'
+        f'<div class="chart" id="chart-{index}" data-key="{escape(t.target.key)}"></div>'
+        f"<ul>{''.join(items)}</ul></div>"
+    )
+
+
+def _leaks(report: Report) -> str:
+    leaks = report.leaks
+    text = (
+        f"<p>{counted(leaks.count, 'leak')}, {leaks.critical} critical, "
+        f"{human_bytes(leaks.total_leaked)} leaked in all; "
+        f"{escape(LEAK_SOURCES[leaks.source])}.</p>"
+    )
+    if not leaks.items:
+        return text
+    rows = _rows(
+        [
+            escape(leak.name),
+            escape(leak.severity),
+            utc_time(leak.start),
+            utc_time(leak.alerted),
+            utc_time(leak.end) if leak.end is not None else "the end",
+            escape(rate_text(leak.rate)) if leak.rate is not None else "–",
+            human_bytes(leak.growth),
+        ]
+        for leak in leaks.items
+    )
+    head = _head(("target", "severity", "since", "alerted", "until", "rate", "leaked"))
+    return f'{text}<table id="leak-table">{head}<tbody>{rows}</tbody></table>'
+
+
+def _violation_table(items: Sequence[Violation], ident: str) -> str:
+    if not items:
+        return ""
+    rows = _rows(
+        [
+            escape(METRICS.get(v.metric, v.metric)),
+            escape(v.name),
+            utc_time(v.start),
+            escape(violation_end(v)),
+            human_duration(v.duration),
+            escape(value_text(v.value, v.unit)),
+            escape(value_text(v.peak, v.unit)),
+            escape(value_text(v.limit, v.unit)),
+        ]
+        for v in items
+    )
+    head = _head(("metric", "target", "from", "to", "above for", "value", "peak", "limit"))
+    return f'<table id="{ident}">{head}<tbody>{rows}</tbody></table>'
+
+
+def _exits(report: Report) -> str:
+    if not report.exits:
+        return "<p>No target exited in this period.</p>"
+    rows = _rows(
+        [
+            escape(e.name),
+            utc_time(e.t),
+            escape(e.state),
+            "–" if e.code is None else str(e.code),
+            escape(e.reason or "–"),
+        ]
+        for e in report.exits
+    )
+    head = _head(("target", "time", "state", "exit code", "reason"))
+    return f'<table id="exit-table">{head}<tbody>{rows}</tbody></table>'
+
+
+def _recommendations(recommendations: Sequence[Recommendation]) -> str:
+    if not recommendations:
+        return "<p>None: there were no samples to judge.</p>"
+    items = []
+    for r in recommendations:
+        about = f" ({escape(r.subject)})" if r.subject else ""
+        advice = "".join(f"<li>{_prose(a)}</li>" for a in r.advice)
+        items.append(
+            f'<li data-kind="{escape(r.kind)}"><b>{escape(r.title)}</b>{about}: '
+            f"{_prose(r.seen)}<ul>{advice}</ul></li>"
+        )
+    return f'<ol class="advice" id="recommendations">{"".join(items)}</ol>'
+
+
+def _prose(text: str) -> str:
+    """Escaped text whose `code spans` (the advice's commands) are shown as code."""
+    return _CODE.sub(r"<code>\1</code>", escape(text))
+
+
+def _head(names: Iterable[str]) -> str:
+    return "<thead><tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr></thead>"
+
+
+def _rows(rows: Iterable[Sequence[str]]) -> str:
+    return "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)

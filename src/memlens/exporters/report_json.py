@@ -1,0 +1,175 @@
+"""The report as one JSON object, for scripts and dashboards of other tools.
+
+Plain types only, and the units of the rest of memlens: bytes, seconds (times are Unix
+times), bytes per second; a value not known is null. The field names are part of the
+interface: docs/cli.md ("memlens report", JSON) lists each one, and `version` changes
+when one is removed or changes its meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from memlens import __version__
+from memlens.analysis.leaktext import headline
+from memlens.analysis.report import (
+    Exit,
+    Figures,
+    Leak,
+    Mark,
+    Report,
+    TargetReport,
+    Violation,
+)
+
+VERSION = 1
+
+
+def dump_report_json(report: Report) -> bytes:
+    return (json.dumps(report_to_dict(report), indent=2, allow_nan=False) + "\n").encode()
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    info = report.recording
+    period = report.period
+    return {
+        "format": "memlens-report",
+        "version": VERSION,
+        "memlens_version": __version__,
+        "generated": _num(report.generated),
+        "recording": {
+            "id": info.id,
+            "name": info.name,
+            "host": info.host,
+            "command": info.command,
+            "started": _num(info.started),
+            "ended": _num(info.ended),
+            "interval": _num(info.interval),
+            "exit_code": info.exit_code,
+        },
+        "period": {
+            "start": _num(period.start),
+            "end": _num(period.end),
+            "duration": _num(period.duration),
+            "hours": _num(period.hours),
+            "ongoing": period.ongoing,
+        },
+        "samples": report.samples,
+        "targets": [_target(t) for t in report.targets],
+        "leaks": {
+            "source": report.leaks.source,
+            "count": report.leaks.count,
+            "critical": report.leaks.critical,
+            "total_leaked": _num(report.leaks.total_leaked),
+            "items": [_leak(leak) for leak in report.leaks.items],
+        },
+        "thresholds": {
+            "source": report.thresholds.source,
+            "count": len(report.thresholds.items),
+            "violations": [_violation(v) for v in report.thresholds.items],
+        },
+        "system_memory": {
+            "recorded": report.system_memory.recorded,
+            "violations": [_violation(v) for v in report.system_memory.violations],
+            "note": report.system_memory.note,
+        },
+        "exits": [_exit(e) for e in report.exits],
+        "recommendations": [r.to_dict() for r in report.recommendations],
+    }
+
+
+def _target(t: TargetReport) -> dict[str, Any]:
+    trend = {**t.trend.to_dict(), "headline": headline(t.trend)}
+    target = t.target
+    return {
+        "key": target.key,
+        "name": target.name,
+        "label": t.label,
+        "kind": target.kind,
+        "pid": target.pid,
+        "cmdline": target.cmdline,
+        "state": target.state,
+        "exit_code": target.exit_code,
+        "exit_time": _num(target.exit_time),
+        "samples": t.samples,
+        "start": _num(t.start),
+        "end": _num(t.end),
+        "rss": _figures(t.rss),
+        "trend": trend,
+        "threads": None if t.threads is None else _plain(t.threads.to_dict()),
+        "fds": None if t.fds is None else _plain(t.fds.to_dict()),
+        "leak_windows": [[_num(a), _num(b)] for a, b in t.leak_windows],
+        "marks": [_mark(m) for m in t.marks],
+        "recommendations": [r.to_dict() for r in t.recommendations],
+    }
+
+
+def _figures(f: Figures | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {
+        "current": _num(f.current),
+        "min": _num(f.min),
+        "max": _num(f.max),
+        "average": _num(f.average),
+        "p95": _num(f.p95),
+    }
+
+
+def _leak(leak: Leak) -> dict[str, Any]:
+    return {
+        "target_key": leak.target_key,
+        "name": leak.name,
+        "start": _num(leak.start),
+        "end": _num(leak.end),
+        "alerted": _num(leak.alerted),
+        "severity": leak.severity,
+        "rate": _num(leak.rate),
+        "growth": _num(leak.growth),
+        "text": leak.text,
+    }
+
+
+def _violation(v: Violation) -> dict[str, Any]:
+    return {
+        "metric": v.metric,
+        "target_key": v.target_key,
+        "name": v.name,
+        "start": _num(v.start),
+        "end": _num(v.end),
+        "duration": _num(v.duration),
+        "value": _num(v.value),
+        "peak": _num(v.peak),
+        "limit": _num(v.limit),
+        "unit": v.unit,
+        "text": v.text,
+    }
+
+
+def _exit(e: Exit) -> dict[str, Any]:
+    return {
+        "target_key": e.target_key,
+        "name": e.name,
+        "pid": e.pid,
+        "time": _num(e.t),
+        "state": e.state,
+        "code": e.code,
+        "reason": e.reason,
+    }
+
+
+def _mark(m: Mark) -> dict[str, Any]:
+    return {"t": _num(m.t), "kind": m.kind, "text": m.text}
+
+
+def _plain(d: dict[str, object]) -> dict[str, object]:
+    return {k: _num(v) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def _num(value: float | None) -> float | None:
+    """JSON has no infinities or NaNs: those are unknown."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)

@@ -1,0 +1,296 @@
+"""The report as Markdown: readable as plain text in a terminal, rendered in a pull
+request or an issue.
+
+The phrases that say what a figure is (`value_text`, `period_text`, the sources of the
+counts) live here and the HTML report uses them too, so both read the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from memlens.analysis.explain import Change
+from memlens.analysis.leaktext import headline, rate_text, verdict_word
+from memlens.analysis.report import Period, Report, TargetReport, Violation
+from memlens.exporters.summary import exit_text, utc_time
+from memlens.units import human_bytes, human_duration
+
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+LEAK_SOURCES = {
+    "events": "from the leak alerts raised while it was recorded",
+    "detector": "judged here by the leak detector over each process's RSS",
+}
+THRESHOLD_SOURCES = {
+    "events": "from the threshold alerts raised while it was recorded",
+    "samples": "RSS samples above the configured max_rss",
+    "none": "no threshold alerts were recorded and no max_rss was configured",
+}
+METRICS = {
+    "rss": "RSS",
+    "system_memory": "system memory",
+    "leak_rate": "leak rate",
+    "gc_growth": "gc object growth",
+}
+
+
+def value_text(value: float | None, unit: str) -> str:
+    """A threshold's value in the unit it is about."""
+    if value is None:
+        return "–"
+    if unit == "bytes":
+        return human_bytes(value)
+    if unit == "percent":
+        return f"{value:.1f}%"
+    if unit == "bytes/s":
+        return rate_text(value)
+    if unit == "1/s":
+        return f"{value * 60.0:,.0f}/min"
+    return f"{value:g}"
+
+
+def period_text(period: Period) -> str:
+    text = f"{utc_time(period.start)} – {utc_time(period.end)} ({human_duration(period.duration)})"
+    if period.hours is not None:
+        text += f", the last {period.hours:g} h of the recording"
+    if period.ongoing:
+        text += ", not ended (still recording, or stopped without ending it)"
+    return text
+
+
+def trend_text(t: TargetReport) -> str:
+    """'LEAK (high) 2.1 MB/min', 'FLAT', ... for a table cell."""
+    f = t.trend
+    word = verdict_word(f.verdict.value)
+    if f.is_leak and f.rate is not None:
+        return f"{word} ({f.severity.value}) {rate_text(f.rate)}"
+    return word
+
+
+def count_text(change: Change | None) -> str:
+    """'4 → 11 (min 4, max 11), growing' for a Change of threads or fds."""
+    if change is None:
+        return "not recorded"
+    state = "growing" if change.grows else "steady"
+    return (
+        f"{change.first:.0f} → {change.last:.0f} (min {change.min:.0f}, max {change.max:.0f}), "
+        f"{state}"
+    )
+
+
+def counted(n: int, word: str) -> str:
+    """'1 leak', '3 leaks'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def violation_end(v: Violation) -> str:
+    return utc_time(v.end) if v.end is not None else "still above at the end"
+
+
+def dump_report_md(report: Report) -> bytes:
+    return render_report_md(report).encode()
+
+
+def render_report_md(report: Report) -> str:
+    info = report.recording
+    lines = [f"# memlens report: {_inline(info.name)} (recording {info.id})", ""]
+    lines.append(f"- **Host:** {_inline(info.host)}")
+    if info.command:
+        lines.append(f"- **Command:** {_code(info.command)}")
+    lines.append(f"- **Period:** {period_text(report.period)}")
+    targets = len(report.targets)
+    lines.append(
+        f"- **Samples:** {report.samples:,} from {targets} target{'' if targets == 1 else 's'}"
+        f", one every {info.interval:g} s"
+    )
+    if report.generated is not None:
+        lines.append(f"- **Report made:** {utc_time(report.generated)}")
+    lines += ["", "## Summary", "", *_summary(report), ""]
+    lines += ["## Process memory", "", *_memory(report), ""]
+    lines += ["## System memory", "", *_system(report), ""]
+    lines += ["## Leaks", "", *_leaks(report), ""]
+    lines += ["## Threshold violations", "", *_violations(report), ""]
+    lines += ["## Exits", "", *_exits(report), ""]
+    lines += ["## Recommendations", "", *_recommendations(report), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary(report: Report) -> Iterable[str]:
+    leaks = report.leaks
+    yield (
+        f"- **Leaks:** {leaks.count} ({leaks.critical} critical), "
+        f"{human_bytes(leaks.total_leaked)} leaked in all; {LEAK_SOURCES[leaks.source]}"
+    )
+    thresholds = report.thresholds
+    yield (
+        f"- **Threshold violations:** {len(thresholds.items)}; "
+        f"{THRESHOLD_SOURCES[thresholds.source]}"
+    )
+    system = report.system_memory.violations
+    yield f"- **System memory:** not recorded; {counted(len(system), 'alert')} on it"
+    yield f"- **Exits:** {len(report.exits)}"
+    for t in report.targets:
+        yield f"- **{_inline(t.label)}:** {_inline(headline(t.trend))}"
+
+
+def _memory(report: Report) -> Iterable[str]:
+    if not report.targets:
+        yield "No samples in this period."
+        return
+    yield from _table(
+        ("target", "samples", "current", "min", "max", "average", "p95", "trend"),
+        (
+            [
+                t.label,
+                f"{t.samples:,}",
+                *(
+                    human_bytes(None if t.rss is None else getattr(t.rss, name))
+                    for name in ("current", "min", "max", "average", "p95")
+                ),
+                trend_text(t),
+            ]
+            for t in report.targets
+        ),
+        right=range(1, 7),
+    )
+    for t in report.targets:
+        yield ""
+        yield f"### {_inline(t.label)}"
+        yield ""
+        yield f"- **Command line:** {_code(t.target.cmdline)}"
+        yield f"- **Samples:** {t.samples:,}, {utc_time(t.start)} – {utc_time(t.end)}"
+        yield f"- **Trend:** {_inline(headline(t.trend))}"
+        if t.trend.is_leak:
+            yield f"- **Evidence:** {_inline(t.trend.reason)}"
+        for a, b in t.leak_windows:
+            yield f"- **Leak window:** {utc_time(a)} – {utc_time(b)} ({human_duration(b - a)})"
+        yield f"- **Threads:** {count_text(t.threads)}"
+        yield f"- **File descriptors:** {count_text(t.fds)}"
+        yield f"- **State:** {_inline(exit_text(t.target))}"
+
+
+def _system(report: Report) -> Iterable[str]:
+    yield report.system_memory.note
+    if report.system_memory.violations:
+        yield ""
+        yield from _violation_table(report.system_memory.violations)
+
+
+def _leaks(report: Report) -> Iterable[str]:
+    leaks = report.leaks
+    yield (
+        f"{counted(leaks.count, 'leak')}, {leaks.critical} critical, "
+        f"{human_bytes(leaks.total_leaked)} leaked in all; {LEAK_SOURCES[leaks.source]}."
+    )
+    if not leaks.items:
+        return
+    yield ""
+    yield from _table(
+        ("target", "severity", "since", "alerted", "until", "rate", "leaked"),
+        (
+            [
+                leak.name,
+                leak.severity,
+                utc_time(leak.start),
+                utc_time(leak.alerted),
+                utc_time(leak.end) if leak.end is not None else "the end",
+                rate_text(leak.rate) if leak.rate is not None else "–",
+                human_bytes(leak.growth),
+            ]
+            for leak in leaks.items
+        ),
+        right=(5, 6),
+    )
+
+
+def _violations(report: Report) -> Iterable[str]:
+    v = report.thresholds
+    yield f"{counted(len(v.items), 'violation')}; {THRESHOLD_SOURCES[v.source]}."
+    if v.items:
+        yield ""
+        yield from _violation_table(v.items)
+
+
+def _violation_table(items: Sequence[Violation]) -> Iterable[str]:
+    return _table(
+        ("metric", "target", "from", "to", "above for", "value", "peak", "limit"),
+        (
+            [
+                METRICS.get(v.metric, v.metric),
+                v.name,
+                utc_time(v.start),
+                violation_end(v),
+                human_duration(v.duration),
+                value_text(v.value, v.unit),
+                value_text(v.peak, v.unit),
+                value_text(v.limit, v.unit),
+            ]
+            for v in items
+        ),
+        right=(4, 5, 6, 7),
+    )
+
+
+def _exits(report: Report) -> Iterable[str]:
+    if not report.exits:
+        yield "No target exited in this period."
+        return
+    yield from _table(
+        ("target", "time", "state", "exit code", "reason"),
+        (
+            [
+                e.name,
+                utc_time(e.t),
+                e.state,
+                "–" if e.code is None else str(e.code),
+                e.reason or "–",
+            ]
+            for e in report.exits
+        ),
+        right=(3,),
+    )
+
+
+def _recommendations(report: Report) -> Iterable[str]:
+    if not report.recommendations:
+        yield "None: there were no samples to judge."
+        return
+    for i, r in enumerate(report.recommendations, 1):
+        about = f" ({_inline(r.subject)})" if r.subject else ""
+        yield f"{i}. **{r.title}**{about}: {_inline(r.seen)}"
+        for advice in r.advice:
+            yield f"   - {_inline(advice)}"
+
+
+# -- Markdown helpers ----------------------------------------------------------------------
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[str]], *, right: Iterable[int] = ()
+) -> Iterable[str]:
+    aligned = set(right)
+    yield "| " + " | ".join(head) + " |"
+    yield "|" + "|".join("---:" if i in aligned else "---" for i in range(len(head))) + "|"
+    for row in rows:
+        yield "| " + " | ".join(_cell(c) for c in row) + " |"
+
+
+def _cell(text: str) -> str:
+    return _inline(text).replace("|", "\\|")
+
+
+def _inline(text: str) -> str:
+    """One line, with nothing that would start an HTML tag of its own (a name or command
+    line is the process's, not ours); 'p<1e-12' stays readable as plain text."""
+    return _TAG.sub("&lt;", " ".join(text.split()))
+
+
+def _code(text: str) -> str:
+    """A code span that holds any text, backticks included."""
+    flat = " ".join(text.split())
+    fence = "`"
+    while fence in flat:
+        fence += "`"
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
