@@ -143,6 +143,12 @@ def test_a_recording_gives_every_target_its_verdict_and_the_worst_on_top(
     step = doc["series"][list(SEEDS).index("single_step")]
     assert step["onset"] is not None
     assert step["growth"] > 10 * MiB
+    # advice for each series: what RSS alone can tell, and what to try
+    advice = {s["verdict"]: [a["kind"] for a in s["advice"]] for s in doc["series"]}
+    assert advice["leak"][0] == "leak"
+    assert advice["plateau"] == ["plateau"]
+    assert advice["step"] == ["step"]
+    assert doc["advice"][0]["advice"]  # steps a person can try
 
 
 def test_the_most_serious_verdict_follows_the_documented_order(

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from memlens.analysis import LeakFinding, Verdict, detect
+from memlens.analysis.explain import explain
 from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
 from memlens.cli._common import Command, parse_duration, parse_size
 from memlens.cli._runs import add_db_option, open_run
@@ -169,6 +170,7 @@ def _entry(series: NamedSeries | None, finding: LeakFinding) -> dict[str, object
     out["target"] = series.key if series is not None else None
     out["name"] = series.name if series is not None else None
     out["pid"] = series.pid if series is not None else None
+    out["advice"] = [r.to_dict() for r in explain(finding)]
     return out
 
 
@@ -192,6 +194,9 @@ def _text(found: SeriesFile, judged: list[Judged], ci_level: float) -> list[str]
         if series is not None:
             lines.append(_label(series))
         lines.extend(f"  {line}" for line in _figures(finding, ci_level))
+        for advice in explain(finding):
+            lines.append(f"  {advice.title}: {advice.seen}")
+            lines.extend(f"    - {step}" for step in advice.advice)
     if not judged:
         lines.extend(["", headline(_empty(None)[1])])
     elif len(judged) > 1:
