@@ -11,6 +11,16 @@
      body[data-ticks]                 ticks received
      body[data-bucketed-points]       sum of backfill.bucketed of the latest backfill
      body[data-detail-requests]       /api/range answers applied and drawn (zoom detail)
+     body[data-alerts]                distinct alerts received (leak and threshold messages)
+     #alerts .alert-banner[data-alert-type][data-alert-key][data-state][data-severity][data-metric]
+                                      one per alert in force (a leak: per target; a threshold: per
+                                      target and metric; data-alert-key "system" for the machine);
+                                      data-state raised | cleared (a quiet "withdrawn" note) | above;
+                                      hidden once dismissed (.alert-dismiss)
+     .target-card[data-leak] [data-role=leak][data-severity], [data-role=threshold][data-metric]
+                                      badges of the target's alerts in force
+     #chart[data-markers][data-markers-visible]
+                                      alert markers of the charted targets: held, and drawn in view
 */
 (function () {
   "use strict";
@@ -174,6 +184,14 @@
       axis: v("--chart-axis", "#5d6b7c"),
       grid: v("--chart-grid", "rgba(120,130,150,0.16)"),
       palette: dark ? PALETTE_DARK : PALETTE_LIGHT,
+      severity: {
+        low: v("--sev-low", "#3f6fb8"),
+        medium: v("--sev-medium", "#a86f00"),
+        high: v("--sev-high", "#c9541c"),
+        critical: v("--sev-critical", "#c62f38"),
+      },
+      limit: v("--alert-limit", "#b7791f"),
+      quiet: v("--stop", "#8a94a3"),
     };
   }
 
@@ -550,6 +568,9 @@
         // with the pointer off the chart, the legend shows the newest values
         setCursor: [legendToLatest],
         setData: [legendToLatest],
+        // alert markers: the leak windows under the lines, the alert times over them
+        drawAxes: [drawMarkerShades],
+        draw: [drawMarkerLines],
       },
     };
     chart = new uPlot(opts, [[]], chartEl);
@@ -890,6 +911,7 @@
     chart.setData(view.data);
 
     document.getElementById("chart-empty").hidden = store.times.length > 0;
+    updateMarkerCount();
     updateCards(view.colOf, view.i0, view.i1);
     updateChrome(range, view.i1 - view.i0, viewIsDownsampled(range[0], range[1]));
     if (detail.shown !== detail.answered) {
@@ -982,6 +1004,7 @@
       current: q('[data-stat="current"]'), min: q('[data-stat="min"]'), max: q('[data-stat="max"]'),
       avg: q('[data-stat="avg"]'), threads: q('[data-stat="threads"]'), fds: q('[data-stat="fds"]'),
       cpu: q('[data-stat="cpu"]'),
+      flags: q('[data-role="flags"]'), leak: q('[data-role="leak"]'), threshold: q('[data-role="threshold"]'),
     };
     cardsEl.appendChild(node);
   }
@@ -1018,6 +1041,7 @@
     c.note.hidden = !exited;
     if (exited) setText(c.note, exitNote(rec));
     relabelSeries(rec.key);
+    refreshCardAlerts(rec);
   }
 
   function setStat(el, bytes) {
@@ -1138,6 +1162,318 @@
       if (state.recording) foot += " · recording to the store (#" + state.recording.id + ")";
     }
     setText(footInfo, foot);
+  }
+
+  // ------------------------------------------------------------------ alerts
+  // "leak" and "threshold" messages, live and in the backfill's `alerts` (see
+  // docs/protocol.md): a banner per active alert, a badge on the target's card, a marker on
+  // the chart. Every alert is kept once, however many backfills repeat it; what an alert
+  // shows is decided by the newest one of its banner (a target's leak, or a target's metric).
+
+  var ALERT_CAP = 2000;            // alerts held; the oldest go first
+  var SEVERITIES = ["low", "medium", "high", "critical"];
+  var METRIC_NAMES = { rss: "RSS", system_memory: "system memory", leak_rate: "leak rate", gc_growth: "gc growth" };
+
+  var alerts = {
+    list: [],                    // {id, banner, n, t, msg}, by time then arrival
+    seen: new Set(),             // ids of the alerts in list
+    latest: new Map(),           // banner id -> the newest entry of that banner
+    markers: [],                 // {t, key, kind: leak|cleared|above|below, severity, lo}
+    dismissed: new Set(),        // ids of alerts whose banner the user closed
+    arrivals: 0,
+  };
+
+  var alertsEl = document.getElementById("alerts");
+  var alertTpl = document.getElementById("alert-tpl");
+  var markerKeyEl = document.getElementById("marker-key");
+  var bannerEls = new Map();     // banner id -> element
+
+  function alertId(a) {
+    return [a.type, a.key == null ? "" : a.key, +a.t, a.state, a.metric || ""].join("|");
+  }
+
+  function bannerIdOf(a) {
+    return a.type === "leak" ? "leak|" + a.key : "threshold|" + (a.metric || "") + "|" + (a.key == null ? "" : a.key);
+  }
+
+  function validAlert(a) {
+    if (!a || typeof a !== "object" || num(a.t) == null || typeof a.state !== "string") return false;
+    if (a.type === "leak") return typeof a.key === "string";
+    return a.type === "threshold" && (a.key == null || typeof a.key === "string");
+  }
+
+  function addAlerts(list) {
+    if (!Array.isArray(list)) return;
+    var added = 0;
+    list.forEach(function (a) {
+      if (!validAlert(a)) return;
+      var id = alertId(a);
+      if (alerts.seen.has(id)) return;
+      alerts.seen.add(id);
+      alerts.list.push({ id: id, banner: bannerIdOf(a), n: alerts.arrivals++, t: +a.t, msg: a });
+      added++;
+    });
+    if (!added) return;
+    alerts.list.sort(function (x, y) { return x.t - y.t || x.n - y.n; });
+    if (alerts.list.length > ALERT_CAP) {
+      alerts.list.splice(0, alerts.list.length - ALERT_CAP).forEach(function (e) {
+        alerts.seen.delete(e.id);
+        alerts.dismissed.delete(e.id);
+      });
+    }
+    document.body.dataset.alerts = String(alerts.seen.size);
+    refreshAlerts();
+    needRender();
+  }
+
+  function severityOf(msg) {
+    var s = msg.severity || (msg.finding && msg.finding.severity);
+    return SEVERITIES.indexOf(s) >= 0 || s === "none" ? s : "medium";   // "none": a leak withdrawn
+  }
+
+  // a number from a message field; null (not 0) when absent
+  function num(x) { return x == null || x === "" || !isFinite(+x) ? null : +x; }
+
+  function onsetOf(msg) { return msg.finding ? num(msg.finding.onset) : null; }
+
+  function metricName(metric) { return METRIC_NAMES[metric] || String(metric || "value"); }
+
+  // What a banner shows now: "active", "withdrawn" (a leak cleared) or null (nothing).
+  function bannerMode(e) {
+    var m = e.msg;
+    if (m.type === "leak") return m.state === "cleared" ? "withdrawn" : "active";
+    return m.state === "above" ? "active" : null;
+  }
+
+  function refreshAlerts() {
+    var latest = new Map(), markers = [], leakLast = new Map();
+    alerts.list.forEach(function (e) {
+      latest.set(e.banner, e);
+      var m = e.msg;
+      if (m.type === "leak") {
+        var raised = m.state !== "cleared";
+        var mk = { t: e.t, key: m.key, kind: raised ? "leak" : "cleared", severity: severityOf(m), lo: null };
+        var onset = onsetOf(m);
+        if (raised && onset != null && onset < e.t) {
+          // a raise repeated (a higher severity) shades on from the previous one: no overlap
+          var prev = leakLast.get(m.key);
+          mk.lo = prev != null ? Math.max(onset, prev) : onset;
+          if (mk.lo >= e.t) mk.lo = null;
+        }
+        leakLast.set(m.key, e.t);
+        markers.push(mk);
+      } else {
+        markers.push({ t: e.t, key: m.key == null ? null : m.key, kind: m.state === "above" ? "above" : "below", severity: null, lo: null });
+      }
+    });
+    alerts.latest = latest;
+    alerts.markers = markers;
+    renderBanners();
+    state.targets.forEach(refreshCardAlerts);
+  }
+
+  function renderBanners() {
+    var want = [];
+    alerts.latest.forEach(function (e, bid) {
+      var mode = bannerMode(e);
+      if (mode) want.push({ bid: bid, e: e, mode: mode });
+    });
+    // active leaks first, the most severe first; then limits; then withdrawn notes; newest first
+    function rank(w) {
+      if (w.mode === "withdrawn") return 0;
+      return w.e.msg.type === "leak" ? 10 + SEVERITIES.indexOf(severityOf(w.e.msg)) : 5;
+    }
+    want.sort(function (a, b) { return rank(b) - rank(a) || b.e.t - a.e.t; });
+
+    var keep = new Set();
+    var visible = 0, active = 0;
+    want.forEach(function (w, i) {
+      keep.add(w.bid);
+      var el = bannerEls.get(w.bid);
+      if (!el) {
+        el = createBanner(w.bid);
+        bannerEls.set(w.bid, el);
+      }
+      fillBanner(el, w.e, w.mode);
+      el.hidden = alerts.dismissed.has(w.e.id);
+      if (!el.hidden) { visible++; if (w.mode === "active") active++; }
+      // move only what is out of place (a moved live region may be read out again)
+      if (alertsEl.children[i] !== el) alertsEl.insertBefore(el, alertsEl.children[i] || null);
+    });
+    bannerEls.forEach(function (el, bid) {
+      if (keep.has(bid)) return;
+      el.remove();
+      bannerEls.delete(bid);
+    });
+    alertsEl.hidden = visible === 0;
+    setAttr(alertsEl, "data-active", String(active));
+  }
+
+  function createBanner(bid) {
+    var el = alertTpl.content.firstElementChild.cloneNode(true);
+    el.querySelector(".alert-dismiss").addEventListener("click", function () {
+      var e = alerts.latest.get(bid);
+      if (e) alerts.dismissed.add(e.id);
+      renderBanners();
+    });
+    el.querySelector(".alert-show").addEventListener("click", function () { showOnChart(bid); });
+    return el;
+  }
+
+  function fillBanner(el, e, mode) {
+    var m = e.msg, isLeak = m.type === "leak";
+    setAttr(el, "data-banner", e.banner);
+    setAttr(el, "data-alert-type", m.type);
+    setAttr(el, "data-alert-key", m.key == null ? "system" : m.key);
+    setAttr(el, "data-state", m.state);
+    setAttr(el, "data-severity", isLeak ? severityOf(m) : null);
+    setAttr(el, "data-metric", isLeak ? null : String(m.metric || ""));
+    setAttr(el, "data-t", String(e.t));
+    // a withdrawn leak is news, not an alarm
+    setAttr(el, "role", mode === "withdrawn" ? "status" : "alert");
+    var tag;
+    if (isLeak) tag = mode === "withdrawn" ? "leak withdrawn" : "LEAK \u00b7 " + severityOf(m);
+    else tag = metricName(m.metric) + " over limit";
+    setText(el.querySelector(".alert-tag"), tag);
+    setText(el.querySelector(".alert-text"), typeof m.text === "string" && m.text ? m.text : alertFallbackText(m));
+    var when = el.querySelector(".alert-time");
+    setText(when, fmtWhen(e.t));
+    when.title = new Date(e.t * 1000).toString();
+    el.querySelector(".alert-show").hidden = !(isLeak && state.targets.has(m.key));
+  }
+
+  function alertFallbackText(m) {
+    var who = m.key == null ? "system" : (state.targets.has(m.key) ? labelOf(state.targets.get(m.key)) : m.key);
+    if (m.type === "leak") return who + ": leak " + (m.state === "cleared" ? "withdrawn" : "(" + severityOf(m) + ")");
+    return who + ": " + metricName(m.metric) + " " + m.state + " the limit";
+  }
+
+  // Zoom the chart onto a leak: from the onset its last raise gave to its newest alert.
+  function showOnChart(bid) {
+    var last = alerts.latest.get(bid);
+    if (!last) return;
+    var t = last.t, onset = null;
+    alerts.list.forEach(function (e) {
+      if (e.banner === bid && e.msg.state !== "cleared" && onsetOf(e.msg) != null) onset = onsetOf(e.msg);
+    });
+    if (onset == null || onset > t) onset = t - 60;
+    var pad = Math.max((t - onset) * 0.15, state.interval * 10, 2);
+    var lo = onset - pad, hi = t + pad, times = store.times;
+    if (times.length) {
+      lo = Math.max(lo, times[0]);
+      hi = Math.min(hi, times[times.length - 1]);
+    }
+    if (hi - lo < 1) return;
+    setZoom([lo, hi]);
+    chartEl.scrollIntoView({ block: "nearest" });
+  }
+
+  function refreshCardAlerts(rec) {
+    var c = rec.card;
+    if (!c || !c.flags) return;
+    var leak = alerts.latest.get("leak|" + rec.key);
+    var leakOn = !!leak && leak.msg.state !== "cleared";
+    var metrics = [], texts = [];
+    alerts.latest.forEach(function (e) {
+      var m = e.msg;
+      if (m.type === "threshold" && m.key === rec.key && m.state === "above") {
+        metrics.push(String(m.metric || ""));
+        texts.push(m.text || "");
+      }
+    });
+    c.leak.hidden = !leakOn;
+    setAttr(c.leak, "data-severity", leakOn ? severityOf(leak.msg) : null);
+    if (leakOn) {
+      setText(c.leak, "LEAK \u00b7 " + severityOf(leak.msg));
+      c.leak.title = leak.msg.text || "";
+    }
+    c.threshold.hidden = metrics.length === 0;
+    setAttr(c.threshold, "data-metric", metrics.length ? metrics.join(" ") : null);
+    if (metrics.length) {
+      setText(c.threshold, metrics.map(metricName).join(", ") + " over limit");
+      c.threshold.title = texts.join("\n");
+    }
+    c.flags.hidden = !leakOn && !metrics.length;
+    setAttr(c.root, "data-leak", leakOn ? severityOf(leak.msg) : null);
+  }
+
+  // markers of the targets on the chart (a series hidden from the legend hides its own)
+  function markerShown(u, mk) {
+    if (mk.key == null) return true;
+    var i = chartKeys.indexOf(mk.key);
+    return i >= 0 && !!u.series[i + 1] && u.series[i + 1].show !== false;
+  }
+
+  function updateMarkerCount() {
+    var n = 0;
+    alerts.markers.forEach(function (mk) { if (mk.key == null || chartKeys.indexOf(mk.key) >= 0) n++; });
+    setAttr(chartEl, "data-markers", String(n));
+    markerKeyEl.hidden = n === 0;
+  }
+
+  function clipToPlot(u, ctx) {
+    var b = u.bbox;
+    ctx.beginPath();
+    ctx.rect(b.left, b.top, b.width, b.height);
+    ctx.clip();
+  }
+
+  function drawMarkerShades(u) {
+    var xs = u.scales.x, ctx = u.ctx, b = u.bbox;
+    if (!alerts.markers.length || xs.min == null) return;
+    ctx.save();
+    clipToPlot(u, ctx);
+    ctx.globalAlpha = theme.dark ? 0.16 : 0.11;
+    alerts.markers.forEach(function (mk) {
+      if (mk.lo == null || mk.t < xs.min || mk.lo > xs.max || !markerShown(u, mk)) return;
+      var x0 = u.valToPos(Math.max(mk.lo, xs.min), "x", true), x1 = u.valToPos(Math.min(mk.t, xs.max), "x", true);
+      ctx.fillStyle = theme.severity[mk.severity] || theme.limit;
+      ctx.fillRect(x0, b.top, Math.max(1, x1 - x0), b.height);
+    });
+    ctx.restore();
+  }
+
+  function drawMarkerLines(u) {
+    var xs = u.scales.x, ctx = u.ctx, b = u.bbox, px = uPlot.pxRatio || 1, shown = 0;
+    if (alerts.markers.length && xs.min != null) {
+      ctx.save();
+      clipToPlot(u, ctx);
+      alerts.markers.forEach(function (mk) {
+        if (mk.t < xs.min || mk.t > xs.max || !markerShown(u, mk)) return;
+        shown++;
+        var x = Math.round(u.valToPos(mk.t, "x", true));
+        var color, width, dash = [];
+        if (mk.kind === "leak") { color = theme.severity[mk.severity] || theme.limit; width = 2; }
+        else if (mk.kind === "cleared") { color = theme.quiet; width = 1.5; dash = [5, 4]; }
+        else if (mk.kind === "above") { color = theme.limit; width = 1; dash = [3, 3]; }
+        else { color = theme.quiet; width = 1; dash = [3, 3]; }
+        ctx.strokeStyle = color;
+        ctx.lineWidth = width * px;
+        ctx.setLineDash(dash.map(function (d) { return d * px; }));
+        ctx.beginPath();
+        ctx.moveTo(x + 0.5, b.top);
+        ctx.lineTo(x + 0.5, b.top + b.height);
+        ctx.stroke();
+        if (mk.kind === "leak" || mk.kind === "above") {
+          // a small flag on top, in the target's colour, says whose alert it is
+          var s = (mk.kind === "leak" ? 6 : 4) * px;
+          ctx.setLineDash([]);
+          ctx.fillStyle = color;
+          ctx.beginPath();
+          ctx.moveTo(x + 0.5 - s, b.top);
+          ctx.lineTo(x + 0.5 + s, b.top);
+          ctx.lineTo(x + 0.5, b.top + s * 1.3);
+          ctx.closePath();
+          ctx.fill();
+          if (mk.key != null && processSeriesCount() > 1) {
+            ctx.fillStyle = colorOf(mk.key);
+            ctx.fillRect(x + 0.5 - s / 2, b.top, s, s / 2);
+          }
+        }
+      });
+      ctx.restore();
+    }
+    setAttr(chartEl, "data-markers-visible", String(shown));
   }
 
   // ------------------------------------------------------------------ window selector
@@ -1281,6 +1617,7 @@
     mergeSeries(seriesToList(msg.series), true);
     if (typeof msg.seq === "number") state.lastSeq = msg.seq;
     noteBucketed(msg.series || {}, msg.bucketed && typeof msg.bucketed === "object" ? msg.bucketed : {});
+    addAlerts(msg.alerts);   // after a reconnect, the same alerts again: kept once
     markConnected();
     renderNow();
     if (state.mode === "recording") fetchLastSamples();
@@ -1376,6 +1713,8 @@
       case "tick": onTick(msg); break;
       case "target": onTarget(msg); break;
       case "exit": onExit(msg); break;
+      case "leak":
+      case "threshold": addAlerts([msg]); break;
       default: break;   // unknown message types are ignored (protocol rule)
     }
   }
@@ -1555,6 +1894,7 @@
   document.body.dataset.ticks = "0";
   document.body.dataset.bucketedPoints = "0";
   document.body.dataset.detailRequests = "0";
+  document.body.dataset.alerts = "0";
   makeChart();
   render();
   connect();
@@ -1564,6 +1904,7 @@
     state: state,
     store: store,
     detail: detail,
+    alerts: alerts,
     chart: function () { return chart; },
   };
 })();
