@@ -20,6 +20,12 @@ from memlens.model import ProcessIdentity, Reading
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _READ_SIZE = 4096
+_STATM_READ = 256  # statm is seven numbers on one line
+_pread = os.pread  # one global lookup instead of two, on the hot path
+# tuple.__new__ builds a NamedTuple in C; Reading(...) goes through a Python __new__.
+_new_reading = tuple.__new__
+# swap, threads, fds, cpu, uss, pss: the fields of a Reading after the memory ones.
+_Tail = tuple[int | None, int, int, float | None, int | None, int | None]
 _PF_KTHREAD = 0x00200000  # the kernel-thread bit of /proc/PID/stat's flags field
 
 
@@ -69,6 +75,7 @@ class LinuxProcessProbe:
         self._rollup_fd: int | None = None
         self._last_cpu: tuple[float, float] | None = None
         self._slow: tuple[int | None, int, int, float | None] | None = None
+        self._tail: _Tail | None = None  # what a memory-only reading repeats
         with _translated(pid):
             self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
             self._fds.append(self._dir_fd)
@@ -131,36 +138,41 @@ class LinuxProcessProbe:
     def read(self, full: bool = True) -> Reading:
         """One reading; `full=False` reads memory only and repeats the slower fields.
 
-        This is the hot loop of sampling many processes, hence the inlined error
-        handling: statm is one pread, the rest (stat, status, the fd count) three more.
+        This is the hot loop of sampling many processes, and a memory-only reading is
+        meant to cost at most twice the bare pread of statm (see docs/benchmarks.md), so
+        every step counts: one pread, one split, three int() and one tuple allocation,
+        with the error handling inlined (a try costs nothing unless it raises, 3.11+).
         """
         try:
-            statm = os.pread(self._statm_fd, 256, 0).split()
-            if not statm or (statm[0] == b"0" and not self.kernel_thread):
-                # Nothing (reaped) or no address space left (a zombie): it has ended.
+            raw = _pread(self._statm_fd, _STATM_READ, 0)
+            try:
+                size, resident, shared, _ = raw.split(None, 3)
+            except ValueError:  # nothing read: the process has been reaped
+                raise ProcessLookupError(errno.ESRCH, "process has exited") from None
+            vms = int(size) * PAGE_SIZE
+            if not vms and not self.kernel_thread:  # no address space left: a zombie
                 raise ProcessLookupError(errno.ESRCH, "process has exited")
-            if full or self._slow is None:
-                self._slow = self._read_slow()
-            if self.detail:
-                uss, pss = self._read_rollup()
-            else:
-                uss = pss = None
+            # After statm, which tells an ended process apart before stat is parsed.
+            tail = self._tail
+            if full or tail is None:
+                tail = self._read_tail(full)
         except ProcessLookupError as e:
             raise TargetGone(f"process {self.pid} has exited") from e
         except PermissionError as e:
             raise AccessDenied(f"not allowed to read process {self.pid} ({e.strerror})") from e
-        swap, threads, fds, cpu = self._slow
-        return Reading(
-            int(statm[1]) * PAGE_SIZE,
-            int(statm[0]) * PAGE_SIZE,
-            int(statm[2]) * PAGE_SIZE,
-            swap,
-            threads,
-            fds,
-            cpu,
-            uss,
-            pss,
-        )
+        # `+ tail`, not `*tail`: a star in a tuple display builds a list first (3.11).
+        head = (int(resident) * PAGE_SIZE, vms, int(shared) * PAGE_SIZE)
+        return _new_reading(Reading, head + tail)
+
+    def _read_tail(self, full: bool) -> _Tail:
+        """The fields after the memory ones; kept for memory-only readings unless
+        `detail`, whose USS and PSS are read every time."""
+        if full or self._slow is None:
+            self._slow = self._read_slow()
+        if self.detail:
+            return (*self._slow, *self._read_rollup())
+        self._tail = (*self._slow, None, None)
+        return self._tail
 
     def _read_slow(self) -> tuple[int | None, int, int, float | None]:
         """swap, threads, fds and CPU percent since the previous call."""
