@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from pathlib import Path
 
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
-from memlens.errors import OutputUnwritable, UsageError
+from memlens.errors import UsageError
 from memlens.exporters import FORMATS, Format, Recording, format_for_path, load_recording
 from memlens.exporters.bundle import counted
+from memlens.exporters.output import write_atomic
 from memlens.units import human_bytes
 
 
@@ -98,24 +98,7 @@ def write_stdout(data: bytes) -> bool:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write all of `data` or nothing: a temporary file beside `path`, renamed over it, so
-    a full disk or an interrupt never leaves half an export under the real name."""
-    if path.is_dir():
-        raise OutputUnwritable(f"cannot write {path}: it is a directory")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise OutputUnwritable(f"cannot write {path}: {e.strerror or e}") from None
+    write_atomic(path, data)
 
 
 COMMAND = Command("export", "write a recording as a CSV, JSON, HTML or binary file", configure, run)

@@ -9,14 +9,12 @@ history groups the same criterion across runs. docs/cli.md shows an example.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
 from memlens.analysis.gate import Criterion, GateResult, Status
-from memlens.errors import OutputUnwritable
+from memlens.exporters.output import write_atomic
 
 SUITE = "memlens"
 CLASSNAME = "memlens.check"
@@ -106,24 +104,5 @@ def write_junit(
 ) -> Path:
     """Write the report whole or not at all: a temporary file beside `path`, renamed
     over it, so a CI job never reads half a report. OutputUnwritable when it cannot."""
-    target = Path(path)
     data = render_junit(result, properties=properties, seconds=seconds)
-    if target.is_dir():
-        raise OutputUnwritable(f"cannot write the JUnit report {target}: it is a directory")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise OutputUnwritable(
-            f"cannot write the JUnit report {target}: {e.strerror or e}"
-        ) from None
-    return target
+    return write_atomic(path, data, what="JUnit report")
