@@ -84,3 +84,35 @@ class OutputUnwritable(MemlensError):
     """A file memlens was asked to write (an export) cannot be written there."""
 
     exit_code = EXIT_USAGE
+
+
+class AgentUnavailable(MemlensError):
+    """A process's in-process agent cannot be reached: none listens there, it stopped
+    answering, or it is busy with another costly request."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+class AgentBusy(AgentUnavailable):
+    """The agent runs another costly request, or rests after one; ask again later."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AgentRefused(MemlensError):
+    """The agent turned the viewer away: a missing or wrong token, or a protocol version
+    it does not speak."""
+
+    exit_code = EXIT_USAGE
+
+
+class AgentRequestFailed(MemlensError):
+    """The agent answered a request with an error (bad arguments, tracing is off, ...)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,0 +1,30 @@
+"""The in-process agent: lets a memlens viewer see inside this Python process.
+
+`import memlens.agent; memlens.agent.start()` is all a program needs. The agent uses the
+standard library only, does nothing until a viewer asks, and never raises into its host.
+The viewer's side is `memlens.agent.client`, imported separately so that the agent never
+loads anything outside this package.
+"""
+
+from __future__ import annotations
+
+from memlens.agent.launch import autostart_dir, autostart_env
+from memlens.agent.lifecycle import info, is_running, start, stop
+from memlens.agent.protocol import PROTOCOL_VERSION
+from memlens.agent.registry import AgentEntry, find_agent, list_agents
+from memlens.agent.server import AgentInfo, AgentStartError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AgentEntry",
+    "AgentInfo",
+    "AgentStartError",
+    "autostart_dir",
+    "autostart_env",
+    "find_agent",
+    "info",
+    "is_running",
+    "list_agents",
+    "start",
+    "stop",
+]

@@ -1,0 +1,61 @@
+"""Where an agent listens, written the one way both sides parse it.
+
+A path (or `unix:PATH`) is a Unix domain socket; `HOST:PORT`, `[V6]:PORT`, `:PORT` or a
+bare port is TCP, on 127.0.0.1 unless a host is named: nothing listens beyond the machine
+unless someone asked for it by name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TcpAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def parse_tcp(text: str) -> TcpAddress:
+    """`HOST:PORT`, `[V6]:PORT`, `:PORT` or `PORT`; ValueError for anything else."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"not a TCP address: {text!r}")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    elif ":" not in text:
+        host, port = "", text
+    else:
+        raise ValueError(f"not a TCP address: {text!r} (write an IPv6 host as [HOST]:PORT)")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not a TCP port: {port!r}")
+    return TcpAddress(host or DEFAULT_HOST, int(port))
+
+
+def parse_address(text: str) -> str | TcpAddress:
+    """A Unix socket path (a str) or a TcpAddress, for a client to connect to."""
+    if text.startswith("unix:"):
+        return text[len("unix:") :]
+    if "/" in text:
+        return text
+    try:
+        return parse_tcp(text)
+    except ValueError:
+        return text

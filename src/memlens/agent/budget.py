@@ -1,0 +1,72 @@
+"""Costly requests (a heap snapshot, a walk over every object) one at a time, with rests.
+
+A tracemalloc snapshot or `gc.get_objects()` is one call into C that holds the GIL until
+it is done: once begun it cannot be interrupted, and the host's threads wait for it. So
+the budget cannot cut a request short. What it guarantees instead: at most one costly
+request runs at any time (a second is refused as busy, not queued), and after each one the
+agent refuses the next for a rest of REST_FACTOR times what the last one took, so however
+often viewers ask, costly work takes at most 1 / (1 + REST_FACTOR) of the host's time. A
+request that took longer than BUDGET_S is answered and marked over budget. One that took
+less than CHEAP_S earns no rest: small heaps are not throttled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from memlens.agent.protocol import E_BUSY, RequestError
+
+BUDGET_S = 2.0
+REST_FACTOR = 4.0
+CHEAP_S = 0.05
+
+
+@dataclass
+class Cost:
+    """How long the costly work took, filled in when it ends."""
+
+    elapsed_s: float = 0.0
+
+    @property
+    def over_budget(self) -> bool:
+        return self.elapsed_s > BUDGET_S
+
+
+class CostGate:
+    def __init__(self, rest_factor: float = REST_FACTOR) -> None:
+        self._lock = threading.Lock()
+        self._running: str | None = None
+        self._rest_until = 0.0
+        self._rest_factor = rest_factor
+
+    @contextmanager
+    def run(self, what: str) -> Iterator[Cost]:
+        """Runs the body as the one costly request, or raises RequestError('busy')."""
+        now = time.monotonic()
+        with self._lock:
+            if self._running is not None:
+                raise RequestError(
+                    E_BUSY, f"busy: {self._running} is running; ask again later", retry_after_s=1.0
+                )
+            if now < self._rest_until:
+                wait = self._rest_until - now
+                raise RequestError(
+                    E_BUSY,
+                    f"busy: resting after the last costly request; ask again in {wait:.2f} s",
+                    retry_after_s=wait,
+                )
+            self._running = what
+        cost = Cost()
+        started = time.perf_counter()
+        try:
+            yield cost
+        finally:
+            cost.elapsed_s = time.perf_counter() - started
+            with self._lock:
+                self._running = None
+                if cost.elapsed_s >= CHEAP_S:
+                    self._rest_until = time.monotonic() + cost.elapsed_s * self._rest_factor

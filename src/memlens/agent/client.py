@@ -1,0 +1,165 @@
+"""The viewer's side of the agent protocol: connect, say hello, ask, and close.
+
+Unlike the rest of this package it runs in memlens, not in the target, so it may turn
+failures into memlens errors: an agent that cannot be reached is AgentUnavailable (exit 3),
+a busy one AgentBusy (a kind of AgentUnavailable that says when to ask again), a refused
+token AgentRefused (exit 2), an answered error AgentRequestFailed (exit 2).
+One client is one connection and is not meant to be shared between threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from types import TracebackType
+from typing import Any
+
+from memlens.agent.addresses import TcpAddress, parse_address
+from memlens.agent.protocol import (
+    E_BUSY,
+    E_UNAUTHORIZED,
+    E_UNSUPPORTED_PROTOCOL,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    PROTOCOL_VERSION,
+    Message,
+    ProtocolError,
+    encode,
+    read_frame,
+)
+from memlens.errors import AgentBusy, AgentRefused, AgentRequestFailed, AgentUnavailable
+
+DEFAULT_TIMEOUT_S = 5.0
+# A snapshot of millions of blocks takes seconds; the agent, not the clock, bounds it.
+COSTLY_TIMEOUT_S = 120.0
+_REFUSALS = (E_UNAUTHORIZED, E_UNSUPPORTED_PROTOCOL)
+
+
+class AgentClient:
+    """One connection to one agent; `agent` is what it said about itself in its hello."""
+
+    def __init__(self, sock: socket.socket, address: str, timeout: float) -> None:
+        self._sock: socket.socket | None = sock
+        self.address = address
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+        self.agent: dict[str, Any] = {}
+
+    @classmethod
+    def connect(
+        cls, address: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> AgentClient:
+        """Connects to a socket path, `unix:PATH` or `HOST:PORT`, and says hello."""
+        target = parse_address(address)
+        try:
+            if isinstance(target, TcpAddress):
+                sock = socket.create_connection((target.host, target.port), timeout=timeout)
+            else:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                try:
+                    sock.connect(target)
+                except BaseException:
+                    sock.close()
+                    raise
+        except OSError as exc:
+            raise AgentUnavailable(f"no agent answers at {address}: {_reason(exc)}") from None
+        client = cls(sock, address, timeout)
+        try:
+            hello: Message = {"op": "hello", "protocol": PROTOCOL_VERSION, "token": token or None}
+            client.agent = client._call(hello, timeout)
+        except BaseException:
+            client._drop()
+            raise
+        return client
+
+    def request(self, op: str, **args: Any) -> dict[str, Any]:
+        """Any op by name; the typed methods below are the usual way in."""
+        return self._call({"op": op, **args}, self.timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return self.request("stats")
+
+    def tracemalloc_start(self, frames: int = 1) -> dict[str, Any]:
+        return self.request("tracemalloc.start", frames=frames)
+
+    def tracemalloc_stop(self) -> dict[str, Any]:
+        return self.request("tracemalloc.stop")
+
+    def top(self, by: str = "lineno", limit: int = 10, order: str = "growth") -> dict[str, Any]:
+        message = {"op": "top", "by": by, "limit": limit, "order": order}
+        return self._call(message, max(self.timeout, COSTLY_TIMEOUT_S))
+
+    def objects(self, limit: int = 20) -> dict[str, Any]:
+        return self._call({"op": "objects", "limit": limit}, max(self.timeout, COSTLY_TIMEOUT_S))
+
+    def gc_pauses(self) -> dict[str, Any]:
+        return self.request("gc.pauses")
+
+    def close(self) -> None:
+        """Says bye (best effort) and closes; safe to call twice."""
+        if self._sock is None:
+            return
+        try:
+            self._sock.settimeout(1.0)
+            self._sock.sendall(encode({"id": next(self._ids), "op": "bye"}, MAX_REQUEST_BYTES))
+        except OSError:
+            pass
+        self._drop()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, message: Message, timeout: float) -> dict[str, Any]:
+        sock = self._sock
+        if sock is None:
+            raise AgentUnavailable(f"the connection to {self.address} is closed")
+        rid = next(self._ids)
+        try:
+            frame = encode({**message, "id": rid}, MAX_REQUEST_BYTES)
+        except (ProtocolError, ValueError, TypeError) as exc:
+            raise AgentRequestFailed(f"cannot send {message.get('op')}: {exc}") from None
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(frame)
+            answer = read_frame(sock, MAX_RESPONSE_BYTES)
+        except (OSError, ProtocolError) as exc:
+            self._drop()  # a half-read answer leaves the connection out of step
+            raise AgentUnavailable(f"the agent at {self.address}: {_reason(exc)}") from None
+        if answer.get("id") != rid:
+            self._drop()
+            raise AgentUnavailable(f"the agent at {self.address} answered out of turn")
+        if answer.get("ok") is True and isinstance(answer.get("result"), dict):
+            result: dict[str, Any] = answer["result"]
+            return result
+        code = str(answer.get("code", ""))
+        text = str(answer.get("error", "the agent refused the request"))
+        if code in _REFUSALS:
+            self._drop()
+            raise AgentRefused(f"the agent at {self.address} refused: {text}")
+        if code == E_BUSY:
+            retry = answer.get("retry_after_s")
+            retry_s = float(retry) if isinstance(retry, (int, float)) else 1.0
+            raise AgentBusy(f"the agent at {self.address} is {text}", retry_s)
+        raise AgentRequestFailed(f"{message.get('op')}: {text}", code)
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

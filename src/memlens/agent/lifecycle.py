@@ -1,0 +1,125 @@
+"""One agent per process: start, stop, and what happens to it across fork() and exit.
+
+After fork() the child holds copies of the parent's descriptors and none of its threads.
+It closes its copies (never the parent's socket file or entry) and, when the agent was
+started with auto_restart (the default), starts its own: a prefork server's workers each
+get an agent, with their own socket and registry entry. A TCP agent's child listens on a
+free port of the same host, since the parent keeps its port.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+from dataclasses import replace
+
+from memlens.agent import _log
+from memlens.agent._log import LOG, log_once
+from memlens.agent.addresses import TcpAddress, parse_tcp
+from memlens.agent.gcpauses import GcPauses
+from memlens.agent.server import AgentInfo, AgentOptions, AgentServer
+from memlens.agent.tracing import Tracing
+
+_lock = threading.Lock()
+_current: AgentServer | None = None
+_tracing = Tracing()
+_gc_pauses = GcPauses()
+
+
+def start(
+    address: str | None = None,
+    token: str | None = None,
+    *,
+    name: str | None = None,
+    auto_restart: bool = True,
+) -> AgentInfo:
+    """Starts this process's agent, or returns the one already running.
+
+    It always listens on a private Unix socket; `address` (`HOST:PORT`, or a port, on
+    127.0.0.1) adds TCP and then needs a `token`. A token, when given, is required on
+    both. Bad arguments raise ValueError; a socket that cannot be bound raises
+    AgentStartError. Once running, nothing the agent does raises into the program."""
+    global _current
+    tcp = _tcp_option(address, token)
+    options = AgentOptions(tcp=tcp, token=token, name=name, auto_restart=auto_restart)
+    with _lock:
+        if _current is not None and _current.info is not None:
+            if _current.options != options:
+                LOG.warning("memlens agent already running; stop() it to change its options")
+            return _current.info
+        server = AgentServer(options, _tracing, _gc_pauses)
+        info = server.start()
+        _current = server
+        return info
+
+
+def stop() -> None:
+    """Stops the agent: hangs up, removes its socket and registry entry, and switches off
+    tracemalloc if the agent switched it on. Does nothing when none runs."""
+    global _current
+    with _lock:
+        server, _current = _current, None
+    if server is None:
+        return
+    server.stop()
+    with contextlib.suppress(Exception):
+        with _tracing.lock:
+            _tracing.stop_if_ours()
+        _gc_pauses.clear()
+
+
+def is_running() -> bool:
+    return _current is not None
+
+
+def info() -> AgentInfo | None:
+    server = _current
+    return server.info if server is not None else None
+
+
+def _tcp_option(address: str | None, token: str | None) -> TcpAddress | None:
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ValueError("the token must be a non-empty string")
+    if address is None:
+        return None
+    tcp = parse_tcp(address)
+    if token is None:
+        raise ValueError("a TCP address needs a token (any viewer on the network could connect)")
+    return tcp
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _current
+    try:
+        _lock = threading.Lock()
+        _log.reset_after_fork()
+        _tracing.lock = threading.Lock()
+        _gc_pauses.reset_after_fork()
+        parent, _current = _current, None
+        if parent is None:
+            return
+        parent.abandon()
+        if not parent.options.auto_restart:
+            return
+        options = parent.options
+        if options.tcp is not None:
+            options = replace(options, tcp=TcpAddress(options.tcp.host, 0))
+        server = AgentServer(options, _tracing, _gc_pauses)
+        server.start()
+        _current = server
+    except Exception as exc:
+        log_once("fork", f"memlens agent: no agent in the forked child {os.getpid()}: {exc}")
+
+
+def _at_exit() -> None:
+    with contextlib.suppress(Exception):
+        server = _current
+        if server is not None and server.owner_pid == os.getpid():
+            stop()
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

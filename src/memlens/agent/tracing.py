@@ -1,0 +1,166 @@
+"""tracemalloc on a viewer's behalf: switching it, and the sites whose memory grows.
+
+Tracing slows every allocation and costs memory for each traced block, so it is off until
+a viewer switches it on. The agent never stops tracing that the program itself started.
+Growth is measured against what the same connection saw at its previous `top` (or, the
+first time, against nothing, that is since tracing started); only the grouped totals are
+kept between calls, never a whole snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tracemalloc
+from typing import Any, NamedTuple
+
+from memlens.agent.protocol import E_NOT_TRACING, E_REFUSED, RequestError
+
+MAX_FRAMES = 100
+MAX_LIMIT = 100
+
+Key = tuple[tuple[str, int], ...]
+Totals = dict[Key, tuple[int, int]]
+
+_OWN_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
+_FILTERS = [
+    tracemalloc.Filter(False, tracemalloc.__file__),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+    tracemalloc.Filter(False, "<unknown>"),
+    # Any frame: the agent's own passing allocations in the standard library (json, for
+    # one) are left out too when tracing keeps more than one frame.
+    tracemalloc.Filter(False, _OWN_FILES, all_frames=True),
+]
+
+
+class _Row(NamedTuple):
+    key: Key
+    size: int
+    blocks: int
+    size_diff: int
+    count_diff: int
+
+
+class Tracing:
+    """Process-wide, like tracemalloc itself: who switched it on, and since when."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ours = False
+        self.generation = 0
+        self.since: float | None = None
+
+    def start(self, frames: int) -> dict[str, Any]:
+        with self.lock:
+            was_tracing = tracemalloc.is_tracing()
+            if was_tracing and not self.ours:
+                raise RequestError(
+                    E_REFUSED, "the program traces with tracemalloc itself; left as it is"
+                )
+            if was_tracing and tracemalloc.get_traceback_limit() == frames:
+                return self._state()
+            if was_tracing:
+                tracemalloc.stop()  # a new depth applies only to a fresh trace
+            tracemalloc.start(frames)
+            self.ours = True
+            self.generation += 1
+            self.since = time.time()
+            return self._state()
+
+    def stop(self) -> dict[str, Any]:
+        with self.lock:
+            if tracemalloc.is_tracing() and not self.ours:
+                raise RequestError(
+                    E_REFUSED, "the program started tracemalloc itself; left running"
+                )
+            self.stop_if_ours()
+            return self._state()
+
+    def stop_if_ours(self) -> None:
+        if self.ours and tracemalloc.is_tracing():
+            tracemalloc.stop()
+        if self.ours:
+            self.generation += 1
+        self.ours = False
+        self.since = None
+
+    def _state(self) -> dict[str, Any]:
+        tracing = tracemalloc.is_tracing()
+        return {
+            "tracing": tracing,
+            "frames": tracemalloc.get_traceback_limit() if tracing else 0,
+            "started_by_agent": self.ours,
+            "since": self.since,
+        }
+
+
+def require_tracing() -> None:
+    if not tracemalloc.is_tracing():
+        raise RequestError(E_NOT_TRACING, "tracemalloc is off; send tracemalloc.start first")
+
+
+class Baselines:
+    """One connection's totals from its previous `top`, per grouping."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, tuple[int, float, Totals]] = {}
+
+    def swap(self, by: str, generation: int, totals: Totals) -> tuple[Totals, float | None]:
+        """Stores `totals` and returns the previous ones of this trace (or empty ones)."""
+        old = self._by.get(by)
+        self._by[by] = (generation, time.time(), totals)
+        if old is None or old[0] != generation:
+            return {}, None
+        return old[2], old[1]
+
+
+def top(tracing: Tracing, baselines: Baselines, by: str, limit: int, order: str) -> dict[str, Any]:
+    """The sites holding (or gaining) the most traced memory; costly: takes a snapshot."""
+    require_tracing()
+    snapshot = tracemalloc.take_snapshot().filter_traces(_FILTERS)
+    frames = snapshot.traceback_limit
+    totals: Totals = {}
+    for stat in snapshot.statistics(by):
+        key = tuple((f.filename, f.lineno) for f in stat.traceback)
+        totals[key] = (stat.size, stat.count)
+    del snapshot
+    previous, previous_time = baselines.swap(by, tracing.generation, totals)
+    rows = []
+    for key in totals.keys() | previous.keys():
+        size, count = totals.get(key, (0, 0))
+        old_size, old_count = previous.get(key, (0, 0))
+        rows.append(_Row(key, size, count, size - old_size, count - old_count))
+    if order == "growth":
+        rows.sort(key=lambda r: (r.size_diff, r.size), reverse=True)
+    else:
+        rows.sort(key=lambda r: r.size, reverse=True)
+    total_size = sum(size for size, _ in totals.values())
+    return {
+        "by": by,
+        "order": order,
+        "frames": frames,
+        "baseline": "previous" if previous_time is not None else "trace_start",
+        "baseline_time": previous_time if previous_time is not None else tracing.since,
+        "total_bytes": total_size,
+        "total_blocks": sum(count for _, count in totals.values()),
+        "total_diff_bytes": total_size - sum(size for size, _ in previous.values()),
+        "sites": [_site(by, row) for row in rows[:limit]],
+    }
+
+
+def _site(by: str, row: _Row) -> dict[str, Any]:
+    # Frames run from the oldest call to the one that allocated.
+    file, line = row.key[-1] if row.key else ("<unknown>", 0)
+    site: dict[str, Any] = {
+        "file": file,
+        "line": line,
+        "size_bytes": row.size,
+        "count": row.blocks,
+        "size_diff_bytes": row.size_diff,
+        "count_diff": row.count_diff,
+    }
+    if by == "traceback":
+        site["traceback"] = [{"file": f, "line": n} for f, n in row.key]
+    return site

@@ -1,0 +1,290 @@
+"""The agent's framing, limits and request handling, over real socket pairs in-process."""
+
+from __future__ import annotations
+
+import gc
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from memlens.agent import budget, protocol
+from memlens.agent._redact import redact_argv
+from memlens.agent.addresses import TcpAddress, parse_address, parse_tcp
+from memlens.agent.budget import CostGate
+from memlens.agent.gcpauses import GcPauses
+from memlens.agent.objects import type_name
+from memlens.agent.protocol import (
+    MAX_REQUEST_BYTES,
+    ConnectionClosed,
+    ProtocolError,
+    RequestError,
+    read_frame,
+    write_frame,
+)
+from memlens.agent.session import AgentState, Session
+from memlens.agent.tracing import Tracing
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    a, b = socket.socketpair()
+    a.settimeout(10)
+    b.settimeout(10)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _raw(body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + body
+
+
+def test_a_frame_round_trips(pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    message = {"id": 7, "op": "stats", "text": "ünïcødé"}
+    write_frame(a, message, MAX_REQUEST_BYTES)
+    write_frame(a, {"id": 8}, MAX_REQUEST_BYTES)
+    assert read_frame(b, MAX_REQUEST_BYTES) == message
+    assert read_frame(b, MAX_REQUEST_BYTES) == {"id": 8}
+
+
+def test_a_frame_arriving_a_byte_at_a_time_is_read_whole(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    data = protocol.encode({"op": "hello", "pad": "x" * 300})
+
+    def trickle() -> None:
+        for i in range(len(data)):
+            a.sendall(data[i : i + 1])
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    assert read_frame(b, MAX_REQUEST_BYTES)["pad"] == "x" * 300
+    sender.join()
+
+
+def test_a_length_over_the_limit_is_refused_before_its_body_arrives(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    a.sendall(struct.pack(">I", MAX_REQUEST_BYTES + 1))  # and no body at all
+    with pytest.raises(ProtocolError, match="limit"):
+        read_frame(b, MAX_REQUEST_BYTES)
+
+
+def test_the_peer_closing_is_told_apart_from_a_cut_frame(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    a.close()
+    with pytest.raises(ConnectionClosed, match=r"closed the connection$"):
+        read_frame(b, MAX_REQUEST_BYTES)
+
+    c, d = socket.socketpair()
+    with c, d:
+        c.sendall(struct.pack(">I", 10) + b'{"a"')
+        c.close()
+        with pytest.raises(ConnectionClosed, match="middle of a frame"):
+            read_frame(d, MAX_REQUEST_BYTES)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe{}",  # not UTF-8
+        b"{'single': 'quotes'}",
+        b"[1, 2, 3]",  # JSON, but not an object
+        b'"text"',
+        b"",
+        b'{"x": NaN}',
+        b'{"x": Infinity}',
+        b"[" * 200_000,  # nesting deep enough to exhaust the parser's recursion
+        b'{"x": ' + b"9" * 10_000 + b"}",  # an integer too long to convert
+    ],
+)
+def test_malformed_bodies_are_protocol_errors(
+    pair: tuple[socket.socket, socket.socket], body: bytes
+) -> None:
+    a, b = pair
+    sender = threading.Thread(target=a.sendall, args=(_raw(body),))
+    sender.start()
+    with pytest.raises(ProtocolError):
+        read_frame(b, MAX_REQUEST_BYTES)
+    sender.join()
+
+
+def test_encoding_refuses_what_the_peer_would_refuse() -> None:
+    with pytest.raises(ProtocolError, match="limit"):
+        protocol.encode({"pad": "x" * 100}, limit=50)
+    with pytest.raises(ValueError, match="JSON"):
+        protocol.encode({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, 1), (0, 0), (True, None), ("1", None), (1.0, None), (2**70, None), (None, None)],
+)
+def test_request_ids_are_plain_integers(value: object, expected: int | None) -> None:
+    assert protocol.request_id({"id": value}) == expected
+
+
+def test_arguments_are_checked() -> None:
+    assert protocol.int_arg({}, "frames", 1, 1, 100) == 1
+    assert protocol.int_arg({"frames": 100}, "frames", 1, 1, 100) == 100
+    for bad in (0, 101, True, "5", 2.5, None):
+        with pytest.raises(RequestError, match="frames must be"):
+            protocol.int_arg({"frames": bad}, "frames", 1, 1, 100)
+    assert protocol.choice_arg({"by": "traceback"}, "by", "lineno", ("lineno", "traceback"))
+    with pytest.raises(RequestError, match="by must be"):
+        protocol.choice_arg({"by": ["lineno"]}, "by", "lineno", ("lineno", "traceback"))
+
+
+@pytest.fixture
+def gc_pauses() -> Iterator[GcPauses]:
+    pauses = GcPauses()
+    yield pauses
+    pauses.clear()
+    assert pauses._hook not in gc.callbacks
+
+
+def _session(gc_pauses: GcPauses, token: str | None = None) -> Session:
+    state = AgentState({"pid": 1}, token, Tracing(), gc_pauses)
+    return Session(state, "unix")
+
+
+def _hello(**fields: Any) -> dict[str, Any]:
+    return {"id": 1, "op": "hello", "protocol": 1, "token": None, **fields}
+
+
+def test_the_first_frame_must_be_a_hello_in_a_known_protocol(gc_pauses: GcPauses) -> None:
+    for first in ({"id": 1, "op": "stats"}, _hello(protocol=2), _hello(protocol=True)):
+        session = _session(gc_pauses)
+        answer = session.handle(first)
+        assert answer["ok"] is False
+        assert session.closing
+    session = _session(gc_pauses)
+    answer = session.handle(_hello())
+    assert answer["ok"] is True
+    assert answer["id"] == 1
+    assert answer["result"]["protocol"] == 1
+    assert "stats" in answer["result"]["ops"]
+    assert not session.closing
+
+
+@pytest.mark.parametrize("presented", [None, "", "wrong", "secret-token!", 12345, "\ud800"])
+def test_a_wrong_token_ends_the_connection(gc_pauses: GcPauses, presented: object) -> None:
+    session = _session(gc_pauses, token="secret-token")
+    answer = session.handle(_hello(token=presented))
+    assert answer["code"] == "unauthorized"
+    assert session.closing
+    right = _session(gc_pauses, token="secret-token")
+    assert right.handle(_hello(token="secret-token"))["ok"] is True
+
+
+def test_unknown_or_bad_requests_get_an_error_and_the_connection_goes_on(
+    gc_pauses: GcPauses,
+) -> None:
+    session = _session(gc_pauses)
+    session.handle(_hello())
+    for request, code in [
+        ({"id": 2, "op": "exec", "code": "print(1)"}, "unknown_op"),
+        ({"id": 3, "op": ["stats"]}, "unknown_op"),
+        ({"id": 4}, "unknown_op"),
+        ({"id": 5, "op": "tracemalloc.start", "frames": 0}, "bad_request"),
+        ({"id": 6, "op": "top", "by": "everything"}, "bad_request"),
+        ({"id": 7, "op": "objects", "limit": 10**9}, "bad_request"),
+    ]:
+        answer = session.handle(request)
+        assert (answer["id"], answer["ok"], answer["code"]) == (request["id"], False, code)
+        assert not session.closing
+    stats = session.handle({"id": 8, "op": "stats"})
+    assert stats["ok"] is True
+    json.dumps(stats, allow_nan=False)  # every answer is plain JSON
+    assert session.handle({"id": 9, "op": "bye"})["ok"] is True
+    assert session.closing
+
+
+def test_gc_pauses_are_collected_only_while_asked_for(gc_pauses: GcPauses) -> None:
+    session = _session(gc_pauses)
+    session.handle(_hello())
+    assert gc_pauses._hook not in gc.callbacks
+    first = session.handle({"id": 2, "op": "gc.pauses"})["result"]
+    assert first["collecting"] is True
+    assert gc_pauses._hook in gc.callbacks
+    gc.collect()
+    second = session.handle({"id": 3, "op": "gc.pauses"})["result"]
+    assert second["count"] >= 1
+    assert second["pauses"][-1]["generation"] == 2
+    session.close()
+    assert gc_pauses._hook not in gc.callbacks
+
+
+def test_only_one_costly_request_at_a_time() -> None:
+    gate = CostGate()
+    with gate.run("top"), pytest.raises(RequestError) as busy, gate.run("objects"):
+        pass
+    assert busy.value.code == "busy"
+    with gate.run("objects"):  # free again once the first ended
+        pass
+
+
+def test_a_costly_request_earns_a_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget, "CHEAP_S", 0.0)
+    gate = CostGate(rest_factor=1e9)
+    with gate.run("top"):
+        time.sleep(0.001)
+    with pytest.raises(RequestError) as resting, gate.run("top"):
+        pass
+    assert resting.value.code == "busy"
+    assert resting.value.retry_after_s is not None
+    assert resting.value.retry_after_s > 0
+
+
+def test_addresses() -> None:
+    assert parse_tcp("8765") == TcpAddress("127.0.0.1", 8765)
+    assert parse_tcp(":0") == TcpAddress("127.0.0.1", 0)
+    assert parse_tcp("0.0.0.0:80") == TcpAddress("0.0.0.0", 80)
+    assert parse_tcp("[::1]:9") == TcpAddress("::1", 9)
+    assert str(TcpAddress("::1", 9)) == "[::1]:9"
+    assert TcpAddress("127.0.0.1", 1).is_loopback
+    assert not TcpAddress("0.0.0.0", 1).is_loopback
+    for bad in ("host:port", "1:2:3", "70000", "[::1]"):
+        with pytest.raises(ValueError, match="not a TCP"):
+            parse_tcp(bad)
+    assert parse_address("unix:agent.sock") == "agent.sock"
+    assert parse_address("/run/x/1-ab.sock") == "/run/x/1-ab.sock"
+    assert parse_address("localhost:9000") == TcpAddress("localhost", 9000)
+
+
+def test_command_lines_in_the_registry_are_redacted() -> None:
+    argv = ["app.py", "--token", "abc", "--api-key=xyz", "postgres://u:pw@db/x", "x" * 500]
+    out = redact_argv(argv)
+    assert out[:4] == ["app.py", "--token", "***", "--api-key=***"]
+    assert out[4] == "postgres://u:***@db/x"
+    assert len(out[5]) < 250
+
+
+def test_type_names_do_not_run_a_metaclass_code() -> None:
+    class Meta(type):
+        @property
+        def __module__(cls) -> str:
+            raise RuntimeError("ran")
+
+    class Hostile(metaclass=Meta):
+        pass
+
+    with pytest.raises(RuntimeError):
+        _ = Hostile.__module__
+    assert (
+        type_name(Hostile)
+        == f"{__name__}.test_type_names_do_not_run_a_metaclass_code.<locals>.Hostile"
+    )
+    assert type_name(int) == "int"
+    assert type_name(json.JSONDecoder) == "json.decoder.JSONDecoder"
