@@ -168,7 +168,14 @@ def report(runs: Sequence[Run], args: argparse.Namespace, command: str) -> str:
         "no figure is set by the issue. The history's design (memlens/history.py) promises "
         '"small and flat": growth well beyond the history\'s own '
         f"{history_kb_min:.1f} KB/min, run after run, would point at a leak; the "
-        f"second-half slopes ({slopes}) are the figures to compare."
+        f"second-half slopes ({slopes}) are the figures to compare. A recording server "
+        "also reads the part of each target's history older than its ring from the store "
+        "for every new tab's backfill; its memory follows the largest such read so far (a "
+        "high-water mark of short-lived allocations, not a per-read leak), which the "
+        "backfill bounds: raw up to 2,000 samples per target, then 500 M4 buckets "
+        "(memlens.live.OLDER_BUCKETS). So it climbs until the recording holds about "
+        "2,000 samples beyond the ring, then levels off; SQLite's page caches, capped, fill "
+        "as the file grows."
     )
     return render_section(
         "self_rss",

@@ -23,6 +23,18 @@ def private_store(
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_agents(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Python agents started by a test (and memlens looking for them) use a runtime
+    directory of the test's own, never the user's: no test sees another's agents."""
+    path = tmp_path_factory.mktemp("run")
+    path.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def allocator() -> Iterator[Allocator]:
     child = Allocator()

@@ -22,10 +22,12 @@ import queue
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memlens.analysis.explain import explain
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.leaks import OnlineDetector
 from memlens.analysis.leaktext import headline, rate_text
@@ -36,6 +38,7 @@ from memlens.units import human_bytes
 
 log = logging.getLogger(__name__)
 
+GC_WINDOW = 60.0  # s over which the growth of Python's objects is measured
 HYSTERESIS = 0.95  # back "below" under this fraction of the limit
 SYSTEM_EVERY = 1.0  # s between reads of the system's memory, whatever the interval
 QUEUE_LIMIT = 10_000  # ticks waiting for the engine before new ones are dropped
@@ -84,6 +87,11 @@ class _Watched:
     due: float | None = None  # sample time of the next evaluation
     above_rss: bool = False
     above_rate: bool = False
+    above_gc: bool = False
+    # From the Python agent, when there is one: the traced heap over the detector's
+    # window (for the leak's analysis text) and Python's blocks over the last minute.
+    heap: deque[tuple[float, float]] = field(default_factory=deque)
+    blocks: deque[tuple[float, float]] = field(default_factory=deque)
 
 
 @dataclass
@@ -159,6 +167,11 @@ class AlertEngine:
                 continue
             watched.detector.update(tick.time, reading.rss)
             out.extend(self._rss_threshold(watched, tick.time, reading.rss))
+            if reading.py_heap is not None:
+                _keep(watched.heap, tick.time, reading.py_heap, self.settings.detector.window)
+            if reading.py_blocks is not None:
+                _keep(watched.blocks, tick.time, reading.py_blocks, GC_WINDOW)
+                out.extend(self._gc_threshold(watched, tick.time))
         out.extend(self._system_threshold(tick.time))
         for watched in list(self._watched.values()):
             if watched.due is not None and tick.time >= watched.due:
@@ -197,23 +210,24 @@ class AlertEngine:
 
     def _leak(self, target: Target, now: float, state: str, finding: LeakFinding) -> Alert:
         who = f"{target.name} (PID {target.pid})"
+        data: dict[str, Any] = {
+            "state": state,
+            "severity": finding.severity.value,
+            "finding": finding.to_dict(),
+            "name": target.name,
+            "pid": target.pid,
+        }
         if state == "raised":
-            text = f"{who}: {headline(finding)}"
+            data["text"] = f"{who}: {headline(finding)}"
+            watched = self._watched.get(target.key)
+            if watched is not None and len(watched.heap) >= 2:
+                times, heap = zip(*watched.heap, strict=True)
+                advice = explain(finding, heap=(list(times), list(heap)))
+                if advice:
+                    data["analysis"] = advice[0].seen
         else:
-            text = f"{who}: leak alert withdrawn: {headline(finding)}"
-        return Alert(
-            "leak",
-            now,
-            target.key,
-            {
-                "state": state,
-                "severity": finding.severity.value,
-                "finding": finding.to_dict(),
-                "text": text,
-                "name": target.name,
-                "pid": target.pid,
-            },
-        )
+            data["text"] = f"{who}: leak alert withdrawn: {headline(finding)}"
+        return Alert("leak", now, target.key, data)
 
     def _rss_threshold(self, watched: _Watched, now: float, rss: int) -> Iterable[Alert]:
         limit = self.settings.thresholds.max_rss
@@ -259,6 +273,29 @@ class AlertEngine:
             now, target.key, "leak_rate", state=state, value=rate or 0.0, limit=limit, text=text
         )
 
+    def _gc_threshold(self, watched: _Watched, now: float) -> Iterable[Alert]:
+        limit = self.settings.thresholds.max_gc_growth
+        blocks = watched.blocks
+        if limit is None or blocks[-1][0] - blocks[0][0] < GC_WINDOW / 2:
+            return
+        rate = (blocks[-1][1] - blocks[0][1]) / (blocks[-1][0] - blocks[0][0])
+        state = _cross(watched.above_gc, rate, limit)
+        if state is None:
+            return
+        watched.above_gc = state == "above"
+        target = watched.target
+        word = "above" if state == "above" else "back below"
+        yield _threshold(
+            now,
+            target.key,
+            "gc_growth",
+            state=state,
+            value=rate,
+            limit=limit,
+            text=f"{target.name} (PID {target.pid}): Python objects grow "
+            f"{rate * 60:,.0f}/min over the last minute, {word} the limit {limit * 60:,.0f}/min",
+        )
+
     def _system_threshold(self, now: float) -> Iterable[Alert]:
         limit = self.settings.thresholds.max_system_memory
         if limit is None or now - self._system.last_read < SYSTEM_EVERY:
@@ -287,6 +324,12 @@ class AlertEngine:
                 sink(alert)
             except Exception:
                 log.exception("alert engine: a sink failed")
+
+
+def _keep(window: deque[tuple[float, float]], t: float, value: float, span: float) -> None:
+    window.append((t, float(value)))
+    while window and window[0][0] < t - span:
+        window.popleft()
 
 
 def _cross(above: bool, value: float, limit: float) -> str | None:

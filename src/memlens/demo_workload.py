@@ -2,7 +2,9 @@
 
 Every second it fills a batch buffer that grows for a few seconds and is then dropped
 (the sawtooth a garbage-collected service shows), while a small fraction of each step is
-kept forever in a list (the leak). Pages are touched so they count in RSS. Batch buffers
+kept forever in a list (the leak). With `--agent` it runs the Python agent, and the leak,
+Python objects, shows in the traced heap while the sawtooth, native mappings, does not.
+Pages are touched so they count in RSS. Batch buffers
 are anonymous mappings so that dropping them really returns the memory to the OS:
 large freed bytearrays may stay in the allocator's heap and blur the sawtooth.
 """
@@ -36,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sawtooth", type=float, default=8.0, help="MB per batch step")
     parser.add_argument("--period", type=int, default=6, help="steps per sawtooth cycle")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = forever")
+    parser.add_argument("--agent", action="store_true", help="run the Python agent")
     args = parser.parse_args(argv)
+    if args.agent:
+        import memlens.agent
+
+        memlens.agent.start(name="memlens demo workload")
     leaked: list[bytearray] = []
     batch: list[mmap.mmap] = []
     start = time.monotonic()

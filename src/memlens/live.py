@@ -50,6 +50,7 @@ class LiveView:
         self.seq = 0
         self.started = time.time()
         self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
+        self.python: dict[tuple[str, str], dict[str, Any]] = {}  # latest per (key, part)
 
     def apply(self, tick: Tick) -> None:
         for target in tick.new_targets:
@@ -67,6 +68,14 @@ class LiveView:
         loop's thread, like `apply`)."""
         message = alert.message()
         self.alerts.append(message)
+        self.hub.publish(dumps(message))
+
+    def post_python(self, message: dict[str, Any]) -> None:
+        """An answer of a Python agent (top sites, gc pauses) for open tabs; the latest of
+        each kind per target is kept for tabs that open later (on the loop's thread)."""
+        for part in ("top", "gc"):
+            if part in message:
+                self.python[(str(message["key"]), part)] = message
         self.hub.publish(dumps(message))
 
     def hello_message(self) -> str:
@@ -106,7 +115,9 @@ class LiveView:
             if key in series and past["t"]:
                 series[key] = concat(past, series[key])
                 bucketed[key] = buckets
-        return dumps(backfill(self.seq, series, bucketed, list(self.alerts)))
+        return dumps(
+            backfill(self.seq, series, bucketed, list(self.alerts), list(self.python.values()))
+        )
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.history.series(key, since, limit)

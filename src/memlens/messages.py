@@ -47,6 +47,7 @@ def backfill(
     series: Mapping[str, Mapping[str, Column]],
     bucketed: Mapping[str, int] | None = None,
     alerts: Sequence[Mapping[str, object]] = (),
+    python: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, object]:
     return {
         "type": "backfill",
@@ -54,6 +55,7 @@ def backfill(
         "series": series,
         "bucketed": bucketed or {},
         "alerts": list(alerts),
+        "python": list(python),
     }
 
 

@@ -17,7 +17,15 @@ SAMPLE_FIELDS: tuple[str, ...] = (
     "cpu",
     "uss",
     "pss",
+    # From the Python agent, when the process runs one (docs/agent.md); None otherwise.
+    "py_heap",  # bytes traced by tracemalloc now (None while not tracing)
+    "py_heap_peak",  # bytes traced at the peak since tracing started
+    "py_blocks",  # blocks held by Python's allocator (sys.getallocatedblocks): objects
+    "gc_collections",  # collections so far, all generations (a counter)
+    "gc_uncollectable",  # objects the collector found uncollectable so far (a counter)
 )
+# The fields of the agent, in that order, at the end of a Reading.
+PYTHON_FIELDS: tuple[str, ...] = SAMPLE_FIELDS[9:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,11 @@ class Reading(NamedTuple):
     cpu: float | None
     uss: int | None = None
     pss: int | None = None
+    py_heap: int | None = None
+    py_heap_peak: int | None = None
+    py_blocks: int | None = None
+    gc_collections: int | None = None
+    gc_uncollectable: int | None = None
 
     def values(self) -> list[int | float | None]:
         """The values in SAMPLE_FIELDS order, as sent on the wire."""
@@ -78,6 +91,7 @@ class Target:
     exit_time: float | None = None
     exit_code: int | None = None
     exit_reason: str | None = None
+    python: dict[str, object] | None = None  # the agent, when the process runs one
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -93,6 +107,7 @@ class Target:
             "exit_time": self.exit_time,
             "exit_code": self.exit_code,
             "exit_reason": self.exit_reason,
+            "python": None if self.python is None else dict(self.python),
         }
 
 

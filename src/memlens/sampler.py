@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from memlens.agent_links import AgentLinks, Candidate
 from memlens.errors import MemlensError, TargetGone
 from memlens.model import Reading, Target, Tick
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.processes import ProcessMatcher, ancestors, descendants, start_ticks_of
+from memlens.probes.python import PythonProbe
 from memlens.redact import redact_cmdline
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,11 @@ class SamplerConfig:
     # costs four reads of /proc, memory alone one.
     full_read_limit: int = 256
     slow_every: int = 5
+    # The Python agent (docs/agent.md): look for one in each watched process, with this
+    # token, and switch tracemalloc on with this many frames (0: leave it as it is).
+    agents: bool = True
+    agent_token: str | None = None
+    tracemalloc_frames: int = 0
 
 
 @dataclass
@@ -50,6 +57,7 @@ class _Watched:
     probe: ProcessProbe
     target: Target
     root: str | None  # key of the sum series it belongs to (with --children)
+    remote: bool = False  # read through a remote agent: its PID is another machine's
 
 
 class Sampler:
@@ -79,6 +87,11 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self.missed_ticks = 0
         self.ticks = 0
+        self.agents = AgentLinks(
+            enabled=config.agents,
+            token=config.agent_token,
+            tracemalloc_frames=config.tracemalloc_frames,
+        )
         for probe in probes:
             self._add(probe, parent=None, root=None)
 
@@ -115,6 +128,11 @@ class Sampler:
         elif root is not None:
             self._sums[root].members.append(ident.key)
         self._watched[ident.key] = self._live[ident.key] = _Watched(probe, target, root)
+        remote = getattr(probe, "python", None)
+        if isinstance(remote, PythonProbe):  # a remote agent: its reads carry the fields
+            self.agents.adopt(ident.key, remote)
+            target.python = remote.info()
+            self._watched[ident.key].remote = True
         self._known_pids.add(ident.pid)
         self._pending_new.append(dataclasses.replace(target))
         return target
@@ -124,6 +142,21 @@ class Sampler:
             return open_process(pid, detail=self.config.detail, backend=self.config.backend)
         except MemlensError:
             return None  # gone already, or not ours: discovery skips it quietly
+
+    def _link_agents(self, now: float) -> None:
+        linux = self.config.backend in (None, "linux")
+        candidates = [
+            Candidate(key, w.target.pid, w.probe.identity.start_ticks if linux else None)
+            for key, w in self._live.items()
+            if key not in self.agents
+        ]
+        for key in self.agents.scan(candidates, now):
+            watched = self._live.get(key)
+            probe = self.agents.probe(key)
+            if watched is None or probe is None:
+                continue
+            watched.target.python = probe.info()
+            self._pending_new.append(dataclasses.replace(watched.target))  # an update
 
     def _rescan(self) -> None:
         self._known_pids &= {w.target.pid for w in self._live.values()}
@@ -171,6 +204,7 @@ class Sampler:
             self._last_rescan = mono
             try:
                 self._rescan()
+                self._link_agents(mono)
             except Exception:  # discovery must never stop sampling what we already watch
                 log.exception("looking for new processes failed")
         samples: dict[str, Reading] = {}
@@ -179,11 +213,14 @@ class Sampler:
         every, phase = self.config.slow_every, self._seq
         for index, (key, watched) in enumerate(list(self._live.items())):
             try:
-                samples[key] = watched.probe.read(not light or (phase + index) % every == 0)
+                reading = watched.probe.read(not light or (phase + index) % every == 0)
             except MemlensError as e:
+                self.agents.forget(key)
                 del self._live[key]
                 self._mark_exited(watched, wall, unreadable=not isinstance(e, TargetGone))
                 exits.append(dataclasses.replace(watched.target))
+                continue
+            samples[key] = self.agents.fill(key, reading) if key in self.agents else reading
         for root_key, total in self._sums.items():
             if total.state != "running":
                 continue
@@ -198,7 +235,9 @@ class Sampler:
                 exits.append(dataclasses.replace(total))
         self._seq += 1
         self.ticks += 1
-        new, self._pending_new = tuple(self._pending_new), []
+        # A target announced and updated in one round (its agent found) goes out once.
+        new = tuple({t.key: t for t in self._pending_new}.values())
+        self._pending_new = []
         return Tick(self._seq, wall, samples, new, tuple(exits))
 
     def _mark_exited(self, watched: _Watched, wall: float, *, unreadable: bool) -> None:
@@ -212,7 +251,7 @@ class Sampler:
                 target.exit_code = popen.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
                 target.exit_code = None
-        now_there = start_ticks_of(target.pid, self.config.backend)
+        now_there = None if watched.remote else start_ticks_of(target.pid, self.config.backend)
         if unreadable:
             target.exit_reason = "unreadable"
         elif now_there is not None and f"{target.pid}-{now_there}" != target.key:
@@ -235,6 +274,7 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.agents.close()
         for watched in self._watched.values():
             watched.probe.close()
 
@@ -284,4 +324,9 @@ def _sum_readings(parts: list[Reading]) -> Reading:
         cpu=sum(cpus) if cpus else None,
         uss=total([p.uss for p in parts]),
         pss=total([p.pss for p in parts]),
+        py_heap=total([p.py_heap for p in parts]),
+        py_heap_peak=total([p.py_heap_peak for p in parts]),
+        py_blocks=total([p.py_blocks for p in parts]),
+        gc_collections=total([p.gc_collections for p in parts]),
+        gc_uncollectable=total([p.gc_uncollectable for p in parts]),
     )

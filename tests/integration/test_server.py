@@ -202,6 +202,13 @@ def test_demo_workload_exit_code_reaches_the_page() -> None:
         with connect(srv.ws_url) as ws:
             hello = receive(ws)
             assert hello["targets"][0]["name"].startswith("python")
+            # the workload runs the Python agent, traced: its heap rides on the samples
+            heap = hello["fields"].index("py_heap")
+            key = hello["targets"][0]["key"]
+            traced = until(ws, "tick")
+            while traced["samples"][key][heap] is None:
+                traced = until(ws, "tick")
+            assert traced["samples"][key][heap] > 0
             gone = until(ws, "exit", limit=200)
             assert gone["exit_code"] == 0
             assert gone["reason"] == "exited"

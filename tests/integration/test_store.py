@@ -31,7 +31,7 @@ from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
 from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import SCHEMA_VERSION, Store, StoreReader
-from memlens.store.schema import MIGRATIONS
+from memlens.store.schema import MIGRATIONS, migrate
 
 T0 = 1_700_000_000.0
 
@@ -583,12 +583,12 @@ def _broken(conn: sqlite3.Connection) -> None:
 def test_a_version_1_file_is_migrated_step_by_step(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _recording(path, ticks=20)
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
     with pytest.raises(StoreUnwritable, match="half way"):
         Store.open(path, migrations=(*MIGRATIONS, _broken))
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1  # rolled back whole
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # rolled back
     assert conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"
     ).fetchone() == (0,)
@@ -598,18 +598,57 @@ def test_a_version_1_file_is_migrated_step_by_step(tmp_path: Path) -> None:
         rid = store.begin_recording(name="after", command=None, interval=1, host="h")
         store.add_tick(rid, Tick(1, T0, {"9-9": Reading(1, 2, 3, 4, 5, 6, 7.0)}))
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     assert conn.execute("SELECT name, label, sample_count FROM recordings").fetchall() == [
         ("r", "none", 80),
         ("after", "none", 1),
     ]
     conn.close()
-    with pytest.raises(NewerSchema):  # and this memlens, which knows version 1 only
+    with pytest.raises(NewerSchema):  # and this memlens, which knows one version less
         StoreReader.open(path)
     assert integrity(path) == "ok"
 
 
 # -- retention -------------------------------------------------------------------------------
+
+
+def test_a_file_from_before_the_python_fields_reads_and_records_on(tmp_path: Path) -> None:
+    """Version 1 had no agent fields: its samples read back with them unknown, and new
+    samples with them recorded into the same file once it is migrated."""
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, migrations=MIGRATIONS[:1])
+    conn.execute(
+        "INSERT INTO recordings (id, name, started, host, interval, memlens_version, "
+        "sample_count) VALUES (1, 'old', ?, 'h', 1.0, '0.1.0', 2)",
+        (T0,),
+    )
+    conn.execute(
+        "INSERT INTO targets (id, recording_id, key, kind, pid, start_time, name, cmdline, "
+        "members, state) VALUES (1, 1, '7-7', 'process', 7, ?, 'old', 'old', '[]', 'running')",
+        (T0,),
+    )
+    for i in range(2):
+        conn.execute(
+            "INSERT INTO samples (target_id, t, rss, vms, shared, swap, threads, fds, cpu) "
+            "VALUES (1, ?, ?, 2, 3, 0, 1, 4, 0.5)",
+            (T0 + i, 1000 + i),
+        )
+    conn.close()
+    with StoreReader.open(path) as reader:
+        old = reader.series(1, "7-7")
+    assert old["rss"] == [1000, 1001]
+    assert old["py_heap"] == [None, None]
+    assert old["gc_collections"] == [None, None]
+    with Store.open(path) as store:
+        rid = store.begin_recording(name="new", command=None, interval=1, host="h")
+        reading = Reading(5, 6, 7, 0, 1, 2, 0.0, py_heap=4096, py_blocks=90, gc_collections=3)
+        store.add_tick(rid, Tick(1, T0 + 10, {"8-8": reading}))
+    with StoreReader.open(path) as reader:
+        new = reader.series(rid, "8-8")
+    assert (new["py_heap"], new["py_blocks"], new["gc_collections"]) == ([4096], [90], [3])
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert integrity(path) == "ok"
 
 
 def test_prune_deletes_old_samples_and_events_and_keeps_counts(db: Path) -> None:

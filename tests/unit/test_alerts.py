@@ -145,3 +145,31 @@ def test_the_thread_judges_every_queued_tick_before_stopping() -> None:
         alerts.on_tick(tick)
     alerts.stop()
     assert [a.data["state"] for a in seen] == ["above"]
+
+
+def test_python_objects_growing_faster_than_the_limit_cross_it() -> None:
+    seen: list[Alert] = []
+    settings = Settings(thresholds=Thresholds(max_gc_growth=100.0), detector=FAST)  # per s
+    alerts = AlertEngine(settings, [seen.append], limit_of=lambda _t: None)
+    t0 = 1_000_000.0
+    blocks = [50_000 + 50 * i for i in range(60)] + [53_000 + 500 * i for i in range(60)]
+    blocks += [blocks[-1]] * 90
+    for i, count in enumerate(blocks):
+        reading = Reading(rss=MB, vms=MB, shared=0, swap=0, threads=1, fds=1, cpu=0.0)
+        reading = reading._replace(py_blocks=count)
+        alerts.process(Tick(i + 1, t0 + i, {"1-1": reading}, (target(),) if i == 0 else ()))
+    assert [(a.data["metric"], a.data["state"]) for a in seen] == [
+        ("gc_growth", "above"),
+        ("gc_growth", "below"),
+    ]
+    assert seen[0].data["value"] > 100.0
+    assert "Python objects grow" in seen[0].text
+
+
+def test_a_leak_with_a_flat_python_heap_says_native_memory() -> None:
+    alerts, seen = engine()
+    for seq, tick in enumerate(ticks(100 * MB + i * 0.5 * MB for i in range(300)), start=1):
+        reading = tick.samples["1-1"]._replace(py_heap=5 * MB + (seq % 3) * 1024)
+        alerts.process(Tick(tick.seq, tick.time, {"1-1": reading}, tick.new_targets))
+    (leak,) = [a for a in seen if a.kind == "leak"]
+    assert "traced Python heap stays flat" in leak.data["analysis"]

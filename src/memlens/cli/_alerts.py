@@ -89,11 +89,8 @@ def alert_engine(args: argparse.Namespace, sinks: Sequence[Sink] = ()) -> AlertE
     settings = settings_from_args(args)
     if not getattr(args, "alerts", True):
         return None
-    if settings.thresholds.max_gc_growth is not None:
-        warn(
-            "--max-gc-growth needs gc counts from the Python agent; "
-            "processes without it are not judged on it"
-        )
+    if settings.thresholds.max_gc_growth is not None and not getattr(args, "agents", True):
+        warn("--max-gc-growth needs the Python agent, and --no-agents leaves it out")
     engine = AlertEngine(settings, [console_sink(_stderr_line), *sinks])
     return engine
 

@@ -30,11 +30,11 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
 
 
-def start_child(command: list[str]) -> subprocess.Popen[bytes]:
-    """The command, started; one that cannot start (not found, not executable) is a
-    UsageError naming it."""
+def start_child(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The command, started (in `env`, else memlens's own environment); one that cannot
+    start (not found, not executable) is a UsageError naming it."""
     try:
-        return subprocess.Popen(command)
+        return subprocess.Popen(command, env=env)
     except OSError as e:
         raise UsageError(f"cannot start {command[0]!r}: {e.strerror}") from None
 

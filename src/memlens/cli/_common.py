@@ -48,6 +48,16 @@ def parse_rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def parse_frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of frames") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("tracemalloc keeps 1 to 100 frames")
+    return value
+
+
 def parse_interval(text: str) -> float:
     try:
         value = float(text)
@@ -108,6 +118,20 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         choices=["linux", "psutil"],
         default=None,
         help="how to read processes (default: the /proc fast path on Linux, else psutil)",
+    )
+    p.add_argument(
+        "--tracemalloc",
+        type=parse_frames,
+        default=0,
+        metavar="FRAMES",
+        help="switch tracemalloc on, with this many frames, in every watched process that "
+        "runs the Python agent (and off again at the end); default: leave it as it is",
+    )
+    p.add_argument(
+        "--no-agents",
+        dest="agents",
+        action="store_false",
+        help="do not look for the Python agent in the watched processes",
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 
+from memlens.agent import find_agent
 from memlens.cli._alerts import add_alert_options
 from memlens.cli._common import Command, add_serving_options
 from memlens.cli._serve import run_dashboard
@@ -41,8 +43,14 @@ def run(args: argparse.Namespace) -> int:
         "--duration",
         str(args.duration),
     ]
+    if args.agents:
+        command.append("--agent")
+        if not args.tracemalloc:
+            args.tracemalloc = 1  # so the page shows the traced heap beside RSS at once
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     try:
+        if args.agents:
+            _wait_for_agent(child)
         probe = open_process(child.pid, detail=args.detail, backend=args.backend)
         return run_dashboard(
             args,
@@ -58,6 +66,19 @@ def run(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def _wait_for_agent(child: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """The workload registers its agent in its first moments; watching before that would
+    find no agent until the next look, 10 s later."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            if find_agent(child.pid) is not None:
+                return
+        except OSError:
+            return
+        time.sleep(0.05)
 
 
 COMMAND = Command(

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memlens.agent import autostart_env
 from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine
 from memlens.cli._child import shell_status, signals_held, start_child, wait_for
@@ -38,6 +39,12 @@ from memlens.web.server import bind_socket, serve, url_for
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web", action="store_true", help="also serve the live dashboard")
     p.add_argument(
+        "--agent",
+        action="store_true",
+        help="start the memlens agent in every Python process of the command, with no "
+        "change to its code",
+    )
+    p.add_argument(
         "-o", "--output", metavar="FILE", help="record into this file instead of the store"
     )
     add_serving_options(p)
@@ -55,15 +62,25 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--no-record without --web would record and show nothing")
     alerts = alert_engine(args)
     policy = security_for(args) if args.web else None
+    env = _agent_env() if args.agent else None
     sock = bind_socket(args.host, args.port) if args.web else None
     try:
-        child = start_child(command)
+        child = start_child(command, env)
     except BaseException:
         if sock is not None:
             sock.close()
         raise
     with signals_held(child):
         return _supervise(args, child, command, sock, policy, alerts=alerts)
+
+
+def _agent_env() -> dict[str, str]:
+    """memlens's environment plus the start-up hook; inherited by the command's own
+    children, so each Python process below it starts its own agent."""
+    try:
+        return autostart_env()
+    except OSError as e:
+        raise UsageError(f"cannot prepare the agent's start-up for --agent: {e}") from None
 
 
 def _supervise(

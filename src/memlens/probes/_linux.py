@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from memlens.errors import AccessDenied, TargetGone, TargetNotFound
-from memlens.model import ProcessIdentity, Reading
+from memlens.model import PYTHON_FIELDS, ProcessIdentity, Reading
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -24,8 +24,10 @@ _STATM_READ = 256  # statm is seven numbers on one line
 _pread = os.pread  # one global lookup instead of two, on the hot path
 # tuple.__new__ builds a NamedTuple in C; Reading(...) goes through a Python __new__.
 _new_reading = tuple.__new__
-# swap, threads, fds, cpu, uss, pss: the fields of a Reading after the memory ones.
-_Tail = tuple[int | None, int, int, float | None, int | None, int | None]
+# swap, threads, fds, cpu, uss, pss and the Python agent's fields (None here; the sampler
+# fills them for a process that runs the agent): a Reading after the memory fields.
+_Tail = tuple[int | float | None, ...]
+_NO_PYTHON: tuple[None, ...] = (None,) * len(PYTHON_FIELDS)
 _PF_KTHREAD = 0x00200000  # the kernel-thread bit of /proc/PID/stat's flags field
 
 
@@ -170,8 +172,8 @@ class LinuxProcessProbe:
         if full or self._slow is None:
             self._slow = self._read_slow()
         if self.detail:
-            return (*self._slow, *self._read_rollup())
-        self._tail = (*self._slow, None, None)
+            return (*self._slow, *self._read_rollup(), *_NO_PYTHON)
+        self._tail = (*self._slow, None, None, *_NO_PYTHON)
         return self._tail
 
     def _read_slow(self) -> tuple[int | None, int, int, float | None]:

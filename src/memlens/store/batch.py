@@ -182,21 +182,7 @@ class Applier:
                 out = rows.setdefault(op.recording_id, [])
                 for key, r in op.samples.items():
                     tid = self._target_id(op.recording_id, key, op.t)
-                    out.append(
-                        (
-                            tid,
-                            op.t,
-                            r.rss,
-                            r.vms,
-                            r.shared,
-                            r.swap,
-                            r.threads,
-                            r.fds,
-                            r.cpu,
-                            r.uss,
-                            r.pss,
-                        )
-                    )
+                    out.append((tid, op.t, *r))  # a Reading is its fields in SAMPLE_FIELDS order
             elif isinstance(op, TargetOp):
                 conn.execute(_UPSERT_TARGET, (op.recording_id, *op.row))
             elif isinstance(op, EventOp):

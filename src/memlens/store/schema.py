@@ -31,6 +31,8 @@ SAMPLES_RETENTION_S = 90 * 86400.0
 EVENTS_RETENTION_S = 7 * 86400.0
 
 _SAMPLE_TYPES = {"cpu": "REAL"}
+# Version 1's sample columns; later versions add the rest of SAMPLE_FIELDS.
+V1_SAMPLE_FIELDS: tuple[str, ...] = SAMPLE_FIELDS[:9]
 
 
 def _create_v1(conn: sqlite3.Connection) -> None:
@@ -45,7 +47,7 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     pruning) because counting a 90-day table on every listing would take seconds.
     """
     columns = ",\n    ".join(
-        f"{name} {_SAMPLE_TYPES.get(name, 'INTEGER')}" for name in SAMPLE_FIELDS
+        f"{name} {_SAMPLE_TYPES.get(name, 'INTEGER')}" for name in V1_SAMPLE_FIELDS
     )
     _run_script(
         conn,
@@ -120,7 +122,14 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1,)
+def _add_python_fields(conn: sqlite3.Connection) -> None:
+    """Version 2: the Python agent's fields on each sample (NULL for every sample of a
+    process without the agent, which SQLite stores in a byte each)."""
+    for name in SAMPLE_FIELDS[len(V1_SAMPLE_FIELDS) :]:
+        conn.execute(f"ALTER TABLE samples ADD COLUMN {name} {_SAMPLE_TYPES.get(name, 'INTEGER')}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_python_fields)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -16,7 +16,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from memlens import __version__
+from memlens.errors import AgentRequestFailed, MemlensError
 from memlens.model import SAMPLE_FIELDS
+from memlens.probes.python import PythonProbe
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
 from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolicy
 from memlens.web.types import View
@@ -30,9 +32,38 @@ def create_app(
     view: View,
     policy: SecurityPolicy | None = None,
     stats: Callable[[], dict[str, int]] | None = None,
+    python: Callable[[str], PythonProbe | None] | None = None,
 ) -> Starlette:
-    """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz."""
+    """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz.
+    `python` finds a target's Python agent, for the page's tracemalloc switch."""
     policy = policy or SecurityPolicy()
+
+    async def api_tracemalloc(request: Request) -> Response:
+        try:
+            body = await request.json()
+            key, on = body["target"], body["on"]
+            frames = body.get("frames", 1)
+            if not isinstance(key, str) or not isinstance(on, bool):
+                raise TypeError
+            if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= 100:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse(
+                {"error": 'send {"target": KEY, "on": true|false, "frames": 1..100}'},
+                status_code=400,
+            )
+        probe = python(key) if python is not None else None
+        if probe is None:
+            return JSONResponse({"error": f"target {key!r} has no Python agent"}, status_code=404)
+        try:
+            state = await asyncio.to_thread(probe.tracemalloc, on, frames)
+        except AgentRequestFailed as e:
+            return JSONResponse({"error": str(e), "code": e.code}, status_code=409)
+        except MemlensError as e:
+            return JSONResponse({"error": str(e)}, status_code=503)
+        probe.tracing = bool(state.get("tracing"))
+        probe.frames = int(state.get("frames") or 0)
+        return JSONResponse({"target": key, **state})
 
     async def dashboard(request: Request) -> Response:
         response = FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
@@ -107,6 +138,7 @@ def create_app(
             Route("/api/samples", api_samples),
             Route("/api/range", api_range),
             Route("/healthz", healthz),
+            Route("/api/python/tracemalloc", api_tracemalloc, methods=["POST"]),
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

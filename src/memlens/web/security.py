@@ -113,6 +113,16 @@ class SecurityMiddleware:
             origin = headers.get("origin")
             if origin is not None and not origin_matches_host(origin, host):
                 problem = (403, "cross-origin WebSocket refused")
+        elif scope.get("method", "GET") not in ("GET", "HEAD"):
+            # A request that changes something (switching tracemalloc on) must come from
+            # this server's own page: same origin, and JSON, which a cross-site form
+            # cannot send without a preflight this server never answers.
+            origin = headers.get("origin")
+            kind = headers.get("content-type", "").split(";")[0].strip().lower()
+            if origin is not None and not origin_matches_host(origin, host):
+                problem = (403, "cross-origin request refused")
+            elif kind != "application/json":
+                problem = (415, "send JSON (content-type: application/json)")
         if problem is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":

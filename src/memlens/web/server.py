@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -17,6 +18,7 @@ from memlens.alerts import Alert, AlertEngine
 from memlens.errors import PortInUse, UsageError
 from memlens.live import LiveView
 from memlens.model import Tick
+from memlens.python_poll import PythonPoller
 from memlens.sampler import Sampler
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
@@ -117,7 +119,14 @@ async def serve(
         live,
         policy,
         stats=lambda: {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks},
+        python=sampler.agents.probe,
     )
+
+    def to_page_python(message: dict[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(live.post_python, message)
+
+    poller = PythonPoller(sampler.agents, to_page_python, watching=lambda: len(live.hub) > 0)
     config = uvicorn_config(app)
     server = uvicorn.Server(config)
 
@@ -127,6 +136,7 @@ async def serve(
         server.should_exit = True
 
     sampler.start()
+    poller.start()
     watcher = asyncio.create_task(watch_stop(stop)) if stop is not None else None
     try:
         if on_started is not None:
@@ -135,6 +145,7 @@ async def serve(
     finally:
         if watcher is not None:
             watcher.cancel()
+        poller.stop()
         sampler.stop()
         if alerts is not None:
             alerts.stop()
