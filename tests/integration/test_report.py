@@ -465,3 +465,32 @@ def test_build_report_rejects_a_bad_period(made: Made) -> None:
         build_report(recording, hours=0)
     report = build_report(recording, config=DetectorConfig(min_duration=3 * 3600))
     assert report.targets[0].trend.verdict.value == "insufficient"
+
+
+@pytest.mark.parametrize(
+    ("heap_share", "says"),
+    [(0.0, "traced Python heap stays flat"), (0.9, "Python objects are kept alive")],
+)
+def test_with_the_agents_heap_the_advice_says_what_grows(
+    tmp_path: Path, heap_share: float, says: str
+) -> None:
+    """A recording of a process that ran the Python agent holds its traced heap: the
+    report compares it with RSS instead of saying it cannot tell."""
+    leak = generate("linear_leak", 3)
+    db = tmp_path / "agent.db"
+    with Store.open(db) as store:
+        rid = store.begin_recording(
+            name="agent", command="python app.py", interval=1.0, host="box", started=leak.times[0]
+        )
+        app = Target("7-7", "process", 7, leak.times[0] - 1, "app", "python app.py")
+        base = leak.values[0]
+        for i, (t, v) in enumerate(zip(leak.times, leak.values, strict=True)):
+            heap = int(20 * MB + heap_share * (v - base))
+            reading = Reading(int(v), 900 * MB, 9 * MB, 0, 4, 10, 1.0, py_heap=heap)
+            store.add_tick(rid, Tick(i + 1, t, {app.key: reading}, (app,) if i == 0 else ()))
+    result = run_memlens("report", str(db), "--format", "json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    first = data["recommendations"][0]
+    assert first["subject"] == "app (7)"
+    assert says in first["seen"]

@@ -353,7 +353,16 @@ def _target(
     ]
     if target.exit_time is not None and ts[0] <= target.exit_time:
         marks.append(Mark(target.exit_time, "exit", f"{label(target)} exited"))
-    advice = explain(trend, threads=threads, fds=fds, config=config)
+    heap = _series(ts, columns, "py_heap")  # from the Python agent, when it traced
+    blocks = _series(ts, columns, "py_blocks")
+    advice = explain(
+        trend,
+        threads=threads,
+        fds=fds,
+        heap=heap,
+        gc_objects=blocks,
+        config=config,
+    )
     return TargetReport(
         target=target,
         samples=len(ts),
