@@ -157,6 +157,8 @@ def test_a_watch_sends_the_heap_the_growing_line_and_gc_pauses(
             on = httpx.post(api, json={"target": key, "on": True, "frames": 1}, timeout=10)
             assert on.status_code == 200, on.text
             assert on.json()["tracing"] is True
+            update = receive_until(ws, lambda m: m["type"] == "target", time.monotonic() + 10)
+            assert update["target"]["python"]["tracing"] is True  # every tab learns it
             tick = receive_until(
                 ws,
                 lambda m: m["type"] == "tick" and m["samples"][key][fields.index("py_heap")],

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from memlens import __version__
 from memlens.errors import AgentRequestFailed, MemlensError
+from memlens.messages import dumps, target_added
 from memlens.model import SAMPLE_FIELDS
 from memlens.probes.python import PythonProbe
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
@@ -63,6 +64,10 @@ def create_app(
             return JSONResponse({"error": str(e)}, status_code=503)
         probe.tracing = bool(state.get("tracing"))
         probe.frames = int(state.get("frames") or 0)
+        known = view.targets.get(key)
+        if known is not None:  # every tab (and /api/targets) learns the new state
+            known.python = probe.info()
+            view.hub.publish(dumps(target_added(known)))
         return JSONResponse({"target": key, **state})
 
     async def dashboard(request: Request) -> Response:

@@ -21,6 +21,16 @@
                                       badges of the target's alerts in force
      #chart[data-markers][data-markers-visible]
                                       alert markers of the charted targets: held, and drawn in view
+     #python-panel[data-key][data-tracing][data-heap-points]
+                                      the Python panel, shown when a target runs the agent; data-key:
+                                      the process shown (#python-target picks one when several);
+                                      data-heap-points: traced-heap points in the visible range
+     [data-role=heap-gap][data-bytes] RSS - traced heap of the newest sample (no data-bytes: unknown)
+     [data-role=trace-toggle][data-tracing], [data-role=frames], [data-role=trace-error], [data-role=trace-note]
+     [data-role=gc-pauses][data-count] gc pauses seen since the page opened (no data-count: no answer yet)
+     [data-role=py-blocks][data-trend], [data-role=gc-collections], [data-role=gc-uncollectable]
+     #python-top tbody tr[data-file][data-line]   the latest top allocation sites, by growth
+     [data-role=top-empty]            shown while there are none
 */
 (function () {
   "use strict";
@@ -28,7 +38,8 @@
   // ------------------------------------------------------------------ constants
 
   var PROTOCOL = 1;
-  var DEFAULT_FIELDS = ["rss", "vms", "shared", "swap", "threads", "fds", "cpu", "uss", "pss"];
+  var DEFAULT_FIELDS = ["rss", "vms", "shared", "swap", "threads", "fds", "cpu", "uss", "pss",
+    "py_heap", "py_heap_peak", "py_blocks", "gc_collections", "gc_uncollectable"];
   var POINT_CAP = 200000;          // stored points per target, at least
   var POINT_CAP_MAX = 1000000;     // never more, whatever history_capacity says
   var TRIM_SLACK = 2000;           // trim in batches, not on every tick
@@ -192,6 +203,9 @@
       },
       limit: v("--alert-limit", "#b7791f"),
       quiet: v("--stop", "#8a94a3"),
+      pyHeap: v("--py-heap", dark ? "#e8b73c" : "#b06a00"),
+      pyGc: v("--py-gc", dark ? "#a98bff" : "#7a55d6"),
+      pyBlocks: v("--py-blocks", dark ? "#43c99b" : "#1a9a73"),
     };
   }
 
@@ -401,6 +415,7 @@
     return {
       key: key, kind: isSum ? "sum" : "process", pid: isFinite(pid) ? pid : "?", name: isSum ? "total" : "pid " + pid,
       cmdline: "", parent: null, members: [], state: "running", exit_time: null, exit_code: null, exit_reason: null,
+      python: null,
     };
   }
 
@@ -413,8 +428,11 @@
       rec = { key: t.key, latest: { t: -Infinity, rss: null, threads: null, fds: null, cpu: null }, card: null, guessed: false };
       state.targets.set(t.key, rec);
     }
-    ["kind", "pid", "start_time", "name", "cmdline", "parent", "members", "state", "exit_time", "exit_code", "exit_reason"]
+    // an update (a `target` message for a known key) replaces what it carries
+    ["kind", "pid", "start_time", "name", "cmdline", "parent", "members", "state", "exit_time", "exit_code", "exit_reason", "python"]
       .forEach(function (f) { if (f in t) rec[f] = t[f]; });
+    if (rec.python != null && typeof rec.python !== "object") rec.python = null;
+    if (rec.python) rec.python = Object.assign({}, rec.python);
     if (rec.state !== "exited") rec.state = "running";
     rec.guessed = !!t._guessed;
     if (ensureCol(rec.key) || !chartHasSeries(rec.key)) addChartSeries(rec.key);
@@ -552,6 +570,7 @@
         drag: { x: true, y: false, setScale: false },
         points: { size: 7 },
         focus: { prox: 24 },
+        sync: { key: PY_SYNC, scales: ["x", null] },   // with the Python panel's charts
       },
       focus: { alpha: 0.35 },
       scales: {
@@ -665,6 +684,7 @@
       if (!chart) return;
       var s = chartSize();
       if (s.width !== chart.width || s.height !== chart.height) chart.setSize(s);
+      pyResize();
     });
   }
 
@@ -913,6 +933,7 @@
     document.getElementById("chart-empty").hidden = store.times.length > 0;
     updateMarkerCount();
     updateCards(view.colOf, view.i0, view.i1);
+    renderPython(range);
     updateChrome(range, view.i1 - view.i0, viewIsDownsampled(range[0], range[1]));
     if (detail.shown !== detail.answered) {
       // published once the answer is drawn, so a test that waits for it sees its points
@@ -1476,6 +1497,679 @@
     setAttr(chartEl, "data-markers-visible", String(shown));
   }
 
+  // ------------------------------------------------------------------ Python panel
+  // For a process that runs the Python agent (target.python, or samples whose Python fields
+  // are known): the traced heap drawn against RSS on the main chart's time axis (the gap is
+  // what tracemalloc does not see), the garbage collector's activity and pauses, and the
+  // allocation sites that grow fastest ("python" messages, see docs/protocol.md). One
+  // panel; a selector picks the process when several run an agent.
+
+  var PY_COLS = ["rss", "py_heap", "py_heap_peak", "py_blocks", "gc_collections", "gc_uncollectable"];
+  var PY_FIELDS = PY_COLS.slice(1);
+  var PY_SYNC = "memlens-time";    // cursor sync between the RSS chart and the panel's charts
+  var PY_PAUSES_SHOWN = 6;         // latest gc pauses listed
+  var PY_PATH_MAX = 44;            // longer file paths are shortened (the full one in a title)
+  var MINUS = "\u2212";
+
+  var py = {
+    key: null,                     // the process the panel shows
+    heapChart: null,
+    gcChart: null,
+    chartKey: null,                // the process the charts were made for
+    dataSig: "",                   // what the charts show now: redrawn only when it changes
+    optionsSig: "",
+    topShown: null,                // the top answer the table shows (and the state it was drawn in)
+    pausesShown: null,
+  };
+
+  var pyPanel = document.getElementById("python-panel");
+  function pyQ(role) { return pyPanel.querySelector('[data-role="' + role + '"]'); }
+  var pyEl = {
+    target: pyQ("py-target"), info: pyQ("py-info"),
+    selectWrap: pyQ("target-select-wrap"), select: pyQ("target-select"),
+    tools: pyQ("trace-tools"), frames: pyQ("frames"), toggle: pyQ("trace-toggle"), error: pyQ("trace-error"),
+    gap: pyQ("heap-gap"), gapValue: pyQ("heap-gap-value"), figures: pyQ("heap-figures"), note: pyQ("trace-note"),
+    heapChart: document.getElementById("python-heap-chart"), gcChart: document.getElementById("python-gc-chart"),
+    collections: pyQ("gc-collections"), uncollectable: pyQ("gc-uncollectable"), blocks: pyQ("py-blocks"),
+    pauses: pyQ("gc-pauses"), pausesSummary: pyQ("gc-pauses-summary"), pauseList: pyQ("gc-pause-list"),
+    topSub: pyQ("top-sub"), growthHead: pyQ("growth-head"), topEmpty: pyQ("top-empty"),
+    topTable: document.getElementById("python-top"),
+    topBody: document.querySelector("#python-top tbody"),
+  };
+
+  function pyNew() {
+    var cols = {};
+    PY_COLS.forEach(function (c) { cols[c] = []; });
+    return {
+      t: [], cols: cols, version: 0,
+      any: false,                  // some Python field was known: the process runs an agent
+      latest: { t: -Infinity },    // the newest sample's values
+      pending: null,               // {tracing, until}: the switch's answer, until samples agree
+      busy: false, error: "",
+      frames: 0, since: null,      // tracing depth and start, from the switch's answer
+      top: null, topVersion: 0,    // latest "top" answer: {t, data}
+      gcLastT: -Infinity, gcVersion: 0,
+      gc: { count: 0, total: 0, max: null, since: null, dropped: 0, last: null, pauses: [] },
+    };
+  }
+
+  // The record's Python state, made on first use with the RSS the store holds already.
+  function pyOf(rec) {
+    if (rec.py) return rec.py;
+    var ps = rec.py = pyNew();
+    var col = store.cols.get(rec.key);
+    if (col) {
+      for (var i = 0; i < col.length; i++) {
+        if (col[i] === null) continue;
+        ps.t.push(store.times[i]);
+        PY_COLS.forEach(function (c) { ps.cols[c].push(c === "rss" ? col[i] : null); });
+      }
+    }
+    return ps;
+  }
+
+  function pyEligible(rec) { return !!rec.python || !!(rec.py && rec.py.any); }
+
+  function pyHasValues(vals) {
+    for (var i = 0; i < PY_FIELDS.length; i++) if (vals[PY_FIELDS[i]] != null) return true;
+    return false;
+  }
+
+  function pyTrim(ps) {
+    var n = ps.t.length;
+    if (n <= state.cap + TRIM_SLACK) return;
+    var drop = n - state.cap;
+    ps.t.splice(0, drop);
+    PY_COLS.forEach(function (c) { ps.cols[c].splice(0, drop); });
+  }
+
+  function pyNoteLatest(ps, t, vals) {
+    if (t < ps.latest.t) return;
+    var l = { t: t };
+    PY_COLS.forEach(function (c) { l[c] = vals[c] == null ? null : +vals[c]; });
+    ps.latest = l;
+    // the switch's answer holds until a sample agrees with it (a tick read before the
+    // switch may still say the old state), or for a few intervals at most
+    if (ps.pending && ((l.py_heap != null) === ps.pending.tracing || Date.now() > ps.pending.until)) ps.pending = null;
+  }
+
+  // One live sample of a target (before the store's row is added).
+  function pyOnSample(rec, t, vals) {
+    var has = pyHasValues(vals);
+    if (!rec.py && !rec.python && !has) return;
+    var ps = pyOf(rec);
+    if (has) ps.any = true;
+    var n = ps.t.length;
+    if (n === 0 || t > ps.t[n - 1] + EPS) {
+      ps.t.push(t);
+      PY_COLS.forEach(function (c) { ps.cols[c].push(vals[c] == null ? null : +vals[c]); });
+      pyTrim(ps);
+    } else {
+      var one = {};
+      PY_COLS.forEach(function (c) { one[c] = [vals[c]]; });
+      pyMerge(ps, [t], one);
+    }
+    ps.version++;
+    pyNoteLatest(ps, t, vals);
+  }
+
+  // A series of a target (backfill, gap fill): sorted times, columns by name.
+  function pyOnSeries(rec, t, cols) {
+    if (!t.length) return;
+    var has = false;
+    for (var f = 0; f < PY_FIELDS.length && !has; f++) {
+      var col = cols[PY_FIELDS[f]];
+      for (var i = 0; col && i < col.length; i++) if (col[i] != null) { has = true; break; }
+    }
+    if (!rec.py && !rec.python && !has) return;
+    var ps = pyOf(rec);
+    if (has) ps.any = true;
+    pyMerge(ps, t, cols);
+    ps.version++;
+    var last = t.length - 1, vals = {};
+    PY_COLS.forEach(function (c) { vals[c] = pick(cols[c], last); });
+    pyNoteLatest(ps, t[last], vals);
+  }
+
+  // Within [first, last] of the incoming times, the incoming points replace what is held.
+  function pyMerge(ps, t, cols) {
+    var a = lowerBound(ps.t, t[0] - EPS), b = upperBound(ps.t, t[t.length - 1] + EPS);
+    var keep = [], prev = -Infinity;
+    for (var j = 0; j < t.length; j++) {
+      if (t[j] > prev + EPS) { keep.push(j); prev = t[j]; }
+    }
+    var tIn = keep.map(function (j) { return +t[j]; });
+    ps.t = ps.t.slice(0, a).concat(tIn, ps.t.slice(b));
+    PY_COLS.forEach(function (c) {
+      var src = cols[c], held = ps.cols[c];
+      var vIn = keep.map(function (j) { var v = pick(src, j); return v == null ? null : +v; });
+      ps.cols[c] = held.slice(0, a).concat(vIn, held.slice(b));
+    });
+    pyTrim(ps);
+  }
+
+  // A "python" message: the top allocation sites, or the gc pauses since the last ask.
+  function onPython(msg) {
+    if (!msg || typeof msg.key !== "string") return;
+    var rec = targetFor(msg.key);
+    var ps = pyOf(rec);
+    ps.any = true;
+    var t = num(msg.t);
+    if (t == null) t = Date.now() / 1000 + state.clockSkew;
+    if (msg.top && typeof msg.top === "object" && (!ps.top || t > ps.top.t)) {
+      ps.top = { t: t, data: msg.top };
+      ps.topVersion++;
+    }
+    if (msg.gc && typeof msg.gc === "object" && t > ps.gcLastT) {
+      // each answer holds the pauses since the previous ask; a backfill repeats the latest
+      ps.gcLastT = t;
+      var g = msg.gc, acc = ps.gc;
+      acc.count += Math.max(0, num(g.count) || 0);
+      acc.total += Math.max(0, num(g.total_s) || 0);
+      if (num(g.max_s) != null && (acc.max == null || +g.max_s > acc.max)) acc.max = +g.max_s;
+      if (acc.since == null) acc.since = num(g.since) != null ? +g.since : t;
+      acc.dropped += Math.max(0, num(g.dropped) || 0);
+      acc.last = { t: t, count: num(g.count), total: num(g.total_s), max: num(g.max_s), collecting: g.collecting !== false };
+      (Array.isArray(g.pauses) ? g.pauses : []).forEach(function (p) {
+        if (p && typeof p === "object" && num(p.duration_s) != null) acc.pauses.push(p);
+      });
+      acc.pauses.sort(function (x, y) { return (num(y.time) || 0) - (num(x.time) || 0); });
+      if (acc.pauses.length > PY_PAUSES_SHOWN) acc.pauses.length = PY_PAUSES_SHOWN;
+      ps.gcVersion++;
+    }
+    needRender();
+  }
+
+  function pyTracing(rec, ps) {
+    if (ps.pending && Date.now() <= ps.pending.until) return ps.pending.tracing;
+    if (ps.any && ps.latest.t > -Infinity) return ps.latest.py_heap != null;
+    return !!(rec.python && rec.python.tracing);
+  }
+
+  function pyFrames(rec, ps) {
+    if (ps.frames > 0) return ps.frames;
+    return rec.python && +rec.python.frames > 0 ? +rec.python.frames : 0;
+  }
+
+  // ---- the switch
+
+  function pyErrorText(status, body) {
+    var why = body && typeof body.error === "string" && body.error ? ": " + body.error : "";
+    if (status === 409) return "The agent refused" + why + " (the program runs tracemalloc itself; memlens leaves it alone).";
+    if (status === 503) return "The agent does not answer" + why + ".";
+    if (status === 404) return "This process has no Python agent any more" + why + ".";
+    return "The server refused the request (HTTP " + status + ")" + why + ".";
+  }
+
+  function pySetTracing(rec, on) {
+    var ps = pyOf(rec);
+    if (ps.busy) return;
+    var frames = parseInt(pyEl.frames.value, 10) || 1;
+    var body = on ? { target: rec.key, on: true, frames: frames } : { target: rec.key, on: false };
+    ps.busy = true;
+    ps.error = "";
+    needRender();
+    fetch(apiUrl("api/python/tracemalloc"), {
+      method: "POST",
+      cache: "no-store",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    })
+      .then(function (r) {
+        return r.json().catch(function () { return null; }).then(function (answer) {
+          if (!r.ok) { ps.error = pyErrorText(r.status, answer); return; }
+          var tracing = !!(answer && answer.tracing);
+          ps.pending = { tracing: tracing, until: Date.now() + Math.max(3000, state.interval * 4000) };
+          ps.frames = tracing ? (num(answer.frames) || frames) : 0;
+          ps.since = tracing && answer && num(answer.since) != null ? +answer.since : null;
+          if (rec.python) { rec.python.tracing = tracing; rec.python.frames = ps.frames; }
+          if (tracing !== on) ps.error = "The agent answered that tracing is " + (tracing ? "on" : "off") + ".";
+        });
+      })
+      .catch(function (e) { ps.error = "The server did not answer (" + (e && e.message ? e.message : "network error") + ")."; })
+      .then(function () { ps.busy = false; needRender(); });
+  }
+
+  pyEl.toggle.addEventListener("click", function () {
+    var rec = py.key ? state.targets.get(py.key) : null;
+    if (!rec) return;
+    pySetTracing(rec, !pyTracing(rec, pyOf(rec)));
+  });
+
+  pyEl.select.addEventListener("change", function () {
+    py.key = pyEl.select.value || null;
+    renderNow();
+  });
+
+  // ---- charts
+
+  // counts: every label in the unit of the largest tick (k, M), decimals from the step
+  function fmtCountAxis(u, splits, axisIdx, space, incr) {
+    var top = 0;
+    for (var i = 0; i < splits.length; i++) top = Math.max(top, Math.abs(splits[i]));
+    var div = top >= 1e6 ? 1e6 : top >= 1e4 ? 1e3 : 1, unit = div === 1e6 ? "M" : div === 1e3 ? "k" : "";
+    var step = (incr || 1) / div;
+    var dec = step >= 1 ? 0 : Math.min(3, Math.ceil(-Math.log10(step) - 1e-9));
+    return splits.map(function (v) {
+      if (v === 0) return "0";
+      return div === 1 && dec === 0 ? fmtThousands(v) : (v / div).toFixed(dec) + unit;
+    });
+  }
+
+  var COUNT_INCRS = (function () {
+    var out = [];
+    for (var p = 0; p < 10; p++) [1, 2, 5].forEach(function (m) { out.push(m * Math.pow(10, p)); });
+    return out;
+  })();
+
+  // a line breaks where consecutive values lie further apart than a few intervals
+  function pyGaps(u, sidx, i0, i1) {
+    var xs = u.data[0], ys = u.data[sidx], out = [];
+    if (!xs || !ys) return out;
+    var limit = Math.max(state.interval * 3, 2), coarse = state.coarse.get(py.chartKey) || null;
+    var prev = -1;
+    for (var i = i0; i <= i1; i++) {
+      if (ys[i] == null) continue;
+      if (prev >= 0 && xs[i] - xs[prev] > Math.max(gapLimitAt(xs[prev], limit, coarse, null), gapLimitAt(xs[i], limit, coarse, null))) {
+        var a = Math.round(u.valToPos(xs[prev], "x", true)), b = Math.round(u.valToPos(xs[i], "x", true));
+        if (b > a) out.push([a, b]);
+      }
+      prev = i;
+    }
+    return out;
+  }
+
+  function pyAxes() {
+    var common = {
+      stroke: theme.axis,
+      font: "12px " + FONT_STACK,
+      grid: { stroke: theme.grid, width: 1 },
+      ticks: { stroke: theme.grid, width: 1, size: 5 },
+    };
+    return common;
+  }
+
+  function pyChartOpts(width, height, series, axes, scales) {
+    return {
+      width: width,
+      height: height,
+      legend: { live: true },
+      cursor: {
+        drag: { x: true, y: false, setScale: false },
+        points: { size: 6 },
+        sync: { key: PY_SYNC, scales: ["x", null] },
+      },
+      scales: Object.assign({ x: { time: true, range: xRange } }, scales),
+      axes: axes,
+      series: [{ label: "time", value: function (u, v) { return v == null ? DASH : fmtWhen(v); } }].concat(series),
+      hooks: { setSelect: [onSelect], setCursor: [legendToLatest], setData: [legendToLatest] },
+    };
+  }
+
+  function pyChartWidth(el) { return Math.max(200, Math.floor(el.clientWidth || 400)); }
+
+  function pyMakeCharts(rec) {
+    pyDestroyCharts();
+    var common = pyAxes();
+    var color = colorOf(rec.key);
+    var heapOpts = pyChartOpts(pyChartWidth(pyEl.heapChart), 220, [
+      {
+        label: "RSS", stroke: color, width: 1.75, spanGaps: false, gaps: pyGaps, points: { show: false },
+        fill: hexToRgba(color, theme.dark ? 0.10 : 0.07),
+        value: function (u, v) { return fmtBytes(v); },
+      },
+      {
+        label: "traced Python heap", stroke: theme.pyHeap, width: 2, dash: [6, 4], spanGaps: false, gaps: pyGaps,
+        points: { show: false }, value: function (u, v) { return fmtBytes(v); },
+      },
+    ], [
+      Object.assign({}, common, { values: fmtTimeAxis, space: 80 }),
+      Object.assign({}, common, { values: fmtBytesAxis, incrs: BYTE_INCRS, size: 78, space: 30 }),
+    ], { y: { range: yRange } });
+    py.heapChart = new uPlot(heapOpts, [[], [], []], pyEl.heapChart);
+
+    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 10] }) : undefined;
+    var gcOpts = pyChartOpts(pyChartWidth(pyEl.gcChart), 150, [
+      {
+        label: "gc collections per sample", scale: "n", stroke: theme.pyGc, fill: hexToRgba(theme.pyGc, 0.55),
+        width: 1, paths: bars, points: { show: false },
+        value: function (u, v) { return v == null ? DASH : fmtThousands(v); },
+      },
+      {
+        label: "Python objects (allocator blocks)", scale: "blocks", stroke: theme.pyBlocks, width: 1.5,
+        spanGaps: false, gaps: pyGaps, points: { show: false },
+        value: function (u, v) { return v == null ? DASH : fmtThousands(v); },
+      },
+    ], [
+      Object.assign({}, common, { values: fmtTimeAxis, space: 80 }),
+      Object.assign({}, common, { scale: "n", values: fmtCountAxis, incrs: COUNT_INCRS, size: 44, space: 24 }),
+      Object.assign({}, common, { scale: "blocks", side: 1, values: fmtCountAxis, incrs: COUNT_INCRS, size: 60, space: 24, grid: { show: false } }),
+    ], {
+      n: { range: function (u, lo, hi) { return [0, Math.max(1, (hi || 0) * 1.15)]; } },
+      blocks: {
+        range: function (u, lo, hi) {
+          if (lo == null || hi == null) return [0, 1];
+          var span = Math.max(hi - lo, Math.abs(hi) * 0.02, 10);
+          return [Math.max(0, lo - span * 0.15), hi + span * 0.15];
+        },
+      },
+    });
+    py.gcChart = new uPlot(gcOpts, [[], [], []], pyEl.gcChart);
+    [py.heapChart, py.gcChart].forEach(function (u) {
+      u.over.addEventListener("dblclick", function () { setZoom(null); });
+    });
+    py.chartKey = rec.key;
+    py.dataSig = "";
+  }
+
+  function pyDestroyCharts() {
+    if (py.heapChart) py.heapChart.destroy();
+    if (py.gcChart) py.gcChart.destroy();
+    py.heapChart = py.gcChart = null;
+    py.chartKey = null;
+    py.dataSig = "";
+  }
+
+  function pyResize() {
+    [[py.heapChart, pyEl.heapChart], [py.gcChart, pyEl.gcChart]].forEach(function (pair) {
+      var u = pair[0];
+      if (!u) return;
+      var w = pyChartWidth(pair[1]);
+      if (w !== u.width) u.setSize({ width: w, height: u.height });
+    });
+  }
+
+  // The panel's series over [lo, hi], one point either side; counts for the readouts.
+  function pyView(ps, lo, hi) {
+    var t = ps.t, n = t.length, c = ps.cols;
+    var i0 = lowerBound(t, lo - EPS), i1 = upperBound(t, hi + EPS);
+    var d0 = Math.max(0, i0 - 1), d1 = Math.min(n, i1 + 1);
+    var limit = Math.max(state.interval * 3, 2) + EPS;
+    var gcc = c.gc_collections, per = [];
+    for (var i = d0; i < d1; i++) {
+      var a = i > 0 ? gcc[i - 1] : null, b = gcc[i];
+      per.push(a != null && b != null && t[i] - t[i - 1] <= limit ? Math.max(0, b - a) : null);
+    }
+    var heapPoints = 0, firstB = null, lastB = null;
+    for (var j = i0; j < i1; j++) {
+      if (c.py_heap[j] != null) heapPoints++;
+      if (c.py_blocks[j] != null) { if (!firstB) firstB = { t: t[j], v: c.py_blocks[j] }; lastB = { t: t[j], v: c.py_blocks[j] }; }
+    }
+    return {
+      t: t.slice(d0, d1), rss: c.rss.slice(d0, d1), heap: c.py_heap.slice(d0, d1),
+      blocks: c.py_blocks.slice(d0, d1), perSample: per, heapPoints: heapPoints, firstBlocks: firstB, lastBlocks: lastB,
+    };
+  }
+
+  // ---- rendering
+
+  function pyTargets() {
+    var out = [];
+    state.targets.forEach(function (rec) { if (pyEligible(rec)) out.push(rec); });
+    return out;
+  }
+
+  function fmtSignedBytes(v) {
+    if (v == null || !isFinite(v)) return DASH;
+    if (v === 0) return "\u00b10 B";
+    return (v > 0 ? "+" : MINUS) + fmtBytes(Math.abs(v));
+  }
+
+  function fmtSignedCount(v) {
+    if (v == null || !isFinite(v)) return "";
+    return (v > 0 ? "+" : v < 0 ? MINUS : "\u00b1") + fmtThousands(Math.abs(v));
+  }
+
+  function fmtMs(s) {
+    if (s == null || !isFinite(s)) return DASH;
+    var ms = s * 1000;
+    return (ms >= 100 ? Math.round(ms) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)) + " ms";
+  }
+
+  function shortPath(file) {
+    var f = String(file);
+    if (f.length <= PY_PATH_MAX) return f;
+    var parts = f.split(/[\\/]/);
+    var tail = parts.slice(-2).join("/");
+    if (tail.length > PY_PATH_MAX - 2) tail = parts[parts.length - 1];
+    if (tail.length > PY_PATH_MAX - 2) tail = tail.slice(-(PY_PATH_MAX - 2));
+    return "\u2026/" + tail;
+  }
+
+  function renderPython(range) {
+    var list = pyTargets();
+    if (!list.length) {
+      if (!pyPanel.hidden) { pyPanel.hidden = true; pyDestroyCharts(); }
+      setAttr(pyPanel, "data-key", null);
+      return;
+    }
+    var rec = py.key ? state.targets.get(py.key) : null;
+    if (!rec || !pyEligible(rec)) {
+      rec = null;
+      list.forEach(function (r) { if (!rec || (rec.state === "exited" && r.state !== "exited")) rec = r; });
+      py.key = rec.key;
+    }
+    var ps = pyOf(rec);
+    pyPanel.hidden = false;
+    setAttr(pyPanel, "data-key", rec.key);
+    setAttr(pyPanel, "data-state", rec.state === "exited" ? "exited" : "running");
+    pyPanel.style.setProperty("--series", colorOf(rec.key));
+
+    // which process
+    var sig = list.map(function (r) { return r.key + "|" + labelOf(r) + "|" + r.state; }).join(";");
+    if (sig !== py.optionsSig) {
+      py.optionsSig = sig;
+      pyEl.select.textContent = "";
+      list.forEach(function (r) {
+        var o = document.createElement("option");
+        o.value = r.key;
+        o.textContent = labelOf(r) + (r.state === "exited" ? " \u00b7 exited" : "");
+        pyEl.select.appendChild(o);
+      });
+    }
+    if (pyEl.select.value !== rec.key) pyEl.select.value = rec.key;
+    pyEl.selectWrap.hidden = list.length < 2;
+    setText(pyEl.target, labelOf(rec));
+
+    // the agent and the switch
+    var tracing = pyTracing(rec, ps), frames = pyFrames(rec, ps);
+    var live = state.mode !== "recording", exited = rec.state === "exited";
+    var info = [];
+    if (rec.python && rec.python.python) info.push("Python " + rec.python.python);
+    if (rec.python && rec.python.address) info.push("agent at " + rec.python.address);
+    info.push(tracing ? "allocations traced" + (frames ? " (" + frames + " frame" + (frames === 1 ? "" : "s") + ")" : "") : "allocations not traced");
+    setText(pyEl.info, info.join(" \u00b7 "));
+    setAttr(pyPanel, "data-tracing", tracing ? "true" : "false");
+    pyEl.tools.hidden = !live;
+    setAttr(pyEl.toggle, "data-tracing", tracing ? "true" : "false");
+    setText(pyEl.toggle, ps.busy ? (tracing ? "Stopping\u2026" : "Starting\u2026") : tracing ? "Stop tracing" : "Trace Python allocations");
+    pyEl.toggle.disabled = ps.busy || exited || !rec.python;
+    pyEl.toggle.title = exited ? "the process has exited" : !rec.python ? "no agent to ask" : "";
+    pyEl.frames.disabled = tracing || ps.busy || exited;
+    if (tracing && frames && pyEl.frames.querySelector('option[value="' + frames + '"]')) pyEl.frames.value = String(frames);
+    pyEl.error.hidden = !ps.error;
+    setText(pyEl.error, ps.error);
+
+    var note = "";
+    if (!tracing) {
+      note = !live ? "Python allocations were not traced at this point of the recording."
+        : exited ? "The process has exited."
+        : "Python allocations are not traced, so the traced heap and the growing allocation sites are unknown. " +
+          "Tracing (tracemalloc) costs the program some speed and memory while it is on.";
+    }
+    pyEl.note.hidden = !note;
+    setText(pyEl.note, note);
+
+    // charts
+    if (!py.heapChart || py.chartKey !== rec.key) pyMakeCharts(rec);
+    var lo = viewRange ? viewRange[0] : range[0], hi = viewRange ? viewRange[1] : range[1];
+    var view = pyView(ps, lo, hi);
+    var dsig = rec.key + "|" + ps.version + "|" + lo + "|" + hi + "|" + theme.dark;
+    if (dsig !== py.dataSig) {
+      py.dataSig = dsig;
+      py.heapChart.setData([view.t, view.rss, view.heap]);
+      py.gcChart.setData([view.t, view.perSample, view.blocks]);
+    }
+    setAttr(pyEl.heapChart, "data-heap-points", String(view.heapPoints));
+    setAttr(pyPanel, "data-heap-points", String(view.heapPoints));
+
+    // RSS - traced heap
+    var l = ps.latest;
+    var gap = l.rss != null && l.py_heap != null ? l.rss - l.py_heap : null;
+    setAttr(pyEl.gap, "data-bytes", gap == null ? null : String(Math.round(gap)));
+    setText(pyEl.gapValue, gap == null ? DASH : fmtBytes(gap));
+    pyEl.gap.title = gap == null ? "known while Python allocations are traced" : "RSS " + fmtBytes(l.rss) + " \u2212 traced heap " + fmtBytes(l.py_heap);
+    var figs = "";
+    if (l.py_heap != null) {
+      figs = "traced heap " + fmtBytes(l.py_heap) + (l.py_heap_peak != null ? " (peak " + fmtBytes(l.py_heap_peak) + ")" : "") +
+        " \u00b7 RSS " + fmtBytes(l.rss) + (l.rss > 0 ? " \u00b7 Python sees " + Math.round(100 * l.py_heap / l.rss) + "% of it" : "");
+    }
+    setText(pyEl.figures, figs);
+    pyEl.figures.hidden = !figs;
+
+    // gc and objects
+    var span = view.t.length ? Math.max(view.t[view.t.length - 1] - view.t[0], 0) : 0;
+    var collected = null;
+    for (var i = 1; i < view.t.length; i++) if (view.perSample[i] != null) collected = (collected || 0) + view.perSample[i];
+    setText(pyEl.collections, l.gc_collections == null ? DASH : fmtThousands(l.gc_collections) +
+      (collected != null && span > 0 ? " \u00b7 +" + fmtThousands(collected) + " in view" : ""));
+    setText(pyEl.uncollectable, l.gc_uncollectable == null ? DASH : fmtThousands(l.gc_uncollectable));
+    setAttr(pyEl.uncollectable, "data-warn", l.gc_uncollectable > 0 ? "true" : null);
+    var trend = null, trendText = "";
+    if (view.firstBlocks && view.lastBlocks && view.lastBlocks.t > view.firstBlocks.t) {
+      trend = view.lastBlocks.v - view.firstBlocks.v;
+      var per = trend / (view.lastBlocks.t - view.firstBlocks.t) * 60;
+      trendText = " \u00b7 " + fmtSignedCount(trend) + " in " + fmtDuration(view.lastBlocks.t - view.firstBlocks.t) +
+        " (" + fmtSignedCount(per) + "/min)";
+    }
+    setText(pyEl.blocks, l.py_blocks == null ? DASH : fmtThousands(l.py_blocks) + trendText);
+    setAttr(pyEl.blocks, "data-trend", trend == null ? null : trend > 0 ? "up" : trend < 0 ? "down" : "flat");
+
+    renderPauses(ps);
+    renderTop(ps, tracing, live);
+  }
+
+  function renderPauses(ps) {
+    var g = ps.gc;
+    var shown = py.key + "|" + ps.gcVersion;
+    if (py.pausesShown === shown) return;
+    py.pausesShown = shown;
+    pyEl.pauseList.textContent = "";
+    if (!g.last) {
+      setAttr(pyEl.pauses, "data-count", null);
+      setText(pyEl.pausesSummary, "gc pauses: waiting for the agent's first answer (it is asked every 5 s)");
+      return;
+    }
+    setAttr(pyEl.pauses, "data-count", String(g.count));
+    setAttr(pyEl.pauses, "data-max-ms", g.max == null ? null : String(Math.round(g.max * 1e6) / 1000));
+    var s = "gc pauses since " + fmtWhen(g.since) + ": " + fmtThousands(g.count) + (g.count === 1 ? " pause" : " pauses");
+    if (g.count > 0) s += ", " + fmtMs(g.total) + " in all, longest " + fmtMs(g.max);
+    if (g.last.count != null) s += " \u00b7 last 5 s: " + fmtThousands(g.last.count) + (g.last.count > 0 ? ", longest " + fmtMs(g.last.max) : "");
+    if (g.dropped > 0) s += " \u00b7 " + fmtThousands(g.dropped) + " not kept";
+    if (!g.last.collecting) s += " \u00b7 not collecting";
+    setText(pyEl.pausesSummary, s);
+    g.pauses.forEach(function (p) {
+      var li = document.createElement("li");
+      li.setAttribute("data-generation", String(p.generation));
+      var when = document.createElement("span");
+      when.className = "py-pause-time muted";
+      when.textContent = num(p.time) != null ? fmtClock(+p.time) : DASH;
+      var what = document.createElement("span");
+      what.className = "py-pause-gen";
+      what.textContent = "gen " + (p.generation == null ? "?" : p.generation);
+      var dur = document.createElement("span");
+      dur.className = "py-pause-dur";
+      dur.textContent = fmtMs(num(p.duration_s));
+      li.appendChild(when);
+      li.appendChild(what);
+      li.appendChild(dur);
+      if (num(p.collected) != null) {
+        var col = document.createElement("span");
+        col.className = "py-pause-collected muted";
+        col.textContent = fmtThousands(+p.collected) + " collected" + (+p.uncollectable > 0 ? ", " + fmtThousands(+p.uncollectable) + " uncollectable" : "");
+        li.appendChild(col);
+      }
+      pyEl.pauseList.appendChild(li);
+    });
+  }
+
+  function renderTop(ps, tracing, live) {
+    var top = ps.top;
+    var shown = py.key + "|" + ps.topVersion + "|" + tracing;
+    if (py.topShown === shown) return;
+    py.topShown = shown;
+    var body = pyEl.topBody;
+    body.textContent = "";
+    var data = top ? top.data : null;
+    var sites = data && Array.isArray(data.sites) ? data.sites : [];
+    var sinceStart = data && data.baseline === "trace_start";
+    setText(pyEl.growthHead, sinceStart ? "growth since tracing began" : "growth since the previous look");
+    sites.forEach(function (site) {
+      if (!site || typeof site !== "object") return;
+      var file = String(site.file == null ? "?" : site.file), line = site.line == null ? "" : String(site.line);
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-file", file);
+      tr.setAttribute("data-line", line);
+      var where = document.createElement("td");
+      where.className = "py-site";
+      where.title = file + (line ? ":" + line : "");
+      var f = document.createElement("span");
+      f.className = "py-file";
+      f.textContent = shortPath(file);
+      where.appendChild(f);
+      if (line) {
+        var ln = document.createElement("span");
+        ln.className = "py-line";
+        ln.textContent = ":" + line;
+        where.appendChild(ln);
+      }
+      var size = document.createElement("td");
+      size.className = "num";
+      size.textContent = fmtBytes(num(site.size_bytes));
+      var diff = num(site.size_diff_bytes);
+      var growth = document.createElement("td");
+      growth.className = "num py-growth";
+      growth.textContent = fmtSignedBytes(diff);
+      growth.setAttribute("data-sign", diff > 0 ? "up" : diff < 0 ? "down" : "flat");
+      if (diff != null) growth.setAttribute("data-bytes", String(Math.round(diff)));
+      var count = document.createElement("td");
+      count.className = "num";
+      count.textContent = fmtCount(num(site.count));
+      var cd = num(site.count_diff);
+      if (cd) {
+        var small = document.createElement("span");
+        small.className = "py-count-diff muted";
+        small.textContent = " " + fmtSignedCount(cd);
+        count.appendChild(small);
+      }
+      tr.appendChild(where);
+      tr.appendChild(size);
+      tr.appendChild(growth);
+      tr.appendChild(count);
+      body.appendChild(tr);
+    });
+    var has = body.children.length > 0;
+    pyEl.topTable.hidden = !has;
+    setAttr(pyEl.topTable, "data-stale", has && !tracing ? "true" : null);
+    var empty = "";
+    if (!has) {
+      if (tracing) empty = top ? "The traced heap holds no allocation sites that grew." : "Tracing: memlens looks at the allocation sites every 10 s; the first look comes soon.";
+      else empty = live ? "No allocation sites: they are known only while Python allocations are traced. Turn tracing on with the button above; memlens then looks every 10 s."
+        : "No allocation sites were looked at in this recording.";
+    }
+    pyEl.topEmpty.hidden = has;
+    setText(pyEl.topEmpty, empty);
+    var sub = "";
+    if (data) {
+      sub = "as of " + fmtWhen(top.t);
+      if (num(data.total_bytes) != null) sub += " \u00b7 traced in all " + fmtBytes(+data.total_bytes);
+      if (num(data.total_diff_bytes) != null) sub += " (" + fmtSignedBytes(+data.total_diff_bytes) + ")";
+      if (has && !tracing) sub += " \u00b7 tracing is off now: the last look";
+    }
+    setText(pyEl.topSub, sub);
+  }
+
   // ------------------------------------------------------------------ window selector
 
   var windowButtons = Array.prototype.slice.call(document.querySelectorAll("button[data-window]"));
@@ -1602,12 +2296,18 @@
       // sorted input is part of the contract; make sure anyway (cheap when already sorted)
       var sorted = true;
       for (var i = 1; i < t.length; i++) if (t[i] < t[i - 1]) { sorted = false; break; }
-      var tt = t, vv = rss;
+      var tt = t, vv = rss, idx = null;
       if (!sorted) {
-        var idx = t.map(function (_, i) { return i; }).sort(function (a, b) { return t[a] - t[b]; });
+        idx = t.map(function (_, i) { return i; }).sort(function (a, b) { return t[a] - t[b]; });
         tt = idx.map(function (i) { return t[i]; });
         vv = idx.map(function (i) { return pick(rss, i); });
       }
+      var pyCols = {};
+      PY_COLS.forEach(function (c) {
+        var col = c === "rss" ? vv : Array.isArray(s[c]) ? s[c] : null;
+        pyCols[c] = c === "rss" || !idx || !col ? col : idx.map(function (i) { return pick(col, i); });
+      });
+      pyOnSeries(rec, tt, pyCols);
       list.push({ key: key, t: tt, v: vv });
     });
     return list;
@@ -1618,6 +2318,7 @@
     if (typeof msg.seq === "number") state.lastSeq = msg.seq;
     noteBucketed(msg.series || {}, msg.bucketed && typeof msg.bucketed === "object" ? msg.bucketed : {});
     addAlerts(msg.alerts);   // after a reconnect, the same alerts again: kept once
+    if (Array.isArray(msg.python)) msg.python.forEach(onPython);   // the latest answers; kept once
     markConnected();
     renderNow();
     if (state.mode === "recording") fetchLastSamples();
@@ -1673,6 +2374,7 @@
     if (!isFinite(t)) return;
     var samples = msg.samples || {};
     var iR = fieldIndex("rss"), iT = fieldIndex("threads"), iF = fieldIndex("fds"), iC = fieldIndex("cpu");
+    var iPy = PY_FIELDS.map(fieldIndex);
     var values = {};
     Object.keys(samples).forEach(function (key) {
       var row = samples[key];
@@ -1681,6 +2383,9 @@
       var rss = pick(row, iR);
       values[key] = rss;
       noteLatest(rec, t, { rss: rss, threads: pick(row, iT), fds: pick(row, iF), cpu: pick(row, iC) });
+      var pv = { rss: rss };
+      PY_FIELDS.forEach(function (f, i) { pv[f] = pick(row, iPy[i]); });
+      pyOnSample(rec, t, pv);
     });
     addRow(t, values);
     needRender();
@@ -1715,6 +2420,7 @@
       case "exit": onExit(msg); break;
       case "leak":
       case "threshold": addAlerts([msg]); break;
+      case "python": onPython(msg); break;
       default: break;   // unknown message types are ignored (protocol rule)
     }
   }
@@ -1876,6 +2582,7 @@
       chart = null;
       chartKeys = [];
     }
+    pyDestroyCharts();
     state.targets.forEach(refreshCardStatic);
     chipsSig = "";
     renderNow();
@@ -1905,6 +2612,7 @@
     store: store,
     detail: detail,
     alerts: alerts,
+    python: py,
     chart: function () { return chart; },
   };
 })();
