@@ -155,6 +155,16 @@ class AlertEngine:
             except Exception:  # one bad round must not end the alerts
                 log.exception("alert engine: a tick could not be judged")
 
+    def verdicts(self) -> dict[str, LeakFinding]:
+        """The latest finding of each watched target, whatever its verdict (for a face that
+        shows the verdict as it evolves); empty until a target's first evaluation."""
+        out = {}
+        for key, watched in list(self._watched.items()):
+            last = watched.detector.last
+            if last is not None:
+                out[key] = last
+        return out
+
     # -- the work, callable directly in tests --------------------------------------------
 
     def process(self, tick: Tick) -> list[Alert]:

@@ -173,3 +173,11 @@ def test_a_leak_with_a_flat_python_heap_says_native_memory() -> None:
         alerts.process(Tick(tick.seq, tick.time, {"1-1": reading}, tick.new_targets))
     (leak,) = [a for a in seen if a.kind == "leak"]
     assert "traced Python heap stays flat" in leak.data["analysis"]
+
+
+def test_the_verdict_as_it_evolves_is_there_for_a_face() -> None:
+    alerts, _seen = engine()
+    assert alerts.verdicts() == {}
+    for tick in ticks(100 * MB + i * 0.5 * MB for i in range(120)):
+        alerts.process(tick)
+    assert alerts.verdicts()["1-1"].verdict.value == "leak"
