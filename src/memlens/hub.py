@@ -9,6 +9,13 @@ A subscriber with a `FrameSink` (a WebSocket whose transport the server can writ
 directly) is fed during `publish` itself, with one frame built once for everyone: no
 task wakes up per client and per message, which is what fan-out to a thousand clients
 costs most. Others are fed by their own task through `get()`.
+
+With a thousand sinks, the Python work `publish` does per sink on top of the `send`
+system call is a large part of the server's CPU and of the time the last client waits,
+so a sink that is keeping up takes a short path: one `offer` of the frame, with no queue
+entry made (nor allocated) and none taken out. Its queue is used
+only while the sink is behind (or held, before `release`), and then strictly in order:
+a message never overtakes one queued before it.
 """
 
 from __future__ import annotations
@@ -22,26 +29,32 @@ DEFAULT_QUEUE_SIZE = 64
 
 
 class FrameSink(Protocol):
-    def ready(self) -> bool:
-        """Open, with room in its send buffer."""
+    def offer(self, frame: bytes) -> bool:
+        """Write the whole frame now and return True, or write nothing and return False
+        (closed, or too much already buffered for this client)."""
         ...
 
-    def write(self, frame: bytes) -> None: ...
+
+def _refuse(frame: bytes) -> bool:
+    return False
 
 
 class Subscription:
-    __slots__ = ("_held", "_hub", "_queue", "_ready", "_sink", "dropped", "maxsize")
+    __slots__ = ("_held", "_hub", "_offer", "_queue", "_ready", "_sink", "dropped", "maxsize")
 
     def __init__(self, hub: Hub, maxsize: int, sink: FrameSink | None = None) -> None:
         self._hub = hub
         self._queue: deque[tuple[str, bytes | None]] = deque()
         self._ready = asyncio.Event()
         self._sink = sink
+        # Bound once: publish calls it for every sink and every message.
+        self._offer: Callable[[bytes], bool] = sink.offer if sink is not None else _refuse
         self._held = sink is not None  # until release(): the first messages go another way
         self.maxsize = maxsize
         self.dropped = 0
 
     def put(self, message: str, frame: bytes | None = None) -> None:
+        """Queue a message (dropping the oldest when full), then feed the sink or task."""
         if len(self._queue) >= self.maxsize:
             self._queue.popleft()
             self.dropped += 1
@@ -54,16 +67,19 @@ class Subscription:
 
     def release(self) -> None:
         """Start writing to the sink (after what had to be sent first is sent)."""
-        self._held = False
-        self._drain()
+        if self._held:
+            self._held = False
+            self._hub._released(self)
+            self._drain()
 
     def _drain(self) -> None:
-        sink, queue = self._sink, self._queue
-        assert sink is not None
-        while queue and sink.ready():
-            frame = queue.popleft()[1]
+        offer, queue = self._offer, self._queue
+        while queue:
+            frame = queue[0][1]
             assert frame is not None
-            sink.write(frame)
+            if not offer(frame):
+                return
+            queue.popleft()
 
     def pending(self) -> int:
         return len(self._queue)
@@ -88,7 +104,10 @@ class Hub:
     ) -> None:
         self.queue_size = queue_size
         self.frame_encoder = frame_encoder
-        self._subscribers: set[Subscription] = set()
+        # Released sinks, fed by `offer` in publish; everyone else (task-fed subscribers
+        # and sinks still held) goes through `put`. Dicts: ordered, O(1) removal.
+        self._direct: dict[Subscription, None] = {}
+        self._queued: dict[Subscription, None] = {}
         self._with_sink = 0
         self.published = 0
         self.dropped = 0
@@ -99,17 +118,26 @@ class Hub:
                 raise ValueError("a hub without a frame encoder cannot feed sinks")
             self._with_sink += 1
         sub = Subscription(self, maxsize or self.queue_size, sink)
-        self._subscribers.add(sub)
+        self._queued[sub] = None
         return sub
 
+    def _released(self, sub: Subscription) -> None:
+        if sub in self._queued:  # not if it was closed meanwhile
+            del self._queued[sub]
+            self._direct[sub] = None
+
     def unsubscribe(self, sub: Subscription) -> None:
-        if sub in self._subscribers:
-            self._subscribers.discard(sub)
-            if sub._sink is not None:
-                self._with_sink -= 1
+        if sub in self._queued:
+            del self._queued[sub]
+        elif sub in self._direct:
+            del self._direct[sub]
+        else:
+            return
+        if sub._sink is not None:
+            self._with_sink -= 1
 
     def __len__(self) -> int:
-        return len(self._subscribers)
+        return len(self._direct) + len(self._queued)
 
     @property
     def direct(self) -> int:
@@ -121,5 +149,10 @@ class Hub:
         frame = None
         if self._with_sink and self.frame_encoder is not None:
             frame = self.frame_encoder(message)
-        for sub in self._subscribers:
+        if frame is not None:
+            # A snapshot: a sink that unsubscribes from inside `offer` cannot upset this.
+            for sub in tuple(self._direct):
+                if sub._queue or not sub._offer(frame):
+                    sub.put(message, frame)
+        for sub in tuple(self._queued):
             sub.put(message, frame)

@@ -66,13 +66,15 @@ class ListSink:
     def __init__(self, room: int = 1000) -> None:
         self.frames: list[bytes] = []
         self.room = room
+        self.offers = 0
 
-    def ready(self) -> bool:
-        return self.room > 0
-
-    def write(self, frame: bytes) -> None:
+    def offer(self, frame: bytes) -> bool:
+        self.offers += 1
+        if self.room <= 0:
+            return False
         self.room -= 1
         self.frames.append(frame)
+        return True
 
 
 def test_sinks_get_one_shared_frame_only_after_release() -> None:
@@ -115,5 +117,111 @@ def test_a_hub_without_an_encoder_refuses_sinks() -> None:
     async def scenario() -> None:
         with pytest.raises(ValueError, match="frame encoder"):
             Hub().subscribe(sink=ListSink())
+
+    asyncio.run(scenario())
+
+
+def test_a_sink_that_falls_behind_gets_its_backlog_first_in_order() -> None:
+    async def scenario() -> None:
+        hub = Hub(queue_size=8, frame_encoder=lambda text: text.encode())
+        steady, flaky = ListSink(), ListSink(room=1)
+        hub.subscribe(sink=steady).release()
+        sub = hub.subscribe(sink=flaky)
+        sub.release()
+        for name in "abc":  # "a" fits; "b" and "c" wait in the queue
+            hub.publish(name)
+        assert flaky.frames == [b"a"]
+        assert sub.pending() == 2
+        flaky.room = 2  # room for the backlog only: the new message must wait behind it
+        hub.publish("d")
+        assert flaky.frames == [b"a", b"b", b"c"]
+        assert sub.pending() == 1
+        flaky.room = 10
+        hub.publish("e")
+        assert flaky.frames == [b"a", b"b", b"c", b"d", b"e"]
+        assert steady.frames == flaky.frames
+        assert sub.pending() == 0
+        assert hub.dropped == 0
+
+    asyncio.run(scenario())
+
+
+def test_every_sink_gets_every_message_once_in_order_while_busy_at_random() -> None:
+    import random
+
+    async def scenario() -> None:
+        rng = random.Random(7)
+        hub = Hub(queue_size=1000, frame_encoder=lambda text: text.encode())
+        sinks = [ListSink(room=0) for _ in range(20)]
+        for sink in sinks:
+            hub.subscribe(sink=sink).release()
+        task_fed = hub.subscribe()
+        for i in range(300):
+            for sink in sinks:
+                sink.room = rng.choice([0, 0, 1, 3])
+            hub.publish(str(i))
+        for sink in sinks:
+            sink.room = 1000
+        hub.publish("300")
+        expected = [str(i).encode() for i in range(301)]
+        for sink in sinks:
+            assert sink.frames == expected
+        assert [await task_fed.get() for _ in range(task_fed.pending())] == [
+            e.decode() for e in expected
+        ]
+        assert hub.dropped == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_sink_keeping_up_is_offered_each_frame_once() -> None:
+    async def scenario() -> None:
+        hub = Hub(frame_encoder=lambda text: text.encode())
+        sink = ListSink()
+        hub.subscribe(sink=sink).release()
+        for name in "abcd":
+            hub.publish(name)
+        assert sink.offers == 4
+        assert sink.frames == [b"a", b"b", b"c", b"d"]
+
+    asyncio.run(scenario())
+
+
+def test_closed_subscriptions_are_not_fed_even_if_released_late() -> None:
+    async def scenario() -> None:
+        hub = Hub(frame_encoder=lambda text: text.encode())
+        sink = ListSink()
+        sub = hub.subscribe(sink=sink)
+        sub.close()
+        sub.release()  # the sender task may get here after the stream closed it
+        hub.publish("x")
+        assert sink.frames == []
+        assert len(hub) == 0
+        assert hub.direct == 0
+        sub.close()  # twice is harmless
+        assert hub.direct == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_sink_that_unsubscribes_while_offered_does_not_upset_publishing() -> None:
+    async def scenario() -> None:
+        hub = Hub(frame_encoder=lambda text: text.encode())
+        others = [ListSink() for _ in range(3)]
+        for sink in others:
+            hub.subscribe(sink=sink).release()
+
+        class Leaving(ListSink):
+            def offer(self, frame: bytes) -> bool:
+                sub.close()
+                return False
+
+        sub = hub.subscribe(sink=Leaving())
+        sub.release()
+        hub.publish("x")
+        hub.publish("y")
+        for sink in others:
+            assert sink.frames == [b"x", b"y"]
+        assert len(hub) == 3
 
     asyncio.run(scenario())

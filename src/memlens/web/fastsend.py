@@ -37,22 +37,32 @@ def encode_text_frame(text: str) -> bytes:
 
 
 class TransportSink:
+    """Writes whole frames to one client's transport, for `Hub`.
+
+    `transport.write` already sends straight to the socket when nothing is buffered
+    (asyncio's selector transport; it buffers only what the kernel would not take), and
+    a frame is always written whole: uvicorn's own pings and close frames, written
+    through the same transport on the same thread, fall between frames, never inside
+    one. Once the connection is closing (a close frame sent or received) the protocol
+    state is no longer OPEN and nothing more is written.
+    """
+
     __slots__ = ("_conn", "_transport")
 
     def __init__(self, transport: Any, conn: Protocol) -> None:
         self._transport = transport
         self._conn = conn
 
-    def ready(self) -> bool:
+    def offer(self, frame: bytes) -> bool:
         t = self._transport
-        return (
-            self._conn.state is OPEN
-            and not t.is_closing()
-            and t.get_write_buffer_size() < HIGH_WATER
-        )
-
-    def write(self, frame: bytes) -> None:
-        self._transport.write(frame)
+        if (
+            self._conn.state is not OPEN
+            or t.is_closing()
+            or t.get_write_buffer_size() >= HIGH_WATER
+        ):
+            return False
+        t.write(frame)
+        return True
 
 
 def transport_sink(scope: Scope) -> TransportSink | None:
