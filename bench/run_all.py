@@ -3,8 +3,8 @@
 Each benchmark runs as its own subprocess (its own descriptors, limits and children),
 under a time limit, and rewrites its own section of docs/benchmarks.md.
 
-    python -m bench.run_all                      # all, full length (about 20 minutes)
-    python -m bench.run_all --quick              # all, shortened (about 4 minutes)
+    python -m bench.run_all                      # all, full length (about 30 minutes)
+    python -m bench.run_all --quick              # all, shortened (about 6 minutes)
     python -m bench.run_all --only probe,fanout  # some
 """
 
@@ -45,6 +45,19 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[list[str], float]]:
             900.0,
         ),
         "self_rss": (["--minutes", f"{minutes:g}"], minutes * 60.0 + 300.0),
+        "agent": (
+            [
+                "--repeats",
+                "5" if quick else "9",
+                "--rounds",
+                "300000" if quick else "700000",
+                "--sizes",
+                "10000,100000" if quick else "10000,100000,1000000",
+                "--request-repeats",
+                "3" if quick else "5",
+            ],
+            300.0 if quick else 900.0,
+        ),
     }
 
 

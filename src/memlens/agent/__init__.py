@@ -8,11 +8,15 @@ loads anything outside this package.
 
 from __future__ import annotations
 
-from memlens.agent.launch import autostart_dir, autostart_env
+from typing import TYPE_CHECKING, Any
+
 from memlens.agent.lifecycle import info, is_running, start, stop
 from memlens.agent.protocol import PROTOCOL_VERSION
 from memlens.agent.registry import AgentEntry, find_agent, list_agents
 from memlens.agent.server import AgentInfo, AgentStartError
+
+if TYPE_CHECKING:
+    from memlens.agent.launch import autostart_dir, autostart_env
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -28,3 +32,13 @@ __all__ = [
     "start",
     "stop",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The launcher's helpers serve the viewer (memlens run --agent), not the agent: every
+    # module the agent imports adds objects the host's garbage collector walks for ever.
+    if name in ("autostart_dir", "autostart_env"):
+        from memlens.agent import launch
+
+        return getattr(launch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ kept between calls, never a whole snapshot.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import threading
 import time
@@ -101,6 +102,44 @@ def require_tracing() -> None:
         raise RequestError(E_NOT_TRACING, "tracemalloc is off; send tracemalloc.start first")
 
 
+def group(snapshot: tracemalloc.Snapshot, by: str) -> Totals:
+    """(size, count) per site, frames oldest first: `Snapshot.statistics(by)` without its
+    cost. statistics() builds a Frame and a Traceback object for every trace (seconds for
+    a million blocks); grouping the snapshot's raw traces, tuples of (domain, size,
+    frames most recent first, ...), does the same sums in a tenth of the time. Falls back
+    to statistics() where the raw traces are not there (another interpreter)."""
+    raw = getattr(snapshot.traces, "_traces", None)
+    if by not in ("lineno", "traceback") or not isinstance(raw, list):
+        return {
+            tuple((f.filename, f.lineno) for f in stat.traceback): (stat.size, stat.count)
+            for stat in snapshot.statistics(by)
+        }
+    sums: dict[Any, list[int]] = {}
+    lineno = by == "lineno"
+    for trace in raw:
+        frames = trace[2]
+        where = frames[:1] if lineno else frames
+        entry = sums.get(where)
+        if entry is None:
+            sums[where] = [trace[1], 1]
+        else:
+            entry[0] += trace[1]
+            entry[1] += 1
+    return {tuple(reversed(where)): (size, count) for where, (size, count) in sums.items()}
+
+
+def _excluded(key: Key) -> bool:
+    """Whether a group's frames (oldest first) match one of _FILTERS the way
+    `Snapshot.filter_traces` would judge a trace with those frames."""
+    if not key:
+        return True
+    for rule in _FILTERS:
+        names = [name for name, _ in key] if rule.all_frames else [key[-1][0]]
+        if any(fnmatch.fnmatch(name, rule.filename_pattern) for name in names):
+            return True
+    return False
+
+
 class Baselines:
     """One connection's totals from its previous `top`, per grouping."""
 
@@ -119,12 +158,16 @@ class Baselines:
 def top(tracing: Tracing, baselines: Baselines, by: str, limit: int, order: str) -> dict[str, Any]:
     """The sites holding (or gaining) the most traced memory; costly: takes a snapshot."""
     require_tracing()
-    snapshot = tracemalloc.take_snapshot().filter_traces(_FILTERS)
+    snapshot = tracemalloc.take_snapshot()
     frames = snapshot.traceback_limit
     totals: Totals = {}
-    for stat in snapshot.statistics(by):
-        key = tuple((f.filename, f.lineno) for f in stat.traceback)
-        totals[key] = (stat.size, stat.count)
+    # Group first, then leave out the groups of tracemalloc, the import system and the
+    # agent itself: `Snapshot.filter_traces` runs every filter over every trace in Python
+    # and took most of a `top` over a million blocks; the groups are far fewer. With more
+    # than one frame traced and grouping by line, a block is judged by its own line only.
+    for key, (size, count) in group(snapshot, by).items():
+        if not _excluded(key):
+            totals[key] = (size, count)
     del snapshot
     previous, previous_time = baselines.swap(by, tracing.generation, totals)
     rows = []
