@@ -2,6 +2,60 @@
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from memlens.api.measure import measure, profile
+    from memlens.api.profiler import Profiler
+    from memlens.api.sampling import SamplingConfig
+    from memlens.api.snapshot import MemoryLeak, MemorySnapshot
+    from memlens.api.tracker import Tracker, track
+    from memlens.api.tracker_types import AllocationHotspot, AnalysisReport
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# The library's names, imported on first use: `import memlens` stays as cheap as the
+# agent, which imports nothing else of memlens at start-up, needs it to be.
+_LAZY = {
+    "AllocationHotspot": "memlens.api.tracker_types",
+    "AnalysisReport": "memlens.api.tracker_types",
+    "SamplingConfig": "memlens.api.sampling",
+    "Tracker": "memlens.api.tracker",
+    "track": "memlens.api.tracker",
+    "MemoryLeak": "memlens.api.snapshot",
+    "MemorySnapshot": "memlens.api.snapshot",
+    "Profiler": "memlens.api.profiler",
+    "measure": "memlens.api.measure",
+    "profile": "memlens.api.measure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: `memlens.track(x)` in a hot loop must not pay again
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+__all__ = [
+    "AllocationHotspot",
+    "AnalysisReport",
+    "MemoryLeak",
+    "MemorySnapshot",
+    "Profiler",
+    "SamplingConfig",
+    "Tracker",
+    "__version__",
+    "measure",
+    "profile",
+    "track",
+]

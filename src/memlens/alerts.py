@@ -97,7 +97,8 @@ class _Watched:
 @dataclass
 class _Crossing:
     above: bool = False
-    last_read: float = field(default=float("-inf"))
+    last_read: float = field(default=float("-inf"))  # sample time of our own last read
+    last_reading: float = field(default=float("-inf"))  # time of the last tick reading judged
 
 
 class AlertEngine:
@@ -182,7 +183,7 @@ class AlertEngine:
             if reading.py_blocks is not None:
                 _keep(watched.blocks, tick.time, reading.py_blocks, GC_WINDOW)
                 out.extend(self._gc_threshold(watched, tick.time))
-        out.extend(self._system_threshold(tick.time))
+        out.extend(self._system_threshold(tick))
         for watched in list(self._watched.values()):
             if watched.due is not None and tick.time >= watched.due:
                 watched.due = tick.time + self.settings.every
@@ -306,12 +307,25 @@ class AlertEngine:
             f"{rate * 60:,.0f}/min over the last minute, {word} the limit {limit * 60:,.0f}/min",
         )
 
-    def _system_threshold(self, now: float) -> Iterable[Alert]:
+    def _system_threshold(self, tick: Tick) -> Iterable[Alert]:
+        """System memory against its limit: the tick's own reading of the machine when it
+        has one (the sampler measured it; each reading judged once, however many ticks
+        repeat it), else a read of our own at most every SYSTEM_EVERY seconds (a sampler
+        run with --no-system)."""
         limit = self.settings.thresholds.max_system_memory
-        if limit is None or now - self._system.last_read < SYSTEM_EVERY:
+        now = tick.time
+        if limit is None:
             return
-        self._system.last_read = now
-        percent = self._system_memory()
+        if tick.system is not None:
+            if tick.system.t <= self._system.last_reading:
+                return
+            self._system.last_reading = tick.system.t
+            percent = tick.system.mem_percent
+        else:
+            if now - self._system.last_read < SYSTEM_EVERY:
+                return
+            self._system.last_read = now
+            percent = self._system_memory()
         state = _cross(self._system.above, percent, limit)
         if state is None:
             return

@@ -7,6 +7,7 @@ spike is hidden) computed by the store.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from memlens.history import Column
@@ -39,7 +40,9 @@ class Archive:
             return _empty(), 0
         points = self.downsampled(key, start, end, buckets)
         if not points["bucketed"]:
-            return self.reader.series(self.recording_id, key, since=start - 1e-9, until=end), 0
+            return self.reader.series(
+                self.recording_id, key, since=_just_before(start), until=end
+            ), 0
         size = len(points["t"])
         series: dict[str, Column] = {"t": points["t"]}
         for name in SAMPLE_FIELDS:
@@ -54,3 +57,9 @@ def _empty() -> dict[str, Column]:
 def concat(older: dict[str, Column], newer: dict[str, Column]) -> dict[str, Column]:
     """Two series of the same fields, the second after the first."""
     return {name: [*older.get(name, []), *column] for name, column in newer.items()}
+
+
+def _just_before(t: float) -> float:
+    """The float right below `t`: `since` is exclusive, and at Unix-time magnitudes a
+    small constant (1e-9) rounds away and would drop the sample at `t` itself."""
+    return math.nextafter(t, -math.inf)

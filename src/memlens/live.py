@@ -8,17 +8,22 @@ between therefore sees every tick exactly once: in the backfill or in its queue.
 
 from __future__ import annotations
 
+import math
 import time
+from array import array
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memlens.alerts import Alert
 from memlens.archive import Archive, concat
 from memlens.history import Column, History
 from memlens.hub import Hub
 from memlens.messages import backfill, dumps, encode_tick, hello
-from memlens.model import Target, Tick
+from memlens.model import SYSTEM_FIELDS, Target, Tick
 from memlens.store import RecordingInfo
+
+if TYPE_CHECKING:
+    from memlens.probes.system import SystemReading
 
 # The part of a live backfill older than the ring: raw up to 4 × this many samples, then
 # M4 buckets. Kept small because it bounds what every new tab costs the server (and its
@@ -41,10 +46,13 @@ class LiveView:
         history_capacity: int,
         hub: Hub | None = None,
         archive: Archive | None = None,
+        system: bool = True,
     ) -> None:
         self.interval = interval
         self.hub = hub or Hub()
         self.history = History(history_capacity)
+        self.system_enabled = system  # the sampler reads the machine (not --no-system)
+        self.system = SystemRing(history_capacity)
         self.archive = archive
         self.targets: dict[str, Target] = {}
         self.seq = 0
@@ -59,6 +67,8 @@ class LiveView:
             self.history.add(key, tick.time, reading)
         for target in tick.exits:
             self.targets[target.key] = target
+        if tick.system is not None:
+            self.system.add(tick.system)
         self.seq = tick.seq
         for message in encode_tick(tick):
             self.hub.publish(message)
@@ -89,6 +99,7 @@ class LiveView:
                 history_capacity=self.history.capacity,
                 mode=self.mode,
                 recording=recording,
+                system=self.system_enabled,
             )
         )
 
@@ -100,7 +111,7 @@ class LiveView:
         out = {}
         for key in list(self.targets):
             first = self.history.first_time(key)
-            end = (first if first is not None else float("inf")) - 1e-6
+            end = math.nextafter(first, -math.inf) if first is not None else math.inf
             if first is None:
                 continue  # never sampled while this view lived: nothing older to add
             out[key] = self.archive.as_series(key, start, end, OLDER_BUCKETS)
@@ -116,7 +127,14 @@ class LiveView:
                 series[key] = concat(past, series[key])
                 bucketed[key] = buckets
         return dumps(
-            backfill(self.seq, series, bucketed, list(self.alerts), list(self.python.values()))
+            backfill(
+                self.seq,
+                series,
+                bucketed,
+                list(self.alerts),
+                list(self.python.values()),
+                system=self.system.series(),
+            )
         )
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
@@ -126,7 +144,7 @@ class LiveView:
         """RSS of one target between start and end, bucketed when long (blocking)."""
         if self.archive is not None:
             return self.archive.downsampled(key, start, end, buckets)
-        series = self.history.series(key, since=start - 1e-9)
+        series = self.history.series(key, since=math.nextafter(start, -math.inf))
         keep = [i for i, t in enumerate(series["t"]) if t is not None and t <= end]
         return {
             "t": [series["t"][i] for i in keep],
@@ -136,6 +154,62 @@ class LiveView:
 
     def knows(self, key: str) -> bool:
         return key in self.targets or key in self.history
+
+
+class SystemRing:
+    """The machine's recent readings, for the backfill of a tab that opens later.
+
+    As many as a target's history holds, kept as `memlens.history.Ring` keeps samples:
+    a column of doubles per field (NaN for unknown), not a reading object each, so a day
+    of them stays a few megabytes. The GPUs, usually none, ride beside in a deque. Ticks
+    repeat the last reading until the next is due (see the sampler): a reading no newer
+    than the newest held is one already held.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("history capacity must be at least 1")
+        self.capacity = capacity
+        self._cols = [array("d") for _ in range(len(SYSTEM_FIELDS) + 1)]  # t first
+        self._gpus: deque[list[dict[str, Any]] | None] = deque(maxlen=capacity)
+        self._start = 0
+
+    def __len__(self) -> int:
+        return len(self._cols[0])
+
+    def add(self, reading: SystemReading) -> None:
+        cols = self._cols
+        if cols[0] and reading.t <= cols[0][self._start - 1]:
+            return
+        values = (getattr(reading, name) for name in SYSTEM_FIELDS)
+        row = [reading.t, *(math.nan if v is None else float(v) for v in values)]
+        if len(cols[0]) < self.capacity:
+            for col, value in zip(cols, row, strict=True):
+                col.append(value)
+        else:
+            for col, value in zip(cols, row, strict=True):
+                col[self._start] = value
+            self._start = (self._start + 1) % self.capacity
+        self._gpus.append([g.to_dict() for g in reading.gpus] if reading.gpus else None)
+
+    def series(self) -> dict[str, list[Any]] | None:
+        """Columns "t", every SYSTEM_FIELDS name and "gpus", oldest first; None when
+        there are none."""
+        if not self._cols[0]:
+            return None
+        at = self._start
+        out: dict[str, list[Any]] = {}
+        for name, col in zip(("t", *SYSTEM_FIELDS), self._cols, strict=True):
+            ordered = col[at:] + col[:at] if at else col
+            out[name] = [_json_value(v) for v in ordered]
+        out["gpus"] = list(self._gpus)
+        return out
+
+
+def _json_value(v: float) -> float | int | None:
+    if math.isnan(v):
+        return None
+    return int(v) if v.is_integer() else v
 
 
 def recording_summary(info: RecordingInfo) -> dict[str, object]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from memlens import __version__
 from memlens.history import Column
-from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
+
+if TYPE_CHECKING:
+    from memlens.probes.system import SystemReading
 
 PROTOCOL_VERSION = 1
 UNITS = {"memory": "bytes", "time": "seconds", "cpu": "percent"}
@@ -26,7 +30,10 @@ def hello(
     history_capacity: int,
     mode: str = "live",
     recording: Mapping[str, object] | None = None,
+    system: bool = False,
 ) -> dict[str, object]:
+    """`system`: whether the machine's figures come with the ticks and the backfill
+    (`system_fields` lists them; empty when they do not)."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
@@ -36,6 +43,7 @@ def hello(
         "interval": interval,
         "units": UNITS,
         "fields": list(SAMPLE_FIELDS),
+        "system_fields": list(SYSTEM_FIELDS) if system else [],
         "targets": [t.to_dict() for t in targets],
         "history_capacity": history_capacity,
         "server_time": time.time(),
@@ -48,6 +56,8 @@ def backfill(
     bucketed: Mapping[str, int] | None = None,
     alerts: Sequence[Mapping[str, object]] = (),
     python: Sequence[Mapping[str, object]] = (),
+    *,
+    system: Mapping[str, Sequence[object]] | None = None,
 ) -> dict[str, object]:
     return {
         "type": "backfill",
@@ -56,16 +66,28 @@ def backfill(
         "bucketed": bucketed or {},
         "alerts": list(alerts),
         "python": list(python),
+        "system": system,
     }
 
 
-def tick(seq: int, t: float, samples: Mapping[str, Reading]) -> dict[str, object]:
+def tick(
+    seq: int, t: float, samples: Mapping[str, Reading], system: SystemReading | None = None
+) -> dict[str, object]:
     return {
         "type": "tick",
         "seq": seq,
         "t": t,
         "samples": {key: reading.values() for key, reading in samples.items()},
+        "system": None if system is None else system_values(system),
     }
+
+
+def system_values(reading: SystemReading) -> dict[str, Any]:
+    """A reading as a tick carries it: its figures and GPUs, without its own time (the
+    tick's `t` stands for it; between two reads a tick repeats the last one)."""
+    values = reading.to_dict()
+    del values["t"]
+    return values
 
 
 def target_added(target: Target) -> dict[str, object]:
@@ -86,6 +108,6 @@ def target_exited(target: Target) -> dict[str, object]:
 def encode_tick(t: Tick) -> list[str]:
     """The serialised messages for one tick, in the order clients must see them."""
     out = [dumps(target_added(target)) for target in t.new_targets]
-    out.append(dumps(tick(t.seq, t.time, t.samples)))
+    out.append(dumps(tick(t.seq, t.time, t.samples, t.system)))
     out.extend(dumps(target_exited(target)) for target in t.exits)
     return out

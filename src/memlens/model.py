@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from memlens.probes.system import SystemReading
 
 # The order of the per-sample fields on the wire (see docs/protocol.md). Adding one at the
 # end is compatible; changing the order is a protocol version change.
@@ -26,6 +29,23 @@ SAMPLE_FIELDS: tuple[str, ...] = (
 )
 # The fields of the agent, in that order, at the end of a Reading.
 PYTHON_FIELDS: tuple[str, ...] = SAMPLE_FIELDS[9:]
+# The machine's scalar figures (`memlens.probes.system.SystemReading`, docs/protocol.md
+# "System fields"), in the order the store's columns and the backfill's columns use; the
+# GPUs ride beside them as a list per reading. Named here, not in the probe, so the faces
+# and the store need not import the probe to know them.
+SYSTEM_FIELDS: tuple[str, ...] = (
+    "cpu_percent",
+    "mem_total",
+    "mem_used",
+    "mem_available",
+    "mem_percent",
+    "swap_total",
+    "swap_used",
+    "disk_read_bps",
+    "disk_write_bps",
+    "net_rx_bps",
+    "net_tx_bps",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +140,4 @@ class Tick:
     samples: dict[str, Reading]
     new_targets: tuple[Target, ...] = ()
     exits: tuple[Target, ...] = ()
+    system: SystemReading | None = None  # the machine at this tick, when sampled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from memlens.archive import Archive
 from memlens.history import Column
@@ -13,6 +14,9 @@ from memlens.model import Target
 from memlens.store import StoreReader
 
 ALERT_KINDS = ("leak", "threshold")  # the events a page shows as banners and markers
+# The machine's readings a backfill carries at most: a recording's are thinned to these,
+# enough for the system strip's sparklines over the whole of it.
+SYSTEM_POINTS = 2000
 
 
 class ReplayView:
@@ -30,6 +34,9 @@ class ReplayView:
             {"type": e.kind, "t": e.t, "key": e.target_key, **e.data}
             for e in reader.events(recording_id, kinds=ALERT_KINDS)
         ]
+        # Read with the older history, on a thread (`older_history`), since a recording
+        # still being written grows; the latest read serves every hello and backfill.
+        self._system: dict[str, list[Any]] | None = None
 
     @property
     def end(self) -> float:
@@ -43,11 +50,24 @@ class ReplayView:
                 history_capacity=0,
                 mode=self.mode,
                 recording=recording_summary(self.info),
+                system=bool(self.system_series()),
             )
         )
 
+    def system_series(self) -> dict[str, list[Any]] | None:
+        """The recording's readings of the machine, thinned; None when it has none."""
+        if self._system is None:
+            self._read_system()
+        return self._system or None
+
+    def _read_system(self) -> None:
+        reader, rid = self.archive.reader, self.archive.recording_id
+        series = reader.system_series(rid, points=SYSTEM_POINTS)
+        self._system = series if series["t"] else {}
+
     def older_history(self) -> dict[str, tuple[dict[str, Column], int]]:
         start = self.info.started
+        self._read_system()
         return {key: self.archive.as_series(key, start, self.end) for key in self.targets}
 
     def backfill_message(
@@ -56,7 +76,7 @@ class ReplayView:
         older = older if older is not None else self.older_history()
         series = {key: past for key, (past, _) in older.items()}
         bucketed = {key: count for key, (_, count) in older.items() if count}
-        return dumps(backfill(self.seq, series, bucketed, self.alerts))
+        return dumps(backfill(self.seq, series, bucketed, self.alerts, system=self.system_series()))
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.archive.reader.series(self.archive.recording_id, key, since=since, limit=limit)

@@ -24,6 +24,7 @@ from memlens.model import Reading, Target, Tick
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.processes import ProcessMatcher, ancestors, descendants, start_ticks_of
 from memlens.probes.python import PythonProbe
+from memlens.probes.system import SystemProbe, SystemReading
 from memlens.redact import redact_cmdline
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ class SamplerConfig:
     agents: bool = True
     agent_token: str | None = None
     tracemalloc_frames: int = 0
+    # The machine as a whole (CPU, memory, swap, disk, network; GPUs through NVML when it
+    # is installed and a driver answers), read with a round at most every `system_every`
+    # seconds and carried by every tick: see `_SystemPoll`.
+    system: bool = True
+    gpu: bool = True
+    system_every: float = 1.0
 
 
 @dataclass
@@ -84,6 +91,7 @@ class Sampler:
         self._last_rescan = float("-inf")
         self._matcher = ProcessMatcher(config.name_pattern) if config.name_pattern else None
         self._stop = threading.Event()
+        self._regrid = threading.Event()  # the interval changed: start a new grid now
         self._thread: threading.Thread | None = None
         self.missed_ticks = 0
         self.ticks = 0
@@ -92,6 +100,7 @@ class Sampler:
             token=config.agent_token,
             tracemalloc_frames=config.tracemalloc_frames,
         )
+        self._system = _SystemPoll(config) if config.system else None
         for probe in probes:
             self._add(probe, parent=None, root=None)
 
@@ -238,7 +247,8 @@ class Sampler:
         # A target announced and updated in one round (its agent found) goes out once.
         new = tuple({t.key: t for t in self._pending_new}.values())
         self._pending_new = []
-        return Tick(self._seq, wall, samples, new, tuple(exits))
+        system = self._system.read(mono) if self._system is not None else None
+        return Tick(self._seq, wall, samples, new, tuple(exits), system)
 
     def _mark_exited(self, watched: _Watched, wall: float, *, unreadable: bool) -> None:
         target = watched.target
@@ -270,13 +280,25 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="memlens-sampler", daemon=True)
         self._thread.start()
 
+    def set_interval(self, interval: float) -> None:
+        """Sample every `interval` seconds from now on. The loop wakes at once and starts a
+        new grid with a round, so a viewer that asks for a shorter interval does not wait
+        out the longer one; the counts of rounds and misses carry on."""
+        if interval < MIN_INTERVAL:
+            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
+        self.config.interval = interval
+        self._regrid.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._regrid.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self.agents.close()
         for watched in self._watched.values():
             watched.probe.close()
+        if self._system is not None:
+            self._system.close()
 
     def _run(self) -> None:
         interval = self.config.interval
@@ -290,7 +312,58 @@ class Sampler:
             now = time.monotonic()
             slot, missed = next_slot(origin, slot, now, interval)
             self.missed_ticks += missed
-            self._stop.wait(origin + slot * interval - now)
+            if self._regrid.wait(origin + slot * interval - now) and not self._stop.is_set():
+                self._regrid.clear()
+                interval = self.config.interval
+                origin = time.monotonic()
+                slot = 0
+
+
+class _SystemPoll:
+    """The sampler's own `SystemProbe`, read at most every `system_every` seconds.
+
+    Rounds shorter than that (a 0.1 s interval) carry the last reading again rather than
+    a new one: the machine's figures are rates over the time since the previous read, and
+    reading /proc/stat and friends ten times a second would cost more than the process
+    reads it accompanies while telling nothing a one-second rate does not. A reading is
+    due once `system_every` has passed less half an interval, so a 1 s interval whose
+    rounds wake a hair early still reads every round. The probe (and NVML, when asked
+    for) is opened on the first round, on the sampler's thread, so making a Sampler costs
+    nothing. A read that fails is logged once and leaves the tick without a reading (the
+    next due round tries again; a probe that cannot be opened at all is not retried); it
+    never stops sampling the processes.
+    """
+
+    def __init__(self, config: SamplerConfig) -> None:
+        self.config = config
+        self._probe: SystemProbe | None = None
+        self._broken = False  # the probe could not be opened: never try again
+        self._last: SystemReading | None = None
+        self._last_at = float("-inf")
+        self._warned = False
+
+    def read(self, mono: float) -> SystemReading | None:
+        every = self.config.system_every
+        if mono - self._last_at < every - min(self.config.interval, every) / 2:
+            return self._last
+        self._last_at = mono
+        try:
+            if self._probe is None and not self._broken:
+                self._probe = SystemProbe(gpu=self.config.gpu)
+            if self._probe is not None:
+                self._last = self._probe.read()
+        except Exception:  # the machine's figures are a nicety beside the processes'
+            self._broken = self._probe is None
+            self._last = None
+            if not self._warned:
+                self._warned = True
+                log.warning("reading the system's figures failed", exc_info=True)
+        return self._last
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
 
 def next_slot(origin: float, slot: int, now: float, interval: float) -> tuple[int, int]:

@@ -4,6 +4,7 @@ short real recording of a real child, end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from helpers import MB, Allocator, run_memlens
@@ -24,6 +26,7 @@ from memlens.exporters.report_html import dump_report_html
 from memlens.exporters.report_json import report_to_dict
 from memlens.exporters.report_md import render_report_md
 from memlens.model import Reading, Target, Tick
+from memlens.probes.system import SystemReading
 from memlens.store import Store, StoreReader
 from memlens.units import human_bytes
 
@@ -375,6 +378,74 @@ def test_markup_in_names_stays_text(tmp_path: Path) -> None:
     assert report_to_dict(report)["targets"][0]["name"] == "<img src=x onerror=alert(1)>"
 
 
+# -- the machine ------------------------------------------------------------------------------
+
+
+def test_the_machines_memory_swap_and_cpu_are_reported(tmp_path: Path) -> None:
+    """A recording with the machine's readings: the report gives their figures in every
+    format instead of saying they were not recorded."""
+    db = tmp_path / "machine.db"
+    total, t0 = 16 * 1024 * MB, 1_700_000_000.0
+    percents = [40.0, 60.0, 50.0, 70.0]
+    cpus = [None, 10.0, 30.0, 20.0]
+    store = Store.open(db)
+    rid = store.begin_recording(name="box", command=None, interval=1.0, host="h", started=t0)
+    proc = Target("1-1", "process", 1, t0, "app", "app")
+    for i, (percent, cpu) in enumerate(zip(percents, cpus, strict=True)):
+        used = int(total * percent / 100)
+        reading = SystemReading(
+            t0 + i, cpu, total, used, total - used, percent, 2048 * MB, i * MB,
+            None, None, None, None,
+        )  # fmt: skip
+        tick = Tick(
+            i + 1, t0 + i, {proc.key: Reading(MB, MB, 0, 0, 1, 3, 0.0)}, (proc,) if i == 0 else ()
+        )
+        store.add_tick(rid, dataclasses.replace(tick, system=reading))
+    store.end_recording(rid, ended=t0 + 4)
+    store.close()
+
+    result = run_memlens("report", str(db), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    machine = json.loads(result.stdout)["system_memory"]
+    assert machine["recorded"] is True
+    assert machine["readings"] == 4
+    assert machine["memory_total"] == total
+    assert machine["memory_percent"] == {"current": 70.0, "min": 40.0, "max": 70.0, "average": 55.0}
+    assert machine["memory_used"]["max"] == int(total * 0.7)
+    assert machine["swap_total"] == 2048 * MB
+    assert machine["swap_used"] == {
+        "current": 3 * MB,
+        "min": 0.0,
+        "max": 3 * MB,
+        "average": 1.5 * MB,
+    }
+    assert machine["cpu_percent"] == {"current": 20.0, "min": 10.0, "max": 30.0, "average": 20.0}
+    assert machine["violations"] == []
+    assert "read 4 times" in machine["note"]
+
+    md = run_memlens("report", str(db))
+    assert md.returncode == 0, md.stderr
+    assert (
+        "- **System memory:** 70.0% of 16.0 GB in use at the end (min 40.0%, max 70.0%, "
+        in md.stdout
+    )
+    assert "| memory in use | 70.0% | 40.0% | 70.0% | 55.0% |" in md.stdout
+    assert "| CPU, all cores | 20.0% | 10.0% | 30.0% | 20.0% |" in md.stdout
+    assert "- **Installed:** memory 16.0 GB, swap 2.0 GB" in md.stdout
+    assert "not recorded" not in md.stdout
+
+    reader = StoreReader.open(db)
+    try:
+        recording = load_recording(reader, reader.recording(rid))
+    finally:
+        reader.close()
+    assert recording.system is not None
+    assert recording.system["mem_percent"] == percents
+    html = dump_report_html(build_report(recording)).decode()
+    assert '<tr data-figure="memory_percent">' in html
+    assert '<td class=num data-stat="max" data-value="70.0">70.0%</td>' in html
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -438,6 +509,11 @@ def test_a_short_real_recording_end_to_end(allocator: Allocator, tmp_path: Path)
     assert data["samples"] >= leaker["samples"]
     assert leaker["rss"]["max"] >= 48 * MB
     assert leaker["trend"]["verdict"] == "insufficient"  # 3 s cannot tell a leak
+    machine = data["system_memory"]
+    assert machine["recorded"] is True
+    assert machine["readings"] >= 2
+    assert machine["memory_total"] == psutil.virtual_memory().total
+    assert 0 < machine["memory_percent"]["min"] <= machine["memory_percent"]["max"] <= 100
     assert [r["kind"] for r in data["recommendations"]] == ["insufficient"]
     assert data["leaks"] == {
         "source": "detector",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -27,8 +28,10 @@ from memlens.errors import (
     UsageError,
 )
 from memlens.history import History
-from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
+from memlens.probes.gpu import GpuProcess, GpuReading
+from memlens.probes.system import SystemReading
 from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import SCHEMA_VERSION, Store, StoreReader
 from memlens.store.schema import MIGRATIONS, migrate
@@ -665,3 +668,101 @@ def test_prune_deletes_old_samples_and_events_and_keeps_counts(db: Path) -> None
         assert [e.data["n"] for e in reader.events(rid)] == list(range(3, 10))
         assert reader.prune(samples_before=T0, events_before=T0) == (0, 0)
     assert integrity(db) == "ok"
+
+
+# -- the machine's readings (schema version 3) --------------------------------------------------
+
+
+def machine(t: float, used: int, *, first: bool = False, gpu: bool = False) -> SystemReading:
+    """A reading of a 16 GB machine; the first of a probe knows no rates."""
+    total = 16 * 1024 * MB
+    gpus = ()
+    if gpu:
+        card = GpuReading(
+            0, "H100", "GPU-1", 80 * 1024 * MB, used // 2, None, 45.0, None, (GpuProcess(7, None),)
+        )
+        gpus = (card,)
+    return SystemReading(
+        t=t,
+        cpu_percent=None if first else 12.5,
+        mem_total=total,
+        mem_used=used,
+        mem_available=total - used,
+        mem_percent=100.0 * used / total,
+        swap_total=2048 * MB,
+        swap_used=3 * MB,
+        disk_read_bps=None if first else 1.5e6,
+        disk_write_bps=None if first else 0.0,
+        net_rx_bps=None if first else 2048.25,
+        net_tx_bps=None if first else 512.0,
+        gpus=gpus,
+    )
+
+
+def test_system_readings_read_back_exactly_each_once(db: Path) -> None:
+    """Ticks repeat a reading until the next is read: each is stored once, unknown rates
+    as NULL and the GPUs whole; thinning keeps the last reading."""
+    readings = [machine(T0 + i, (1000 + i) * MB, first=i == 0, gpu=i % 2 == 1) for i in range(10)]
+    with Store.open(db) as store:
+        rid = store.begin_recording(name="m", command=None, interval=0.25, host="h")
+        for seq in range(40):  # four ticks per reading
+            tick = Tick(seq, T0 + seq * 0.25, {"1-1": Reading(1, 1, 1, 0, 1, 1, 0.0)})
+            store.add_tick(rid, dataclasses.replace(tick, system=readings[seq // 4]))
+        store.flush()
+        assert store.status()["written"] == 40 + 10  # a reading is a row, like a sample
+    with StoreReader.open(db) as reader:
+        series = reader.system_series(rid)
+        assert series["t"] == [r.t for r in readings]
+        for name in SYSTEM_FIELDS:
+            assert series[name] == [getattr(r, name) for r in readings], name
+        assert series["gpus"][0] is None
+        assert series["gpus"][1] == [readings[1].gpus[0].to_dict()]
+        assert reader.recording(rid).sample_count == 40  # readings are not samples
+        assert reader.system_series(rid, since=T0 + 7)["t"] == [T0 + 8, T0 + 9]
+        assert reader.system_series(rid, T0 + 1, T0 + 3)["t"] == [T0 + 2, T0 + 3]
+        thin = reader.system_series(rid, points=4)
+        assert thin["t"] == [T0 + 0, T0 + 3, T0 + 6, T0 + 9]
+        assert thin["mem_used"] == [readings[i].mem_used for i in (0, 3, 6, 9)]
+        assert reader.system_series(rid + 1)["t"] == []
+        assert reader.prune(samples_before=T0 + 5, events_before=T0) == (20, 0)
+        assert reader.system_series(rid)["t"] == [T0 + i for i in range(5, 10)]
+    assert integrity(db) == "ok"
+
+
+def test_a_version_2_file_gets_the_system_table_and_records_on(tmp_path: Path) -> None:
+    """A file from before the machine's readings: migrated, its samples intact, it reads
+    with no readings and records new ones."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, path, migrations=MIGRATIONS[:2])
+    conn.execute(
+        "INSERT INTO recordings (id, name, started, host, interval, memlens_version, "
+        "sample_count) VALUES (1, 'old', ?, 'h', 1.0, '0.1.0', 1)",
+        (T0,),
+    )
+    conn.execute(
+        "INSERT INTO targets (id, recording_id, key, kind, pid, start_time, name, cmdline, "
+        "members, state) VALUES (1, 1, '7-7', 'process', 7, ?, 'old', 'old', '[]', 'running')",
+        (T0,),
+    )
+    conn.execute(
+        "INSERT INTO samples (target_id, t, rss, vms, shared, swap, threads, fds, cpu, py_heap) "
+        "VALUES (1, ?, 1000, 2, 3, 0, 1, 4, 0.5, 64)",
+        (T0,),
+    )
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+    with StoreReader.open(path) as reader:
+        assert reader.series(1, "7-7")["py_heap"] == [64]
+        assert reader.system_series(1)["t"] == []
+    with Store.open(path) as store:
+        rid = store.begin_recording(name="new", command=None, interval=1, host="h")
+        tick = Tick(1, T0 + 10, {"8-8": Reading(5, 6, 7, 0, 1, 2, 0.0)})
+        store.add_tick(rid, dataclasses.replace(tick, system=machine(T0 + 10, 4096 * MB)))
+    with StoreReader.open(path) as reader:
+        assert reader.system_series(rid)["mem_used"] == [4096 * MB]
+        assert reader.system_series(rid)["cpu_percent"] == [12.5]
+        assert reader.system_series(1)["t"] == []
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert SCHEMA_VERSION == 3
+    assert integrity(path) == "ok"

@@ -10,6 +10,7 @@ from memlens.alerts import HYSTERESIS, Alert, AlertEngine
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import Settings, Thresholds
 from memlens.model import Reading, Target, Tick
+from memlens.probes.system import SystemReading
 
 MB = 1024 * 1024
 FAST = DetectorConfig(
@@ -112,6 +113,32 @@ def test_system_memory_threshold_reads_at_most_once_a_second() -> None:
         alerts.process(Tick(i + 1, t0 + i * 0.5, {}))
     assert len(reads) == 4
     assert [(a.key, a.data["state"]) for a in seen] == [(None, "above"), (None, "below")]
+
+
+def machine(t: float, percent: float) -> SystemReading:
+    total = 1000 * MB
+    used = int(total * percent / 100)
+    return SystemReading(t, 1.0, total, used, total - used, percent, 0, 0, None, None, None, None)
+
+
+def test_system_memory_threshold_uses_the_ticks_reading_once_each() -> None:
+    """The sampler measured the machine: its reading is judged, once however many ticks
+    repeat it, and the engine reads nothing itself."""
+
+    def never() -> float:
+        raise AssertionError("the engine read the system's memory itself")
+
+    seen: list[Alert] = []
+    settings = Settings(thresholds=Thresholds(max_system_memory=90.0), detector=FAST)
+    alerts = AlertEngine(settings, [seen.append], system_memory=never)
+    t0 = 1_000_000.0
+    levels = [50.0, 95.0, 96.0, 40.0, 97.0]
+    readings = [machine(t0 + i, level) for i, level in enumerate(levels)]
+    for i in range(len(levels) * 4):  # four ticks per reading, as at a 0.25 s interval
+        alerts.process(Tick(i + 1, t0 + i * 0.25, {}, system=readings[i // 4]))
+    states = [(a.key, a.data["state"], a.data["value"]) for a in seen]
+    assert states == [(None, "above", 95.0), (None, "below", 40.0), (None, "above", 97.0)]
+    assert "system memory 95.0% in use" in seen[0].text
 
 
 def test_leak_rate_threshold_follows_the_alert() -> None:

@@ -6,8 +6,9 @@ into bytes. docs/cli.md ("memlens report") describes every field.
 Where the recording holds the live alerts (events of kind "leak" and "threshold"), the
 report counts those: they are what was raised while it ran. Otherwise it runs the leak
 detector over each target's RSS and derives threshold crossings from the samples when a
-limit is given, and says so (`source`). System-wide memory is not sampled into
-recordings; only its threshold alerts are, so that is all the report tells of it.
+limit is given, and says so (`source`). The machine's memory, swap and CPU come from
+the recording's system readings when it holds them (recorded since schema version 3,
+unless sampled with --no-system); its threshold alerts are counted either way.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class RecordingLike(Protocol):
     def series(self) -> Mapping[str, Mapping[str, Sequence[float | int | None]]]: ...
     @property
     def events(self) -> Sequence[EventRow]: ...
+    @property
+    def system(self) -> Mapping[str, Sequence[Any]] | None:
+        """The machine's readings: "t" and a column per figure (None: none recorded)."""
 
 
 @dataclass(frozen=True)
@@ -193,10 +197,28 @@ class Violations:
 
 
 @dataclass(frozen=True)
+class Gauge:
+    """One figure of the machine over the period: the last known value, the extremes and
+    the mean of the readings (each reading weighs the same: they are evenly spaced)."""
+
+    current: float
+    min: float
+    max: float
+    average: float
+
+
+@dataclass(frozen=True)
 class SystemMemory:
-    recorded: bool  # whether system-wide samples were recorded (never, so far)
+    recorded: bool  # whether the machine's readings are in the period
     violations: tuple[Violation, ...]
     note: str
+    readings: int = 0
+    memory_total: float | None = None  # bytes, at the last reading
+    memory_percent: Gauge | None = None  # percent of memory_total in use
+    memory_used: Gauge | None = None  # bytes
+    swap_total: float | None = None  # bytes, at the last reading
+    swap_used: Gauge | None = None  # bytes
+    cpu_percent: Gauge | None = None  # all CPUs together, 0-100
 
 
 @dataclass(frozen=True)
@@ -273,7 +295,7 @@ def build_report(
         targets=tuple(targets),
         leaks=leaks,
         thresholds=violations,
-        system_memory=SystemMemory(False, system, _system_note(system)),
+        system_memory=_system_memory(recording.system, cutoff, system),
         exits=tuple(_exits(recording.targets, period)),
         recommendations=tuple(_recommendations(targets, violations)),
     )
@@ -620,10 +642,55 @@ def _from_samples(
 # -- the rest --------------------------------------------------------------------------
 
 
-def _system_note(violations: Sequence[Violation]) -> str:
+def _system_memory(
+    series: Mapping[str, Sequence[Any]] | None,
+    cutoff: float | None,
+    violations: tuple[Violation, ...],
+) -> SystemMemory:
+    ts, columns = _clip(series or {}, cutoff)
+    if not ts:
+        return SystemMemory(False, violations, _system_note(violations, 0))
+
+    def last(name: str) -> float | None:
+        known = [v for v in columns.get(name, []) if v is not None]
+        return float(known[-1]) if known else None
+
+    return SystemMemory(
+        recorded=True,
+        violations=violations,
+        note=_system_note(violations, len(ts)),
+        readings=len(ts),
+        memory_total=last("mem_total"),
+        memory_percent=_gauge(columns.get("mem_percent")),
+        memory_used=_gauge(columns.get("mem_used")),
+        swap_total=last("swap_total"),
+        swap_used=_gauge(columns.get("swap_used")),
+        cpu_percent=_gauge(columns.get("cpu_percent")),
+    )
+
+
+def _gauge(values: Sequence[object] | None) -> Gauge | None:
+    known = [float(v) for v in values or () if isinstance(v, int | float)]
+    if not known:
+        return None
+    return Gauge(known[-1], min(known), max(known), math.fsum(known) / len(known))
+
+
+def _system_note(violations: Sequence[Violation], readings: int) -> str:
+    alerts = (
+        f"{len(violations)} alert{'' if len(violations) == 1 else 's'} on it"
+        if violations
+        else "no alert on it"
+    )
+    if readings:
+        return (
+            f"The machine was read {readings:,} time{'' if readings == 1 else 's'} over the "
+            f"period; {alerts} (thresholds.max_system_memory)."
+        )
     base = (
-        "System-wide memory is not recorded in a recording; only alerts on it are, "
-        "when a limit (thresholds.max_system_memory) was set while recording."
+        "System-wide memory is not recorded in this recording (made with --no-system, or "
+        "by a memlens before schema version 3); only alerts on it are, when a limit "
+        "(thresholds.max_system_memory) was set while recording."
     )
     if not violations:
         return base + " None are in this period."

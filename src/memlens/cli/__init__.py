@@ -15,14 +15,19 @@ from memlens.cli import (
     check,
     demo,
     export,
+    exporter,
     import_,
+    leaks,
     ls,
+    monitor,
     prune,
     record,
     recordings,
     report,
     run,
     serve,
+    snapshot,
+    top,
     watch,
 )
 from memlens.cli._common import Command
@@ -30,10 +35,13 @@ from memlens.errors import EXIT_USAGE, MemlensError
 
 COMMANDS: tuple[Command, ...] = (
     watch.COMMAND,
+    top.COMMAND,
     demo.COMMAND,
     record.COMMAND,
+    monitor.COMMAND,
     run.COMMAND,
     ls.COMMAND,
+    snapshot.COMMAND,
     recordings.LS_COMMAND,
     recordings.SHOW_COMMAND,
     serve.COMMAND,
@@ -41,8 +49,10 @@ COMMANDS: tuple[Command, ...] = (
     export.COMMAND,
     import_.COMMAND,
     analyze.COMMAND,
+    leaks.COMMAND,
     check.COMMAND,
     report.COMMAND,
+    exporter.COMMAND,
 )
 
 

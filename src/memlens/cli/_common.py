@@ -133,6 +133,13 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not look for the Python agent in the watched processes",
     )
+    p.add_argument(
+        "--no-system",
+        dest="system",
+        action="store_false",
+        help="do not read the machine's CPU, memory, swap, disk, network and GPUs with "
+        "each sample (nor show, send or record them)",
+    )
 
 
 def add_target_options(p: argparse.ArgumentParser, verb: str) -> None:

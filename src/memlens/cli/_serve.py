@@ -70,6 +70,7 @@ def run_dashboard(
             agents=args.agents,
             agent_token=getattr(args, "agent_token", None),
             tracemalloc_frames=args.tracemalloc,
+            system=args.system,
         ),
         on_tick=lambda tick: None,
         probes=probes,
@@ -113,7 +114,9 @@ def run_dashboard(
         reader = StoreReader.open(recorder.path)
         reader.limit_cache(LIVE_READER_CACHE_KIB)
         archive = Archive(reader, recorder.recording_id)
-    live = LiveView(interval=interval, history_capacity=capacity, archive=archive)
+    live = LiveView(
+        interval=interval, history_capacity=capacity, archive=archive, system=args.system
+    )
     consumers = [recorder.on_tick] if recorder is not None else []
     try:
         asyncio.run(

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             agents=args.agents,
             agent_token=getattr(args, "agent_token", None),
             tracemalloc_frames=args.tracemalloc,
+            system=args.system,
         ),
         on_tick=lambda tick: None,
         probes=probes,

@@ -104,7 +104,11 @@ def _supervise(
         )
     sampler = Sampler(
         SamplerConfig(
-            interval=args.interval, detail=args.detail, backend=args.backend, children=True
+            interval=args.interval,
+            detail=args.detail,
+            backend=args.backend,
+            children=True,
+            system=args.system,
         ),
         on_tick=lambda tick: None,
         probes=[probe],
@@ -118,6 +122,7 @@ def _supervise(
         live = LiveView(
             interval=args.interval,
             history_capacity=max(1, math.ceil(args.history / args.interval)),
+            system=args.system,
         )
         url = url_for(sock, policy.token)
         print(f"memlens: dashboard at {url}", file=sys.stderr, flush=True)

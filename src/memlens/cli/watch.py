@@ -8,98 +8,23 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
-from memlens.agent import list_agents
-from memlens.cli import ls
 from memlens.cli._alerts import add_alert_options
-from memlens.cli._common import Command, add_serving_options, add_target_options, open_targets
+from memlens.cli._common import Command, add_serving_options
 from memlens.cli._serve import run_dashboard
-from memlens.errors import AgentRefused, UsageError
-from memlens.probes import ProcessProbe
-from memlens.probes.remote import RemoteAgentProbe, looks_like_address
+from memlens.cli._targets import add_agent_target_options, only_agent, open_agent_targets
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    add_target_options(p, "watch")
-    for action in p._actions:
-        if action.dest == "pids":
-            action.metavar = "TARGET"
-            action.help = (
-                "process IDs, or agent addresses (HOST:PORT, unix:PATH) to read through the "
-                "agent; none: the one local process that runs the agent"
-            )
-    p.add_argument(
-        "--agent-token",
-        metavar="TOKEN",
-        help="the token of the agents memlens reads: one named by HOST:PORT or unix:PATH, "
-        "and those of watched processes (--token is the dashboard's own)",
-    )
+    add_agent_target_options(p, "watch")
     add_serving_options(p)
     add_alert_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    texts: list[str] = list(args.pids)
-    addresses = [t for t in texts if looks_like_address(t)]
-    if len(set(addresses)) != len(addresses):
-        raise UsageError("an agent address is named twice")
-    if addresses and args.children:
-        raise UsageError("--children follows local processes only, not an agent's address")
-    if not texts and not args.name:
-        texts = [str(_only_agent())]
-    args.pids = [t for t in texts if not looks_like_address(t)]
-    remote = _open_agents(addresses, args.agent_token)
-    try:
-        local: list[ProcessProbe] = []
-        pattern = None
-        if args.pids or args.name:
-            local, pattern = open_targets(args, "watch")
-    except BaseException:
-        for probe in remote.values():
-            probe.close()
-        raise
-    by_text = dict(zip(args.pids, local, strict=True)) | remote
-    probes = [by_text[t] for t in texts]
-    if len({p.identity.key for p in probes}) != len(probes):
-        for probe in probes:
-            probe.close()
-        raise UsageError("the same process is named twice")
+    if not args.pids and not args.name:
+        args.pids = [str(only_agent("watch"))]
+    probes, pattern = open_agent_targets(args, "watch")
     return run_dashboard(args, probes, name_pattern=pattern, children=args.children)
-
-
-def _only_agent() -> int:
-    """The PID of the one local process running the agent; none or several is bad usage
-    (several are listed first, so the next command can name one)."""
-    agents = list_agents()
-    if not agents:
-        raise UsageError(
-            "name at least one PID to watch, or --name PATTERN (no Python process of yours "
-            "runs the memlens agent: `memlens run --agent -- python app.py` starts one)"
-        )
-    if len(agents) > 1:
-        ls.print_agents(Console(), ls.describe(agents))
-        raise UsageError(
-            f"{len(agents)} processes run the agent; name one: memlens watch PID "
-            f"(e.g. memlens watch {agents[0].pid})"
-        )
-    return agents[0].pid
-
-
-def _open_agents(addresses: list[str], token: str | None) -> dict[str, ProcessProbe]:
-    probes: dict[str, ProcessProbe] = {}
-    try:
-        for address in addresses:
-            try:
-                probes[address] = RemoteAgentProbe(address, token=token)
-            except AgentRefused as e:
-                hint = "" if token else "; --agent-token TOKEN gives the agent's token"
-                raise AgentRefused(f"{e}{hint}") from None
-    except BaseException:
-        for probe in probes.values():
-            probe.close()
-        raise
-    return probes
 
 
 COMMAND = Command("watch", "watch processes' memory live in the browser", configure, run)

@@ -20,6 +20,8 @@ from memlens.store import EVENT_KINDS, Event, RecordingInfo, StoreReader
 
 Column = list[float | int | None]
 Series = dict[str, Column]  # "t" and every SAMPLE_FIELDS name, the reader's shape
+# "t", every SYSTEM_FIELDS name and "gpus": `StoreReader.system_series`'s shape
+SystemSeries = dict[str, list[Any]]
 
 COLUMNS: tuple[str, ...] = ("t", *SAMPLE_FIELDS)
 INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordingInfo))
@@ -28,12 +30,15 @@ TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target))
 
 @dataclass(frozen=True, slots=True)
 class Recording:
-    """A whole recording: its row, its targets in order, every sample, every event."""
+    """A whole recording: its row, its targets in order, every sample, every event, and
+    the machine's readings when it holds any (None: none recorded, or read from an export,
+    which does not carry them)."""
 
     info: RecordingInfo
     targets: list[Target]
     series: dict[str, Series]  # by target key, one entry per target
     events: list[Event]
+    system: SystemSeries | None = None
 
     @property
     def sample_count(self) -> int:
@@ -58,7 +63,8 @@ def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
         targets = reader.targets(info.id)
         series = {t.key: reader.series(info.id, t.key) for t in targets}
         events = reader.events(info.id)
-    return Recording(info, targets, series, events)
+        system = reader.system_series(info.id)
+    return Recording(info, targets, series, events, system if system["t"] else None)
 
 
 def empty_series() -> Series:

@@ -17,7 +17,7 @@ from typing import Any
 from memlens import __version__
 from memlens.analysis.explain import Recommendation
 from memlens.analysis.leaktext import headline, rate_text
-from memlens.analysis.report import Report, TargetReport, Violation
+from memlens.analysis.report import Report, SystemMemory, TargetReport, Violation
 from memlens.exporters.html import (
     BUCKETS,
     bytes_attr,
@@ -29,12 +29,15 @@ from memlens.exporters.html import (
 from memlens.exporters.html_page import BYTES_JS, STYLE
 from memlens.exporters.m4 import m4
 from memlens.exporters.report_md import (
+    GAUGE_STATS,
     LEAK_SOURCES,
     METRICS,
+    SYSTEM_FIGURES,
     THRESHOLD_SOURCES,
     count_text,
     counted,
     period_text,
+    totals_text,
     trend_text,
     value_text,
     violation_end,
@@ -216,6 +219,7 @@ Times on the charts are in this browser's time zone; series longer than \
 <section id="system">
 <h2>System memory</h2>
 <p>{escape(report.system_memory.note)}</p>
+{_system_table(report.system_memory)}
 {_violation_table(report.system_memory.violations, "system-violations")}
 </section>
 <section id="leaks">
@@ -342,6 +346,27 @@ def _target(t: TargetReport, index: int) -> str:
         f'<p class="verdict" data-verdict="{f.verdict.value}">{escape(headline(f))}</p>'
         f'<div class="chart" id="chart-{index}" data-key="{escape(t.target.key)}"></div>'
         f"<ul>{''.join(items)}</ul></div>"
+    )
+
+
+def _system_table(s: SystemMemory) -> str:
+    """The machine's figures; each cell's number (bytes or percent) in data-value."""
+    if not s.recorded:
+        return ""
+    rows = []
+    for field, what, unit in SYSTEM_FIGURES:
+        gauge = getattr(s, field)
+        cells = "".join(
+            f'<td class=num data-stat="{n}" data-value="{"" if v is None else repr(float(v))}">'
+            f"{escape(value_text(v, unit))}</td>"
+            for n, v in ((n, None if gauge is None else getattr(gauge, n)) for n in GAUGE_STATS)
+        )
+        rows.append(f'<tr data-figure="{field}"><td>{escape(what)}</td>{cells}</tr>')
+    head = "<tr><th>figure</th>" + "".join(f"<th class=num>{n}</th>" for n in GAUGE_STATS)
+    return (
+        f'<p class="meta">installed: {escape(totals_text(s))} · {s.readings:,} readings</p>'
+        f'<table id="system-figures"><thead>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -17,9 +17,11 @@ from memlens.analysis.leaktext import headline
 from memlens.analysis.report import (
     Exit,
     Figures,
+    Gauge,
     Leak,
     Mark,
     Report,
+    SystemMemory,
     TargetReport,
     Violation,
 )
@@ -70,11 +72,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "count": len(report.thresholds.items),
             "violations": [_violation(v) for v in report.thresholds.items],
         },
-        "system_memory": {
-            "recorded": report.system_memory.recorded,
-            "violations": [_violation(v) for v in report.system_memory.violations],
-            "note": report.system_memory.note,
-        },
+        "system_memory": _system(report.system_memory),
         "exits": [_exit(e) for e in report.exits],
         "recommendations": [r.to_dict() for r in report.recommendations],
     }
@@ -115,6 +113,32 @@ def _figures(f: Figures | None) -> dict[str, Any] | None:
         "max": _num(f.max),
         "average": _num(f.average),
         "p95": _num(f.p95),
+    }
+
+
+def _system(s: SystemMemory) -> dict[str, Any]:
+    return {
+        "recorded": s.recorded,
+        "readings": s.readings,
+        "memory_total": _num(s.memory_total),
+        "memory_percent": _gauge(s.memory_percent),
+        "memory_used": _gauge(s.memory_used),
+        "swap_total": _num(s.swap_total),
+        "swap_used": _gauge(s.swap_used),
+        "cpu_percent": _gauge(s.cpu_percent),
+        "violations": [_violation(v) for v in s.violations],
+        "note": s.note,
+    }
+
+
+def _gauge(g: Gauge | None) -> dict[str, Any] | None:
+    if g is None:
+        return None
+    return {
+        "current": _num(g.current),
+        "min": _num(g.min),
+        "max": _num(g.max),
+        "average": _num(g.average),
     }
 
 

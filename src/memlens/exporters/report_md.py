@@ -12,7 +12,14 @@ from collections.abc import Iterable, Sequence
 
 from memlens.analysis.explain import Change
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
-from memlens.analysis.report import Period, Report, TargetReport, Violation
+from memlens.analysis.report import (
+    Gauge,
+    Period,
+    Report,
+    SystemMemory,
+    TargetReport,
+    Violation,
+)
 from memlens.exporters.summary import exit_text, utc_time
 from memlens.units import human_bytes, human_duration
 
@@ -33,6 +40,14 @@ METRICS = {
     "leak_rate": "leak rate",
     "gc_growth": "gc object growth",
 }
+# The machine's figures a report shows, in order: (SystemMemory field, what, unit).
+SYSTEM_FIGURES = (
+    ("memory_percent", "memory in use", "percent"),
+    ("memory_used", "memory used", "bytes"),
+    ("swap_used", "swap used", "bytes"),
+    ("cpu_percent", "CPU, all cores", "percent"),
+)
+GAUGE_STATS = ("current", "min", "max", "average")
 
 
 def value_text(value: float | None, unit: str) -> str:
@@ -84,6 +99,29 @@ def counted(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def system_text(s: SystemMemory) -> str:
+    """'62.0% of 15.6 GB in use at the end (max 71.3%), 1 alert on it' for the summary."""
+    alerts = counted(len(s.violations), "alert")
+    if s.memory_percent is None:
+        return f"not recorded; {alerts} on it"
+    g = s.memory_percent
+    return (
+        f"{g.current:.1f}% of {human_bytes(s.memory_total)} in use at the end "
+        f"(min {g.min:.1f}%, max {g.max:.1f}%, average {g.average:.1f}%); {alerts} on it"
+    )
+
+
+def gauge_texts(g: Gauge | None, unit: str) -> list[str]:
+    """A Gauge's figures in GAUGE_STATS order, as text in `unit`."""
+    return [value_text(None if g is None else getattr(g, name), unit) for name in GAUGE_STATS]
+
+
+def totals_text(s: SystemMemory) -> str:
+    """'memory 15.6 GB, swap 2.0 GB' (no swap: 'none')."""
+    swap = human_bytes(s.swap_total) if s.swap_total else "none"
+    return f"memory {human_bytes(s.memory_total)}, swap {swap}"
+
+
 def violation_end(v: Violation) -> str:
     return utc_time(v.end) if v.end is not None else "still above at the end"
 
@@ -127,8 +165,7 @@ def _summary(report: Report) -> Iterable[str]:
         f"- **Threshold violations:** {len(thresholds.items)}; "
         f"{THRESHOLD_SOURCES[thresholds.source]}"
     )
-    system = report.system_memory.violations
-    yield f"- **System memory:** not recorded; {counted(len(system), 'alert')} on it"
+    yield f"- **System memory:** {system_text(report.system_memory)}"
     yield f"- **Exits:** {len(report.exits)}"
     for t in report.targets:
         yield f"- **{_inline(t.label)}:** {_inline(headline(t.trend))}"
@@ -171,7 +208,17 @@ def _memory(report: Report) -> Iterable[str]:
 
 
 def _system(report: Report) -> Iterable[str]:
-    yield report.system_memory.note
+    s = report.system_memory
+    yield s.note
+    if s.recorded:
+        yield ""
+        yield f"- **Installed:** {totals_text(s)}"
+        yield ""
+        yield from _table(
+            ("figure", *GAUGE_STATS),
+            ([what, *gauge_texts(getattr(s, field), unit)] for field, what, unit in SYSTEM_FIGURES),
+            right=range(1, 5),
+        )
     if report.system_memory.violations:
         yield ""
         yield from _violation_table(report.system_memory.violations)

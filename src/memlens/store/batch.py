@@ -12,8 +12,12 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from memlens.model import SAMPLE_FIELDS, Reading, Target
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target
+
+if TYPE_CHECKING:
+    from memlens.probes.system import SystemReading
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,10 @@ _UPSERT_TARGET = (
 _INSERT_SAMPLES = (
     f"INSERT OR IGNORE INTO samples (target_id, t, {', '.join(SAMPLE_FIELDS)}) "
     f"VALUES ({', '.join('?' * (len(SAMPLE_FIELDS) + 2))})"
+)
+_INSERT_SYSTEM = (
+    f"INSERT OR IGNORE INTO system_samples (recording_id, t, {', '.join(SYSTEM_FIELDS)}, gpus) "
+    f"VALUES ({', '.join('?' * (len(SYSTEM_FIELDS) + 3))})"
 )
 # Bad data rather than a bad disk: retrying cannot help, so such a batch is split up and
 # the offending operation alone is rejected.
@@ -71,6 +79,10 @@ def target_row(target: Target) -> TargetRow:
         target.exit_code,
         target.exit_reason,
     )
+
+
+# t, then SYSTEM_FIELDS in order, then the GPUs as JSON (None without any)
+SystemRow = tuple[object, ...]
 
 
 @dataclass(slots=True)
@@ -106,7 +118,23 @@ class EndOp:
     rows: int = 0
 
 
-DataOp = TargetOp | SamplesOp | EventOp | EndOp
+@dataclass(slots=True)
+class SystemOp:
+    """One reading of the machine (one row, like a sample)."""
+
+    recording_id: int
+    t: float
+    row: SystemRow
+    rows: int = 1
+
+    @classmethod
+    def of(cls, recording_id: int, reading: SystemReading) -> SystemOp:
+        gpus = json.dumps([g.to_dict() for g in reading.gpus]) if reading.gpus else None
+        row = (reading.t, *(getattr(reading, name) for name in SYSTEM_FIELDS), gpus)
+        return cls(recording_id, reading.t, row)
+
+
+DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp
 
 
 @dataclass(slots=True)
@@ -118,11 +146,14 @@ class TickOp:
     samples: Mapping[str, Reading]
     new_targets: tuple[TargetRow, ...] = ()
     exits: tuple[tuple[TargetRow, float, str], ...] = ()  # row, exit time, event data
+    system: SystemOp | None = None  # a new reading of the machine, when the tick has one
 
     def expand(self) -> list[DataOp]:
         ops: list[DataOp] = [TargetOp(self.recording_id, row) for row in self.new_targets]
         if self.samples:
             ops.append(SamplesOp(self.recording_id, self.t, self.samples, len(self.samples)))
+        if self.system is not None:
+            ops.append(self.system)
         for row, t, data in self.exits:
             ops.append(TargetOp(self.recording_id, row))
             ops.append(EventOp(self.recording_id, "exit", t, data, row[0]))
@@ -185,6 +216,8 @@ class Applier:
                     out.append((tid, op.t, *r))  # a Reading is its fields in SAMPLE_FIELDS order
             elif isinstance(op, TargetOp):
                 conn.execute(_UPSERT_TARGET, (op.recording_id, *op.row))
+            elif isinstance(op, SystemOp):
+                conn.execute(_INSERT_SYSTEM, (op.recording_id, *op.row))
             elif isinstance(op, EventOp):
                 tid = None
                 if op.target_key is not None:

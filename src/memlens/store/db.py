@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import queue
 import shlex
 import sqlite3
@@ -39,6 +40,7 @@ from memlens.store.batch import (
     EndOp,
     EventOp,
     SamplesOp,
+    SystemOp,
     TargetOp,
     TickOp,
     target_row,
@@ -114,6 +116,7 @@ class Store:
         self._lock = threading.Lock()
         self._closed = False
         self._submitted = 0  # sample rows handed to add_tick (under _lock)
+        self._system_t: dict[int, float] = {}  # newest system reading queued, per recording
         # Writer-thread state; other threads only read these numbers.
         self._pending: deque[DataOp] = deque()
         self._pending_rows = 0
@@ -241,9 +244,16 @@ class Store:
             for target in tick.exits
         )
         new = tuple(target_row(target) for target in tick.new_targets)
+        system = None
         with self._lock:
-            self._submitted += len(tick.samples) + len(exits)
-        self._put(TickOp(recording_id, tick.time, tick.samples, new, exits))
+            # A tick repeats the last system reading until the next one is due (see the
+            # sampler): each reading is written once.
+            reading = tick.system
+            if reading is not None and reading.t > self._system_t.get(recording_id, -math.inf):
+                self._system_t[recording_id] = reading.t
+                system = SystemOp.of(recording_id, reading)
+            self._submitted += len(tick.samples) + len(exits) + (system is not None)
+        self._put(TickOp(recording_id, tick.time, tick.samples, new, exits, system))
 
     def add_event(
         self,
@@ -471,13 +481,13 @@ class Store:
         most `max_kept_rows`; targets, exits and the end of a recording are always kept."""
         excess = self._pending_rows - self.max_kept_rows
         horizon = self._newest_t - self.keep_seconds
-        first = next((op for op in self._pending if isinstance(op, SamplesOp)), None)
+        first = next((op for op in self._pending if isinstance(op, SamplesOp | SystemOp)), None)
         if excess <= 0 and (first is None or first.t >= horizon):
             return
         kept: deque[DataOp] = deque()
         for op in self._pending:
-            droppable = isinstance(op, SamplesOp | EventOp)
-            if droppable and (excess > 0 or (isinstance(op, SamplesOp) and op.t < horizon)):
+            old = isinstance(op, SamplesOp | SystemOp) and op.t < horizon
+            if isinstance(op, SamplesOp | SystemOp | EventOp) and (excess > 0 or old):
                 excess -= op.rows
                 self._dropped += op.rows
                 self._pending_rows -= op.rows

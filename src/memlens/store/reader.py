@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from memlens.errors import NotARecording, UsageError
-from memlens.model import SAMPLE_FIELDS, Target
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Target
 from memlens.store.downsample import m4_params, m4_points, m4_sql
 from memlens.store.files import location_is_read_only, sniff, translate
 from memlens.store.schema import MIGRATIONS, SCHEMA_VERSION, check, migrate
@@ -58,6 +58,7 @@ _RECORDING_COLUMNS = (
     "r.memlens_version"
 )
 _SAMPLE_COLUMNS = ", ".join(SAMPLE_FIELDS)
+_SYSTEM_COLUMNS = ", ".join(SYSTEM_FIELDS)
 
 
 class StoreReader:
@@ -252,6 +253,52 @@ class StoreReader:
         ts, vs = m4_points(self._rows(m4_sql(field), m4_params(tid, start, end, buckets)))
         return {"t": ts, field: vs, "bucketed": True}
 
+    def system_series(
+        self,
+        recording_id: int,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        points: int | None = None,
+    ) -> dict[str, list[Any]]:
+        """The machine's readings with since < t <= until, columnar: "t", every
+        SYSTEM_FIELDS name (None if unknown) and "gpus" (each reading's GPU list, None on a
+        machine without one). Empty columns for a recording made without them.
+
+        With `points`, a longer series is thinned to every k-th reading, the last one
+        always kept: what a sparkline of a long recording needs, with every column of
+        the readings kept still true to one moment (averages of buckets would not be).
+        """
+        out: dict[str, list[Any]] = {"t": [], **{name: [] for name in SYSTEM_FIELDS}, "gpus": []}
+        where = ["recording_id = ?"]
+        params: list[object] = [recording_id]
+        if since is not None:
+            where.append("t > ?")
+            params.append(since)
+        if until is not None:
+            where.append("t <= ?")
+            params.append(until)
+        cond = " AND ".join(where)
+        sql = f"SELECT t, {_SYSTEM_COLUMNS}, gpus FROM system_samples WHERE {cond}"
+        if points is not None:
+            count = int(
+                self._rows(f"SELECT count(*) FROM system_samples WHERE {cond}", params)[0][0]
+            )
+            step = -(-count // max(points, 1))
+            if step > 1:
+                sql = (
+                    f"SELECT t, {_SYSTEM_COLUMNS}, gpus FROM (SELECT *, row_number() OVER "
+                    f"(ORDER BY t) AS n FROM system_samples WHERE {cond}) "
+                    f"WHERE (? - n) % ? = 0"
+                )
+                params = [*params, count, step]
+        rows = self._rows(sql + " ORDER BY t", params)
+        if rows:
+            for name, column in zip(out, zip(*rows, strict=True), strict=True):
+                out[name] = list(column)
+            out["gpus"] = [None if g is None else json.loads(g) for g in out["gpus"]]
+        return out
+
     def events(self, recording_id: int, kinds: Sequence[str] | None = None) -> list[Event]:
         sql = (
             "SELECT e.id, e.recording_id, t.key, e.t, e.kind, e.data FROM events e "
@@ -268,7 +315,8 @@ class StoreReader:
 
     def prune(self, *, samples_before: float, events_before: float) -> tuple[int, int]:
         """Delete samples and events older than the given times; returns (samples,
-        events) deleted. Recordings and targets stay (they are small and name the run).
+        events) deleted. The machine's readings go with the samples (and are not counted
+        among them). Recordings and targets stay (they are small and name the run).
 
         A write, so it runs on a short-lived writable connection, one transaction per
         target so a recording writer waits at most one target's delete. Freed pages go
@@ -293,6 +341,13 @@ class StoreReader:
                     )
                 conn.execute("COMMIT")
                 deleted_samples += n
+            for (recording_id,) in conn.execute("SELECT id FROM recordings").fetchall():
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "DELETE FROM system_samples WHERE recording_id = ? AND t < ?",
+                    (recording_id, samples_before),
+                )
+                conn.execute("COMMIT")
             conn.execute("BEGIN IMMEDIATE")
             deleted_events = conn.execute(
                 "DELETE FROM events WHERE t < ?", (events_before,)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from memlens import __version__
 from memlens.errors import NewerSchema, NotARecording
-from memlens.model import SAMPLE_FIELDS
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -31,6 +31,10 @@ SAMPLES_RETENTION_S = 90 * 86400.0
 EVENTS_RETENTION_S = 7 * 86400.0
 
 _SAMPLE_TYPES = {"cpu": "REAL"}
+# The machine's columns that are not whole bytes: percentages and rates.
+_SYSTEM_REAL = frozenset(
+    {"cpu_percent", "mem_percent", "disk_read_bps", "disk_write_bps", "net_rx_bps", "net_tx_bps"}
+)
 # Version 1's sample columns; later versions add the rest of SAMPLE_FIELDS.
 V1_SAMPLE_FIELDS: tuple[str, ...] = SAMPLE_FIELDS[:9]
 
@@ -129,7 +133,30 @@ def _add_python_fields(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE samples ADD COLUMN {name} {_SAMPLE_TYPES.get(name, 'INTEGER')}")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_python_fields)
+def _add_system_samples(conn: sqlite3.Connection) -> None:
+    """Version 3: the machine's figures, one row per system reading of a recording.
+
+    Keyed by (recording_id, t) WITHOUT ROWID, as `samples` is by (target_id, t): one
+    recording's readings are one contiguous range. `gpus` is the reading's GPU list as
+    JSON (NULL on a machine without one), not a table of its own: it is read and written
+    whole, never queried by device.
+    """
+    columns = ",\n    ".join(
+        f"{name} {'REAL' if name in _SYSTEM_REAL else 'INTEGER'}" for name in SYSTEM_FIELDS
+    )
+    conn.execute(
+        f"""
+CREATE TABLE system_samples (
+    recording_id INTEGER NOT NULL REFERENCES recordings (id),
+    t REAL NOT NULL,
+    {columns},
+    gpus TEXT,
+    PRIMARY KEY (recording_id, t)
+) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_python_fields, _add_system_samples)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

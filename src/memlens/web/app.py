@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -25,6 +26,9 @@ from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolic
 from memlens.web.types import View
 from memlens.web.ws import stream
 
+if TYPE_CHECKING:
+    from memlens.exporters.prometheus import LiveMetrics
+
 MAX_BUCKETS = 10_000
 STATIC_DIR = Path(str(resources.files("memlens.web") / "static"))
 
@@ -34,9 +38,14 @@ def create_app(
     policy: SecurityPolicy | None = None,
     stats: Callable[[], dict[str, int]] | None = None,
     python: Callable[[str], PythonProbe | None] | None = None,
+    *,
+    metrics: LiveMetrics | None = None,
+    dashboard: bool = True,
 ) -> Starlette:
     """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz.
-    `python` finds a target's Python agent, for the page's tracemalloc switch."""
+    `python` finds a target's Python agent, for the page's tracemalloc switch.
+    `metrics` adds /metrics (Prometheus), behind the same Host and token checks as the
+    rest; `dashboard=False` leaves only it and /healthz (`memlens exporter`)."""
     policy = policy or SecurityPolicy()
 
     async def api_tracemalloc(request: Request) -> Response:
@@ -70,7 +79,7 @@ def create_app(
             view.hub.publish(dumps(target_added(known)))
         return JSONResponse({"target": key, **state})
 
-    async def dashboard(request: Request) -> Response:
+    async def dashboard_page(request: Request) -> Response:
         response = FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
         token = request.query_params.get("token")
         if token and policy.token_ok(token):
@@ -136,17 +145,32 @@ def create_app(
             body.update(stats())
         return JSONResponse(body)
 
-    app = Starlette(
-        routes=[
-            Route("/", dashboard),
+    async def prometheus(request: Request) -> Response:
+        assert metrics is not None
+        # Rendered off the loop: thousands of targets take a while to format.
+        body, kind = await asyncio.to_thread(metrics.render, request.headers.get("accept", ""))
+        return Response(body, headers={"content-type": kind, "cache-control": "no-store"})
+
+    async def exporter_index(request: Request) -> Response:
+        return PlainTextResponse("memlens exporter: /metrics (Prometheus), /healthz\n")
+
+    routes: list[Route | WebSocketRoute | Mount] = [Route("/healthz", healthz)]
+    if dashboard:
+        routes += [
+            Route("/", dashboard_page),
             Route("/api/targets", api_targets),
             Route("/api/samples", api_samples),
             Route("/api/range", api_range),
-            Route("/healthz", healthz),
             Route("/api/python/tracemalloc", api_tracemalloc, methods=["POST"]),
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        ],
+        ]
+    else:
+        routes.append(Route("/", exporter_index))
+    if metrics is not None:
+        routes.append(Route("/metrics", prometheus))
+    app = Starlette(
+        routes=routes,
         middleware=[
             Middleware(SecurityMiddleware, policy=policy),
             Middleware(RawSendMiddleware),

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from memlens.alerts import Alert, AlertEngine
 from memlens.errors import PortInUse, UsageError
+from memlens.exporters.prometheus import LiveMetrics
 from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.python_poll import PythonPoller
@@ -88,6 +89,8 @@ async def serve(
     consumers: Sequence[Callable[[Tick], None]] = (),
     stop: threading.Event | None = None,
     alerts: AlertEngine | None = None,
+    metrics: LiveMetrics | None = None,
+    dashboard: bool = True,
 ) -> None:
     """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server.
 
@@ -95,9 +98,17 @@ async def serve(
     handed to the event loop for the clients. Setting `stop` ends the server too (for a
     server run on a thread, where it installs no signal handlers). `alerts`, when given,
     is fed every tick and its alerts reach the page; it runs exactly as long as the
-    sampler.
+    sampler. `metrics` (made here when not given) is fed every tick and served at
+    /metrics; `dashboard=False` serves only /metrics and /healthz.
     """
     loop = asyncio.get_running_loop()
+
+    def stats() -> dict[str, int]:
+        return {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks}
+
+    if metrics is None:
+        metrics = LiveMetrics(verdicts=None if alerts is None else alerts.verdicts, stats=stats)
+    consumers = [*consumers, metrics.on_tick]
     if alerts is not None:
         consumers = [*consumers, alerts.on_tick]
 
@@ -106,6 +117,7 @@ async def serve(
                 loop.call_soon_threadsafe(live.post_alert, alert)
 
         alerts.sinks.append(to_page)
+        alerts.sinks.append(metrics.on_alert)
         alerts.start()
 
     def hand_over(tick: Tick) -> None:
@@ -118,8 +130,10 @@ async def serve(
     app = create_app(
         live,
         policy,
-        stats=lambda: {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks},
+        stats=stats,
         python=sampler.agents.probe,
+        metrics=metrics,
+        dashboard=dashboard,
     )
 
     def to_page_python(message: dict[str, Any]) -> None:

@@ -1,0 +1,60 @@
+"""The library faces: memlens used from inside a Python program.
+
+Re-exports only, resolved on first use so that importing one face does not import the
+others (the profiler pulls in the store and the analysis; the agent imports none of it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memlens.api.measure import Measurement, measure, profile
+    from memlens.api.profiler import Profiler
+    from memlens.api.sampling import SamplingConfig
+    from memlens.api.snapshot import MemoryLeak, MemorySnapshot
+    from memlens.api.tracker import Tracker, track
+    from memlens.api.tracker_types import AllocationHotspot, AnalysisReport, TrackEvent
+
+_WHERE = {
+    "AllocationHotspot": "memlens.api.tracker_types",
+    "AnalysisReport": "memlens.api.tracker_types",
+    "SamplingConfig": "memlens.api.sampling",
+    "TrackEvent": "memlens.api.tracker_types",
+    "Tracker": "memlens.api.tracker",
+    "track": "memlens.api.tracker",
+    "Measurement": "memlens.api.measure",
+    "MemoryLeak": "memlens.api.snapshot",
+    "MemorySnapshot": "memlens.api.snapshot",
+    "Profiler": "memlens.api.profiler",
+    "measure": "memlens.api.measure",
+    "profile": "memlens.api.measure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+__all__ = [
+    "AllocationHotspot",
+    "AnalysisReport",
+    "Measurement",
+    "MemoryLeak",
+    "MemorySnapshot",
+    "Profiler",
+    "SamplingConfig",
+    "TrackEvent",
+    "Tracker",
+    "measure",
+    "profile",
+    "track",
+]

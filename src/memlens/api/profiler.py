@@ -1,0 +1,455 @@
+"""`memlens.Profiler`: snapshots of the running process, a monitoring thread, leak
+detection and a report, from inside the program.
+
+Nothing here measures or judges on its own: a snapshot is a probe reading of this
+process (with its Python fields read as the agent reads them), kept in the recording
+store as a recording of this process; thresholds and live leak alerts are the
+`AlertEngine` of `memlens watch`, fed each snapshot; leaks are the detector of `memlens
+analyze`; the report is `memlens report`'s, built from the recording read back. So
+`memlens report last --db DATA_DIR/memlens.db` and the dashboard read a Profiler's data as
+any recording. docs/library.md tells what is kept where and for how long.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+import tracemalloc
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from memlens.alerts import HYSTERESIS, Alert, AlertEngine
+from memlens.analysis.leakmodel import DetectorConfig, LeakFinding
+from memlens.analysis.leaks import detect
+from memlens.analysis.leaktext import rate_text
+from memlens.analysis.report import build_report
+from memlens.api.leaks import leak_event, memory_leak, series, top_allocations
+from memlens.api.monitor import Repeater, end_at_exit
+from memlens.api.report import NOTE_SOURCE, profiler_section
+from memlens.api.snapshot import (
+    MemoryLeak,
+    MemorySnapshot,
+    gc_objects_count,
+    snapshot_of,
+    system_memory_percent,
+    with_own_python_fields,
+)
+from memlens.config import Settings, Thresholds, load_settings
+from memlens.exporters.bundle import load_recording
+from memlens.exporters.report_json import report_to_dict
+from memlens.model import Reading, Target, Tick
+from memlens.probes import ProcessProbe, open_process
+from memlens.probes.limits import memory_limit
+from memlens.recording import Recorder, prune
+from memlens.redact import redact_cmdline
+from memlens.sampler import MIN_INTERVAL, next_slot
+from memlens.store import StoreReader
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "memlens.db"
+DAY = 86400.0
+RETENTION = 7 * DAY
+DETECTION_POINTS = 120  # samples a leak detection aims for (the detector needs 60)
+
+R = TypeVar("R")
+
+
+class Profiler:
+    """Snapshots of this process into `data_dir`/memlens.db; see docs/library.md."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        max_snapshots: int = 1000,
+        retention: float = RETENTION,
+        thresholds: Thresholds | None = None,
+        detector: DetectorConfig | None = None,
+        config: str | os.PathLike[str] | None = None,
+        trace: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if max_snapshots < 1:
+            raise ValueError("max_snapshots must be at least 1")
+        if not retention > 0:
+            raise ValueError("retention must be a positive number of seconds")
+        settings = load_settings(Path(config)) if config is not None else Settings()
+        self.data_dir = Path(data_dir).expanduser()
+        self.path = self.data_dir / DB_NAME
+        self.max_snapshots = max_snapshots
+        self.retention = float(retention)
+        self.detector = detector or settings.detector
+        self._settings = dataclasses.replace(
+            settings, thresholds=thresholds or settings.thresholds, detector=self.detector
+        )
+        self._trace = trace
+        self._started_tracing = False
+        self._pid = os.getpid()
+        self._name = name
+        self._lock = threading.RLock()  # snapshots and the recording
+        self._snapshots: deque[MemorySnapshot] = deque(maxlen=max_snapshots)
+        self._probe: ProcessProbe | None = None
+        self._target: Target | None = None
+        self._recorder: Recorder | None = None
+        self._engine: AlertEngine | None = None
+        self._seq = 0
+        self._last_t = 0.0
+        self._taken = 0
+        self._leaking: LeakFinding | None = None  # a leak event raised and not cleared
+        self._rate_above = False  # max_leak_rate crossed by the last detection
+        self._system_percent = 0.0  # the last snapshot's, for the engine's threshold
+        self._monitor = Repeater(self._monitored, "memlens-profiler")
+        self.interval = 5.0
+        self._open()
+        end_at_exit(self)
+
+    # -- settings -----------------------------------------------------------------------
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Limits whose crossings become threshold events (None: not watched): `max_rss`
+        (bytes), `max_system_memory` (percent), `max_leak_rate` (bytes/s),
+        `max_gc_growth` (Python objects per second). Settable."""
+        return self._settings.thresholds
+
+    @thresholds.setter
+    def thresholds(self, value: Thresholds) -> None:
+        with self._lock:
+            self._settings = dataclasses.replace(self._settings, thresholds=value)
+            if self._engine is not None:
+                self._engine.settings = self._settings
+
+    @property
+    def snapshots(self) -> list[MemorySnapshot]:
+        """The newest `max_snapshots` snapshots, oldest first."""
+        with self._lock:
+            return list(self._snapshots)
+
+    @property
+    def recording_id(self) -> int | None:
+        """The recording in `path` this Profiler writes (None after cleanup())."""
+        return None if self._recorder is None else self._recorder.recording_id
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def take_snapshot(self, context: str = "") -> MemorySnapshot:
+        return self._take(context)[0]
+
+    def _take(self, context: str) -> tuple[MemorySnapshot, Reading]:
+        with self._lock:
+            recorder, probe, target, engine = self._open()
+            reading = with_own_python_fields(probe.read())
+            percent = system_memory_percent()
+            objects = gc_objects_count()
+            t = max(time.time(), self._last_t + 1e-6)  # one sample per time in the store
+            self._last_t = t
+            self._seq += 1
+            snap = snapshot_of(
+                reading, timestamp=t, system_percent=percent, gc_objects=objects, context=context
+            )
+            tick = Tick(self._seq, t, {target.key: reading}, (target,) if self._seq == 1 else ())
+            recorder.on_tick(tick)
+            note: dict[str, Any] = {
+                "source": NOTE_SOURCE,
+                "text": context or "snapshot",
+                "context": context,
+                "system_memory_percent": percent,
+                "gc_objects_count": objects,
+            }
+            recorder.store.add_event(recorder.recording_id, "note", t, note, target.key)
+            self._system_percent = percent
+            engine.process(tick)
+            engine.alerts.clear()  # the store keeps them; the engine need not
+            self._snapshots.append(snap)
+            self._taken += 1
+            if self._taken % self.max_snapshots == 0:
+                self._prune()
+            return snap, reading
+
+    def _monitored(self) -> None:
+        self.take_snapshot(context="monitoring")
+
+    def profile_function(
+        self, func: Callable[..., R], *args: Any, **kwargs: Any
+    ) -> tuple[R, MemorySnapshot, MemorySnapshot]:
+        """(what `func(*args, **kwargs)` returned, a snapshot before, one after)."""
+        name = getattr(func, "__qualname__", None) or repr(func)
+        before = self.take_snapshot(context=f"before {name}")
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            after = self.take_snapshot(context=f"after {name}")
+        return result, before, after
+
+    # -- monitoring ---------------------------------------------------------------------
+
+    def start_monitoring(self, interval: float = 5.0) -> bool:
+        """Take a snapshot every `interval` seconds on a background thread, until
+        stop_monitoring(), cleanup() or the interpreter's exit. False (and nothing
+        changes) when it runs already."""
+        started = self._monitor.start(interval)
+        if started:
+            self.interval = float(interval)
+        return started
+
+    def stop_monitoring(self, timeout: float = 5.0) -> None:
+        """Stop the thread (a snapshot in progress finishes first); safe when none runs."""
+        self._monitor.stop(timeout)
+
+    @property
+    def monitoring(self) -> bool:
+        return self._monitor.running
+
+    # -- leaks ----------------------------------------------------------------------------
+
+    def detect_memory_leaks(
+        self, duration_minutes: float = 5.0, *, interval: float | None = None
+    ) -> list[MemoryLeak]:
+        """Watch this process for `duration_minutes` (blocking) and judge its RSS with the
+        leak detector; one MemoryLeak when it leaks, else none. Snapshots are taken every
+        `interval` seconds (default: about 120 over the duration, 1 s at most apart)
+        and kept as any other. tracemalloc runs meanwhile (started and stopped here when
+        it was off) to name the lines that grew. The detector's `min_duration` must fit
+        in the duration: for short runs pass Profiler(detector=DetectorConfig(...)).
+        """
+        seconds = float(duration_minutes) * 60.0
+        if not seconds > 0:
+            raise ValueError("duration_minutes must be positive")
+        if seconds < self.detector.min_duration:
+            raise ValueError(
+                f"{seconds:g} s is shorter than the detector's min_duration "
+                f"({self.detector.min_duration:g} s): detect for longer, or pass "
+                "Profiler(detector=DetectorConfig(min_duration=...)) (docs/library.md)"
+            )
+        if interval is not None and not interval >= MIN_INTERVAL:
+            raise ValueError(f"the interval must be at least {MIN_INTERVAL} s")
+        step = interval or min(1.0, max(MIN_INTERVAL, seconds / DETECTION_POINTS))
+        started_tracing = not tracemalloc.is_tracing()
+        if started_tracing:
+            tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            taken = [self._take("leak detection: start")]
+            origin = time.monotonic()
+            slot = 0
+            while True:
+                now = time.monotonic()
+                slot, _ = next_slot(origin, slot, now, step)
+                due = min(origin + slot * step, origin + seconds)
+                time.sleep(max(0.0, due - now))
+                last = due >= origin + seconds
+                taken.append(self._take("leak detection: end" if last else "leak detection"))
+                if last:
+                    break
+            after = tracemalloc.take_snapshot()
+        finally:
+            if started_tracing:
+                tracemalloc.stop()
+        return self._judge(taken, top_allocations(before, after))
+
+    def _judge(
+        self, taken: list[tuple[MemorySnapshot, Reading]], allocations: list[str]
+    ) -> list[MemoryLeak]:
+        times = [s.timestamp for s, _ in taken]
+
+        def column(name: str) -> list[Any]:
+            return [getattr(reading, name) for _, reading in taken]
+
+        limit = memory_limit(self._pid)
+        finding = detect(
+            times,
+            column("rss"),
+            limit=None if limit is None else float(limit.bytes),
+            config=self.detector,
+        )
+        with self._lock:
+            recorder, _, target, _ = self._open()
+            who = f"{target.name} (PID {target.pid})"
+            rid, now = recorder.recording_id, times[-1]
+            if not finding.is_leak:
+                if self._leaking is not None:
+                    data = leak_event(
+                        "cleared",
+                        finding,
+                        name=target.name,
+                        pid=target.pid,
+                        text=f"{who}: leak no longer seen",
+                    )
+                    recorder.store.add_event(rid, "leak", now, data, target.key)
+                    self._leaking = None
+                self._rate_threshold(0.0, now)
+                return []
+            leak = memory_leak(
+                finding,
+                taken[0][0],
+                taken[-1][0],
+                allocations=allocations,
+                threads=series(times, column("threads")),
+                fds=series(times, column("fds")),
+                heap=series(times, column("py_heap")),
+                gc_objects=series(times, [s.gc_objects_count for s, _ in taken]),
+            )
+            first_line = leak.analysis.splitlines()[0]
+            data = leak_event(
+                "raised",
+                finding,
+                name=target.name,
+                pid=target.pid,
+                text=f"{who}: {first_line}",
+                analysis=leak.analysis,
+            )
+            recorder.store.add_event(rid, "leak", now, data, target.key)
+            self._leaking = finding
+            self._rate_threshold(finding.rate or 0.0, now)
+            return [leak]
+
+    def _rate_threshold(self, rate: float, now: float) -> None:
+        """max_leak_rate against what detect_memory_leaks found, with the live alerts'
+        hysteresis: above when a leak is faster, below again under 95% of the limit."""
+        limit = self.thresholds.max_leak_rate
+        if limit is None or self._recorder is None or self._target is None:
+            return
+        state = "above" if not self._rate_above and rate > limit else None
+        if self._rate_above and rate < limit * HYSTERESIS:
+            state = "below"
+        if state is None:
+            return
+        self._rate_above = state == "above"
+        target = self._target
+        who = f"{target.name} (PID {target.pid})"
+        text = f"{who}: leaks {rate_text(rate)}, limit {rate_text(limit)}"
+        self._on_alert(
+            Alert(
+                "threshold",
+                now,
+                target.key,
+                {
+                    "metric": "leak_rate",
+                    "state": state,
+                    "value": rate,
+                    "limit": limit,
+                    "text": text,
+                },
+            )
+        )
+
+    # -- the report ---------------------------------------------------------------------
+
+    def generate_memory_report(self, hours: float = 24.0) -> dict[str, Any]:
+        """`memlens report`'s JSON object (docs/cli.md) for the last `hours` of this
+        Profiler's recording, plus a "profiler" object (docs/library.md)."""
+        with self._lock:
+            recorder, _, target, _ = self._open()
+            recorder.store.flush()
+            reader = StoreReader.open(self.path)
+            try:
+                recording = load_recording(reader, reader.recording(recorder.recording_id))
+            finally:
+                reader.close()
+        report = build_report(
+            recording,
+            hours=hours,
+            config=self.detector,
+            limit=None if self.thresholds.max_rss is None else float(self.thresholds.max_rss),
+            now=time.time(),
+        )
+        out = report_to_dict(report)
+        mine = next((t for t in report.targets if t.target.key == target.key), None)
+        out["profiler"] = profiler_section(
+            recording.series.get(target.key, {}),
+            [e for e in recording.events if e.target_key == target.key],
+            target=mine,
+            start=report.period.start,
+            thresholds=self.thresholds.active(),
+        )
+        return out
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Stop monitoring, end the recording (it stays in the store for `memlens
+        report`), delete what is older than `retention` from the store, forget the
+        snapshots held in memory, and stop tracemalloc if this Profiler started it.
+        Idempotent; a later snapshot starts a new recording."""
+        self.stop_monitoring()
+        with self._lock:
+            recorder, self._recorder = self._recorder, None
+            if recorder is not None:
+                recorder.finish()
+                self._prune()
+            if self._probe is not None:
+                self._probe.close()
+            self._probe = self._target = self._engine = None
+            self._snapshots.clear()
+            self._seq = 0
+            self._leaking = None
+            self._rate_above = False
+            if self._started_tracing and tracemalloc.is_tracing():
+                tracemalloc.stop()
+            self._started_tracing = False
+
+    def __enter__(self) -> Profiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def _open(self) -> tuple[Recorder, ProcessProbe, Target, AlertEngine]:
+        """The recording, probe, target and alert engine, opened on first use."""
+        with self._lock:
+            if os.getpid() != self._pid:
+                raise RuntimeError("a Profiler belongs to the process that made it")
+            if self._trace and not tracemalloc.is_tracing():
+                tracemalloc.start()
+                self._started_tracing = True
+            if self._probe is None or self._target is None:
+                self._probe = probe = open_process(self._pid)
+                self._target = Target(
+                    key=probe.identity.key,
+                    kind="process",
+                    pid=self._pid,
+                    start_time=probe.identity.start_time,
+                    name=probe.name,
+                    cmdline=redact_cmdline(probe.cmdline),
+                )
+            if self._recorder is None:
+                self._recorder = Recorder.start(
+                    self.path,
+                    name=self._name or f"profiler: {self._target.name} ({self._pid})",
+                    command=self._target.cmdline,
+                    interval=self.interval,
+                    keep_samples=self.retention,
+                    keep_events=self.retention,
+                )
+            if self._engine is None:
+                self._engine = AlertEngine(
+                    self._settings,
+                    [self._on_alert],
+                    system_memory=lambda: self._system_percent,
+                )
+            return self._recorder, self._probe, self._target, self._engine
+
+    def _on_alert(self, alert: Alert) -> None:
+        if self._recorder is not None:
+            self._recorder.on_alert(alert)
+
+    def _prune(self) -> None:
+        try:
+            prune(self.path, keep_samples=self.retention, keep_events=self.retention)
+        except Exception:  # retention is housekeeping: never fail a snapshot for it
+            log.warning("memlens profiler: could not prune %s", self.path, exc_info=True)
+
+    def _at_exit(self) -> None:
+        if os.getpid() != self._pid:  # a forked child: the writer thread is the parent's
+            return
+        self.stop_monitoring(timeout=2.0)
+        with self._lock:
+            if self._recorder is not None:
+                self._recorder.finish()
+                self._recorder = None

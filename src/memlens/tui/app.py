@@ -1,0 +1,344 @@
+"""`memlens top`'s Textual app: the live chart, figures, verdict and Python details of
+the selected target, every target side by side in a row above, and the keys.
+
+The app owns no data: a `Feed` applies ticks to its `LiveView` on this app's loop and
+says when something changed; the screen is redrawn from the live view at most every
+`REDRAW_EVERY` seconds, and not at all while paused (the sampling goes on, so nothing
+is missed when the screen resumes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.widgets import Static
+
+from memlens.analysis.leakmodel import LeakFinding
+from memlens.errors import MemlensError
+from memlens.exporters.bundle import Recording
+from memlens.tui.feed import Feed
+from memlens.tui.picker import AgentPicker, Agents
+from memlens.tui.save import recording_of, write_report
+from memlens.tui.view import (
+    WINDOWS,
+    interval_text,
+    latest_rss,
+    next_interval,
+    next_window,
+    short_label,
+    state_text,
+    target_view,
+    window_text,
+)
+from memlens.tui.widgets import (
+    HELP,
+    Chart,
+    Tab,
+    details_text,
+    figures_text,
+    header_text,
+    tabs_text,
+    verdict_text,
+)
+
+REDRAW_EVERY = 0.25  # s: at most this often, whatever the interval
+WIDE = 110  # columns from which the details sit beside the chart, not under it
+Pick = Callable[[int], Feed]
+
+
+class TopApp(App[None]):
+    ENABLE_COMMAND_PALETTE = False
+    TITLE = "memlens top"
+    CSS = """
+    Screen { layout: vertical; }
+    #header { height: 1; text-style: bold; }
+    #tabs { height: 1; }
+    #figures { height: auto; }
+    #verdict { height: auto; max-height: 2; }
+    #body { height: 1fr; layout: vertical; }
+    #chart { height: 1fr; min-height: 5; }
+    #details { height: auto; max-height: 9; text-wrap: nowrap; text-overflow: ellipsis; }
+    #status { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    #help { height: 1; text-style: reverse; text-wrap: nowrap; }
+    Screen.-wide #body { layout: horizontal; }
+    Screen.-wide #chart { width: 1fr; height: 1fr; }
+    Screen.-wide #details { width: 46%; height: 1fr; max-height: 100%; padding-left: 2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("p", "pause", "pause"),
+        Binding("w", "window", "window"),
+        Binding("t", "tracemalloc", "tracemalloc"),
+        Binding("plus,equals_sign", "interval(1)", "longer interval"),
+        Binding("minus", "interval(-1)", "shorter interval"),
+        Binding("s", "save", "save report"),
+        Binding("tab,right", "target(1)", "next target", priority=True),
+        Binding("shift+tab,left", "target(-1)", "previous target", priority=True),
+    ]
+
+    def __init__(
+        self,
+        feed: Feed | None = None,
+        *,
+        pick: Pick | None = None,
+        agents: Agents | None = None,
+        none_found: str = "",
+        report_dir: Path | None = None,
+        window: float = WINDOWS[1],
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.feed = feed
+        self.pick = pick
+        self.agents = agents
+        self.none_found = none_found
+        self.report_dir = report_dir
+        self.window = window
+        self.handle_signals = handle_signals
+        self.paused_at: float | None = None
+        self.paused = False
+        self.selected: str | None = None
+        self.status = ""
+        self._verdicts: dict[str, LeakFinding] = {}
+        self._dirty = True
+        self._signals: list[int] = []
+        self._posting_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="header")
+        yield Static("", id="tabs")
+        yield Static("", id="figures")
+        yield Static("", id="verdict")
+        with Horizontal(id="body"):
+            yield Chart(id="chart")
+            yield Static("", id="details")
+        yield Static("", id="status")
+        yield Static(HELP, id="help")
+
+    def on_mount(self) -> None:
+        self._posting_loop = asyncio.get_running_loop()
+        if self.handle_signals:
+            self._catch_signals()
+        self.set_interval(REDRAW_EVERY, self._redraw_if_dirty)
+        if self.feed is not None:
+            self.attach(self.feed)
+        elif self.agents is not None:
+            self.push_screen(AgentPicker(self.agents, self.none_found), self._picked)
+        self.redraw()
+
+    def on_resize(self, event: Resize) -> None:
+        self.screen.set_class(event.size.width >= WIDE, "-wide")
+        self._dirty = True  # the details hold more sites when wide
+
+    def _catch_signals(self) -> None:
+        """SIGTERM, SIGHUP (the SSH session went away) and a SIGINT sent from outside end
+        the app like `q`, so the terminal is always given back in order (Ctrl-C typed
+        here is a key, bound to quit)."""
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(number, self.exit)
+                self._signals.append(number)
+
+    def on_unmount(self) -> None:
+        self._posting_loop = None
+        loop = asyncio.get_running_loop()
+        for number in self._signals:
+            loop.remove_signal_handler(number)
+
+    # -- data -----------------------------------------------------------------------------
+
+    def attach(self, feed: Feed) -> None:
+        """Show `feed` from now on and start it on this app's loop."""
+        self.feed = feed
+        feed.changed = self._changed
+        feed.start(asyncio.get_running_loop())
+        self._changed()
+
+    def _picked(self, pid: int | None) -> None:
+        if pid is None or self.pick is None:
+            return
+        try:
+            feed = self.pick(pid)
+        except MemlensError as e:
+            picker = AgentPicker(self.agents or (lambda: []), self.none_found)
+            self.push_screen(picker, self._picked)
+            self.call_after_refresh(picker.note, f"cannot watch PID {pid}: {e}")
+            return
+        self.attach(feed)
+
+    def _changed(self) -> None:
+        self._dirty = True
+
+    def _redraw_if_dirty(self) -> None:
+        if self._dirty and not self.paused:
+            self.redraw()
+
+    def post_log(self, line: str) -> None:
+        """Show a line in the status line; from any thread, the app's own included."""
+        loop = self._posting_loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(self.say, line)
+
+    def say(self, line: str) -> None:
+        self.status = line
+        with contextlib.suppress(NoMatches):  # the screen is being taken down
+            self.query_one("#status", Static).update(line)
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        """Everything on screen from the live view as it is now (or as it was when
+        paused)."""
+        self._dirty = False
+        feed = self.feed
+        end = self.paused_at if self.paused else (feed.last_time if feed else None)
+        if feed is None or end is None:
+            note = "no target yet" if feed is None else "waiting for the first sample…"
+            self.query_one("#header", Static).update(
+                header_text(
+                    None,
+                    interval=feed.interval if feed else 0.0,
+                    window=self.window,
+                    paused=self.paused,
+                    note=note,
+                )
+            )
+            return
+        live = feed.live
+        keys = list(live.targets)
+        if self.selected not in live.targets:
+            self.selected = keys[0] if keys else None
+        self._verdicts.update(feed.verdicts())
+        tabs = [
+            Tab(
+                short=short_label(target),
+                rss=latest_rss(live, key, end),
+                state=state_text(target),
+                selected=key == self.selected,
+            )
+            for key, target in live.targets.items()
+        ]
+        self.query_one("#tabs", Static).update(tabs_text(tabs, self.size.width))
+        view = None
+        if self.selected is not None:
+            view = target_view(
+                live,
+                self.selected,
+                window=self.window,
+                end=end,
+                finding=self._verdicts.get(self.selected),
+            )
+        header = header_text(view, interval=feed.interval, window=self.window, paused=self.paused)
+        self.query_one("#header", Static).update(header)
+        self.query_one(Chart).show(view, paused=self.paused)
+        if view is None:
+            return
+        self.query_one("#figures", Static).update(figures_text(view))
+        self.query_one("#verdict", Static).update(
+            verdict_text(
+                view,
+                detecting=feed.detecting,
+                min_duration=feed.settings.detector.min_duration,
+            )
+        )
+        wide = self.size.width >= WIDE
+        self.query_one("#details", Static).update(details_text(view, top_limit=12 if wide else 3))
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.paused_at = self.feed.last_time if self.paused and self.feed else None
+        self.redraw()
+
+    def action_window(self) -> None:
+        self.window = next_window(self.window)
+        self.say(f"window {window_text(self.window)}")
+        self.redraw()
+
+    def action_interval(self, step: int) -> None:
+        if self.feed is None:
+            return
+        interval = next_interval(self.feed.interval, step)
+        self.feed.set_interval(interval)
+        self.say(f"sampling every {interval_text(interval)}")
+        self.redraw()
+
+    def action_target(self, step: int) -> None:
+        if self.feed is None or not self.feed.live.targets:
+            return
+        keys = list(self.feed.live.targets)
+        at = keys.index(self.selected) if self.selected in keys else 0
+        self.selected = keys[(at + step) % len(keys)]
+        self.redraw()
+
+    def action_tracemalloc(self) -> None:
+        if self.feed is None or self.selected is None:
+            return
+        probe = self.feed.agent(self.selected)
+        if probe is None:
+            self.say("no Python agent in this process: nothing to trace")
+            return
+        self.run_worker(self._switch(self.selected, not probe.tracing), exit_on_error=False)
+
+    async def _switch(self, key: str, on: bool) -> None:
+        assert self.feed is not None
+        self.say(f"switching tracemalloc {'on' if on else 'off'}…")
+        try:
+            state = await self.feed.tracemalloc(key, on)
+        except MemlensError as e:
+            self.say(f"tracemalloc: {e}")
+            return
+        if state is None:
+            self.say("the agent went away")
+            return
+        self.say(f"tracemalloc {'ON' if state.get('tracing') else 'OFF'}")
+        self.redraw()
+
+    def action_save(self) -> None:
+        if self.feed is None:
+            return
+        end = self.paused_at if self.paused else self.feed.last_time
+        if end is None:
+            self.say("nothing to save yet")
+            return
+        names = ", ".join(short_label(t) for t in self.feed.live.targets.values())
+        recording = recording_of(
+            self.feed.live, start=end - self.window, end=end, name=f"memlens top: {names}"
+        )
+        self.run_worker(self._save(recording), exit_on_error=False)
+
+    async def _save(self, recording: Recording) -> None:
+        assert self.feed is not None
+        directory = self.report_dir or Path.cwd()
+        try:
+            path = await asyncio.to_thread(
+                write_report,
+                recording,
+                self.feed.settings,
+                directory,
+            )
+        except MemlensError as e:
+            self.say(f"no report: {e}")
+            return
+        shown = path.name if path.parent == Path.cwd() else str(path)
+        self.say(f"report saved to {shown}")
+
+    async def action_quit(self) -> None:
+        self.exit()
