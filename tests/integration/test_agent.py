@@ -483,7 +483,7 @@ sys.stdin.read()
 
 
 def test_each_forked_worker_gets_its_own_agent(runtime: Path) -> None:
-    """gunicorn is not installed here: a plain os.fork() prefork of two workers stands in."""
+    """A plain os.fork() prefork of two workers (real gunicorn: test_agent_gunicorn.py)."""
     with subprocess.Popen(
         [sys.executable, "-u", "-c", FORKING],
         stdin=subprocess.PIPE,

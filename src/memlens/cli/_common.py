@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from memlens import units
 from memlens.errors import UsageError
 from memlens.probes import ProcessProbe, open_process
-from memlens.sampler import MIN_INTERVAL
+from memlens.sampler import MIN_INTERVAL, SamplerConfig
 
 DEFAULT_PORT = 8765
 
@@ -139,6 +139,28 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not read the machine's CPU, memory, swap, disk, network and GPUs with "
         "each sample (nor show, send or record them)",
+    )
+
+
+def sampler_config(
+    args: argparse.Namespace,
+    *,
+    interval: float | None = None,
+    children: bool | None = None,
+    name_pattern: re.Pattern[str] | None = None,
+) -> SamplerConfig:
+    """The sampler's settings from the sampling options (add_sampling_options), with what
+    a command decides itself (a child's tree is always followed by `run`, say)."""
+    return SamplerConfig(
+        interval=args.interval if interval is None else interval,
+        detail=args.detail,
+        backend=args.backend,
+        children=getattr(args, "children", False) if children is None else children,
+        name_pattern=name_pattern,
+        agents=args.agents,
+        agent_token=getattr(args, "agent_token", None),
+        tracemalloc_frames=args.tracemalloc,
+        system=args.system,
     )
 
 

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 
 from memlens.archive import Archive
 from memlens.cli._alerts import alert_engine
-from memlens.cli._common import warn
+from memlens.cli._common import sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.errors import UsageError
 from memlens.live import LiveView
 from memlens.probes import ProcessProbe
 from memlens.recording import Recorder
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.sampler import Sampler
 from memlens.store import StoreReader
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
@@ -61,17 +61,7 @@ def run_dashboard(
     interval: float = args.interval
     capacity = max(1, math.ceil(args.history / interval))
     sampler = Sampler(
-        SamplerConfig(
-            interval=interval,
-            detail=args.detail,
-            backend=args.backend,
-            children=children,
-            name_pattern=name_pattern,
-            agents=args.agents,
-            agent_token=getattr(args, "agent_token", None),
-            tracemalloc_frames=args.tracemalloc,
-            system=args.system,
-        ),
+        sampler_config(args, interval=interval, children=children, name_pattern=name_pattern),
         on_tick=lambda tick: None,
         probes=probes,
         children_of_memlens=started,

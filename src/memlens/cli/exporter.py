@@ -17,7 +17,13 @@ import sys
 from collections.abc import Callable
 
 from memlens.cli._alerts import add_alert_options, alert_engine
-from memlens.cli._common import Command, add_sampling_options, parse_interval, parse_port
+from memlens.cli._common import (
+    Command,
+    add_sampling_options,
+    parse_interval,
+    parse_port,
+    sampler_config,
+)
 from memlens.cli._runs import store_path
 from memlens.cli._serve import security_for
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
@@ -27,7 +33,7 @@ from memlens.exporters.prometheus import LiveMetrics
 from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.recording import Recorder
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.sampler import Sampler
 from memlens.web.server import bind_socket, serve, url_for
 
 DEFAULT_PORT = 9256
@@ -91,17 +97,7 @@ def run(args: argparse.Namespace) -> int:
     probes, pattern = open_agent_targets(args, "export")
     interval: float = args.interval
     sampler = Sampler(
-        SamplerConfig(
-            interval=interval,
-            detail=args.detail,
-            backend=args.backend,
-            children=args.children,
-            name_pattern=pattern,
-            agents=args.agents,
-            agent_token=args.agent_token,
-            tracemalloc_frames=args.tracemalloc,
-            system=args.system,
-        ),
+        sampler_config(args, interval=interval, name_pattern=pattern),
         on_tick=lambda tick: None,
         probes=probes,
     )

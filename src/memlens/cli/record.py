@@ -19,12 +19,13 @@ from memlens.cli._common import (
     add_target_options,
     open_targets,
     parse_duration,
+    sampler_config,
 )
 from memlens.cli._runs import store_path
 from memlens.cli._summary import print_recording
 from memlens.model import Tick
 from memlens.recording import Recorder
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.sampler import Sampler
 from memlens.store import StoreReader
 
 
@@ -54,17 +55,7 @@ def run(args: argparse.Namespace) -> int:
     what = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes) or f"--name {args.name}"
     recorder = Recorder.start(path, name=what, command=None, interval=args.interval)
     sampler = Sampler(
-        SamplerConfig(
-            interval=args.interval,
-            detail=args.detail,
-            backend=args.backend,
-            children=args.children,
-            name_pattern=pattern,
-            agents=args.agents,
-            agent_token=getattr(args, "agent_token", None),
-            tracemalloc_frames=args.tracemalloc,
-            system=args.system,
-        ),
+        sampler_config(args, name_pattern=pattern),
         on_tick=lambda tick: None,
         probes=probes,
     )

@@ -21,7 +21,7 @@ from memlens.agent import autostart_env
 from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine
 from memlens.cli._child import shell_status, signals_held, start_child, wait_for
-from memlens.cli._common import Command, add_serving_options
+from memlens.cli._common import Command, add_serving_options, sampler_config
 from memlens.cli._runs import store_path
 from memlens.cli._serve import security_for
 from memlens.cli._summary import short_name
@@ -32,7 +32,7 @@ from memlens.model import Tick
 from memlens.probes import open_process
 from memlens.recording import Recorder
 from memlens.redact import redact_cmdline
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.sampler import Sampler
 from memlens.web.server import bind_socket, serve, url_for
 
 
@@ -103,13 +103,7 @@ def _supervise(
             interval=args.interval,
         )
     sampler = Sampler(
-        SamplerConfig(
-            interval=args.interval,
-            detail=args.detail,
-            backend=args.backend,
-            children=True,
-            system=args.system,
-        ),
+        sampler_config(args, children=True),
         on_tick=lambda tick: None,
         probes=[probe],
         children_of_memlens=[child],

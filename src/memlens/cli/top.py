@@ -13,7 +13,7 @@ from memlens.agent import list_agents
 from memlens.alerts import AlertEngine
 from memlens.cli import ls
 from memlens.cli._alerts import add_alert_options, settings_from_args
-from memlens.cli._common import Command, add_sampling_options, warn
+from memlens.cli._common import Command, add_sampling_options, sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
 from memlens.config import Settings
@@ -21,7 +21,7 @@ from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.probes import ProcessProbe, open_process
 from memlens.recording import Recorder
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.sampler import Sampler
 from memlens.tui import Feed, TopApp, logs_to
 from memlens.tui.view import WINDOWS
 
@@ -100,17 +100,7 @@ def feed_for(
     for the app; nothing runs until the app starts it."""
     interval: float = args.interval
     sampler = Sampler(
-        SamplerConfig(
-            interval=interval,
-            detail=args.detail,
-            backend=args.backend,
-            children=args.children,
-            name_pattern=pattern,
-            agents=args.agents,
-            agent_token=args.agent_token,
-            tracemalloc_frames=args.tracemalloc,
-            system=args.system,
-        ),
+        sampler_config(args, interval=interval, name_pattern=pattern),
         on_tick=lambda tick: None,
         probes=probes,
     )
