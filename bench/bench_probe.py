@@ -109,7 +109,8 @@ def build_measures(
         ),
         Measure(
             "record",
-            "(b) part: building the `Reading`: `tuple.__new__(Reading, …)` of 9 values",
+            "(b) part: building the `Reading`: `tuple.__new__(Reading, …)` of "
+            f"{len(Reading._fields)} values",
             functools.partial(tuple.__new__, Reading, tuple(fast.read(False))),
         ),
         Measure(

@@ -8,15 +8,16 @@ loads anything outside this package.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from memlens.agent.lifecycle import info, is_running, start, stop
 from memlens.agent.protocol import PROTOCOL_VERSION
-from memlens.agent.registry import AgentEntry, find_agent, list_agents
 from memlens.agent.server import AgentInfo, AgentStartError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from memlens.agent.launch import autostart_dir, autostart_env
+    from memlens.agent.registry import AgentEntry, find_agent, list_agents
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -35,8 +36,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The launcher's helpers serve the viewer (memlens run --agent), not the agent: every
-    # module the agent imports adds objects the host's garbage collector walks for ever.
+    # What serves the viewer's side (finding agents, `memlens run --agent`) is loaded on
+    # first use, not by the agent: every module the agent imports adds objects that the
+    # host's garbage collector walks for ever.
+    if name in ("AgentEntry", "find_agent", "list_agents"):
+        from memlens.agent import registry
+
+        return getattr(registry, name)
     if name in ("autostart_dir", "autostart_env"):
         from memlens.agent import launch
 

@@ -1,19 +1,33 @@
 """Logging that cannot flood or break the host.
 
 A hostile or buggy viewer can repeat the same mistake thousands of times a second; the
-host's logs get one line per kind of problem, not one per occurrence.
+host's logs get one line per kind of problem, not one per occurrence. `logging` itself
+is imported on the first line logged: an agent with nothing to say leaves it unloaded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 
-LOG = logging.getLogger("memlens.agent")
+LOGGER_NAME = "memlens.agent"
 
 _seen: set[str] = set()
 _lock = threading.Lock()
+
+
+class _Log:
+    """The `memlens.agent` logger, looked up when something is logged."""
+
+    __slots__ = ()
+
+    def warning(self, message: str, *args: object, exc_info: BaseException | None = None) -> None:
+        import logging
+
+        logging.getLogger(LOGGER_NAME).warning(message, *args, exc_info=exc_info)
+
+
+LOG = _Log()
 
 
 def log_once(kind: str, message: str, *, exc: BaseException | None = None) -> None:

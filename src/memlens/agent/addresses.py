@@ -7,16 +7,18 @@ unless someone asked for it by name.
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
+from memlens.agent._record import Record
 
 DEFAULT_HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class TcpAddress:
+class TcpAddress(Record):
+    __slots__ = ("host", "port")
     host: str
     port: int
+
+    def __init__(self, host: str, port: int) -> None:
+        self._set(host=host, port=port)
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -25,6 +27,8 @@ class TcpAddress:
     def is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
+        import ipaddress
+
         try:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:

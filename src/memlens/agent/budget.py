@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from memlens.agent.protocol import E_BUSY, RequestError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BUDGET_S = 2.0
 REST_FACTOR = 4.0
 CHEAP_S = 0.05
 
 
-@dataclass
 class Cost:
     """How long the costly work took, filled in when it ends."""
 
-    elapsed_s: float = 0.0
+    __slots__ = ("elapsed_s",)
+
+    def __init__(self, elapsed_s: float = 0.0) -> None:
+        self.elapsed_s = elapsed_s
 
     @property
     def over_budget(self) -> bool:

@@ -13,7 +13,10 @@ import gc
 import threading
 import time
 from collections import deque
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 IDLE_S = 60.0
 MAX_PAUSES = 4096

@@ -5,6 +5,10 @@ It closes its copies (never the parent's socket file or entry) and, when the age
 started with auto_restart (the default), starts its own: a prefork server's workers each
 get an agent, with their own socket and registry entry. A TCP agent's child listens on a
 free port of the same host, since the parent keeps its port.
+
+Starting loads only what listening needs; what answers viewers is loaded by the first
+one that speaks (see `connection`), so stop() and fork() undo its state only if it is
+there.
 """
 
 from __future__ import annotations
@@ -12,20 +16,22 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 import threading
-from dataclasses import replace
 
 from memlens.agent import _log
 from memlens.agent._log import LOG, log_once
-from memlens.agent.addresses import TcpAddress, parse_tcp
-from memlens.agent.gcpauses import GcPauses
 from memlens.agent.server import AgentInfo, AgentOptions, AgentServer
-from memlens.agent.tracing import Tracing
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from memlens.agent.addresses import TcpAddress
+
+# The request handling and its process-wide state, loaded by the first viewer that spoke.
+_CONNECTION = "memlens.agent.connection"
 
 _lock = threading.Lock()
 _current: AgentServer | None = None
-_tracing = Tracing()
-_gc_pauses = GcPauses()
 
 
 def start(
@@ -49,7 +55,7 @@ def start(
             if _current.options != options:
                 LOG.warning("memlens agent already running; stop() it to change its options")
             return _current.info
-        server = AgentServer(options, _tracing, _gc_pauses)
+        server = AgentServer(options)
         info = server.start()
         _current = server
         return info
@@ -64,10 +70,10 @@ def stop() -> None:
     if server is None:
         return
     server.stop()
-    with contextlib.suppress(Exception):
-        with _tracing.lock:
-            _tracing.stop_if_ours()
-        _gc_pauses.clear()
+    connection = sys.modules.get(_CONNECTION)
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            connection.after_stop()
 
 
 def is_running() -> bool:
@@ -84,6 +90,8 @@ def _tcp_option(address: str | None, token: str | None) -> TcpAddress | None:
         raise ValueError("the token must be a non-empty string")
     if address is None:
         return None
+    from memlens.agent.addresses import parse_tcp
+
     tcp = parse_tcp(address)
     if token is None:
         raise ValueError("a TCP address needs a token (any viewer on the network could connect)")
@@ -95,8 +103,12 @@ def _after_fork_in_child() -> None:
     try:
         _lock = threading.Lock()
         _log.reset_after_fork()
-        _tracing.lock = threading.Lock()
-        _gc_pauses.reset_after_fork()
+        connection = sys.modules.get(_CONNECTION)
+        if connection is not None:
+            # Looked up, not imported: a fork in the middle of its import would leave the
+            # child waiting for a lock that no thread of its own will ever release.
+            with contextlib.suppress(Exception):
+                connection.after_fork_in_child()
         parent, _current = _current, None
         if parent is None:
             return
@@ -105,8 +117,8 @@ def _after_fork_in_child() -> None:
             return
         options = parent.options
         if options.tcp is not None:
-            options = replace(options, tcp=TcpAddress(options.tcp.host, 0))
-        server = AgentServer(options, _tracing, _gc_pauses)
+            options = options._replace(tcp=options.tcp._replace(port=0))
+        server = AgentServer(options)
         server.start()
         _current = server
     except Exception as exc:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 PROTOCOL_VERSION = 1
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -30,7 +33,10 @@ E_NOT_TRACING = "not_tracing"
 E_REFUSED = "refused"
 E_INTERNAL = "internal"
 
-Message = dict[str, Any]
+if TYPE_CHECKING:
+    Message = dict[str, Any]
+else:
+    Message = dict
 
 
 class ProtocolError(Exception):

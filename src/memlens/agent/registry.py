@@ -5,6 +5,9 @@ The files live in a directory only their owner can enter (`$XDG_RUNTIME_DIR/meml
 A process is known by (pid, start time), never by PID alone: an entry whose PID now
 names another process is as stale as one whose process died, and both are removed by
 whoever lists the agents next. The token is never written here.
+
+This is the viewers' side; an agent writes and removes its own entry through `_entry`,
+which this module re-exports as `pathlib` paths, and never loads this one.
 """
 
 from __future__ import annotations
@@ -13,28 +16,57 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import socket
 import stat
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from memlens.agent._redact import redact_argv
+from memlens.agent import _entry
+from memlens.agent._entry import (
+    RuntimeDirError,
+    identity,
+    process_start_ticks,
+)
+from memlens.agent._entry import proc_stat as _proc_stat
+from memlens.agent._record import Record
+
+__all__ = [
+    "AgentEntry",
+    "RuntimeDirError",
+    "entry_path",
+    "find_agent",
+    "identity",
+    "list_agents",
+    "process_start_ticks",
+    "remove_entry",
+    "runtime_dir",
+    "write_entry",
+]
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 _ENTRY = re.compile(r"^(\d+)\.json$")
 _SOCKET = re.compile(r"^(\d+)-[0-9a-f]+\.sock$")
 
 
-class RuntimeDirError(OSError):
-    """The runtime directory is missing and cannot be made, or is not private to us."""
-
-
-@dataclass(frozen=True)
-class AgentEntry:
+class AgentEntry(Record):
     """What one agent wrote about itself."""
 
+    __slots__ = (
+        "argv",
+        "name",
+        "path",
+        "pid",
+        "ppid",
+        "protocol",
+        "python",
+        "socket",
+        "start_ticks",
+        "started",
+        "tcp",
+        "token_required",
+    )
     pid: int
     ppid: int
     start_ticks: int | None
@@ -48,6 +80,36 @@ class AgentEntry:
     started: float
     path: Path
 
+    def __init__(  # noqa: PLR0917 (positional too, as the dataclass it replaces took them)
+        self,
+        pid: int,
+        ppid: int,
+        start_ticks: int | None,
+        name: str,
+        python: str,
+        argv: list[str],
+        socket: str | None,
+        tcp: str | None,
+        token_required: bool,
+        protocol: int,
+        started: float,
+        path: Path,
+    ) -> None:
+        self._set(
+            pid=pid,
+            ppid=ppid,
+            start_ticks=start_ticks,
+            name=name,
+            python=python,
+            argv=argv,
+            socket=socket,
+            tcp=tcp,
+            token_required=token_required,
+            protocol=protocol,
+            started=started,
+            path=path,
+        )
+
     @property
     def address(self) -> str:
         """Where a client connects: the Unix socket when there is one, else the TCP address."""
@@ -58,95 +120,22 @@ class AgentEntry:
 
 def runtime_dir(create: bool = True) -> Path:
     """The per-user directory of entries and sockets, made private when created."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
-    if xdg and os.path.isabs(xdg) and _owned_dir(Path(xdg)):
-        path = Path(xdg) / "memlens"
-    else:
-        path = Path("/tmp") / f"memlens-{os.getuid()}"
-    if create:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-    _check_private(path)
-    return path
-
-
-def _owned_dir(path: Path) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
-
-
-def _check_private(path: Path) -> None:
-    """Refuses a directory that another user owns or can enter: they could plant entries
-    or sockets there, or reach ours."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        raise RuntimeDirError(f"no agent directory at {path}: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise RuntimeDirError(f"{path} is not a directory")
-    if st.st_uid != os.getuid():
-        raise RuntimeDirError(f"{path} belongs to another user")
-    if st.st_mode & 0o077:
-        raise RuntimeDirError(f"{path} is open to other users (mode {st.st_mode & 0o777:o})")
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """When the process started, in clock ticks since boot (/proc/PID/stat field 22).
-
-    None where /proc is not there; the process is then known by its PID alone."""
-    fields = _proc_stat(pid)
-    try:
-        return int(fields[19]) if fields else None
-    except (ValueError, IndexError):
-        return None
-
-
-def _proc_stat(pid: int) -> list[bytes] | None:
-    """/proc/PID/stat from field 3 (the state) on, or None where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-        return data[data.rindex(b")") + 2 :].split()
-    except (OSError, ValueError):
-        return None
+    return Path(_entry.runtime_dir(create))
 
 
 def entry_path(pid: int, directory: Path | None = None) -> Path:
-    return (directory or runtime_dir()) / f"{pid}.json"
+    return Path(_entry.entry_path(pid, None if directory is None else str(directory)))
 
 
 def write_entry(fields: dict[str, Any], directory: Path | None = None) -> Path:
     """Writes this process's entry atomically (a reader sees the old file or the new one)."""
-    directory = directory or runtime_dir()
-    target = entry_path(int(fields["pid"]), directory)
-    tmp = directory / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    data = json.dumps(fields, indent=1).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
+    return Path(_entry.write_entry(fields, None if directory is None else str(directory)))
 
 
 def remove_entry(pid: int, directory: Path | None = None, socket: str | None = None) -> None:
     """Removes the entry of `pid`, but only if it is still the one that names `socket`
     (a later process with the same PID may have written its own)."""
-    with contextlib.suppress(OSError, RuntimeDirError):
-        path = entry_path(pid, directory)
-        if socket is not None:
-            current = _read(path)
-            if current is not None and current.socket != socket:
-                return
-        os.unlink(path)
+    _entry.remove_entry(pid, None if directory is None else str(directory), socket)
 
 
 def list_agents(cleanup: bool = True) -> list[AgentEntry]:
@@ -261,29 +250,3 @@ def _remove_orphan_sockets(directory: Path, live: set[str]) -> None:
         if m and str(path) not in live and not _pid_alive(int(m.group(1))):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-
-
-def identity() -> dict[str, Any]:
-    """The fields of this process that an entry and the hello answer share."""
-    argv = list(getattr(sys, "orig_argv", sys.argv))
-    return {
-        "pid": os.getpid(),
-        "ppid": os.getppid(),
-        "start_ticks": process_start_ticks(os.getpid()),
-        "name": _name(argv),
-        "python": ".".join(str(v) for v in sys.version_info[:3]),
-        "implementation": sys.implementation.name,
-        "executable": sys.executable,
-        "argv": redact_argv(argv),
-    }
-
-
-def _name(argv: list[str]) -> str:
-    """What a person calls the program: the script, the `-m` module, or the interpreter."""
-    script = sys.argv[0] if sys.argv else ""
-    if not script or script == "-c":
-        return os.path.basename(sys.executable or "python")
-    # Under -m, sys.argv[0] is the module's file, which the command line does not show.
-    if script not in argv and "-m" in argv[:-1]:
-        return argv[argv.index("-m") + 1]
-    return os.path.basename(script)

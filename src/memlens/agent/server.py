@@ -11,34 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import selectors
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-from memlens.agent import registry
+from memlens.agent import _entry
 from memlens.agent._log import LOG, log_once
-from memlens.agent.addresses import TcpAddress
-from memlens.agent.gcpauses import GcPauses
-from memlens.agent.protocol import (
-    E_BAD_REQUEST,
-    E_INTERNAL,
-    MAX_REQUEST_BYTES,
-    MAX_RESPONSE_BYTES,
-    PROTOCOL_VERSION,
-    ConnectionClosed,
-    ProtocolError,
-    encode,
-    error,
-    read_frame,
-    request_id,
-)
-from memlens.agent.session import AgentState, Session
-from memlens.agent.tracing import Tracing
+from memlens.agent._record import Record
+from memlens.agent.protocol import PROTOCOL_VERSION
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from memlens.agent.addresses import TcpAddress
+    from memlens.agent.connection import Handler
 
 MAX_CONNECTIONS = 16
 FRAME_TIMEOUT_S = 10.0  # to finish a frame once begun, or to take an answer
@@ -51,31 +38,46 @@ class AgentStartError(RuntimeError):
     """The agent could not listen (a busy port, an unusable runtime directory)."""
 
 
-@dataclass(frozen=True)
-class AgentOptions:
-    tcp: TcpAddress | None = None
-    token: str | None = None
-    name: str | None = None
-    auto_restart: bool = True
+class AgentOptions(Record):
+    __slots__ = ("auto_restart", "name", "tcp", "token")
+    tcp: TcpAddress | None
+    token: str | None
+    name: str | None
+    auto_restart: bool
+
+    def __init__(
+        self,
+        tcp: TcpAddress | None = None,
+        token: str | None = None,
+        name: str | None = None,
+        auto_restart: bool = True,
+    ) -> None:
+        self._set(tcp=tcp, token=token, name=name, auto_restart=auto_restart)
 
 
-@dataclass(frozen=True)
-class AgentInfo:
+class AgentInfo(Record):
     """Where a running agent listens."""
 
+    __slots__ = ("entry", "pid", "socket", "tcp", "token_required")
     pid: int
     socket: str
     tcp: str | None
     token_required: bool
     entry: str
 
+    def __init__(
+        self, pid: int, socket: str, tcp: str | None, token_required: bool, entry: str
+    ) -> None:
+        self._set(pid=pid, socket=socket, tcp=tcp, token_required=token_required, entry=entry)
+
 
 class AgentServer:
-    def __init__(self, options: AgentOptions, tracing: Tracing, gc_pauses: GcPauses) -> None:
+    """Listens, and hands each viewer that speaks to the request handling (`connection`),
+    which it loads when the first one does."""
+
+    def __init__(self, options: AgentOptions) -> None:
         self.options = options
         self.owner_pid = os.getpid()
-        self._tracing = tracing
-        self._gc_pauses = gc_pauses
         self._listeners: list[tuple[socket.socket, str]] = []
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
@@ -83,12 +85,14 @@ class AgentServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._acceptor: threading.Thread | None = None
         self._socket_path = ""
-        self._entry = ""
+        self._entry_path = ""
         self.info: AgentInfo | None = None
-        identity = registry.identity()
+        self._identity = _entry.identity()
         if options.name:
-            identity["name"] = options.name
-        self._state = AgentState(identity, options.token, tracing, gc_pauses)
+            self._identity["name"] = options.name
+        self._started = time.time()
+        self._handler: Handler | None = None
+        self._handler_lock = threading.Lock()
 
     def start(self) -> AgentInfo:
         try:
@@ -101,34 +105,36 @@ class AgentServer:
 
     def _start(self) -> AgentInfo:
         try:
-            directory = registry.runtime_dir()
+            directory = _entry.runtime_dir()
         except OSError as exc:
             raise AgentStartError(f"memlens agent: {exc}") from None
         self._listeners.append((self._listen_unix(directory), "unix"))
         tcp_text = None
         if self.options.tcp is not None:
+            from memlens.agent.addresses import TcpAddress
+
             tcp = self._listen_tcp(self.options.tcp)
             self._listeners.append((tcp, "tcp"))
             host, port = tcp.getsockname()[:2]
             tcp_text = str(TcpAddress(host, port))
         token_required = self.options.token is not None
         entry = {
-            **self._state.identity,
+            **self._identity,
             "protocol": PROTOCOL_VERSION,
             "socket": self._socket_path,
             "tcp": tcp_text,
             "token_required": token_required,
-            "started": self._state.started,
+            "started": self._started,
         }
-        self._entry = str(registry.write_entry(entry, directory))
+        self._entry_path = _entry.write_entry(entry, directory)
         self._acceptor = threading.Thread(
             target=self._accept_loop, name="memlens-agent", daemon=True
         )
         self._acceptor.start()
-        return AgentInfo(os.getpid(), self._socket_path, tcp_text, token_required, self._entry)
+        return AgentInfo(os.getpid(), self._socket_path, tcp_text, token_required, self._entry_path)
 
-    def _listen_unix(self, directory: Path) -> socket.socket:
-        path = directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
+    def _listen_unix(self, directory: str) -> socket.socket:
+        path = os.path.join(directory, f"{os.getpid()}-{os.urandom(4).hex()}.sock")
         if len(os.fsencode(path)) > _MAX_UNIX_PATH:
             raise AgentStartError(
                 f"memlens agent: the socket path {path} is too long; "
@@ -136,8 +142,8 @@ class AgentServer:
             )
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(str(path))
-            self._socket_path = str(path)
+            sock.bind(path)
+            self._socket_path = path
             os.chmod(path, 0o600)  # before listen(): until then a connect is refused anyway
             sock.listen(MAX_CONNECTIONS)
         except OSError as exc:
@@ -208,25 +214,11 @@ class AgentServer:
         return True
 
     def _serve(self, conn: socket.socket, transport: str) -> None:
-        session = Session(self._state, transport)
         try:
-            while not self._stopping and not session.closing:
-                if not _wait_readable(conn, HOUSEKEEP_S if session.greeted else HELLO_TIMEOUT_S):
-                    if not session.greeted:
-                        break
-                    self._gc_pauses.expire()
-                    continue
-                conn.settimeout(FRAME_TIMEOUT_S)
-                try:
-                    message = read_frame(conn, MAX_REQUEST_BYTES)
-                except ConnectionClosed:
-                    break
-                except ProtocolError as exc:
-                    log_once("malformed", f"memlens agent: closed a connection that sent {exc}")
-                    with contextlib.suppress(OSError):
-                        conn.sendall(encode(error(None, E_BAD_REQUEST, str(exc))))
-                    break
-                conn.sendall(_answer(session, message))
+            # A peer that hangs up unheard (`memlens ls` checks that an agent is alive by
+            # connecting) or says nothing loads nothing.
+            if _speaks(conn, HELLO_TIMEOUT_S):
+                self._handling().serve(conn, transport, self._is_stopping)
         except OSError:
             pass  # the viewer went away or stalled: its connection ends, nothing else does
         except Exception as exc:
@@ -234,11 +226,22 @@ class AgentServer:
                 f"serve:{type(exc).__name__}", f"memlens agent: connection failed: {exc!r}", exc=exc
             )
         finally:
-            with contextlib.suppress(Exception):
-                session.close()
             with self._conns_lock:
                 self._conns.discard(conn)
             conn.close()
+
+    def _handling(self) -> Handler:
+        """The request handling, loaded and set up for the first viewer that speaks: on a
+        thread of the agent's own, never the host's, and once however many arrive."""
+        with self._handler_lock:
+            if self._handler is None:
+                from memlens.agent.connection import Handler
+
+                self._handler = Handler(self._identity, self.options.token, self._started)
+            return self._handler
+
+    def _is_stopping(self) -> bool:
+        return self._stopping
 
     def stop(self) -> None:
         """Stops listening, hangs up on viewers, and removes the socket file and entry."""
@@ -277,36 +280,19 @@ class AgentServer:
         if self._socket_path:
             with contextlib.suppress(OSError):
                 os.unlink(self._socket_path)
-        if self._entry:
-            registry.remove_entry(os.getpid(), socket=self._socket_path)
+        if self._entry_path:
+            _entry.remove_entry(os.getpid(), socket=self._socket_path)
 
 
-def _answer(session: Session, message: dict[str, object]) -> bytes:
-    try:
-        response = session.handle(message)
-    except Exception as exc:
-        op = str(message.get("op"))[:32]
-        log_once(f"op:{op}", f"memlens agent: {op} failed: {exc!r}", exc=exc)
-        response = error(request_id(message), E_INTERNAL, f"{op} failed: {type(exc).__name__}")
-    try:
-        return encode(response, MAX_RESPONSE_BYTES)
-    except (ProtocolError, ValueError, TypeError) as exc:
-        return encode(error(request_id(message), E_INTERNAL, f"no answer could be sent: {exc}"))
-
-
-def _wait_readable(conn: socket.socket, timeout: float) -> bool:
-    """Waits for the next frame (or the end) without reading it; False on a quiet timeout.
-
-    A peek on the socket itself, not select(): the host may hold more than FD_SETSIZE
-    descriptors, and a selector would cost one more of them per viewer."""
+def _speaks(conn: socket.socket, timeout: float) -> bool:
+    """Whether the peer sends something (left unread) before `timeout`; False when it
+    hangs up or stays quiet. A peek on the socket itself, not select(): see
+    `connection.wait_readable`."""
     conn.settimeout(timeout)
     try:
-        conn.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
+        return bool(conn.recv(1, socket.MSG_PEEK))
+    except (TimeoutError, BlockingIOError):
         return False
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _same_user(conn: socket.socket) -> bool:

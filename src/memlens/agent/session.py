@@ -6,12 +6,8 @@ file the viewer names, or changes what the program does beyond switching tracema
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from memlens.agent import objects, stats, tracing
 from memlens.agent.budget import CostGate
@@ -33,6 +29,11 @@ from memlens.agent.protocol import (
     request_id,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
 OPS = ("stats", "tracemalloc.start", "tracemalloc.stop", "top", "objects", "gc.pauses", "bye")
 BY = ("lineno", "traceback", "filename")
 ORDER = ("growth", "size")
@@ -40,16 +41,27 @@ ORDER = ("growth", "size")
 _ids = itertools.count(1)
 
 
-@dataclass
 class AgentState:
     """What every connection of one agent shares."""
 
-    identity: dict[str, Any]
-    token: str | None
-    tracing: tracing.Tracing
-    gc_pauses: GcPauses
-    gate: CostGate = field(default_factory=CostGate)
-    started: float = field(default_factory=time.time)
+    __slots__ = ("gate", "gc_pauses", "identity", "started", "token", "tracing")
+
+    def __init__(
+        self,
+        identity: dict[str, Any],
+        token: str | None,
+        tracing: tracing.Tracing,
+        gc_pauses: GcPauses,
+        *,
+        gate: CostGate | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.identity = identity
+        self.token = token
+        self.tracing = tracing
+        self.gc_pauses = gc_pauses
+        self.gate = CostGate() if gate is None else gate
+        self.started = time.time() if started is None else started
 
 
 class Session:
@@ -161,6 +173,8 @@ def _token_ok(expected: str | None, presented: object) -> bool:
         return True
     if not isinstance(presented, str):
         return False
+    import hmac
+
     return hmac.compare_digest(
         presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
     )

@@ -13,7 +13,10 @@ import sys
 import threading
 import time
 import tracemalloc
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 try:
     import resource

@@ -14,9 +14,12 @@ import os
 import threading
 import time
 import tracemalloc
-from typing import Any, NamedTuple
 
 from memlens.agent.protocol import E_NOT_TRACING, E_REFUSED, RequestError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_FRAMES = 100
 MAX_LIMIT = 100
@@ -36,12 +39,15 @@ _FILTERS = [
 ]
 
 
-class _Row(NamedTuple):
-    key: Key
-    size: int
-    blocks: int
-    size_diff: int
-    count_diff: int
+class _Row:
+    __slots__ = ("blocks", "count_diff", "key", "size", "size_diff")
+
+    def __init__(self, key: Key, size: int, blocks: int, size_diff: int, count_diff: int) -> None:
+        self.key = key
+        self.size = size
+        self.blocks = blocks
+        self.size_diff = size_diff
+        self.count_diff = count_diff
 
 
 class Tracing:

@@ -1,0 +1,117 @@
+"""What a viewer's connection runs: frames in, answers out, until either side is done.
+
+The listener (`server`) loads this module, and through it the sessions, stats, tracing,
+object counts, gc pauses and cost gate, when the first viewer speaks, on the agent's own
+thread: an agent that nobody talks to keeps none of it in the host, whose garbage
+collector would walk it for the rest of the process's life.
+
+Tracing and gc pauses are process-wide, like tracemalloc and `gc.callbacks` themselves,
+so their state lives here once per process and outlives any one agent that `stop()` and
+`start()` make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+from memlens.agent._log import log_once
+from memlens.agent.gcpauses import GcPauses
+from memlens.agent.protocol import (
+    E_BAD_REQUEST,
+    E_INTERNAL,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    ConnectionClosed,
+    ProtocolError,
+    encode,
+    error,
+    read_frame,
+    request_id,
+)
+from memlens.agent.server import FRAME_TIMEOUT_S, HELLO_TIMEOUT_S, HOUSEKEEP_S
+from memlens.agent.session import AgentState, Session
+from memlens.agent.tracing import Tracing
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+TRACING = Tracing()
+GC_PAUSES = GcPauses()
+
+
+class Handler:
+    """One agent's request handling: the state that all its connections share."""
+
+    def __init__(self, identity: dict[str, Any], token: str | None, started: float) -> None:
+        self.state = AgentState(identity, token, TRACING, GC_PAUSES, started=started)
+
+    def serve(self, conn: socket.socket, transport: str, stopping: Callable[[], bool]) -> None:
+        """Answers `conn` until the viewer is done, `stopping()` or a broken frame; errors
+        of the socket are the caller's to catch."""
+        session = Session(self.state, transport)
+        try:
+            while not stopping() and not session.closing:
+                if not wait_readable(conn, HOUSEKEEP_S if session.greeted else HELLO_TIMEOUT_S):
+                    if not session.greeted:
+                        break
+                    GC_PAUSES.expire()
+                    continue
+                conn.settimeout(FRAME_TIMEOUT_S)
+                try:
+                    message = read_frame(conn, MAX_REQUEST_BYTES)
+                except ConnectionClosed:
+                    break
+                except ProtocolError as exc:
+                    log_once("malformed", f"memlens agent: closed a connection that sent {exc}")
+                    with contextlib.suppress(OSError):
+                        conn.sendall(encode(error(None, E_BAD_REQUEST, str(exc))))
+                    break
+                conn.sendall(_answer(session, message))
+        finally:
+            with contextlib.suppress(Exception):
+                session.close()
+
+
+def after_stop() -> None:
+    """Once no agent runs: switches off tracing the agent switched on, drops gc hooks."""
+    with TRACING.lock:
+        TRACING.stop_if_ours()
+    GC_PAUSES.clear()
+
+
+def after_fork_in_child() -> None:
+    """The child has no viewers, and its copies of the locks may be held by nobody."""
+    TRACING.lock = threading.Lock()
+    GC_PAUSES.reset_after_fork()
+
+
+def _answer(session: Session, message: dict[str, object]) -> bytes:
+    try:
+        response = session.handle(message)
+    except Exception as exc:
+        op = str(message.get("op"))[:32]
+        log_once(f"op:{op}", f"memlens agent: {op} failed: {exc!r}", exc=exc)
+        response = error(request_id(message), E_INTERNAL, f"{op} failed: {type(exc).__name__}")
+    try:
+        return encode(response, MAX_RESPONSE_BYTES)
+    except (ProtocolError, ValueError, TypeError) as exc:
+        return encode(error(request_id(message), E_INTERNAL, f"no answer could be sent: {exc}"))
+
+
+def wait_readable(conn: socket.socket, timeout: float) -> bool:
+    """Waits for the next frame (or the end) without reading it; False on a quiet timeout.
+
+    A peek on the socket itself, not select(): the host may hold more than FD_SETSIZE
+    descriptors, and a selector would cost one more of them per viewer."""
+    conn.settimeout(timeout)
+    try:
+        conn.recv(1, socket.MSG_PEEK)
+    except TimeoutError:
+        return False
+    except BlockingIOError:
+        return False
+    return True
