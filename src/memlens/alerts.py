@@ -38,6 +38,7 @@ from memlens.units import human_bytes
 
 log = logging.getLogger(__name__)
 
+DETECTOR_STEP = 1.0  # s: the finest grain of the live detector's series
 GC_WINDOW = 60.0  # s over which the growth of Python's objects is measured
 HYSTERESIS = 0.95  # back "below" under this fraction of the limit
 SYSTEM_EVERY = 1.0  # s between reads of the system's memory, whatever the interval
@@ -88,6 +89,10 @@ class _Watched:
     above_rss: bool = False
     above_rate: bool = False
     above_gc: bool = False
+    # Samples faster than DETECTOR_STEP reach the detector as the lowest of each step
+    # (the floor is what it judges), so its window holds at most one value a second.
+    pending_t: float | None = None
+    pending_v: float = 0.0
     # From the Python agent, when there is one: the traced heap over the detector's
     # window (for the leak's analysis text) and Python's blocks over the last minute.
     heap: deque[tuple[float, float]] = field(default_factory=deque)
@@ -176,7 +181,7 @@ class AlertEngine:
             watched = self._watched.get(key)
             if watched is None:
                 continue
-            watched.detector.update(tick.time, reading.rss)
+            _feed(watched, tick.time, reading.rss)
             out.extend(self._rss_threshold(watched, tick.time, reading.rss))
             if reading.py_heap is not None:
                 _keep(watched.heap, tick.time, reading.py_heap, self.settings.detector.window)
@@ -348,6 +353,16 @@ class AlertEngine:
                 sink(alert)
             except Exception:
                 log.exception("alert engine: a sink failed")
+
+
+def _feed(watched: _Watched, t: float, rss: float) -> None:
+    if watched.pending_t is None:
+        watched.pending_t, watched.pending_v = t, rss
+    elif t - watched.pending_t < DETECTOR_STEP:
+        watched.pending_v = min(watched.pending_v, rss)
+    else:
+        watched.detector.update(watched.pending_t, watched.pending_v)
+        watched.pending_t, watched.pending_v = t, rss
 
 
 def _keep(window: deque[tuple[float, float]], t: float, value: float, span: float) -> None:

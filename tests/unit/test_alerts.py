@@ -208,3 +208,15 @@ def test_the_verdict_as_it_evolves_is_there_for_a_face() -> None:
     for tick in ticks(100 * MB + i * 0.5 * MB for i in range(120)):
         alerts.process(tick)
     assert alerts.verdicts()["1-1"].verdict.value == "leak"
+
+
+def test_fast_samples_reach_the_detector_as_one_floor_value_a_second() -> None:
+    alerts, _seen = engine()
+    t0 = 1_000_000.0
+    for i in range(1000):  # 100 s at 10 Hz, with a dip each second
+        rss = 100 * MB - (5 * MB if i % 10 == 3 else 0)
+        new = (target(),) if i == 0 else ()
+        alerts.process(Tick(i + 1, t0 + i * 0.1, {"1-1": reading(rss)}, new))
+    detector = alerts._watched["1-1"].detector
+    assert 95 <= len(detector) <= 100
+    assert set(detector._values.tolist()) == {95.0 * MB}  # the floor of each second

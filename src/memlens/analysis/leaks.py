@@ -21,7 +21,7 @@ docs/leak-detection.md explains the method and every parameter.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from collections.abc import Callable, Sequence
 from operator import le
 
@@ -128,15 +128,19 @@ class OnlineDetector:
         self.limit = limit
         self.config = config
         self._analyser = analyser
-        self._times: deque[float] = deque()
-        self._values: deque[float] = deque()
+        # Flat arrays of doubles (8 bytes a value, not a float object each) with a moving
+        # head: a 4-hour window at 1 Hz is 230 KB per target, and a watch may hold
+        # thousands of targets.
+        self._times = array("d")
+        self._values = array("d")
+        self._head = 0
         self._streak = 0
         self._quiet = 0
         self._alerted: Severity | None = None
         self.last: LeakFinding | None = None
 
     def __len__(self) -> int:
-        return len(self._times)
+        return len(self._times) - self._head
 
     @property
     def alerting(self) -> bool:
@@ -147,7 +151,7 @@ class OnlineDetector:
     def update(self, t: float, value: float | int | None) -> None:
         if value is None:
             return
-        if self._times and t < self._times[-1]:
+        if len(self._times) > self._head and t < self._times[-1]:
             return  # out of order: a clock step back; the window assumes time moves on
         self._times.append(float(t))
         self._values.append(float(value))
@@ -156,8 +160,8 @@ class OnlineDetector:
     def evaluate(self, now: float | None = None) -> LeakFinding | None:
         if now is not None:
             self._trim(now)
-        times = list(self._times)
-        values = list(self._values)
+        times = self._times[self._head :].tolist()
+        values = self._values[self._head :].tolist()
         if self._analyser is not None:
             finding = self._analyser(times, values)
         else:
@@ -180,9 +184,14 @@ class OnlineDetector:
 
     def _trim(self, now: float) -> None:
         horizon = now - self.config.window
-        while self._times and self._times[0] < horizon:
-            self._times.popleft()
-            self._values.popleft()
+        times, head = self._times, self._head
+        while head < len(times) and times[head] < horizon:
+            head += 1
+        if head > 1024 and head * 2 > len(times):  # compact now and then, not every sample
+            del self._times[:head]
+            del self._values[:head]
+            head = 0
+        self._head = head
 
 
 def _clean(
