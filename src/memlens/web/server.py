@@ -149,6 +149,10 @@ async def serve(
             await asyncio.sleep(0.1)
         server.should_exit = True
 
+    # A page that connects before the first round (which may wait on linking a Python
+    # agent) still gets the targets in its hello.
+    for target in sampler.targets():
+        live.targets.setdefault(target.key, target)
     sampler.start()
     poller.start()
     watcher = asyncio.create_task(watch_stop(stop)) if stop is not None else None
