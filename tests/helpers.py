@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -154,6 +156,33 @@ class MemlensServer:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def python_child(source: str) -> Iterator[subprocess.Popen[str]]:
+    """A real Python child running `source`, which prints "ready" once set up (the Python
+    agent started, say); killed and reaped on the way out. It inherits the test's
+    environment, so its agent registers in the test's private runtime directory."""
+    proc = subprocess.Popen([sys.executable, "-u", "-c", source], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def agent_tracing(pid: int) -> bool:
+    """Whether the agent of process `pid` traces with tracemalloc, asked over its socket."""
+    from memlens.agent import find_agent
+    from memlens.agent.client import AgentClient
+
+    entry = find_agent(pid)
+    assert entry is not None, f"process {pid} has no agent"
+    with AgentClient.connect(entry.address) as agent:
+        return bool(agent.stats()["tracemalloc"]["tracing"])
 
 
 def unused_pid() -> int:

@@ -5,9 +5,7 @@ gets no panel."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
-from helpers import Allocator, MemlensServer
+from helpers import Allocator, MemlensServer, python_child
 
 pytestmark = pytest.mark.browser
 
@@ -43,27 +41,9 @@ PANEL = "#python-panel"
 
 
 @pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private runtime directory for the child's agent and for memlens looking for it."""
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    return path
-
-
-@pytest.fixture
-def child(runtime_dir: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", CHILD], stdout=subprocess.PIPE, text=True, env=os.environ
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    try:
+def child() -> Iterator[subprocess.Popen[str]]:
+    with python_child(CHILD) as proc:
         yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def open_dashboard(browser: Any, server: MemlensServer) -> tuple[Any, PageErrors, OutsideRequests]:

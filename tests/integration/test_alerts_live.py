@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from helpers import MemlensServer, run_memlens
+from helpers import MemlensServer, python_child, run_memlens
 from memlens.analysis import detect
 from memlens.config import load_settings
 from memlens.store import StoreReader
@@ -58,25 +57,10 @@ min_leak_window = "10s"
 """
 
 
-def start(source: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-u", "-c", source], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
-
 @pytest.fixture
 def programs() -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
-    leaky = start(LEAKY_LIST)
-    cache = start(BOUNDED_CACHE)
-    try:
+    with python_child(LEAKY_LIST) as leaky, python_child(BOUNDED_CACHE) as cache:
         yield leaky, cache
-    finally:
-        for proc in (leaky, cache):
-            proc.kill()
-            proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
 
 
 def messages_until(ws: Any, wanted: str, deadline: float) -> list[dict[str, Any]]:
@@ -156,8 +140,7 @@ def test_a_growing_list_is_a_leak_and_a_bounded_cache_is_not(
 
 
 def test_record_keeps_threshold_crossings_and_prints_them(tmp_path: Path) -> None:
-    leaky = start(LEAKY_LIST)
-    try:
+    with python_child(LEAKY_LIST) as leaky:
         out = tmp_path / "run.db"
         result = run_memlens(
             "record",
@@ -171,11 +154,6 @@ def test_record_keeps_threshold_crossings_and_prints_them(tmp_path: Path) -> Non
             "-o",
             str(out),
         )
-    finally:
-        leaky.kill()
-        leaky.wait()
-        assert leaky.stdout is not None
-        leaky.stdout.close()
     assert result.returncode == 0, result.stderr
     assert "above the limit 15.0 MB" in result.stderr
     with StoreReader.open(out) as reader:

@@ -11,16 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
-from helpers import MemlensServer
-from memlens.agent.client import AgentClient
-from memlens.agent.registry import find_agent
+from helpers import MemlensServer, agent_tracing, python_child
 from memlens.probes import open_process
 from memlens.sampler import Sampler, SamplerConfig
 
@@ -44,34 +41,12 @@ LEAK_LINE = (
 
 
 @pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private runtime directory for the child's agent and for memlens looking for it."""
-    path = tmp_path / "run"
-    path.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    return path
-
-
-@pytest.fixture
-def child(runtime_dir: Path) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", CHILD], stdout=subprocess.PIPE, text=True, env=os.environ
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    try:
+def child() -> Iterator[subprocess.Popen[str]]:
+    with python_child(CHILD) as proc:
         yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
-def tracing(pid: int) -> bool:
-    entry = find_agent(pid)
-    assert entry is not None
-    with AgentClient.connect(entry.address) as agent:
-        return bool(agent.stats()["tracemalloc"]["tracing"])
+tracing = agent_tracing
 
 
 def test_the_sampler_links_the_agent_and_fills_the_python_fields(

@@ -9,7 +9,6 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,10 +16,8 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from helpers import MB, Allocator
+from helpers import MB, Allocator, agent_tracing, python_child
 from memlens.agent import list_agents
-from memlens.agent.client import AgentClient
-from memlens.agent.registry import find_agent
 from memlens.alerts import AlertEngine
 from memlens.cli import build_parser, ls
 from memlens.cli._alerts import settings_from_args
@@ -104,24 +101,11 @@ def live_feed(*argv: str) -> Feed:
 
 @pytest.fixture
 def agent_child() -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-c", AGENT_CHILD], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    try:
+    with python_child(AGENT_CHILD) as proc:
         yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
-def tracing(pid: int) -> bool:
-    entry = find_agent(pid)
-    assert entry is not None
-    with AgentClient.connect(entry.address) as agent:
-        return bool(agent.stats()["tracemalloc"]["tracing"])
+tracing = agent_tracing
 
 
 # -- a real child ---------------------------------------------------------------------------
