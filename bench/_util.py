@@ -8,6 +8,7 @@ on 127.0.0.1, and docs/benchmarks.md, where each benchmark owns one section betw
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import math
 import os
 import platform
@@ -20,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -363,3 +365,18 @@ def write_section(name: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOC.write_text(text)
+
+
+def time_batch(fn: Callable[[], object], n: int) -> float:
+    """Seconds per call over `n` calls, with the garbage collector off so a collection
+    does not land in one batch and not another."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    return elapsed / n / 1e9

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +26,7 @@ from bench._util import (
     median,
     render_section,
     sleeper,
+    time_batch,
     verdict,
     write_section,
 )
@@ -55,25 +54,11 @@ class Measure:
         return median(self.per_call_us)
 
 
-def _time_batch(fn: Callable[[], object], n: int) -> float:
-    """Seconds per call over `n` calls, with the collector off."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-    return elapsed / n / 1e9
-
-
 def _calibrate(fn: Callable[[], object], batch_s: float) -> int:
     """How many calls make a batch of about `batch_s` seconds."""
     for _ in range(200):  # warm up: caches, the probe's first CPU reading
         fn()
-    per_call = _time_batch(fn, 2000)
+    per_call = time_batch(fn, 2000)
     return max(1000, min(2_000_000, int(batch_s / max(per_call, 1e-9))))
 
 
@@ -144,7 +129,7 @@ def run(repeats: int, batch_s: float) -> list[Measure]:
                 # Rotate the order so no measure always runs first or last in a repeat.
                 shift = r % len(measures)
                 for m in measures[shift:] + measures[:shift]:
-                    m.per_call_us.append(_time_batch(m.fn, m.batch) * 1e6)
+                    m.per_call_us.append(time_batch(m.fn, m.batch) * 1e6)
         finally:
             fast.close()
             portable.close()

@@ -41,6 +41,7 @@ from bench._util import (
     median,
     percentile,
     render_section,
+    time_batch,
     verdict,
     write_section,
 )
@@ -100,23 +101,10 @@ def at_depth(depth: int, fn: Callable[[], float]) -> float:
     return fn() if depth <= 0 else at_depth(depth - 1, fn)
 
 
-def _time_batch(fn: Callable[[], object], n: int) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-    return elapsed / n / 1e9
-
-
 def _calibrate(m: Measure, batch_s: float) -> int:
     for _ in range(200):
         m.fn()
-    per_call = at_depth(m.depth, partial(_time_batch, m.fn, 2000))
+    per_call = at_depth(m.depth, partial(time_batch, m.fn, 2000))
     return max(1000, min(2_000_000, int(batch_s / max(per_call, 1e-9))))
 
 
@@ -173,7 +161,7 @@ def run_calls(repeats: int, batch_s: float) -> list[Measure]:
     for r in range(repeats):
         shift = r % len(measures)
         for m in measures[shift:] + measures[:shift]:
-            seconds = at_depth(m.depth, partial(_time_batch, m.fn, m.batch))
+            seconds = at_depth(m.depth, partial(time_batch, m.fn, m.batch))
             m.per_call_us.append(seconds * 1e6)
     return measures
 

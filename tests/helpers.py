@@ -17,6 +17,28 @@ from pathlib import Path
 MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
 
+# A child that leaks through a growing list, 4 MB/s, for as long as it runs.
+LEAKY_LIST = """
+import time
+leak = []
+print("ready", flush=True)
+while True:
+    leak.append("x" * 200_000)  # 200 KB kept for ever: 4 MB/s
+    time.sleep(0.05)
+"""
+
+# Settings (memlens.toml) that scale the leak detector's windows down so a minute of data
+# is enough for a verdict and a live alert (docs/leak-detection.md has each parameter).
+FAST_DETECTOR = """
+[leaks]
+every = "2s"
+persistence = 2
+min_duration = "30s"
+min_points = 20
+envelope_window = "1s"
+min_leak_window = "10s"
+"""
+
 # A child that allocates and touches memory on command, so its RSS moves by known amounts.
 ALLOCATOR_SOURCE = r"""
 import sys

@@ -19,19 +19,10 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from helpers import MemlensServer, python_child, run_memlens
+from helpers import FAST_DETECTOR, LEAKY_LIST, MemlensServer, python_child, run_memlens
 from memlens.analysis import detect
 from memlens.config import load_settings
 from memlens.store import StoreReader
-
-LEAKY_LIST = """
-import time
-leak = []
-print("ready", flush=True)
-while True:
-    leak.append("x" * 200_000)  # 200 KB kept for ever: 4 MB/s
-    time.sleep(0.05)
-"""
 
 BOUNDED_CACHE = """
 import functools, random, time
@@ -44,16 +35,6 @@ print("ready", flush=True)
 while True:
     page(random.randrange(1_000_000))  # always a miss: fills to 300 entries, then evicts
     time.sleep(0.05)
-"""
-
-FAST = """
-[leaks]
-every = "2s"
-persistence = 2
-min_duration = "30s"
-min_points = 20
-envelope_window = "1s"
-min_leak_window = "10s"
 """
 
 
@@ -80,7 +61,7 @@ def test_a_growing_list_is_a_leak_and_a_bounded_cache_is_not(
 ) -> None:
     leaky, cache = programs
     config = tmp_path / "memlens.toml"
-    config.write_text(FAST)
+    config.write_text(FAST_DETECTOR)
     server = MemlensServer(
         "watch",
         str(leaky.pid),

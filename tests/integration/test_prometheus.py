@@ -27,32 +27,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from helpers import MB, Allocator, MemlensServer
+from helpers import FAST_DETECTOR, LEAKY_LIST, MB, Allocator, MemlensServer, python_child
 from memlens.exporters.prometheus import NAME_LIMIT, SPECS, LiveMetrics
 from memlens.model import Reading, Target, Tick
 from memlens.probes.system import SystemProbe
 
 PROMETHEUS = "/usr/bin/prometheus"
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-LEAKY = """
-import time
-leak = []
-print("ready", flush=True)
-while True:
-    leak.append("x" * 200_000)  # 200 KB kept for ever: 4 MB/s
-    time.sleep(0.05)
-"""
-
-FAST = """
-[leaks]
-every = "2s"
-persistence = 2
-min_duration = "30s"
-min_points = 20
-envelope_window = "1s"
-min_leak_window = "10s"
-"""
 
 
 def scrape(server: MemlensServer) -> list[Sample]:
@@ -182,37 +163,32 @@ def test_labels_are_bounded(tmp_path: Path) -> None:
 
 def test_leak_gauges_follow_the_detector(allocator: Allocator, tmp_path: Path) -> None:
     config = tmp_path / "memlens.toml"
-    config.write_text(FAST)
-    leaky = subprocess.Popen([sys.executable, "-u", "-c", LEAKY], stdout=subprocess.PIPE, text=True)
-    assert leaky.stdout is not None
-    assert leaky.stdout.readline().strip() == "ready"
-    server = MemlensServer(
-        "exporter",
-        str(leaky.pid),
-        str(allocator.pid),
-        "--port",
-        "0",
-        "--interval",
-        "0.2",
-        "--config",
-        str(config),
-    )
-    try:
-        deadline = time.monotonic() + 120
-        samples = scrape(server)
-        while value(samples, "memlens_leak_alert", leaky.pid) != 1:
-            assert time.monotonic() < deadline, "no leak alert in /metrics"
-            time.sleep(0.5)
+    config.write_text(FAST_DETECTOR)
+    with python_child(LEAKY_LIST) as leaky:
+        server = MemlensServer(
+            "exporter",
+            str(leaky.pid),
+            str(allocator.pid),
+            "--port",
+            "0",
+            "--interval",
+            "0.2",
+            "--config",
+            str(config),
+        )
+        try:
+            deadline = time.monotonic() + 120
             samples = scrape(server)
-        while value(samples, "memlens_leak_detected", allocator.pid) is None:
-            assert time.monotonic() < deadline, "the idle child was never judged"
-            time.sleep(0.5)
-            samples = scrape(server)
-    finally:
-        assert server.stop() == 0
-        leaky.kill()
-        leaky.wait()
-        leaky.stdout.close()
+            while value(samples, "memlens_leak_alert", leaky.pid) != 1:
+                assert time.monotonic() < deadline, "no leak alert in /metrics"
+                time.sleep(0.5)
+                samples = scrape(server)
+            while value(samples, "memlens_leak_detected", allocator.pid) is None:
+                assert time.monotonic() < deadline, "the idle child was never judged"
+                time.sleep(0.5)
+                samples = scrape(server)
+        finally:
+            assert server.stop() == 0
     assert value(samples, "memlens_leak_detected", allocator.pid) == 0
     assert value(samples, "memlens_leak_alert", allocator.pid) == 0
     assert value(samples, "memlens_leak_detected", leaky.pid) == 1
