@@ -42,6 +42,33 @@ def test_rss_follows_a_child_that_allocates_a_known_amount(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_only_readings_follow_the_child_and_repeat_the_slower_fields(
+    allocator: Allocator, backend: str
+) -> None:
+    probe = open_process(allocator.pid, backend=backend)
+    try:
+        full = probe.read()
+        idle = [probe.read(full=False) for _ in range(3)]
+        # Nothing moved: the same memory, and the slower fields of the full reading.
+        for r in idle:
+            assert abs(r.rss - full.rss) <= 4 * PAGE
+            assert (r.threads, r.fds, r.swap) == (full.threads, full.fds, full.swap)
+        allocator.alloc(32)
+        grown = probe.read(full=False)
+        assert abs(grown.rss - allocator.vmrss()) <= 4 * PAGE
+        assert 32 * MB - 2 * MB <= grown.rss - idle[-1].rss <= 32 * MB + 4 * MB
+        assert grown.vms >= idle[-1].vms + 32 * MB - 2 * MB
+        assert grown.threads == full.threads  # repeated until the next full reading
+        allocator.alloc(1)  # the child's `buf` now names this one, not the 32 MB
+        allocator.command("free")  # a large bytearray is its own mapping: RSS drops
+        shrunk = probe.read(full=False)
+        assert abs(shrunk.rss - allocator.vmrss()) <= 4 * PAGE
+        assert shrunk.rss < grown.rss - 16 * MB
+    finally:
+        probe.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_detail_adds_uss_and_pss(allocator: Allocator, backend: str) -> None:
     allocator.alloc(32)
     probe = open_process(allocator.pid, backend=backend, detail=True)

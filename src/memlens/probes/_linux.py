@@ -78,6 +78,10 @@ class LinuxProcessProbe:
         self._last_cpu: tuple[float, float] | None = None
         self._slow: tuple[int | None, int, int, float | None] | None = None
         self._tail: _Tail | None = None  # what a memory-only reading repeats
+        # statm as last read and the memory-only reading built from it: an idle process
+        # (most of a machine's) reads the same bytes again, and its reading is unchanged.
+        self._statm_raw: bytes | None = None
+        self._last: Reading | None = None
         with _translated(pid):
             self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY)
             self._fds.append(self._dir_fd)
@@ -142,11 +146,16 @@ class LinuxProcessProbe:
 
         This is the hot loop of sampling many processes, and a memory-only reading is
         meant to cost at most twice the bare pread of statm (see docs/benchmarks.md), so
-        every step counts: one pread, one split, three int() and one tuple allocation,
-        with the error handling inlined (a try costs nothing unless it raises, 3.11+).
+        every step counts. When statm reads the same bytes as last time, the memory
+        fields are unchanged and the last memory-only reading is returned as it is: one
+        pread and one comparison. Otherwise: one split, three int() and one tuple
+        allocation, with the error handling inlined (a try costs nothing unless it
+        raises, 3.11+).
         """
         try:
             raw = _pread(self._statm_fd, _STATM_READ, 0)
+            if raw == self._statm_raw and not full:
+                return self._last  # type: ignore[return-value]  # set with _statm_raw
             try:
                 size, resident, shared, _ = raw.split(None, 3)
             except ValueError:  # nothing read: the process has been reaped
@@ -164,7 +173,10 @@ class LinuxProcessProbe:
             raise AccessDenied(f"not allowed to read process {self.pid} ({e.strerror})") from e
         # `+ tail`, not `*tail`: a star in a tuple display builds a list first (3.11).
         head = (int(resident) * PAGE_SIZE, vms, int(shared) * PAGE_SIZE)
-        return _new_reading(Reading, head + tail)
+        reading: Reading = _new_reading(Reading, head + tail)
+        if tail is self._tail:  # not `detail`, whose USS and PSS are read every time
+            self._statm_raw, self._last = raw, reading
+        return reading
 
     def _read_tail(self, full: bool) -> _Tail:
         """The fields after the memory ones; kept for memory-only readings unless
