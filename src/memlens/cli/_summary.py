@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-
-from rich import box
-from rich.console import Console, JustifyMethod
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from memlens.analysis import summarize
 from memlens.history import Column
 from memlens.model import Target
 from memlens.store import RecordingInfo
 from memlens.units import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    # rich is imported where a table is printed: `memlens watch`, which shares this
+    # command line, would otherwise carry it (about 7 MB) for as long as it runs.
+    from rich.console import Console, JustifyMethod
+    from rich.table import Table
 
 
 def short_name(text: str, width: int = 60) -> str:
@@ -34,6 +37,9 @@ _WIDTHS = {"n": 4, "growth": 9, "state": 6, "min": 7, "max": 7, "last": 7}
 def targets_table(
     targets: Sequence[Target], series_of: Callable[[str], Mapping[str, Column]]
 ) -> Table:
+    from rich import box
+    from rich.table import Table
+
     table = Table(
         title="resident memory (RSS) per target",
         title_justify="left",

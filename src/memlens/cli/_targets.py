@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import re
 
-from rich.console import Console
-
 from memlens.agent import list_agents
 from memlens.cli import ls
 from memlens.cli._common import add_target_options, open_targets
@@ -76,6 +74,8 @@ def only_agent(verb: str) -> int:
             "runs the memlens agent: `memlens run --agent -- python app.py` starts one)"
         )
     if len(agents) > 1:
+        from rich.console import Console
+
         ls.print_agents(Console(), ls.describe(agents))
         raise UsageError(
             f"{len(agents)} processes run the agent; name one: memlens {verb} PID "

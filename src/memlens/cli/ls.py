@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from memlens.agent import AgentEntry, list_agents
 from memlens.cli._common import Command
 from memlens.errors import MemlensError
 from memlens.probes import open_process
 from memlens.units import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from rich.console import Console  # imported where printed: see cli/_summary.py
 
 NONE_FOUND = (
     "no Python process of yours runs the memlens agent; start one with "
@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    from rich.console import Console
+
     console = Console()
     if not rows:
         console.print(NONE_FOUND, markup=False, highlight=False, soft_wrap=True)
@@ -65,6 +67,8 @@ def describe(entries: list[AgentEntry]) -> list[dict[str, Any]]:
 
 
 def print_agents(console: Console, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title="Python processes running the memlens agent", title_justify="left")
     for name in ("PID", "name", "Python", "uptime", "RSS"):
         table.add_column(name, justify="right" if name in ("PID", "uptime", "RSS") else "left")

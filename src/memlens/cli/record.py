@@ -8,9 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine
 from memlens.cli._common import (
@@ -100,6 +97,9 @@ def record_until_done(
     sampler.on_tick = on_tick
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     started = time.monotonic()
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = Console(stderr=True)
     progress = Progress(
         TextColumn(
@@ -137,6 +137,8 @@ def record_until_done(
 
 
 def summarise(path: Path, recording_id: int) -> None:
+    from rich.console import Console
+
     reader = StoreReader.open(path)
     try:
         info = reader.recording(recording_id)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-from rich.table import Table
-
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run, store_path
 from memlens.cli._summary import local_time, print_recording, short_name
@@ -19,6 +16,9 @@ def configure_ls(p: argparse.ArgumentParser) -> None:
 
 
 def run_ls(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     path = store_path(args)
     console = Console()
     if not path.exists():
@@ -54,6 +54,8 @@ def configure_show(p: argparse.ArgumentParser) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     reader, info = open_run(args.run, args)
     try:
         print_recording(

@@ -8,6 +8,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from memlens.agent import list_agents
 from memlens.alerts import AlertEngine
@@ -22,12 +23,12 @@ from memlens.model import Tick
 from memlens.probes import ProcessProbe, open_process
 from memlens.recording import Recorder
 from memlens.sampler import Sampler
-from memlens.tui import Feed, TopApp, logs_to
-from memlens.tui.view import WINDOWS
+
+if TYPE_CHECKING:
+    from memlens.tui import Feed
 
 # The history kept per target: the longest window at the starting interval, or at
 # 0.5 s if that is shorter, so `-` down to 0.5 s still fills the hour.
-HISTORY_SECONDS = WINDOWS[-1]
 HISTORY_INTERVAL = 0.5
 
 
@@ -56,6 +57,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Textual is loaded here, not with the command line: every other command (the
+    # long-running `watch` first) would carry it in memory for nothing.
+    from memlens.tui import TopApp, logs_to
+
     settings = settings_from_args(args)  # a bad config file stops here, before the screen
     if settings.thresholds.max_gc_growth is not None and not args.agents:
         warn("--max-gc-growth needs the Python agent, and --no-agents leaves it out")
@@ -98,6 +103,9 @@ def feed_for(
 ) -> Feed:
     """The sampler, alert engine (and recorder, with --record) for `probes`, as a feed
     for the app; nothing runs until the app starts it."""
+    from memlens.tui import Feed
+    from memlens.tui.view import WINDOWS
+
     interval: float = args.interval
     sampler = Sampler(
         sampler_config(args, interval=interval, name_pattern=pattern),
@@ -120,7 +128,7 @@ def feed_for(
         on_stop.append(recorder.finish)
         if alerts is not None:
             alerts.sinks.append(recorder.on_alert)
-    capacity = math.ceil(HISTORY_SECONDS / min(interval, HISTORY_INTERVAL))
+    capacity = math.ceil(WINDOWS[-1] / min(interval, HISTORY_INTERVAL))
     live = LiveView(interval=interval, history_capacity=capacity, system=args.system)
     return Feed(live, sampler, alerts, settings=settings, consumers=consumers, on_stop=on_stop)
 

@@ -20,15 +20,18 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from typing import TYPE_CHECKING
 
 from memlens.alerts import Alert
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes.system import SystemReading
+
+if TYPE_CHECKING:
+    # prometheus_client is imported on the first scrape: a watch that nobody scrapes
+    # does not carry it (about 4 MB of a server's memory).
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 MAX_TARGETS = 5_000
 NAME_LIMIT = 64  # characters of a label value taken from the process
@@ -232,8 +235,18 @@ class LiveMetrics:
         self._exited: deque[tuple[float, str]] = deque()
         self._system: SystemReading | None = None
         self._alerting: set[str] = set()  # keys whose leak alert is raised
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
+        self._registry: CollectorRegistry | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """prometheus_client's registry holding this collector, made on first use."""
+        with self._lock:
+            if self._registry is None:
+                from prometheus_client import CollectorRegistry
+
+                self._registry = CollectorRegistry(auto_describe=False)
+                self._registry.register(self)
+            return self._registry
 
     def on_tick(self, tick: Tick) -> None:
         """The sampler's consumer, on its thread: only dict updates and references."""
@@ -313,6 +326,8 @@ class LiveMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's Collector protocol: families built afresh on each scrape."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         snapshot = self.snapshot()
         for spec in SPECS:
             series = snapshot.get(spec.name)
@@ -330,6 +345,8 @@ class LiveMetrics:
     def render(self, accept: str = "") -> tuple[bytes, str]:
         """The exposition (text format, or OpenMetrics when the Accept header asks) and
         its content type."""
+        from prometheus_client.exposition import choose_encoder
+
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
 
