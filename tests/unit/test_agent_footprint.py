@@ -2,10 +2,12 @@
 
 Every module a process imports adds objects that its garbage collector walks on every
 full collection for the rest of its life, so a started agent that nobody talks to loads
-only what listening needs, and the request handling comes with the first viewer, on the
-agent's own thread. The child runs without `site` (-S), as bare as an interpreter gets,
-so that what it holds is the agent's doing. Only which modules are loaded is checked:
-object counts vary from one Python version to the next.
+only what listening needs, built on C modules (`_socket`, `_thread`, `select`, `posix`),
+and the request handling comes with the first viewer, on the agent's own thread. The
+child runs without `site` (-S), as bare as an interpreter gets, so that what it holds is
+the agent's doing; it imports nothing but C modules itself, so that the agent's modules
+are all there is to see. Only which modules are loaded is checked: object counts vary
+from one Python version to the next.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ import memlens
 import memlens.agent
 from memlens.agent.client import AgentClient
 
+# The agent's threads are `_thread` threads, which `threading` does not count, and
+# importing `threading` here would hide whether the agent loads it: threads are counted
+# in /proc/self/task, and the thread that imports the request handling by its ident.
 CHILD = r"""
-import sys, threading
+import _thread, posix, sys
 
+HOST = _thread.get_ident()
 WHERE = []
 
 
@@ -35,7 +41,7 @@ class Spy:
     # Notes which thread first imports the request handling; finds nothing itself.
     def find_spec(self, name, path=None, target=None):
         if name == "memlens.agent.connection":
-            WHERE.append(threading.current_thread().name)
+            WHERE.append("host" if _thread.get_ident() == HOST else "agent")
         return None
 
 
@@ -49,7 +55,7 @@ for line in sys.stdin:
     if command == "modules":
         print(" ".join(sorted(sys.modules)), flush=True)
     elif command == "threads":
-        print(threading.active_count(), flush=True)
+        print(len(posix.listdir("/proc/self/task")), flush=True)
     elif command == "where":
         print(" ".join(WHERE), flush=True)
 """
@@ -57,17 +63,40 @@ for line in sys.stdin:
 # Loaded by the first viewer that speaks, not by start().
 REQUEST_HANDLING = (
     "memlens.agent.connection",
+    "memlens.agent.protocol",
     "memlens.agent.session",
     "memlens.agent.stats",
     "memlens.agent.tracing",
-    "memlens.agent.objects",
     "memlens.agent.gcpauses",
     "memlens.agent.budget",
 )
+# Loaded by the request that needs it: an object count.
+ON_DEMAND = ("memlens.agent.objects",)
 # The viewer's side: never loaded by the agent.
 VIEWER_SIDE = ("memlens.agent.client", "memlens.agent.registry", "memlens.agent.launch")
 # Heavy standard library that the agent does without, before a viewer and after.
 HEAVY_STDLIB = ("inspect", "dataclasses", "typing", "logging", "pathlib", "secrets", "hashlib")
+# What the agent's Python modules would bring (json: re, enum; socket: selectors, enum;
+# threading, contextlib: collections, functools, os): listening uses their C halves.
+PYTHON_STDLIB = (
+    "json",
+    "re",
+    "enum",
+    "socket",
+    "selectors",
+    "threading",
+    "contextlib",
+    "collections",
+    "functools",
+    "itertools",
+    "struct",
+    "os",
+    "stat",
+    "ipaddress",
+)
+# What a viewer polling `stats` and `gc.pauses` still does not load: `top` needs
+# tracemalloc.py (with fnmatch, linecache, pickle), `objects` collections.
+NOT_FOR_STATS = ("tracemalloc", "fnmatch", "linecache", "pickle", "hmac", *ON_DEMAND)
 
 
 @pytest.fixture
@@ -144,7 +173,8 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = 30.
 def test_a_started_agent_loads_only_the_listener(child: Child) -> None:
     loaded = child.modules()
     assert "memlens.agent.server" in loaded
-    assert not loaded & {*REQUEST_HANDLING, *VIEWER_SIDE, *HEAVY_STDLIB}
+    assert not loaded & {*REQUEST_HANDLING, *ON_DEMAND, *VIEWER_SIDE, *HEAVY_STDLIB}
+    assert not loaded & set(PYTHON_STDLIB)
 
 
 def test_a_peer_that_hangs_up_unheard_loads_nothing(child: Child) -> None:
@@ -156,7 +186,7 @@ def test_a_peer_that_hangs_up_unheard_loads_nothing(child: Child) -> None:
         probe.connect(child.socket)
         wait_until(lambda: child.threads() == idle + 1, "the agent took the connection")
     wait_until(lambda: child.threads() == idle, "the agent let the connection go")
-    assert not child.modules() & {*REQUEST_HANDLING, *HEAVY_STDLIB}
+    assert not child.modules() & {*REQUEST_HANDLING, *HEAVY_STDLIB, *PYTHON_STDLIB}
 
 
 def test_the_first_viewer_loads_the_request_handling_on_the_agents_thread(
@@ -166,19 +196,36 @@ def test_the_first_viewer_loads_the_request_handling_on_the_agents_thread(
         assert client.agent["pid"] == child.proc.pid
         stats = client.stats()
         again = client.stats()
+        pauses = client.gc_pauses()
     assert stats["rss_bytes"] > 0
-    assert stats["python_threads"] >= 2  # the program's and the agent's
+    # The program's, the agent's listener and this connection's, though `threading`
+    # knows none but the first.
+    assert stats["python_threads"] == 3
+    assert stats["threads"] >= 3
     assert len(stats["gc"]["generations"]) == 3
     assert stats["gc"]["pauses_collecting"] is False
     assert stats["tracemalloc"]["tracing"] is False
     assert again["time"] >= stats["time"]
+    assert pauses["collecting"] is True
 
     loaded = child.modules()
     assert set(REQUEST_HANDLING) <= loaded
-    assert not loaded & {*VIEWER_SIDE, *HEAVY_STDLIB}
-    assert child.ask("where") == "memlens-agent-conn-unix"  # not the host's thread
+    assert not loaded & {*VIEWER_SIDE, *HEAVY_STDLIB, *PYTHON_STDLIB, *NOT_FOR_STATS}
+    assert child.ask("where") == "agent"  # not the host's thread
 
     # A second viewer finds it loaded; nothing is loaded twice.
     with AgentClient.connect(f"unix:{child.socket}") as client:
         assert client.stats()["rss_bytes"] > 0
-    assert child.ask("where") == "memlens-agent-conn-unix"
+    assert child.ask("where") == "agent"
+
+
+def test_costly_requests_load_what_they_need_when_asked(child: Child) -> None:
+    with AgentClient.connect(f"unix:{child.socket}") as client:
+        assert client.objects(limit=3)["total"] > 0
+        assert "memlens.agent.objects" in child.modules()
+        assert "tracemalloc" not in child.modules()
+        client.tracemalloc_start(frames=1)
+        assert "tracemalloc" not in child.modules()  # switching needs only its C half
+        assert client.top(limit=3)["by"] == "lineno"
+        assert "tracemalloc" in child.modules()
+        client.tracemalloc_stop()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import gc
 import json
+import random
+import re
 import socket
 import struct
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from memlens.agent import budget, protocol
+from memlens.agent import _entry, _redact, budget, protocol
 from memlens.agent._redact import redact_argv
 from memlens.agent.addresses import TcpAddress, parse_address, parse_tcp
 from memlens.agent.budget import CostGate
@@ -288,3 +291,139 @@ def test_type_names_do_not_run_a_metaclass_code() -> None:
     )
     assert type_name(int) == "int"
     assert type_name(json.JSONDecoder) == "json.decoder.JSONDecoder"
+
+
+# The wire codec: `_json`'s C encoder and scanner, configured as json.dumps and json.loads.
+
+TRICKY_MESSAGES: list[dict[str, Any]] = [
+    {"id": 1, "op": "stats"},
+    {"text": '\ud800 lone, \udcff escaped, 😀 astral, é, \x00\x1f\x7f "quoted" \\ /'},
+    {"n": [0, -1, 2**70, -(2**63), 0.1, -0.0, 1e300, 5e-324, True, False, None]},
+    {"nested": {"a": [{"b": []}, {}], "ünïcødé key": "\u2028\u2029"}},
+    {},
+]
+
+
+@pytest.mark.parametrize("message", TRICKY_MESSAGES)
+def test_frames_hold_what_json_writes_and_reads(message: dict[str, Any]) -> None:
+    body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    assert protocol.encode(message) == struct.pack(">I", len(body)) + body
+    assert protocol.decode(body) == json.loads(body)
+    assert protocol.decode(b" \r\n\t" + json.dumps(message, indent=2).encode() + b"\n ") == message
+    # The fallback, where `_json` is missing, writes and reads the same.
+    assert protocol._dumps_json(message) == protocol._dumps(message)
+    assert protocol._loads_json(body.decode()) == protocol._loads(body.decode())
+
+
+@pytest.mark.parametrize(
+    "text", ["", "  ", "{", '{"a": 1} x', '{"a": 1}{}', "[1,]", '{"a": -Infinity}', '"\x01"']
+)
+def test_the_codec_refuses_what_json_refuses(text: str) -> None:
+    with pytest.raises(ProtocolError, match="not a JSON frame"):
+        protocol.decode(text.encode())
+    with pytest.raises(ValueError, match=r"Expecting|Extra data|Invalid control|is not JSON"):
+        protocol._loads_json(text)
+
+
+def test_encoding_refuses_what_json_cannot_write() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        protocol.encode({"x": object()})
+    with pytest.raises(ValueError, match="JSON"):
+        protocol.encode({"x": float("inf")})
+
+
+# The registry entry's own JSON writer (the agent does without `json` until a viewer).
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "", "\ud800", "\udcff\udc80x", '\x00\x1f\x7f"\\/\b\f\n\r\t', "é€😀\u2028"]
+)
+def test_the_registry_entry_is_json_whatever_its_strings_hold(text: str) -> None:
+    fields = {"pid": 1, "name": text, "argv": [text, "x"], "tcp": None, "ok": True, "t": 0.5}
+    written = _entry.json_object(fields)
+    assert written.isascii()
+    assert json.loads(written) == fields
+    assert _entry.json_string(text) == json.dumps(text)
+
+
+def test_the_registry_entry_refuses_what_json_would_not_read() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        _entry.json_object({"started": float("nan")})
+    with pytest.raises(TypeError):
+        _entry.json_object({"x": {"nested": 1}})
+
+
+# Redaction scans strings; these are the case-insensitive patterns it replaced, which
+# the agent no longer loads `re` for.
+_WORD = (
+    r"(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|credentials?|private[-_]?key)"
+)
+_ASSIGN = re.compile(rf"^(-{{0,2}}[\w.-]*{_WORD}[\w.-]*=).+$", re.IGNORECASE)
+_FLAG = re.compile(rf"^-{{1,2}}[\w.-]*{_WORD}[\w.-]*$", re.IGNORECASE)
+_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(@)", re.IGNORECASE)
+
+
+def _redact_with_patterns(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+            continue
+        m = _ASSIGN.match(arg)
+        if m:
+            out.append(m.group(1) + "***")
+            continue
+        hide_next = bool(_FLAG.match(arg))
+        cleaned = _URL.sub(r"\g<1>***\g<2>", arg)
+        out.append(cleaned if len(cleaned) <= 200 else cleaned[:200] + "…")
+    return out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["app.py", "--token", "abc", "--api-key=xyz", "postgres://u:pw@db/x", "x" * 500],
+        ["--PassWord=a\n", "--password=\n", "--auth\n", "x", "-Private_Key", "k"],
+        ["--TOKEN=a=b", "-x.secret-y=1", "--api key=1", "---apikey=v", "token=", "pwd=ok\nno"],
+        ["a://u:p@b://v:q@", "http://u:p:q@h", "1http://u:p@h", "x_http://u:p@h", "x-http://u:p@h"],
+        ["s3+ftp.x://user:pa ss@h", "http://:p@h", "http://u:@h", "HTTP://U:P@H", "ſ://u:p@"],
+        ["--pa\u017fs=1", "--tok\u212aen=1", "--\u0130auth", "v", "--\u0131auth", "v"],
+        ["--crédential=x", "--credentials", "v", "--tokén=1", "é://u:p@h", "x😀://u:p@h"],
+    ],
+)
+def test_redaction_masks_what_the_patterns_masked(argv: list[str]) -> None:
+    assert redact_argv(argv) == _redact_with_patterns(argv)
+
+
+def test_redaction_masks_what_the_patterns_masked_in_random_arguments() -> None:
+    rng = random.Random(7)
+    pieces = [*"aAsStTkKpPiIoOnNe_-.:/@= \n+0", "İ", "ı", "ſ", "K", "é", "://", "u:p@"]
+    pieces += ["pass", "TOKEN", "auth", "api-key", "Private_", "key", "credential"]
+    for _ in range(20_000):
+        argv = ["".join(rng.choices(pieces, k=rng.randint(0, 10))) for _ in range(3)]
+        assert redact_argv(argv) == _redact_with_patterns(argv), argv
+
+
+def test_redaction_judges_every_character_as_the_patterns_did() -> None:
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+
+    def matched(pattern: str) -> set[str]:
+        return set(re.findall(pattern, every, re.IGNORECASE))
+
+    def kept(test: Callable[[str], bool]) -> set[str]:
+        return {ch for ch in every if test(ch)}
+
+    assert kept(lambda ch: ch.isalnum() or ch in "_.-") == matched(r"[\w.-]")
+    assert kept(lambda ch: ch in _redact._SCHEME_CHARS) == matched(r"[a-z0-9+.-]")
+    assert kept(lambda ch: ch in _redact._SCHEME_LETTERS) == matched(r"[a-z]")
+    assert kept(lambda ch: ch in "/:@" or ch.isspace()) == matched(r"[/\s:@]")
+    letters = set("".join(_redact.WORDS)) - set("-_")
+    folds_to: dict[str, set[str]] = {letter: set() for letter in letters}
+    for ch in every:
+        folded = ch.translate(_redact._FOLD).lower()
+        if folded in folds_to:
+            folds_to[folded].add(ch)
+    for letter, chars in folds_to.items():
+        assert chars == matched(letter), letter

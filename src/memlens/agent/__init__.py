@@ -8,8 +8,8 @@ loads anything outside this package.
 
 from __future__ import annotations
 
+from memlens.agent._entry import PROTOCOL_VERSION
 from memlens.agent.lifecycle import info, is_running, start, stop
-from memlens.agent.protocol import PROTOCOL_VERSION
 from memlens.agent.server import AgentInfo, AgentStartError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing

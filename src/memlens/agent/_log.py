@@ -7,40 +7,34 @@ is imported on the first line logged: an agent with nothing to say leaves it unl
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import _thread
 
 LOGGER_NAME = "memlens.agent"
 
 _seen: set[str] = set()
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 
 
-class _Log:
-    """The `memlens.agent` logger, looked up when something is logged."""
+def warning(message: str, *args: object, exc_info: BaseException | None = None) -> None:
+    """A warning through the `memlens.agent` logger, looked up (and imported) only now."""
+    import logging
 
-    __slots__ = ()
-
-    def warning(self, message: str, *args: object, exc_info: BaseException | None = None) -> None:
-        import logging
-
-        logging.getLogger(LOGGER_NAME).warning(message, *args, exc_info=exc_info)
-
-
-LOG = _Log()
+    logging.getLogger(LOGGER_NAME).warning(message, *args, exc_info=exc_info)
 
 
 def log_once(kind: str, message: str, *, exc: BaseException | None = None) -> None:
     """Logs `message` the first time `kind` happens in this process; never raises."""
-    with contextlib.suppress(Exception):  # logging must never take the host down
+    try:
         with _lock:
             if kind in _seen:
                 return
             _seen.add(kind)
-        LOG.warning("%s", message, exc_info=exc)
+        warning("%s", message, exc_info=exc)
+    except Exception:  # logging must never take the host down
+        return
 
 
 def reset_after_fork() -> None:
     """A fork can copy the lock while another thread holds it; the child starts afresh."""
     global _lock
-    _lock = threading.Lock()
+    _lock = _thread.allocate_lock()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from memlens.agent._record import Record
 
 DEFAULT_HOST = "127.0.0.1"
+_IPV6_LOOPBACK = bytes(15) + b"\x01"
 
 
 class TcpAddress(Record):
@@ -25,14 +26,19 @@ class TcpAddress(Record):
 
     @property
     def is_loopback(self) -> bool:
+        """`localhost`, an address in 127.0.0.0/8, or ::1 (with or without a scope); what
+        `ipaddress` says of them, without loading it into the agent's host."""
         if self.host == "localhost":
             return True
-        import ipaddress
+        import _socket
 
+        ipv6 = ":" in self.host
+        family = _socket.AF_INET6 if ipv6 else _socket.AF_INET
         try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
+            packed = _socket.inet_pton(family, self.host.partition("%")[0] if ipv6 else self.host)
+        except (OSError, ValueError):  # a name, or not an address at all
             return False
+        return packed == _IPV6_LOOPBACK if ipv6 else packed[0] == 127
 
 
 def parse_tcp(text: str) -> TcpAddress:

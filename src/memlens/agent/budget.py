@@ -12,15 +12,14 @@ less than CHEAP_S earns no rest: small heaps are not throttled.
 
 from __future__ import annotations
 
-import threading
+import _thread
 import time
-from contextlib import contextmanager
 
 from memlens.agent.protocol import E_BUSY, RequestError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from types import TracebackType
 
 BUDGET_S = 2.0
 REST_FACTOR = 4.0
@@ -42,14 +41,18 @@ class Cost:
 
 class CostGate:
     def __init__(self, rest_factor: float = REST_FACTOR) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._running: str | None = None
         self._rest_until = 0.0
         self._rest_factor = rest_factor
 
-    @contextmanager
-    def run(self, what: str) -> Iterator[Cost]:
-        """Runs the body as the one costly request, or raises RequestError('busy')."""
+    def run(self, what: str) -> _Run:
+        """`with gate.run(what) as cost:` runs the body as the one costly request, or
+        raises RequestError('busy') on entering. (A class, not `contextlib.contextmanager`,
+        which would load `contextlib` into the host.)"""
+        return _Run(self, what)
+
+    def _enter(self, what: str) -> None:
         now = time.monotonic()
         with self._lock:
             if self._running is not None:
@@ -64,13 +67,35 @@ class CostGate:
                     retry_after_s=wait,
                 )
             self._running = what
-        cost = Cost()
-        started = time.perf_counter()
-        try:
-            yield cost
-        finally:
-            cost.elapsed_s = time.perf_counter() - started
-            with self._lock:
-                self._running = None
-                if cost.elapsed_s >= CHEAP_S:
-                    self._rest_until = time.monotonic() + cost.elapsed_s * self._rest_factor
+
+    def _exit(self, elapsed_s: float) -> None:
+        with self._lock:
+            self._running = None
+            if elapsed_s >= CHEAP_S:
+                self._rest_until = time.monotonic() + elapsed_s * self._rest_factor
+
+
+class _Run:
+    """One costly request under a CostGate, timed from entering to leaving."""
+
+    __slots__ = ("_cost", "_gate", "_started", "_what")
+
+    def __init__(self, gate: CostGate, what: str) -> None:
+        self._gate = gate
+        self._what = what
+        self._cost = Cost()
+        self._started = 0.0
+
+    def __enter__(self) -> Cost:
+        self._gate._enter(self._what)
+        self._started = time.perf_counter()
+        return self._cost
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._cost.elapsed_s = time.perf_counter() - self._started
+        self._gate._exit(self._cost.elapsed_s)

@@ -8,13 +8,17 @@ collector would walk it for the rest of the process's life.
 Tracing and gc pauses are process-wide, like tracemalloc and `gc.callbacks` themselves,
 so their state lives here once per process and outlives any one agent that `stop()` and
 `start()` make.
+
+Like the listener, this loads C modules and small modules of the agent only: what answers
+`stats` and `gc.pauses` costs the host no `json`, `re`, `enum`, `socket`, `threading` or
+`tracemalloc.py`; `top` loads `tracemalloc`, and `objects` loads `collections`, when
+first asked for.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
+import _socket
+import _thread
 
 from memlens.agent._log import log_once
 from memlens.agent.gcpauses import GcPauses
@@ -36,6 +40,7 @@ from memlens.agent.tracing import Tracing
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from _socket import socket
     from collections.abc import Callable
     from typing import Any
 
@@ -49,7 +54,7 @@ class Handler:
     def __init__(self, identity: dict[str, Any], token: str | None, started: float) -> None:
         self.state = AgentState(identity, token, TRACING, GC_PAUSES, started=started)
 
-    def serve(self, conn: socket.socket, transport: str, stopping: Callable[[], bool]) -> None:
+    def serve(self, conn: socket, transport: str, stopping: Callable[[], bool]) -> None:
         """Answers `conn` until the viewer is done, `stopping()` or a broken frame; errors
         of the socket are the caller's to catch."""
         session = Session(self.state, transport)
@@ -67,13 +72,14 @@ class Handler:
                     break
                 except ProtocolError as exc:
                     log_once("malformed", f"memlens agent: closed a connection that sent {exc}")
-                    with contextlib.suppress(OSError):
-                        conn.sendall(encode(error(None, E_BAD_REQUEST, str(exc))))
+                    _send_quietly(conn, encode(error(None, E_BAD_REQUEST, str(exc))))
                     break
                 conn.sendall(_answer(session, message))
         finally:
-            with contextlib.suppress(Exception):
+            try:
                 session.close()
+            except Exception as exc:  # not to hide why the loop ended, if it failed
+                log_once("session-close", f"memlens agent: closing failed: {exc!r}", exc=exc)
 
 
 def after_stop() -> None:
@@ -85,7 +91,7 @@ def after_stop() -> None:
 
 def after_fork_in_child() -> None:
     """The child has no viewers, and its copies of the locks may be held by nobody."""
-    TRACING.lock = threading.Lock()
+    TRACING.lock = _thread.allocate_lock()
     GC_PAUSES.reset_after_fork()
 
 
@@ -102,16 +108,22 @@ def _answer(session: Session, message: dict[str, object]) -> bytes:
         return encode(error(request_id(message), E_INTERNAL, f"no answer could be sent: {exc}"))
 
 
-def wait_readable(conn: socket.socket, timeout: float) -> bool:
+def _send_quietly(conn: socket, frame: bytes) -> None:
+    """A last word to a peer that may be gone already."""
+    try:
+        conn.sendall(frame)
+    except OSError:
+        return
+
+
+def wait_readable(conn: socket, timeout: float) -> bool:
     """Waits for the next frame (or the end) without reading it; False on a quiet timeout.
 
     A peek on the socket itself, not select(): the host may hold more than FD_SETSIZE
     descriptors, and a selector would cost one more of them per viewer."""
     conn.settimeout(timeout)
     try:
-        conn.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return False
-    except BlockingIOError:
+        conn.recv(1, _socket.MSG_PEEK)
+    except (TimeoutError, BlockingIOError):
         return False
     return True

@@ -9,10 +9,9 @@ It only appends to bounded deques, which the GIL keeps consistent.
 
 from __future__ import annotations
 
+import _thread
 import gc
-import threading
 import time
-from collections import deque
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -24,6 +23,13 @@ MAX_PAUSES = 4096
 
 class _Viewer:
     def __init__(self) -> None:
+        # collections.deque itself, without collections.py; loaded by the first viewer
+        # that asks for pauses, not by one that polls stats.
+        if TYPE_CHECKING:
+            from collections import deque
+        else:
+            from _collections import deque
+
         self.pauses: deque[tuple[float, int, float, int, int]] = deque(maxlen=MAX_PAUSES)
         self.dropped = 0
         self.last_ask = time.monotonic()
@@ -32,7 +38,7 @@ class _Viewer:
 
 class GcPauses:
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # guards subscribe/unsubscribe, never the hook
+        self._lock = _thread.allocate_lock()  # guards subscribe/unsubscribe, never the hook
         self._viewers: dict[int, _Viewer] = {}
         self._targets: tuple[_Viewer, ...] = ()
         self._hook = self._on_gc
@@ -131,6 +137,6 @@ class GcPauses:
 
     def reset_after_fork(self) -> None:
         """The child has no viewers: its copy of the hook goes, and the lock is renewed."""
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._viewers.clear()
         self._sync()

@@ -6,22 +6,25 @@ started with auto_restart (the default), starts its own: a prefork server's work
 get an agent, with their own socket and registry entry. A TCP agent's child listens on a
 free port of the same host, since the parent keeps its port.
 
-Starting loads only what listening needs; what answers viewers is loaded by the first
-one that speaks (see `connection`), so stop() and fork() undo its state only if it is
-there.
+Starting loads only what listening needs (see `server`); what answers viewers is loaded
+by the first one that speaks (see `connection`), so stop() and fork() undo its state only
+if it is there.
 """
 
 from __future__ import annotations
 
+import _thread
 import atexit
-import contextlib
-import os
 import sys
-import threading
 
 from memlens.agent import _log
-from memlens.agent._log import LOG, log_once
+from memlens.agent._log import log_once, warning
 from memlens.agent.server import AgentInfo, AgentOptions, AgentServer
+
+if sys.platform == "win32":  # no agent runs there, but the viewer's side imports this
+    import os as posix
+else:
+    import posix
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 # The request handling and its process-wide state, loaded by the first viewer that spoke.
 _CONNECTION = "memlens.agent.connection"
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _current: AgentServer | None = None
 
 
@@ -53,7 +56,7 @@ def start(
     with _lock:
         if _current is not None and _current.info is not None:
             if _current.options != options:
-                LOG.warning("memlens agent already running; stop() it to change its options")
+                warning("memlens agent already running; stop() it to change its options")
             return _current.info
         server = AgentServer(options)
         info = server.start()
@@ -72,8 +75,10 @@ def stop() -> None:
     server.stop()
     connection = sys.modules.get(_CONNECTION)
     if connection is not None:
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 (no contextlib in the host)
             connection.after_stop()
+        except Exception:
+            pass
 
 
 def is_running() -> bool:
@@ -101,14 +106,16 @@ def _tcp_option(address: str | None, token: str | None) -> TcpAddress | None:
 def _after_fork_in_child() -> None:
     global _lock, _current
     try:
-        _lock = threading.Lock()
+        _lock = _thread.allocate_lock()
         _log.reset_after_fork()
         connection = sys.modules.get(_CONNECTION)
         if connection is not None:
             # Looked up, not imported: a fork in the middle of its import would leave the
             # child waiting for a lock that no thread of its own will ever release.
-            with contextlib.suppress(Exception):
+            try:  # noqa: SIM105 (no contextlib in the host)
                 connection.after_fork_in_child()
+            except Exception:
+                pass  # its state is the viewers'; the child's own agent starts all the same
         parent, _current = _current, None
         if parent is None:
             return
@@ -122,16 +129,18 @@ def _after_fork_in_child() -> None:
         server.start()
         _current = server
     except Exception as exc:
-        log_once("fork", f"memlens agent: no agent in the forked child {os.getpid()}: {exc}")
+        log_once("fork", f"memlens agent: no agent in the forked child {posix.getpid()}: {exc}")
 
 
 def _at_exit() -> None:
-    with contextlib.suppress(Exception):
+    try:
         server = _current
-        if server is not None and server.owner_pid == os.getpid():
+        if server is not None and server.owner_pid == posix.getpid():
             stop()
+    except Exception:  # the program is ending: nothing to tell it
+        return
 
 
 atexit.register(_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(posix, "register_at_fork"):
+    posix.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,22 +5,31 @@ must be one object. A length is checked before anything is read or allocated, so
 peer cannot make either side buffer more than the limit; requests are small (1 MiB),
 answers may be larger (a `top` with tracebacks) but are capped too. Everything here is
 standard library only: the agent is loaded into processes that have nothing else.
+
+The JSON is written and read by the C half of `json` (`_json`) with the settings that
+`json.dumps(message, separators=(",", ":"), allow_nan=False)` and `json.loads` give it,
+NaN and Infinity refused, so the bytes on the wire are the same; `json` itself would
+leave `re` and `enum` in the agent's host. Where `_json` is missing, `json` it is. (From
+Python 3.12 the scanner imports json's decoder to report an error: a malformed frame
+loads it, a well-formed one never does.)
 """
 
 from __future__ import annotations
 
-import json
-import socket
-import struct
+from memlens.agent import _entry
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from _socket import socket
     from typing import Any
 
-PROTOCOL_VERSION = 1
+# Defined with the registry entry, which names it and which a starting agent writes
+# without loading this module.
+PROTOCOL_VERSION = _entry.PROTOCOL_VERSION
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-HEADER = struct.Struct(">I")
+HEADER_BYTES = 4
+_WHITESPACE = " \t\n\r"  # JSON's
 
 # Error codes carried in `{"ok": false, "code": ...}`, so clients need not parse messages.
 E_BAD_REQUEST = "bad_request"
@@ -52,42 +61,42 @@ class ConnectionClosed(ProtocolError):
 
 def encode(message: Message, limit: int = MAX_RESPONSE_BYTES) -> bytes:
     """One frame holding `message`; refuses to build one the peer would reject."""
-    body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = _dumps(message).encode("utf-8")
     if len(body) > limit:
         raise ProtocolError(f"frame of {len(body)} bytes is over the {limit}-byte limit")
-    return HEADER.pack(len(body)) + body
+    return len(body).to_bytes(HEADER_BYTES, "big") + body
 
 
 def decode(body: bytes) -> Message:
     """The JSON object in a frame's body; anything else is a ProtocolError."""
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("not a JSON frame: not UTF-8") from None
+    try:
+        value = _loads(text)
+    except (ValueError, RecursionError) as exc:
         # ValueError covers malformed JSON and integers too long to convert.
-        raise ProtocolError(f"not a JSON frame: {type(exc).__name__}") from None
+        raise ProtocolError(f"not a JSON frame: {exc}"[:200]) from None
     if not isinstance(value, dict):
         raise ProtocolError("a frame must hold a JSON object")
     return value
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def read_frame(sock: socket.socket, limit: int) -> Message:
+def read_frame(sock: socket, limit: int) -> Message:
     """Reads exactly one frame; the socket's own timeout bounds how long a slow peer takes."""
-    header = _recv_exact(sock, HEADER.size, at_boundary=True)
-    (length,) = HEADER.unpack(header)
+    header = _recv_exact(sock, HEADER_BYTES, at_boundary=True)
+    length = int.from_bytes(header, "big")
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes is over the {limit}-byte limit")
     return decode(_recv_exact(sock, length, at_boundary=False))
 
 
-def write_frame(sock: socket.socket, message: Message, limit: int) -> None:
+def write_frame(sock: socket, message: Message, limit: int) -> None:
     sock.sendall(encode(message, limit))
 
 
-def _recv_exact(sock: socket.socket, size: int, *, at_boundary: bool) -> bytes:
+def _recv_exact(sock: socket, size: int, *, at_boundary: bool) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
@@ -143,3 +152,73 @@ def choice_arg(message: Message, name: str, default: str, choices: tuple[str, ..
     if value not in choices:
         raise RequestError(E_BAD_REQUEST, f"{name} must be one of: {', '.join(choices)}")
     return str(value)
+
+
+# The JSON codec: `_json`'s encoder and scanner, or `json` where there are none.
+
+
+def _not_json(value: object) -> object:
+    """What json.dumps does with a value it cannot write."""
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class _ScanContext:
+    """What `_json.make_scanner` reads from a `json.JSONDecoder`: json.loads's settings,
+    with NaN, Infinity and -Infinity refused."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    array_hook = None  # read from Python 3.15 on
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_no_constant)
+
+
+def _dumps_c(message: Message) -> str:
+    # A fresh encoder each time: its `markers` (the circular-reference check) must not be
+    # shared by two threads encoding at once.
+    encoder = make_encoder(
+        {}, _not_json, encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+    return "".join(encoder(message, 0))
+
+
+def _loads_c(text: str) -> Any:
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = _scanner(text, start)
+    except StopIteration:
+        raise ValueError("no JSON value") from None
+    except SystemError:
+        # The scanner's error reporting fetches json.decoder's JSONDecodeError and fails
+        # without setting one where json is not loaded (Python 3.11).
+        raise ValueError("malformed JSON") from None
+    if text[end:].strip(_WHITESPACE):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+def _dumps_json(message: Message) -> str:
+    import json
+
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def _loads_json(text: str) -> Any:
+    import json
+
+    return json.loads(text, parse_constant=_no_constant)
+
+
+try:
+    from _json import encode_basestring_ascii, make_encoder, make_scanner
+except ImportError:  # an interpreter without json's C half
+    _dumps, _loads = _dumps_json, _loads_json
+else:
+    _scanner = make_scanner(_ScanContext())  # type: ignore[arg-type]
+    _dumps, _loads = _dumps_c, _loads_c

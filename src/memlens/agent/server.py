@@ -5,22 +5,30 @@ kind of failure once. The Unix socket lives in the private runtime directory (07
 there is no moment when another user could reach it, and is itself made 0600 before it
 listens; the umask is not used because it is process-wide and the host's own threads may
 be creating files at the same moment. On Linux the peer's uid is checked as well.
+
+Listening costs the host as little as it can: every module imported stays for good and its
+objects are walked by every full collection of the host's garbage collector. So this uses
+the C modules under `socket`, `threading`, `selectors` and `os` (`_socket`, `_thread`,
+`select`, `posix`), which add a few dozen objects where those add thousands. The agent's
+threads are therefore not `threading.Thread`s: `threading.enumerate()` does not list them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import selectors
-import socket
-import struct
-import threading
+import _socket
+import _thread
+import select
+import sys
 import time
 
 from memlens.agent import _entry
-from memlens.agent._log import LOG, log_once
+from memlens.agent._log import log_once, warning
 from memlens.agent._record import Record
-from memlens.agent.protocol import PROTOCOL_VERSION
+
+if sys.platform == "win32":  # no agent runs there, but the viewer's side imports this
+    import os as posix
+else:
+    import posix
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -31,6 +39,7 @@ MAX_CONNECTIONS = 16
 FRAME_TIMEOUT_S = 10.0  # to finish a frame once begun, or to take an answer
 HELLO_TIMEOUT_S = 10.0  # to say hello after connecting
 HOUSEKEEP_S = 10.0  # how often an idle connection's thread looks at idle gc viewers
+STOP_WAIT_S = 2.0  # how long stop() waits for the listening thread to end
 _MAX_UNIX_PATH = 100
 
 
@@ -77,31 +86,31 @@ class AgentServer:
 
     def __init__(self, options: AgentOptions) -> None:
         self.options = options
-        self.owner_pid = os.getpid()
-        self._listeners: list[tuple[socket.socket, str]] = []
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
+        self.owner_pid = posix.getpid()
+        self.info: AgentInfo | None = None
+        self._listeners: list[tuple[_socket.socket, str]] = []
+        self._conns: set[_socket.socket] = set()
+        self._conns_lock = _thread.allocate_lock()
         self._stopping = False
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._acceptor: threading.Thread | None = None
+        self._wake_r, self._wake_w = _socket.socketpair()
+        self._acceptor: int | None = None  # the listening thread's ident
+        self._accepting = _thread.allocate_lock()  # held while the listening thread runs
         self._socket_path = ""
         self._entry_path = ""
-        self.info: AgentInfo | None = None
         self._identity = _entry.identity()
         if options.name:
             self._identity["name"] = options.name
         self._started = time.time()
         self._handler: Handler | None = None
-        self._handler_lock = threading.Lock()
+        self._handler_lock = _thread.allocate_lock()
 
     def start(self) -> AgentInfo:
         try:
-            info = self._start()
+            self.info = self._start()
         except BaseException:
             self._close_all()
             raise
-        self.info = info
-        return info
+        return self.info
 
     def _start(self) -> AgentInfo:
         try:
@@ -120,87 +129,109 @@ class AgentServer:
         token_required = self.options.token is not None
         entry = {
             **self._identity,
-            "protocol": PROTOCOL_VERSION,
+            "protocol": _entry.PROTOCOL_VERSION,
             "socket": self._socket_path,
             "tcp": tcp_text,
             "token_required": token_required,
             "started": self._started,
         }
         self._entry_path = _entry.write_entry(entry, directory)
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name="memlens-agent", daemon=True
+        self._accepting.acquire()
+        try:
+            self._acceptor = _thread.start_new_thread(self._accept_loop, ())
+        except BaseException:
+            self._accepting.release()
+            raise
+        return AgentInfo(
+            self.owner_pid, self._socket_path, tcp_text, token_required, self._entry_path
         )
-        self._acceptor.start()
-        return AgentInfo(os.getpid(), self._socket_path, tcp_text, token_required, self._entry_path)
 
-    def _listen_unix(self, directory: str) -> socket.socket:
-        path = os.path.join(directory, f"{os.getpid()}-{os.urandom(4).hex()}.sock")
-        if len(os.fsencode(path)) > _MAX_UNIX_PATH:
+    def _listen_unix(self, directory: str) -> _socket.socket:
+        path = _entry.in_dir(directory, f"{posix.getpid()}-{posix.urandom(4).hex()}.sock")
+        encoded = path.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+        if len(encoded) > _MAX_UNIX_PATH:  # as os.fsencode(path) would be
             raise AgentStartError(
                 f"memlens agent: the socket path {path} is too long; "
                 "set XDG_RUNTIME_DIR to a shorter directory"
             )
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             sock.bind(path)
             self._socket_path = path
-            os.chmod(path, 0o600)  # before listen(): until then a connect is refused anyway
+            posix.chmod(path, 0o600)  # before listen(): until then a connect is refused anyway
             sock.listen(MAX_CONNECTIONS)
+            sock.setblocking(False)  # a peer gone between poll() and accept() blocks nothing
         except OSError as exc:
             sock.close()
             raise AgentStartError(f"memlens agent: cannot listen on {path}: {exc}") from None
         return sock
 
-    def _listen_tcp(self, address: TcpAddress) -> socket.socket:
-        family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    def _listen_tcp(self, address: TcpAddress) -> _socket.socket:
+        """What `socket.create_server` does on POSIX, without loading `socket`."""
+        family = _socket.AF_INET6 if ":" in address.host else _socket.AF_INET
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
         try:
-            sock = socket.create_server(
-                (address.host, address.port), family=family, backlog=MAX_CONNECTIONS
-            )
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            if family == _socket.AF_INET6:
+                sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+            sock.bind((address.host, address.port))
+            sock.listen(MAX_CONNECTIONS)
+            sock.setblocking(False)
         except OSError as exc:
+            sock.close()
             raise AgentStartError(f"memlens agent: cannot listen on {address}: {exc}") from None
         if not address.is_loopback:
-            LOG.warning(
+            warning(
                 "memlens agent listens on %s, beyond this machine (a token is required)", address
             )
         return sock
 
     def _accept_loop(self) -> None:
         try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-                for sock, transport in self._listeners:
-                    selector.register(sock, selectors.EVENT_READ, transport)
-                while not self._stopping:
-                    for key, _ in selector.select():
-                        if key.data == "wake" or self._stopping:
-                            return
-                        self._accept(key.fileobj, key.data)  # type: ignore[arg-type]
+            # poll(), not select(): select() fails on descriptors above FD_SETSIZE (1024),
+            # which a busy host may well have handed out before the agent started.
+            poller = select.poll()
+            poller.register(self._wake_r, select.POLLIN)
+            listeners = {sock.fileno(): (sock, transport) for sock, transport in self._listeners}
+            for fd in listeners:
+                poller.register(fd, select.POLLIN)
+            while not self._stopping:
+                for fd, _ in poller.poll():
+                    if fd not in listeners or self._stopping:
+                        return  # the wake-up: stop() was called
+                    self._accept(*listeners[fd])
         except Exception as exc:
             log_once("accept-loop", f"memlens agent stopped listening: {exc!r}", exc=exc)
+        finally:
+            self._accepting.release()
 
-    def _accept(self, listener: socket.socket, transport: str) -> None:
+    def _accept(self, listener: _socket.socket, transport: str) -> None:
         try:
-            conn, _ = listener.accept()
+            # `_accept` is what `socket.socket.accept` wraps: a descriptor and the address.
+            fd, _ = listener._accept()  # type: ignore[attr-defined]
+        except BlockingIOError:  # the peer left before it was taken
+            return
         except OSError as exc:  # out of descriptors, or the peer already gone
             log_once(f"accept:{exc.errno}", f"memlens agent: accept failed: {exc}")
             time.sleep(0.1)
             return
+        try:
+            conn = _socket.socket(fileno=fd)
+        except OSError:
+            _socket.close(fd)
+            return
         if not self._admit(conn, transport):
             conn.close()
             return
-        name = f"memlens-agent-conn-{transport}"
         try:
-            threading.Thread(
-                target=self._serve, args=(conn, transport), name=name, daemon=True
-            ).start()
+            _thread.start_new_thread(self._serve, (conn, transport))
         except RuntimeError as exc:  # no thread to be had: this viewer waits for none
             log_once("thread", f"memlens agent: refused a viewer: {exc}")
             with self._conns_lock:
                 self._conns.discard(conn)
             conn.close()
 
-    def _admit(self, conn: socket.socket, transport: str) -> bool:
+    def _admit(self, conn: _socket.socket, transport: str) -> bool:
         if transport == "unix" and not _same_user(conn):
             log_once("peer-uid", "memlens agent: refused a connection from another user")
             return False
@@ -213,7 +244,7 @@ class AgentServer:
             self._conns.add(conn)
         return True
 
-    def _serve(self, conn: socket.socket, transport: str) -> None:
+    def _serve(self, conn: _socket.socket, transport: str) -> None:
         try:
             # A peer that hangs up unheard (`memlens ls` checks that an agent is alive by
             # connecting) or says nothing loads nothing.
@@ -246,15 +277,20 @@ class AgentServer:
     def stop(self) -> None:
         """Stops listening, hangs up on viewers, and removes the socket file and entry."""
         self._stopping = True
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (no contextlib in the host)
             self._wake_w.send(b"x")
-        if self._acceptor is not None and self._acceptor is not threading.current_thread():
-            self._acceptor.join(timeout=2.0)
+        except OSError:
+            pass
+        waits = self._acceptor is not None and self._acceptor != _thread.get_ident()
+        if waits and self._accepting.acquire(timeout=STOP_WAIT_S):
+            self._accepting.release()  # the listening thread has ended
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+            try:  # noqa: SIM105 (no contextlib in the host)
+                conn.shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._close_all()
 
     def abandon(self) -> None:
@@ -275,35 +311,38 @@ class AgentServer:
             sock.close()
         self._wake_r.close()
         self._wake_w.close()
-        if os.getpid() != self.owner_pid:
+        if posix.getpid() != self.owner_pid:
             return
         if self._socket_path:
-            with contextlib.suppress(OSError):
-                os.unlink(self._socket_path)
+            try:  # noqa: SIM105 (no contextlib in the host)
+                posix.unlink(self._socket_path)
+            except OSError:
+                pass
         if self._entry_path:
-            _entry.remove_entry(os.getpid(), socket=self._socket_path)
+            _entry.remove_entry(self.owner_pid, socket=self._socket_path)
 
 
-def _speaks(conn: socket.socket, timeout: float) -> bool:
+def _speaks(conn: _socket.socket, timeout: float) -> bool:
     """Whether the peer sends something (left unread) before `timeout`; False when it
     hangs up or stays quiet. A peek on the socket itself, not select(): see
     `connection.wait_readable`."""
     conn.settimeout(timeout)
     try:
-        return bool(conn.recv(1, socket.MSG_PEEK))
+        return bool(conn.recv(1, _socket.MSG_PEEK))
     except (TimeoutError, BlockingIOError):
         return False
 
 
-def _same_user(conn: socket.socket) -> bool:
+def _same_user(conn: _socket.socket) -> bool:
     """The peer runs as this process's user, or as root (Linux; elsewhere the directory's
     permissions are the only guard)."""
-    option = getattr(socket, "SO_PEERCRED", None)
+    option = getattr(_socket, "SO_PEERCRED", None)
     if option is None:
         return True
     try:
-        creds = conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-        _, uid, _ = struct.unpack("3i", creds)
+        # struct ucred: pid_t pid, uid_t uid, gid_t gid, in the machine's byte order.
+        creds = conn.getsockopt(_socket.SOL_SOCKET, option, 12)
     except OSError:
         return False
-    return uid in (os.getuid(), 0)
+    uid = int.from_bytes(creds[4:8], sys.byteorder)
+    return uid in (posix.getuid(), 0)

@@ -6,12 +6,10 @@ file the viewer names, or changes what the program does beyond switching tracema
 
 from __future__ import annotations
 
-import itertools
 import time
 
-from memlens.agent import objects, stats, tracing
+from memlens.agent import stats, tracing
 from memlens.agent.budget import CostGate
-from memlens.agent.gcpauses import GcPauses
 from memlens.agent.protocol import (
     E_BAD_REQUEST,
     E_UNAUTHORIZED,
@@ -34,11 +32,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from memlens.agent.gcpauses import GcPauses
+
 OPS = ("stats", "tracemalloc.start", "tracemalloc.stop", "top", "objects", "gc.pauses", "bye")
 BY = ("lineno", "traceback", "filename")
 ORDER = ("growth", "size")
 
-_ids = itertools.count(1)
+_ids = iter(range(1, 1 << 63))  # itertools.count(1), without loading itertools
 
 
 class AgentState:
@@ -156,8 +156,10 @@ class Session:
 
     def _objects(self, message: Message) -> dict[str, Any]:
         limit = int_arg(message, "limit", 20, 1, tracing.MAX_LIMIT)
+        from memlens.agent.objects import count_objects  # loads collections: on demand only
+
         with self.state.gate.run("objects") as cost:
-            result = objects.count_objects(limit)
+            result = count_objects(limit)
         return {**result, "elapsed_s": cost.elapsed_s, "over_budget": cost.over_budget}
 
     def _gc_pauses(self, message: Message) -> dict[str, Any]:

@@ -2,17 +2,21 @@
 
 Everything here reads counters the interpreter and the kernel already keep; nothing walks
 the heap. RSS and fds come from /proc on Linux; elsewhere only the peak RSS that
-`getrusage` reports is known, and the fd count is 0.
+`getrusage` reports is known, and the fd count is 0. Only C modules are loaded for it:
+tracemalloc's C half (`_tracemalloc`, what `tracemalloc.py` wraps), `posix` for `os`.
 """
 
 from __future__ import annotations
 
+import _tracemalloc
 import gc
-import os
 import sys
-import threading
 import time
-import tracemalloc
+
+if sys.platform == "win32":  # no agent there, but memlens.api reads these stats there too
+    import os as posix
+else:
+    import posix
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -23,14 +27,14 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PAGE = posix.sysconf("SC_PAGE_SIZE") if hasattr(posix, "sysconf") else 4096
 
 
 def runtime_stats(agent_started: float) -> dict[str, Any]:
     """One snapshot of the process's memory-related counters, in bytes and seconds."""
     rss, vms = _statm()
-    tracing = tracemalloc.is_tracing()
-    current, peak = tracemalloc.get_traced_memory() if tracing else (0, 0)
+    tracing = _tracemalloc.is_tracing()
+    current, peak = _tracemalloc.get_traced_memory() if tracing else (0, 0)
     return {
         "time": time.time(),
         "uptime_s": time.time() - agent_started,
@@ -38,16 +42,16 @@ def runtime_stats(agent_started: float) -> dict[str, Any]:
         "vms_bytes": vms,
         "max_rss_bytes": _max_rss(),
         "threads": _os_threads(),
-        "python_threads": threading.active_count(),
+        "python_threads": python_threads(),
         "fds": _fd_count(),
         "allocated_blocks": sys.getallocatedblocks(),
         "gc": _gc_stats(),
         "tracemalloc": {
             "tracing": tracing,
-            "frames": tracemalloc.get_traceback_limit() if tracing else 0,
+            "frames": _tracemalloc.get_traceback_limit() if tracing else 0,
             "current_bytes": current,
             "peak_bytes": peak,
-            "overhead_bytes": tracemalloc.get_tracemalloc_memory() if tracing else 0,
+            "overhead_bytes": _tracemalloc.get_tracemalloc_memory() if tracing else 0,
         },
     }
 
@@ -96,12 +100,23 @@ def _os_threads() -> int:
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
-    return threading.active_count()
+    return python_threads()
+
+
+def python_threads() -> int:
+    """The threads that run Python code: `threading`'s own, and those started through
+    `_thread` (the agent's) or by C code, which `threading.active_count()` leaves out."""
+    current_frames = getattr(sys, "_current_frames", None)
+    if current_frames is None:  # not CPython
+        import threading
+
+        return threading.active_count()
+    return len(current_frames())
 
 
 def _fd_count() -> int:
     try:
         # Listing the directory opens one descriptor of its own, which the listing shows.
-        return max(0, len(os.listdir("/proc/self/fd")) - 1)
+        return max(0, len(posix.listdir("/proc/self/fd")) - 1)
     except OSError:
         return 0

@@ -5,20 +5,23 @@ a viewer switches it on. The agent never stops tracing that the program itself s
 Growth is measured against what the same connection saw at its previous `top` (or, the
 first time, against nothing, that is since tracing started); only the grouped totals are
 kept between calls, never a whole snapshot.
+
+Switching and reading the state go through `_tracemalloc`, the C half of `tracemalloc`;
+`tracemalloc.py` itself (with `fnmatch`, `linecache` and `pickle`) is loaded by the first
+`top`, which needs its snapshots.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import threading
+import _thread
+import _tracemalloc
 import time
-import tracemalloc
 
 from memlens.agent.protocol import E_NOT_TRACING, E_REFUSED, RequestError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from tracemalloc import Filter, Snapshot
     from typing import Any
 
 MAX_FRAMES = 100
@@ -27,16 +30,26 @@ MAX_LIMIT = 100
 Key = tuple[tuple[str, int], ...]
 Totals = dict[Key, tuple[int, int]]
 
-_OWN_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
-_FILTERS = [
-    tracemalloc.Filter(False, tracemalloc.__file__),
-    tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-    tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
-    tracemalloc.Filter(False, "<unknown>"),
-    # Any frame: the agent's own passing allocations in the standard library (json, for
-    # one) are left out too when tracing keeps more than one frame.
-    tracemalloc.Filter(False, _OWN_FILES, all_frames=True),
-]
+_filters: list[Filter] = []  # made by the first `top`: see _exclusions
+
+
+def _exclusions() -> list[Filter]:
+    """The groups `top` leaves out: tracemalloc's, the import system's and the agent's."""
+    if not _filters:
+        import os
+        import tracemalloc
+
+        own_files = os.path.join(os.path.dirname(os.path.abspath(__file__)), "*")
+        _filters[:] = [
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>"),
+            tracemalloc.Filter(False, "<unknown>"),
+            # Any frame: the agent's own passing allocations in the standard library are
+            # left out too when tracing keeps more than one frame.
+            tracemalloc.Filter(False, own_files, all_frames=True),
+        ]
+    return _filters
 
 
 class _Row:
@@ -54,23 +67,23 @@ class Tracing:
     """Process-wide, like tracemalloc itself: who switched it on, and since when."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.ours = False
         self.generation = 0
         self.since: float | None = None
 
     def start(self, frames: int) -> dict[str, Any]:
         with self.lock:
-            was_tracing = tracemalloc.is_tracing()
+            was_tracing = _tracemalloc.is_tracing()
             if was_tracing and not self.ours:
                 raise RequestError(
                     E_REFUSED, "the program traces with tracemalloc itself; left as it is"
                 )
-            if was_tracing and tracemalloc.get_traceback_limit() == frames:
+            if was_tracing and _tracemalloc.get_traceback_limit() == frames:
                 return self._state()
             if was_tracing:
-                tracemalloc.stop()  # a new depth applies only to a fresh trace
-            tracemalloc.start(frames)
+                _tracemalloc.stop()  # a new depth applies only to a fresh trace
+            _tracemalloc.start(frames)
             self.ours = True
             self.generation += 1
             self.since = time.time()
@@ -78,7 +91,7 @@ class Tracing:
 
     def stop(self) -> dict[str, Any]:
         with self.lock:
-            if tracemalloc.is_tracing() and not self.ours:
+            if _tracemalloc.is_tracing() and not self.ours:
                 raise RequestError(
                     E_REFUSED, "the program started tracemalloc itself; left running"
                 )
@@ -86,29 +99,29 @@ class Tracing:
             return self._state()
 
     def stop_if_ours(self) -> None:
-        if self.ours and tracemalloc.is_tracing():
-            tracemalloc.stop()
+        if self.ours and _tracemalloc.is_tracing():
+            _tracemalloc.stop()
         if self.ours:
             self.generation += 1
         self.ours = False
         self.since = None
 
     def _state(self) -> dict[str, Any]:
-        tracing = tracemalloc.is_tracing()
+        tracing = _tracemalloc.is_tracing()
         return {
             "tracing": tracing,
-            "frames": tracemalloc.get_traceback_limit() if tracing else 0,
+            "frames": _tracemalloc.get_traceback_limit() if tracing else 0,
             "started_by_agent": self.ours,
             "since": self.since,
         }
 
 
 def require_tracing() -> None:
-    if not tracemalloc.is_tracing():
+    if not _tracemalloc.is_tracing():
         raise RequestError(E_NOT_TRACING, "tracemalloc is off; send tracemalloc.start first")
 
 
-def group(snapshot: tracemalloc.Snapshot, by: str) -> Totals:
+def group(snapshot: Snapshot, by: str) -> Totals:
     """(size, count) per site, frames oldest first: `Snapshot.statistics(by)` without its
     cost. statistics() builds a Frame and a Traceback object for every trace (seconds for
     a million blocks); grouping the snapshot's raw traces, tuples of (domain, size,
@@ -135,11 +148,13 @@ def group(snapshot: tracemalloc.Snapshot, by: str) -> Totals:
 
 
 def _excluded(key: Key) -> bool:
-    """Whether a group's frames (oldest first) match one of _FILTERS the way
+    """Whether a group's frames (oldest first) match one of the _exclusions() the way
     `Snapshot.filter_traces` would judge a trace with those frames."""
     if not key:
         return True
-    for rule in _FILTERS:
+    import fnmatch
+
+    for rule in _exclusions():
         names = [name for name, _ in key] if rule.all_frames else [key[-1][0]]
         if any(fnmatch.fnmatch(name, rule.filename_pattern) for name in names):
             return True
@@ -164,6 +179,8 @@ class Baselines:
 def top(tracing: Tracing, baselines: Baselines, by: str, limit: int, order: str) -> dict[str, Any]:
     """The sites holding (or gaining) the most traced memory; costly: takes a snapshot."""
     require_tracing()
+    import tracemalloc
+
     snapshot = tracemalloc.take_snapshot()
     frames = snapshot.traceback_limit
     totals: Totals = {}
