@@ -229,6 +229,18 @@ def report(
         "hot-cache figures (one process read in a tight loop); over many processes at 1 Hz "
         "every read misses the caches, see the capacity section."
     )
+    # The share of unchanged processes at which the average reading is TARGET_RATIO× the
+    # floor: above it the sampler's memory readings are within the target on average.
+    if changed_ratio <= TARGET_RATIO:
+        breakeven = "It holds whatever the share of unchanged processes."
+    elif unchanged_ratio >= TARGET_RATIO:
+        breakeven = "It cannot hold for any share of unchanged processes."
+    else:
+        need = (changed_ratio - TARGET_RATIO) / (changed_ratio - unchanged_ratio)
+        breakeven = (
+            f"It holds on any machine where at least {need:.0%} of the watched processes' "
+            "memory did not move since the previous tick."
+        )
     target = (
         f'"within {TARGET_RATIO:g}x of a bare os.pread of statm on a kept descriptor".\n'
         f"- Memory reading of a process whose memory did not move since the last tick (b): "
@@ -240,7 +252,8 @@ def report(
         "the method call and those same steps running slower right after a read of /proc "
         "than in a loop of their own.\n"
         f"- Per process per tick over this machine's processes ({same:.1%} unchanged): "
-        f"{expected_ratio:.1f}× the floor: {verdict(expected_ratio <= TARGET_RATIO)}.\n"
+        f"{expected_ratio:.1f}× the floor: {verdict(expected_ratio <= TARGET_RATIO)}. "
+        f"{breakeven}\n"
         f"- Full reading (c), `read()`, which also reads stat, status and the fd count and "
         f"computes CPU: {fast_ratio:.1f}× the floor: {verdict(fast_ratio <= TARGET_RATIO)}. "
         f"Its slower part alone costs {by['slow'].median_us / floor:.1f}× the floor, so a "
