@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,15 +26,24 @@ def private_store(
 
 
 @pytest.fixture(autouse=True)
-def private_agents(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def private_agents(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Python agents started by a test (and memlens looking for them) use a runtime
-    directory of the test's own, never the user's: no test sees another's agents."""
-    path = tmp_path_factory.mktemp("run")
+    directory of the test's own, never the user's: no test sees another's agents. It is
+    short (Unix socket paths are limited to about 100 bytes), and no agent setting of
+    the environment the tests run in is inherited."""
+    path = Path(tempfile.mkdtemp(prefix="mlt-", dir="/tmp"))
     path.chmod(0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    return path
+    for name in ("MEMLENS_AGENT", "MEMLENS_AGENT_ADDRESS", "MEMLENS_AGENT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def runtime(private_agents: Path) -> Path:
+    """The private runtime directory, by the name the agent tests use for it."""
+    return private_agents
 
 
 @pytest.fixture

@@ -62,18 +62,6 @@ LEAK_LINE = (
 START = "import memlens.agent; memlens.agent.start({args})"
 
 
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private, short runtime directory (Unix socket paths are limited to ~100 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="mla-", dir="/tmp"))
-    path.chmod(0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    for name in ("MEMLENS_AGENT", "MEMLENS_AGENT_ADDRESS", "MEMLENS_AGENT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
-
-
 class Child:
     """A real Python process, with or without the agent, driven line by line."""
 

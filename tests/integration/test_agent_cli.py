@@ -10,7 +10,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,16 +42,10 @@ for line in sys.stdin:
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private, short runtime directory (Unix socket paths are limited to ~100 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="mlc-", dir="/tmp"))
-    path.chmod(0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    monkeypatch.setenv("COLUMNS", "200")  # a table wide enough not to wrap names
-    for name in ("MEMLENS_AGENT", "MEMLENS_AGENT_ADDRESS", "MEMLENS_AGENT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
+def runtime(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """conftest.py's runtime directory, and a table wide enough not to wrap names."""
+    monkeypatch.setenv("COLUMNS", "200")
+    return runtime
 
 
 class App:

@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
 from memlens.agent import autostart_env, list_agents, registry
 from memlens.agent.client import AgentClient
 
@@ -33,14 +31,6 @@ def app(environ, start_response):
     return [body]
 """
 START = "import memlens.agent\nmemlens.agent.start()"
-
-
-@pytest.fixture
-def runtime(private_agents: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """conftest.py's private runtime directory, with no agent settings inherited."""
-    for name in ("MEMLENS_AGENT", "MEMLENS_AGENT_ADDRESS", "MEMLENS_AGENT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return private_agents
 
 
 def wait_until(predicate: Callable[[], bool], what: str, log: Path) -> None:

@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,18 +96,6 @@ PYTHON_STDLIB = (
 # What a viewer polling `stats` and `gc.pauses` still does not load: `top` needs
 # tracemalloc.py (with fnmatch, linecache, pickle), `objects` collections.
 NOT_FOR_STATS = ("tracemalloc", "fnmatch", "linecache", "pickle", "hmac", *ON_DEMAND)
-
-
-@pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private, short runtime directory (Unix socket paths are limited to ~100 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="mlf-", dir="/tmp"))
-    path.chmod(0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
-    for name in ("MEMLENS_AGENT", "MEMLENS_AGENT_ADDRESS", "MEMLENS_AGENT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 class Child:
