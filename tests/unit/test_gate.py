@@ -87,6 +87,18 @@ def test_a_short_growing_run_fails_on_the_floors_trend() -> None:
     assert result.verdict == "FAIL"
 
 
+def test_a_staircase_whose_last_sample_falls_as_the_process_exits_still_fails() -> None:
+    # 8 MB every 0.2 s for 3 s, sampled at 10 Hz; the last sample was read while the
+    # interpreter was freeing its memory on the way out. That fall ends the series: it
+    # does not make the whole climb an excursion that returned to the floor.
+    values = [16 * MB] * 3 + [(16 + 8 * (1 + i // 2)) * MB for i in range(28)] + [62 * MB]
+    result = judge({"a": _series(values)}, max_rss=None, max_growth=10 * MB_PER_HOUR)
+    growth = _only(result.criteria, MAX_GROWTH)
+    assert growth.status is Status.FAILED, growth.message
+    assert growth.measured is not None
+    assert 30 * MB < growth.measured < 50 * MB  # 40 MB/s
+
+
 def test_a_short_rise_within_the_limit_passes() -> None:
     values = _noisy([100 * MB + 1 * MB * i for i in range(40)])
     result = judge({"a": _series(values)}, max_rss=None, max_growth=100 * MB)

@@ -185,8 +185,8 @@ def _drop_excursions(
     params: EnvelopeParams,
 ) -> tuple[list[float], list[float], int]:
     """The samples without excursions: from a jump up to the jump down that undoes at
-    least half of it within `excursion_max` seconds. A jump up with no such answer is a
-    step and stays."""
+    least half of it within `excursion_max` seconds, with samples after the fall. A jump
+    up with no such answer is a step and stays."""
     n = len(times)
     spans: list[tuple[int, int]] = []
     j = 0
@@ -197,10 +197,13 @@ def _drop_excursions(
             j += 1
         k = j
         while k < len(downs) and times[downs[k].first] - times[up.first] <= params.excursion_max:
-            if -downs[k].size >= 0.5 * up.size:
-                # Lagged differences: the rise is in (first, first + lag], the fall ends
-                # by last + lag; a few floor samples more or less do not matter.
-                spans.append((up.first + 1, min(n, downs[k].last + lag + 1)))
+            # Lagged differences: the rise is in (first, first + lag], the fall ends by
+            # last + lag; a few floor samples more or less do not matter. A fall with no
+            # sample after it is where the series ends (a process freeing its memory as
+            # it exits), not a return to the floor that anything has shown.
+            end = downs[k].last + lag + 1
+            if -downs[k].size >= 0.5 * up.size and end < n:
+                spans.append((up.first + 1, end))
                 break
             k += 1
     if not spans:
