@@ -167,6 +167,17 @@ class Sampler:
             watched.target.python = probe.info()
             self._pending_new.append(dataclasses.replace(watched.target))  # an update
 
+    def _follow_agent(self, key: str, watched: _Watched) -> None:
+        """The agent's latest answer says whether it traces (the program, a page or this
+        viewer may have switched it): the target carries that to every face, as an update."""
+        probe = self.agents.probe(key)
+        if probe is None:
+            return
+        info = probe.info()
+        if info != watched.target.python:
+            watched.target.python = info
+            self._pending_new.append(dataclasses.replace(watched.target))
+
     def _rescan(self) -> None:
         self._known_pids &= {w.target.pid for w in self._live.values()}
         if self._matcher is not None:
@@ -229,7 +240,11 @@ class Sampler:
                 self._mark_exited(watched, wall, unreadable=not isinstance(e, TargetGone))
                 exits.append(dataclasses.replace(watched.target))
                 continue
-            samples[key] = self.agents.fill(key, reading) if key in self.agents else reading
+            if key in self.agents:
+                samples[key] = self.agents.fill(key, reading)
+                self._follow_agent(key, watched)
+            else:
+                samples[key] = reading
         for root_key, total in self._sums.items():
             if total.state != "running":
                 continue

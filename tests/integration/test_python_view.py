@@ -187,3 +187,39 @@ def test_the_tracemalloc_switch_refuses_what_a_foreign_page_could_send(
         assert not tracing(child.pid)
     finally:
         assert server.stop() == 0
+
+
+SELF_TRACING_CHILD = CHILD.replace(
+    "memlens.agent.start()", "memlens.agent.start()\nimport tracemalloc\ntracemalloc.start(3)"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "extra", "frames"),
+    [(CHILD, ["--tracemalloc", "5"], 5), (SELF_TRACING_CHILD, [], 3)],
+    ids=["switched-on-by-watch", "the-program-traces"],
+)
+def test_the_hello_says_tracing_when_the_agent_traces(
+    source: str, extra: list[str], frames: int
+) -> None:
+    with python_child(source) as proc:
+        server = MemlensServer(
+            "watch", str(proc.pid), "--port", "0", "--interval", "0.2", "--no-record", *extra
+        )
+        try:
+            with connect(server.ws_url) as ws:
+                fields = json.loads(ws.recv(timeout=10))["fields"]
+                receive_until(
+                    ws,
+                    lambda m: m["type"] == "tick"
+                    and any(s[fields.index("py_heap")] for s in m["samples"].values()),
+                    time.monotonic() + 15,
+                )
+            assert tracing(proc.pid)
+            with connect(server.ws_url) as late:
+                hello = json.loads(late.recv(timeout=10))
+            (target,) = hello["targets"]
+            assert target["python"]["tracing"] is True
+            assert target["python"]["frames"] == frames
+        finally:
+            assert server.stop() == 0

@@ -228,6 +228,24 @@ def test_t_switches_tracemalloc_in_the_agent_and_the_top_sites_appear(
     assert not tracing(agent_child.pid)  # switched on here, so off again at the end
 
 
+def test_top_started_with_tracemalloc_says_on_and_t_switches_it_off(
+    agent_child: subprocess.Popen[str],
+) -> None:
+    app = TopApp(live_feed(str(agent_child.pid), "--interval", "0.2", "--tracemalloc", "5"))
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, "the heap figures", lambda: "\n▒ heap  " in screen_text(app))
+        await until(pilot, "tracing", lambda: "tracemalloc ON (5 frames)" in screen_text(app))
+        assert "tracemalloc OFF" not in screen_text(app)
+        assert tracing(agent_child.pid)
+        await pilot.press("t")
+        await until(pilot, "no tracing", lambda: "tracemalloc OFF" in screen_text(app))
+        assert not tracing(agent_child.pid)
+
+    drive(app, scenario, (100, 30))
+    assert not tracing(agent_child.pid)
+
+
 def test_s_saves_a_report_of_the_screen(
     allocator: Allocator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

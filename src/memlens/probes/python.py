@@ -79,9 +79,14 @@ class PythonProbe:
     # -- on request ---------------------------------------------------------------------
 
     def tracemalloc(self, on: bool, frames: int = 1) -> dict[str, Any]:
+        """Switch tracing; the agent's answer is the state remembered, not what was asked."""
         if on:
-            return self._call(lambda c: c.tracemalloc_start(frames))
-        return self._call(lambda c: c.tracemalloc_stop())
+            state = self._call(lambda c: c.tracemalloc_start(frames))
+        else:
+            state = self._call(lambda c: c.tracemalloc_stop())
+        self.tracing = bool(state.get("tracing"))
+        self.frames = int(state.get("frames") or 0)
+        return state
 
     def top(self, limit: int = 15, by: str = "lineno") -> dict[str, Any]:
         return self._call(lambda c: c.top(by=by, limit=limit, order="growth"))

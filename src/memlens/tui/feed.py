@@ -137,8 +137,6 @@ class Feed:
             return None
         frames = self.sampler.config.tracemalloc_frames if self.sampler is not None else 0
         state = await asyncio.to_thread(probe.tracemalloc, on, frames or 1)
-        probe.tracing = bool(state.get("tracing"))
-        probe.frames = int(state.get("frames") or 0)
         if on and state.get("started_by_agent"):
             self._traced_here.add(key)
         elif not on:
