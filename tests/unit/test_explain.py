@@ -82,7 +82,7 @@ def test_a_step_is_a_one_off_allocation() -> None:
     [rec] = explain(rss_of("single_step"))
     assert rec.kind == "step"
     assert "stepped up" in rec.seen
-    assert "one-off allocation" in rec.seen
+    assert rec.title == "A one-off allocation"
     assert any("leak in slow motion" in a for a in rec.advice)
 
 
@@ -96,6 +96,23 @@ def test_too_short_a_series_asks_for_a_longer_recording() -> None:
     [rec] = explain(rss_of("short"))
     assert rec.kind == "insufficient"
     assert "memlens record PID --duration 1h" in rec.advice[0]
+    assert f"{rec.title}: {rec.seen}".startswith("Too little data to judge: 1")
+
+
+def test_no_advice_repeats_its_title_as_it_is_printed() -> None:
+    """Faces print 'title: seen'; the seen part must not say the title again."""
+    from memlens.analysis.explain import TITLES, rss_limit_advice
+
+    recs = [
+        *explain(rss_of("short")),
+        rss_limit_advice("web", peak=600 * MB, times=3, above=40.0),
+        *explain(rss_of("flat_wander")),
+        *explain(rss_of("warmup_plateau")),
+        *explain(rss_of("single_step")),
+    ]
+    for rec in recs:
+        title = TITLES[rec.kind].lower()
+        assert title not in rec.seen.lower(), f"{rec.title}: {rec.seen}"
 
 
 # -- the Python heap and gc counts beside a leak -----------------------------------------------

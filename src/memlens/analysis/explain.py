@@ -225,8 +225,8 @@ def rss_limit_advice(name: str, *, peak: float, times: int, above: float) -> Rec
     seconds in all, up to `peak` bytes: its peaks are the problem."""
     return Recommendation(
         "rss-limit",
-        f"RSS went above its limit {_times(times)}, for {human_duration(above)} in all, up "
-        f"to {human_bytes(peak)}, without a leak: the peaks are the problem.",
+        f"Above it {_times(times)}, for {human_duration(above)} in all, up to "
+        f"{human_bytes(peak)}, without a leak: the peaks are the problem.",
         (
             "Bound what a single request or batch may hold (batch sizes, concurrency, "
             "streaming instead of loading whole files).",
@@ -377,7 +377,7 @@ def _plateau(finding: LeakFinding) -> Recommendation:
     grew = f" by {human_bytes(finding.growth)}" if finding.growth is not None else ""
     return Recommendation(
         "plateau",
-        f"RSS rose{grew}, then levelled off: a warm-up or a cache filling up, not a leak.",
+        f"RSS rose{grew}, then levelled off: not a leak.",
         (
             "If the level is acceptable, nothing to do.",
             "If it is a cache, give it a bound: `functools.lru_cache(maxsize=…)` rather "
@@ -396,8 +396,8 @@ def _step(finding: LeakFinding) -> Recommendation:
     )
     return Recommendation(
         "step",
-        f"RSS stepped up {size}{when} and held the new level: a one-off allocation (a "
-        "model or file loaded, a buffer or pool grown), not a leak.",
+        f"RSS stepped up {size}{when} and held the new level (a model or file loaded, a "
+        "buffer or pool grown): not a leak.",
         (
             f"See what ran{when or ' then'} (logs, requests, jobs) if the size is a surprise.",
             "If such steps recur with each job or deploy, it is a leak in slow motion: "
@@ -409,7 +409,7 @@ def _step(finding: LeakFinding) -> Recommendation:
 def _insufficient(finding: LeakFinding, config: DetectorConfig) -> Recommendation:
     return Recommendation(
         "insufficient",
-        f"Too little data to judge a trend: {finding.reason}.",
+        f"{finding.reason[:1].upper()}{finding.reason[1:]}.",
         (
             f"Record for at least {human_duration(config.min_duration)}, better an hour "
             "or more: `memlens record PID --duration 1h`.",
