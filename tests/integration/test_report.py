@@ -446,6 +446,41 @@ def test_the_machines_memory_swap_and_cpu_are_reported(tmp_path: Path) -> None:
     assert '<td class=num data-stat="max" data-value="70.0">70.0%</td>' in html
 
 
+def test_a_system_memory_violations_peak_is_the_reports_maximum(tmp_path: Path) -> None:
+    """The live alert keeps the percent it crossed at; the readings after it rise higher.
+    The violation's peak and the machine's maximum are one figure, from the readings."""
+    db = tmp_path / "machine.db"
+    total, t0 = 16 * 1024 * MB, 1_700_000_000.0
+    percents = [2.0, 2.6, 3.1, 3.5, 3.0, 2.2]
+    store = Store.open(db)
+    rid = store.begin_recording(name="box", command=None, interval=1.0, host="h", started=t0)
+    proc = Target("1-1", "process", 1, t0, "app", "app")
+    for i, percent in enumerate(percents):
+        used = int(total * percent / 100)
+        reading = SystemReading(
+            t0 + i, 5.0, total, used, total - used, percent, 0, 0, None, None, None, None
+        )
+        tick = Tick(
+            i + 1, t0 + i, {proc.key: Reading(MB, MB, 0, 0, 1, 3, 0.0)}, (proc,) if i == 0 else ()
+        )
+        store.add_tick(rid, dataclasses.replace(tick, system=reading))
+    for t, state, value in ((t0 + 1, "above", 2.6), (t0 + 5, "below", 2.2)):
+        text = f"system memory {value:.1f}% in use, {state} the limit 2.5%"
+        data = {"metric": "system_memory", "state": state, "value": value, "limit": 2.5}
+        store.add_event(rid, "threshold", t, {**data, "text": text})
+    store.end_recording(rid, ended=t0 + 6)
+    store.close()
+
+    result = run_memlens("report", str(db), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    machine = json.loads(result.stdout)["system_memory"]
+    [violation] = machine["violations"]
+    assert machine["memory_percent"]["max"] == 3.5
+    assert violation["peak"] == machine["memory_percent"]["max"]
+    md = run_memlens("report", str(db))
+    assert "| 2.6% | 3.5% | 2.5% |" in md.stdout  # crossed at, peak, limit
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 

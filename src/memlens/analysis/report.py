@@ -574,8 +574,13 @@ def _threshold_events(
         metric = str(above.data.get("metric", "?"))
         value = _number(above.data.get("value")) or 0.0
         peak = value
+        # The peak is the highest reading while above, from the same series as the
+        # report's figures (the event only holds the value it crossed at).
         if metric == "rss" and above.target_key is not None:
-            peak = max(value, _peak(recording, above.target_key, above.t, stop) or value)
+            rss = recording.series.get(above.target_key, {})
+            peak = max(value, _peak(rss, "rss", above.t, stop) or value)
+        elif metric == "system_memory" and above.target_key is None:
+            peak = max(value, _peak(recording.system or {}, "mem_percent", above.t, stop) or value)
         items.append(
             Violation(
                 metric=metric,
@@ -594,11 +599,12 @@ def _threshold_events(
     return Violations("events", tuple(items))
 
 
-def _peak(recording: RecordingLike, key: str, start: float, stop: float | None) -> float | None:
-    series = recording.series.get(key, {})
+def _peak(
+    series: Mapping[str, Sequence[Any]], column: str, start: float, stop: float | None
+) -> float | None:
     known = [
         float(v)
-        for t, v in zip(series.get("t", []), series.get("rss", []), strict=False)
+        for t, v in zip(series.get("t", []), series.get(column, []), strict=False)
         if v is not None and t is not None and t >= start and (stop is None or t <= stop)
     ]
     return max(known, default=None)
