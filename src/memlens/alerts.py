@@ -31,7 +31,7 @@ from memlens.analysis.explain import explain
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.leaks import OnlineDetector
 from memlens.analysis.leaktext import headline, rate_text
-from memlens.config import Settings
+from memlens.config import Settings, limit_for
 from memlens.model import Target, Tick
 from memlens.probes.limits import memory_limit
 from memlens.units import human_bytes
@@ -70,9 +70,18 @@ LimitOf = Callable[[Target], "float | None"]
 SystemMemory = Callable[[], float]
 
 
-def _limit_of(target: Target) -> float | None:
-    limit = memory_limit(target.pid)
+def target_memory_limit(target: Target) -> float | None:
+    """The memory limit of a target's process (None when unknown); what the recording
+    keeps of it, so the live and the later verdict measure the same time to a limit."""
+    try:
+        limit = memory_limit(target.pid)
+    except Exception:  # a limit is a nicety: judge without it
+        log.debug("no memory limit for %s", target.key, exc_info=True)
+        return None
     return None if limit is None else float(limit.bytes)
+
+
+_limit_of = target_memory_limit
 
 
 def _system_memory_percent() -> float:
@@ -205,6 +214,7 @@ class AlertEngine:
             limit = self._limit_of(target)
         except Exception:  # a limit is a nicety: judge without it
             log.debug("no memory limit for %s", target.key, exc_info=True)
+        limit = limit_for(self.settings.thresholds.max_rss, limit)
         detector = OnlineDetector(limit=limit, config=self.settings.detector)
         # Stagger first evaluations across one period so targets found together do not
         # all cost their milliseconds in one round.

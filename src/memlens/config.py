@@ -279,3 +279,76 @@ def _tool_table(path: Path, data: Mapping[str, Any]) -> Mapping[str, Any] | None
     if not isinstance(tool, Mapping) or "memlens" not in tool:
         return None
     return _table(tool["memlens"], str(path), "[tool.memlens]")
+
+
+# -- the settings a recording is judged with ------------------------------------------
+
+RECORDED = "the recording's settings"
+DEFAULTS = "default settings (the recording holds none)"
+
+
+def judged_with(settings: Settings) -> dict[str, Any]:
+    """What a recording keeps of the settings it is made with: the detector's, and the
+    RSS limit that bounds its time to a limit. Plain JSON types."""
+    detector = dataclasses.asdict(settings.detector)
+    for name in ("rate_bands", "limit_bands"):
+        detector[name] = [[value, severity.value] for value, severity in detector[name]]
+    return {
+        "detector": detector,
+        "every": settings.every,
+        "max_rss": settings.thresholds.max_rss,
+    }
+
+
+def recorded_settings(data: Mapping[str, Any], where: str) -> Settings:
+    """The Settings a recording was made with, from `judged_with`'s JSON; a value that
+    does not fit is NotARecording naming `where` (the file was changed or damaged)."""
+    from memlens.errors import NotARecording
+
+    try:
+        raw = dict(data.get("detector") or {})
+        known = {f.name for f in dataclasses.fields(DetectorConfig)}
+        fields = {k: v for k, v in raw.items() if k in known}
+        for name in ("rate_bands", "limit_bands"):
+            if name in fields:
+                fields[name] = tuple((float(v), Severity(s)) for v, s in fields[name])
+        for name, value in fields.items():
+            if name not in ("rate_bands", "limit_bands") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"{name} is not a number")
+        detector = DetectorConfig(**fields)
+        every = _number(data.get("every", DEFAULT_EVERY))
+        max_rss = data.get("max_rss")
+        thresholds = Thresholds(max_rss=None if max_rss is None else _size(max_rss))
+    except (TypeError, ValueError) as e:
+        raise NotARecording(
+            f"{where}: the recording's detector settings are damaged: {e}"
+        ) from None
+    return Settings(thresholds=thresholds, detector=detector, every=every)
+
+
+@dataclass(frozen=True)
+class Judging:
+    """The settings a command judges a recording with, and the words that say whose."""
+
+    settings: Settings
+    origin: str
+
+
+def judging(config: str | None, recorded: Mapping[str, Any] | None, where: str) -> Judging:
+    """--config when given (said so); else the settings the recording was made with;
+    else, for an older recording without any, the defaults (said so too)."""
+    if config is not None:
+        return Judging(load_settings(config), f"settings of {config} (--config)")
+    if recorded is None:
+        return Judging(Settings(), DEFAULTS)
+    return Judging(recorded_settings(recorded, where), RECORDED)
+
+
+def limit_for(max_rss: float | None, memory_limit: float | None) -> float | None:
+    """The limit a leak's time to a limit (and so its severity) is measured against: the
+    nearer of the RSS threshold and the target's own memory limit, where known. One rule
+    for the live alerts and every judgement after the fact."""
+    known = [float(v) for v in (max_rss, memory_limit) if v is not None]
+    return min(known) if known else None

@@ -7,7 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-from memlens.alerts import Alert
+from memlens.alerts import Alert, target_memory_limit
+from memlens.config import Settings, judged_with
 from memlens.model import Tick
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
 
@@ -21,6 +22,7 @@ class Recorder:
         self.store = store
         self.recording_id = recording_id
         self._finished = False
+        self._limited: set[str] = set()
 
     @classmethod
     def start(
@@ -32,12 +34,19 @@ class Recorder:
         interval: float,
         keep_samples: float = SAMPLES_RETENTION_S,
         keep_events: float = EVENTS_RETENTION_S,
+        settings: Settings | None = None,
     ) -> Recorder:
+        """`settings` are those the recording is judged with, now and later (defaults
+        when None)."""
         store = Store.open(path)
         try:
             prune(path, keep_samples=keep_samples, keep_events=keep_events)
             rid = store.begin_recording(
-                name=name, command=command, interval=interval, host=socket.gethostname()
+                name=name,
+                command=command,
+                interval=interval,
+                host=socket.gethostname(),
+                judged_with=judged_with(settings or Settings()),
             )
         except BaseException:
             store.close()
@@ -50,6 +59,13 @@ class Recorder:
 
     def on_tick(self, tick: Tick) -> None:
         self.store.add_tick(self.recording_id, tick)
+        for target in tick.new_targets:
+            if target.key in self._limited:
+                continue
+            self._limited.add(target.key)
+            limit = target_memory_limit(target)
+            if limit is not None:
+                self.store.set_memory_limit(self.recording_id, target.key, tick.time, int(limit))
 
     def on_alert(self, alert: Alert) -> None:
         """Keep a leak or threshold event with the recording (from any thread)."""

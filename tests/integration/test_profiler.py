@@ -359,3 +359,64 @@ def test_monitor_and_leaks_commands_on_a_child(allocator: Allocator, tmp_path: P
     again = run_memlens("leaks", "--db", str(out), "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["pid"] == allocator.pid
+
+
+LEAKING_PROFILER = """
+import sys, threading, time
+import memlens
+from memlens.analysis.leakmodel import DetectorConfig
+
+held = []
+def leak():
+    while True:
+        held.append(bytearray(128 * 1024))
+        for i in range(0, len(held[-1]), 4096):
+            held[-1][i] = 1
+        time.sleep(0.02)
+
+threading.Thread(target=leak, daemon=True).start()
+quick = DetectorConfig(min_duration=10, min_points=30, min_leak_window=10, envelope_window=0.5)
+with memlens.Profiler(sys.argv[1], detector=quick) as p:
+    leaks = p.detect_memory_leaks(duration_minutes=0.25)
+    print(leaks[0].finding.verdict.value, leaks[0].finding.severity.value, flush=True)
+"""
+
+
+def test_every_command_gives_the_profilers_verdict_on_its_store(tmp_path: Path) -> None:
+    """A Profiler with a short detector configuration: the recording keeps it, so
+    `memlens leaks`, `analyze` and `report` judge with it and say the same."""
+    child = subprocess.run(
+        [sys.executable, "-c", LEAKING_PROFILER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    verdict, severity = child.stdout.split()
+    assert verdict == "leak"
+    db = str(tmp_path / "memlens.db")
+    leaks = run_memlens("leaks", "--db", db, "--json")
+    assert leaks.returncode == 0, leaks.stderr
+    found = json.loads(leaks.stdout)
+    assert (found["verdict"], found["severity"]) == (verdict, severity)
+    assert found["settings"] == "the recording's settings"
+    analyzed = run_memlens("analyze", db, "--json")
+    assert json.loads(analyzed.stdout)["verdict"] == verdict
+    text = run_memlens("analyze", db)
+    assert "judged with the recording's settings" in text.stdout
+    report = run_memlens("report", db, "--format", "json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["leaks"]["count"] == 1
+    [judged] = [t for t in data["targets"] if t["trend"]["verdict"] != "insufficient"]
+    assert judged["trend"]["verdict"] == verdict
+    assert "judged with the recording's settings" in report.stderr
+    overridden = run_memlens("leaks", "--db", db, "--config", str(_defaults(tmp_path)))
+    assert "INSUFFICIENT" in overridden.stdout
+    assert "(--config)" in overridden.stdout
+
+
+def _defaults(folder: Path) -> Path:
+    path = folder / "memlens.toml"
+    path.write_text("[leaks]\n")
+    return path

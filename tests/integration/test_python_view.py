@@ -211,8 +211,10 @@ def test_the_hello_says_tracing_when_the_agent_traces(
                 fields = json.loads(ws.recv(timeout=10))["fields"]
                 receive_until(
                     ws,
-                    lambda m: m["type"] == "tick"
-                    and any(s[fields.index("py_heap")] for s in m["samples"].values()),
+                    lambda m: (
+                        m["type"] == "tick"
+                        and any(s[fields.index("py_heap")] for s in m["samples"].values())
+                    ),
                     time.monotonic() + 15,
                 )
             assert tracing(proc.pid)

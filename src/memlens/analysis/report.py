@@ -33,6 +33,7 @@ from memlens.analysis.leakmodel import DetectorConfig, LeakFinding, Severity
 from memlens.analysis.leaks import detect
 from memlens.analysis.leaktext import headline
 from memlens.analysis.stats import summarize
+from memlens.config import limit_for
 from memlens.model import Target
 
 HOUR = 3600.0
@@ -253,11 +254,13 @@ def build_report(
     config: DetectorConfig = DetectorConfig(),  # noqa: B008 - frozen, shared safely
     limit: float | None = None,
     now: float | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> Report:
     """The report of `recording` (of its last `hours` when given). `limit` is the RSS
     limit (bytes) from the settings: the detector's time to limit, and crossings counted
     from the samples when the recording holds no threshold alerts. `now` is when the
-    report is made, shown as such."""
+    report is made, shown as such. `limits` are the targets' own memory limits the
+    recording kept: a leak's time to a limit is to the nearer one (`limit_for`)."""
     if hours is not None and not hours > 0:
         raise ValueError("hours must be positive")
     period = _period(recording, hours, now)
@@ -277,7 +280,7 @@ def build_report(
                 ts=ts,
                 columns=columns,
                 config=config,
-                limit=limit,
+                limit=limit_for(limit, (limits or {}).get(target.key)),
                 leaks=leaks,
                 events=events,
             )

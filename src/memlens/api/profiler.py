@@ -39,7 +39,7 @@ from memlens.api.snapshot import (
     system_memory_percent,
     with_own_python_fields,
 )
-from memlens.config import Settings, Thresholds, load_settings
+from memlens.config import Settings, Thresholds, limit_for, load_settings
 from memlens.exporters.bundle import load_recording
 from memlens.exporters.report_json import report_to_dict
 from memlens.model import Reading, Target, Tick
@@ -261,13 +261,9 @@ class Profiler:
         def column(name: str) -> list[Any]:
             return [getattr(reading, name) for _, reading in taken]
 
-        limit = memory_limit(self._pid)
-        finding = detect(
-            times,
-            column("rss"),
-            limit=None if limit is None else float(limit.bytes),
-            config=self.detector,
-        )
+        known = memory_limit(self._pid)
+        limit = limit_for(self.thresholds.max_rss, None if known is None else known.bytes)
+        finding = detect(times, column("rss"), limit=limit, config=self.detector)
         with self._lock:
             recorder, _, target, _ = self._open()
             who = f"{target.name} (PID {target.pid})"
@@ -350,6 +346,7 @@ class Profiler:
             reader = StoreReader.open(self.path)
             try:
                 recording = load_recording(reader, reader.recording(recorder.recording_id))
+                _, limits = reader.judged_with(recorder.recording_id)
             finally:
                 reader.close()
         report = build_report(
@@ -358,6 +355,7 @@ class Profiler:
             config=self.detector,
             limit=None if self.thresholds.max_rss is None else float(self.thresholds.max_rss),
             now=time.time(),
+            limits={key: float(v) for key, v in limits.items()},
         )
         out = report_to_dict(report)
         mine = next((t for t in report.targets if t.target.key == target.key), None)
@@ -426,6 +424,7 @@ class Profiler:
                     interval=self.interval,
                     keep_samples=self.retention,
                     keep_events=self.retention,
+                    settings=self._settings,
                 )
             if self._engine is None:
                 self._engine = AlertEngine(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from memlens.cli._summary import short_name
+from memlens.config import Settings
 from memlens.errors import UsageError
 from memlens.probes import open_process
 from memlens.recording import Recorder
@@ -71,14 +72,18 @@ def shell_status(code: int) -> int:
     return code if code >= 0 else 128 - code
 
 
-def record_command(command: list[str], path: Path, *, interval: float) -> tuple[int, int]:
+def record_command(
+    command: list[str], path: Path, *, interval: float, settings: Settings | None = None
+) -> tuple[int, int]:
     """Run the command to its end, recording it and its descendants (with a summed
     series) into `path`. Returns (the Popen return code, the recording's id)."""
     child = start_child(command)
     with signals_held(child):
         shown = redact_cmdline(command)
         probe = open_process(child.pid)
-        recorder = Recorder.start(path, name=short_name(shown), command=shown, interval=interval)
+        recorder = Recorder.start(
+            path, name=short_name(shown), command=shown, interval=interval, settings=settings
+        )
         sampler = Sampler(
             SamplerConfig(interval=interval, children=True),
             on_tick=recorder.on_tick,

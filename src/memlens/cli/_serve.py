@@ -13,7 +13,7 @@ import webbrowser
 from collections.abc import Sequence
 
 from memlens.archive import Archive
-from memlens.cli._alerts import alert_engine
+from memlens.cli._alerts import alert_engine, settings_from_args
 from memlens.cli._common import sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.errors import UsageError
@@ -75,6 +75,7 @@ def run_dashboard(
                 name=title or _describe(probes, name_pattern),
                 command=None,
                 interval=interval,
+                settings=settings_from_args(args),
             )
         except BaseException:
             sock.close()

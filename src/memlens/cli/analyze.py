@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from memlens.analysis import LeakFinding, Verdict, detect
 from memlens.analysis.explain import explain
@@ -21,7 +22,8 @@ from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
 from memlens.cli._common import Command, parse_duration, parse_size
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli._summary import short_name
-from memlens.config import load_settings
+from memlens.config import Judging, limit_for, load_settings
+from memlens.config import judging as judging_of
 from memlens.errors import NotARecording, UsageError
 from memlens.series_input import (
     RECORDING,
@@ -86,19 +88,32 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    found = _open(args.run, args)
+    found, recorded = _open(args.run, args)
+    if recorded is None:  # a file of samples: the config file's settings, as ever
+        judging = Judging(load_settings(args.config), "settings of the config file")
+        limits: dict[str, int] = {}
+    else:
+        judging = judging_of(args.config, recorded[0], found.path)
+        limits = recorded[1]
+    settings = judging.settings
     if args.target is not None:
         found = select(found, args.target)
-    limit = args.limit if args.limit is not None else settings.thresholds.max_rss
+    max_rss = settings.thresholds.max_rss
     judged: list[Judged] = []
     for series in found.series:
         cut = series.after(args.skip)
+        limit = args.limit
+        if limit is None:
+            limit = limit_for(max_rss, limits.get(cut.key or ""))
         judged.append((cut, detect(cut.times, cut.values, limit=limit, config=settings.detector)))
     if args.json:
-        out = json.dumps(to_json(found, judged, limit), indent=2, ensure_ascii=False)
+        body = to_json(found, judged, args.limit if args.limit is not None else max_rss)
+        body["settings"] = judging.origin
+        out = json.dumps(body, indent=2, ensure_ascii=False)
     else:
-        out = "\n".join(_text(found, judged, settings.detector.ci_level))
+        lines = _text(found, judged, settings.detector.ci_level)
+        lines.insert(1, f"judged with {judging.origin}")
+        out = "\n".join(lines)
     _print(out)
     return 0
 
@@ -115,15 +130,19 @@ def _print(text: str) -> None:
         os.close(devnull)
 
 
-def _open(text: str, args: argparse.Namespace) -> SeriesFile:
+Recorded = tuple[dict[str, Any] | None, dict[str, int]]
+
+
+def _open(text: str, args: argparse.Namespace) -> tuple[SeriesFile, Recorded | None]:
     """A file by its content; a recording store (or FILE#ID, or a name in the store)
-    through `open_run`, as every command names a recording."""
+    through `open_run`, as every command names a recording. A recording comes with the
+    settings it was made with and its targets' memory limits."""
     path = Path(text)
     if path.is_dir():
         raise NotARecording(f"{text} is a directory, not a recording or a file of samples")
     if path.is_file():
         if sniff_file(path) != RECORDING:
-            return read_series(path)
+            return read_series(path), None
         reader, info = open_run(text, args)
     else:
         try:
@@ -133,7 +152,7 @@ def _open(text: str, args: argparse.Namespace) -> SeriesFile:
                 raise
             raise NotARecording(f"{text} does not exist") from None
     try:
-        return from_store(reader, info)
+        return from_store(reader, info), reader.judged_with(info.id)
     finally:
         reader.close()
 

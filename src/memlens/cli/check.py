@@ -153,7 +153,9 @@ def _run_command(command: list[str], args: argparse.Namespace) -> _Checked:
             path = Path(folder) / "check.db"
         else:
             path = kept
-        code, recording_id = record_command(command, path, interval=args.interval)
+        code, recording_id = record_command(
+            command, path, interval=args.interval, settings=load_settings(args.config)
+        )
         reader = stack.enter_context(StoreReader.open(path))
         info = reader.recording(recording_id)
         series = _series(reader, info)

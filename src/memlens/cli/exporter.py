@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from memlens.cli._alerts import add_alert_options, alert_engine
+from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._common import (
     Command,
     add_sampling_options,
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 name=what or f"--name {args.name}",
                 command=None,
                 interval=interval,
+                settings=settings_from_args(args),
             )
             consumers.append(recorder.on_tick)
             if alerts is not None:

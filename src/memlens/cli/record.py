@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from memlens.alerts import AlertEngine
-from memlens.cli._alerts import add_alert_options, alert_engine
+from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._common import (
     Command,
     add_sampling_options,
@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     probes, pattern = open_targets(args, "record")
     path = Path(args.output) if args.output else store_path(args)
     what = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes) or f"--name {args.name}"
-    recorder = Recorder.start(path, name=what, command=None, interval=args.interval)
+    recorder = Recorder.start(
+        path, name=what, command=None, interval=args.interval, settings=settings_from_args(args)
+    )
     sampler = Sampler(
         sampler_config(args, name_pattern=pattern),
         on_tick=lambda tick: None,

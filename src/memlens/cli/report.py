@@ -13,7 +13,7 @@ from memlens.analysis.report import Report, build_report
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli.export import write_file, write_stdout
-from memlens.config import load_settings
+from memlens.config import judging as judging_of
 from memlens.exporters import load_recording
 from memlens.exporters.report_html import dump_report_html
 from memlens.exporters.report_json import dump_report_json
@@ -72,18 +72,21 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fmt = _format(args)
-    settings = load_settings(args.config)
     reader, info = open_run(args.run, args)
     try:
         recording = load_recording(reader, info)
+        recorded, limits = reader.judged_with(info.id)
     finally:
         reader.close()
+    judging = judging_of(args.config, recorded, str(reader.path))
+    settings = judging.settings
     report = build_report(
         recording,
         hours=args.hours,
         config=settings.detector,
         limit=settings.thresholds.max_rss,
         now=time.time(),
+        limits={key: float(v) for key, v in limits.items()},
     )
     data = WRITERS[fmt](report)
     if args.output in (None, "-"):
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         write_file(path, data)
         where = str(path)
     print(f"memlens: {_summary(report, fmt, len(data))} to {where}", file=sys.stderr)
+    print(f"memlens: judged with {judging.origin}", file=sys.stderr)
     return 0
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from memlens.agent import autostart_env
 from memlens.alerts import AlertEngine
-from memlens.cli._alerts import add_alert_options, alert_engine
+from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._child import shell_status, signals_held, start_child, wait_for
 from memlens.cli._common import Command, add_serving_options, sampler_config
 from memlens.cli._runs import store_path
@@ -101,6 +101,7 @@ def _supervise(
             name=short_name(redact_cmdline(command)),
             command=redact_cmdline(command),
             interval=args.interval,
+            settings=settings_from_args(args),
         )
     sampler = Sampler(
         sampler_config(args, children=True),

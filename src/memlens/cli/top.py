@@ -122,6 +122,7 @@ def feed_for(
             name=names or f"--name {args.name}",
             command=None,
             interval=interval,
+            settings=settings,
         )
         recorders.append(recorder)
         consumers.append(recorder.on_tick)

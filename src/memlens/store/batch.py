@@ -134,7 +134,18 @@ class SystemOp:
         return cls(recording_id, reading.t, row)
 
 
-DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp
+@dataclass(slots=True)
+class LimitOp:
+    """The memory limit a target had when it was recorded."""
+
+    recording_id: int
+    key: str
+    t: float
+    limit: int
+    rows: int = 0
+
+
+DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp
 
 
 @dataclass(slots=True)
@@ -192,7 +203,7 @@ class Applier:
         with self._transaction_of():
             cursor = self.conn.execute(
                 "INSERT INTO recordings (name, started, command, host, interval, "
-                "memlens_version) VALUES (?, ?, ?, ?, ?, ?)",
+                "memlens_version, judged_with) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
         assert cursor.lastrowid is not None
@@ -227,6 +238,9 @@ class Applier:
                     "VALUES (?, ?, ?, ?, ?)",
                     (op.recording_id, tid, op.t, op.kind, op.data),
                 )
+            elif isinstance(op, LimitOp):
+                tid = self._target_id(op.recording_id, op.key, op.t)
+                conn.execute("UPDATE targets SET memory_limit = ? WHERE id = ?", (op.limit, tid))
             else:
                 conn.execute(
                     "UPDATE recordings SET ended = ?, exit_code = ? WHERE id = ?",

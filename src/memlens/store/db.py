@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from memlens.store.batch import (
     DataOp,
     EndOp,
     EventOp,
+    LimitOp,
     SamplesOp,
     SystemOp,
     TargetOp,
@@ -68,7 +69,7 @@ class _Stop:
     pass
 
 
-_Op = TickOp | TargetOp | EventOp | EndOp | _Begin | _Flush | _Stop
+_Op = TickOp | TargetOp | EventOp | EndOp | LimitOp | _Begin | _Flush | _Stop
 
 
 def connect(path: Path, *, busy_timeout: float, create: bool) -> sqlite3.Connection:
@@ -199,6 +200,7 @@ class Store:
         interval: float,
         host: str,
         started: float | None = None,
+        judged_with: Mapping[str, Any] | None = None,
     ) -> int:
         """Start a recording and return its id. Synchronous: the id comes from the file,
         so two memlens processes sharing one file never hand out the same id. `command`
@@ -210,6 +212,7 @@ class Store:
             host,
             interval,
             __version__,
+            None if judged_with is None else json.dumps(judged_with),
         )
         op = _Begin(row)
         self._put(op)
@@ -225,6 +228,10 @@ class Store:
         self._put(TargetOp(recording_id, target_row(target)))
 
     update_target = add_target
+
+    def set_memory_limit(self, recording_id: int, key: str, t: float, limit: int) -> None:
+        """Keep the memory limit a target has, for judging its leak later. Queued."""
+        self._put(LimitOp(recording_id, key, t, int(limit)))
 
     def add_tick(self, recording_id: int, tick: Tick) -> None:
         """Queue one round of samples (and its new targets and exits). Never blocks."""

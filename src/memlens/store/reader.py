@@ -178,6 +178,26 @@ class StoreReader:
             targets.append(target)
         return targets
 
+    def judged_with(self, recording_id: int) -> tuple[dict[str, Any] | None, dict[str, int]]:
+        """The detector settings the recording was made with (None: it holds none, an
+        older recording) and the memory limit of each target that had one known."""
+        rows = self._rows("SELECT judged_with FROM recordings WHERE id = ?", (recording_id,))
+        settings = None
+        if rows and rows[0][0] is not None:
+            try:
+                loaded = json.loads(rows[0][0])
+            except ValueError:
+                loaded = None
+            if not isinstance(loaded, dict):
+                raise NotARecording(f"{self.path}: recording {recording_id}'s settings are damaged")
+            settings = loaded
+        limits = self._rows(
+            "SELECT key, memory_limit FROM targets WHERE recording_id = ? "
+            "AND memory_limit IS NOT NULL",
+            (recording_id,),
+        )
+        return settings, {str(key): int(limit) for key, limit in limits}
+
     def _target_id(self, recording_id: int, key: str) -> int | None:
         rows = self._rows(
             "SELECT id FROM targets WHERE recording_id = ? AND key = ?", (recording_id, key)

@@ -156,7 +156,21 @@ CREATE TABLE system_samples (
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_v1, _add_python_fields, _add_system_samples)
+def _add_judging(conn: sqlite3.Connection) -> None:
+    """Version 4: what a recording is judged with. `recordings.judged_with` holds the
+    leak detector's settings it was made with (JSON; NULL for older recordings, judged
+    with the defaults), `targets.memory_limit` the limit each target had then (bytes;
+    NULL when unknown), so a verdict after the fact is the one given live."""
+    conn.execute("ALTER TABLE recordings ADD COLUMN judged_with TEXT")
+    conn.execute("ALTER TABLE targets ADD COLUMN memory_limit INTEGER")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _create_v1,
+    _add_python_fields,
+    _add_system_samples,
+    _add_judging,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
