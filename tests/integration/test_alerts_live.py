@@ -158,3 +158,28 @@ def test_no_alerts_and_a_bad_config_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert quiet.returncode == 0, quiet.stderr
     assert "threshold" not in quiet.stderr
+
+
+def test_the_live_alert_and_analyze_give_one_severity(tmp_path: Path) -> None:
+    """The live alert measured the time to the target's memory limit; the recording keeps
+    that limit, so analyze on the same series gives the same severity."""
+    config = tmp_path / "memlens.toml"
+    config.write_text(FAST_DETECTOR)
+    out = tmp_path / "run.db"
+    with python_child(LEAKY_LIST) as leaky:
+        result = run_memlens(
+            "record", str(leaky.pid), "--interval", "0.5", "--duration", "40s",
+            "--config", str(config), "-o", str(out), timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with StoreReader.open(out) as reader:
+        rid = reader.recording("last").id
+        raised = [e for e in reader.events(rid, kinds=["leak"]) if e.data["state"] == "raised"]
+    assert raised, result.stderr
+    live = raised[-1]
+    analyzed = run_memlens("analyze", str(out), "--json")
+    assert analyzed.returncode == 0, analyzed.stderr
+    [series] = json.loads(analyzed.stdout)["series"]
+    assert series["verdict"] == "leak"
+    assert series["limit"] == live.data["finding"]["limit"]
+    assert series["severity"] == live.data["severity"]
