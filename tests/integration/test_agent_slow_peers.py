@@ -64,7 +64,16 @@ def _connect(address: str) -> socket.socket:
     else:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(10)
-        sock.connect(target)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sock.connect(target)
+                break
+            except BlockingIOError:  # the backlog is full until the agent accepts
+                if time.monotonic() > deadline:
+                    sock.close()
+                    raise
+                time.sleep(0.01)
     return sock
 
 
