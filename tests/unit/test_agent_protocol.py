@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from memlens.agent import _entry, budget, protocol
+from memlens.agent import _entry, answers, budget, protocol
 from memlens.agent._redact import redact_argv
 from memlens.agent.addresses import TcpAddress, parse_address, parse_tcp
 from memlens.agent.budget import CostGate
@@ -30,6 +32,7 @@ from memlens.agent.protocol import (
 )
 from memlens.agent.session import AgentState, Session
 from memlens.agent.tracing import Tracing
+from memlens.errors import AgentMisbehaved
 
 
 @pytest.fixture
@@ -377,3 +380,242 @@ def test_the_registry_entry_refuses_what_json_would_not_read() -> None:
         _entry.json_object({"started": float("nan")})
     with pytest.raises(TypeError):
         _entry.json_object({"x": {"nested": 1}})
+
+
+# -- frames and answers from outside: valid data passes unchanged, the rest is one error --
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _expected_frame(data: bytes, limit: int) -> dict[str, Any] | type[ProtocolError]:
+    """What reading `data` (then the peer's close) must give: json.loads's object, or a
+    ProtocolError (ConnectionClosed being one)."""
+    if len(data) < 4 or int.from_bytes(data[:4], "big") > limit:
+        return ProtocolError
+    length = int.from_bytes(data[:4], "big")
+    if len(data) - 4 < length:
+        return ProtocolError
+    try:
+        value = json.loads(data[4 : 4 + length].decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return ProtocolError
+    return value if isinstance(value, dict) else ProtocolError
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_frames = st.one_of(
+    st.dictionaries(st.text(max_size=8), _json_values, max_size=5).map(protocol.encode),
+    _json_values.map(lambda v: protocol.encode({"v": v})[:-1]),  # cut short
+    st.binary(max_size=60).map(lambda b: len(b).to_bytes(4, "big") + b),
+    st.text(max_size=40).map(lambda t: len(t.encode()).to_bytes(4, "big") + t.encode()),
+    st.binary(max_size=40),  # any length at all
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_frames, st.sampled_from([protocol.MAX_REQUEST_BYTES, protocol.MAX_RESPONSE_BYTES, 16]))
+def test_any_bytes_read_as_a_frame_are_an_object_or_a_protocol_error(
+    data: bytes, limit: int
+) -> None:
+    """The decoder both sides use (the agent with the request limit, memlens with the
+    answer limit): a frame is json.loads's object, or ProtocolError, nothing else."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(data)
+        a.shutdown(socket.SHUT_WR)
+        expected = _expected_frame(data, limit)
+        if expected is ProtocolError:
+            with pytest.raises(ProtocolError):
+                read_frame(b, limit, deadline=time.monotonic() + 10)
+        else:
+            assert read_frame(b, limit, deadline=time.monotonic() + 10) == expected
+
+
+_counts = st.integers(0, 2**63 - 1)
+_seconds = st.floats(0, 1e11) | st.integers(0, 10**11)
+_names = st.text(max_size=40)
+
+
+def _full(**fields: Any) -> Any:
+    return st.fixed_dictionaries(fields)
+
+
+_VALID = {
+    "hello": _full(
+        agent=st.just("memlens"),
+        protocol=st.just(1),
+        pid=_counts,
+        ppid=_counts,
+        start_ticks=st.none() | _counts,
+        name=_names,
+        python=st.just("3.11.7"),
+        implementation=st.just("cpython"),
+        executable=st.none() | _names,
+        argv=st.lists(_names, max_size=5),
+        started=_seconds,
+        transport=st.sampled_from(["unix", "tcp"]),
+        ops=st.lists(st.sampled_from(["stats", "top", "bye"]), max_size=3),
+        limits=_full(
+            max_request_bytes=_counts,
+            max_response_bytes=_counts,
+            max_frames=_counts,
+            max_limit=_counts,
+        ),
+    ),
+    "stats": _full(
+        time=_seconds,
+        uptime_s=st.floats(-1e6, 1e6),
+        rss_bytes=st.none() | _counts,
+        vms_bytes=st.none() | _counts,
+        max_rss_bytes=st.none() | _counts,
+        threads=_counts,
+        python_threads=_counts,
+        fds=_counts,
+        allocated_blocks=_counts,
+        gc=_full(
+            enabled=st.booleans(),
+            counts=st.lists(_counts, max_size=3),
+            thresholds=st.lists(_counts, max_size=3),
+            generations=st.lists(
+                _full(collections=_counts, collected=_counts, uncollectable=_counts), max_size=3
+            ),
+            garbage=_counts,
+            pauses_collecting=st.booleans(),
+        ),
+        tracemalloc=_full(
+            tracing=st.booleans(),
+            frames=_counts,
+            current_bytes=_counts,
+            peak_bytes=_counts,
+            overhead_bytes=_counts,
+        ),
+    ),
+    "tracemalloc.start": _full(
+        tracing=st.booleans(),
+        frames=_counts,
+        started_by_agent=st.booleans(),
+        since=st.none() | _seconds,
+    ),
+    "top": _full(
+        by=st.sampled_from(["lineno", "traceback", "filename"]),
+        order=st.sampled_from(["growth", "size"]),
+        frames=_counts,
+        baseline=st.sampled_from(["previous", "trace_start"]),
+        baseline_time=st.none() | _seconds,
+        total_bytes=_counts,
+        total_blocks=_counts,
+        total_diff_bytes=st.integers(-(2**63 - 1), 2**63 - 1),
+        sites=st.lists(
+            _full(
+                file=_names,
+                line=_counts,
+                size_bytes=_counts,
+                count=_counts,
+                size_diff_bytes=st.integers(-(2**40), 2**40),
+                count_diff=st.integers(-9, 9),
+                traceback=st.lists(_full(file=_names, line=_counts), max_size=3),
+            ),
+            max_size=3,
+        ),
+        elapsed_s=_seconds,
+        over_budget=st.booleans(),
+    ),
+    "objects": _full(
+        total=_counts,
+        distinct_types=_counts,
+        types=st.lists(_full(type=_names, count=_counts), max_size=3),
+        elapsed_s=_seconds,
+        over_budget=st.booleans(),
+    ),
+    "gc.pauses": _full(
+        collecting=st.booleans(),
+        since=st.none() | _seconds,
+        count=_counts,
+        total_s=_seconds,
+        max_s=_seconds,
+        dropped=_counts,
+        idle_stop_s=_seconds,
+        pauses=st.lists(
+            _full(
+                time=_seconds,
+                generation=_counts,
+                duration_s=_seconds,
+                collected=_counts,
+                uncollectable=_counts,
+            ),
+            max_size=3,
+        ),
+    ),
+}
+_answers = st.sampled_from(sorted(_VALID)).flatmap(lambda op: st.tuples(st.just(op), _VALID[op]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_answers)
+def test_a_valid_answer_passes_unchanged(answer: tuple[str, dict[str, Any]]) -> None:
+    op, result = answer
+    assert answers.checked(op, result, "unix:x") == result
+    # Fields it does not know are left out; the rest is as it was.
+    assert answers.checked(op, {**result, "new_field": [1, {"x": 2}]}, "unix:x") == result
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nodes(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nodes(item, (*path, i))
+
+
+def _hostile(value: Any) -> list[Any]:
+    """Values that are wrong wherever `value` is right."""
+    if value is None:
+        return [{"k": 1}]
+    if isinstance(value, bool):
+        return [1, "true", {"k": 1}, [True]]
+    if isinstance(value, (int, float)):
+        return ["7", float("nan"), float("inf"), True, {"k": 1}, [1], 2**70, -(2**70), 1e300]
+    if isinstance(value, str):
+        return [7, True, {"k": 1}, ["a"], "x" * 5000]
+    if isinstance(value, list):
+        return [7, "x", {"k": 1}]
+    return [7, "x", [1], None] if value is not None else []
+
+
+@settings(max_examples=300, deadline=None)
+@given(_answers, st.data())
+def test_anything_else_is_the_one_clean_error(
+    answer: tuple[str, dict[str, Any]], data: st.DataObject
+) -> None:
+    op, result = answer
+    path, node = data.draw(st.sampled_from(list(_nodes(result))))
+    bad = data.draw(st.sampled_from(_hostile(node)))
+    if not path:
+        result = bad
+    else:
+        parent = result
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = bad
+    with pytest.raises(AgentMisbehaved) as error:
+        answers.checked(op, result, "unix:x")
+    assert "\n" not in str(error.value)
+
+
+def test_a_list_longer_than_an_agent_sends_is_refused() -> None:
+    with pytest.raises(AgentMisbehaved, match="more than"):
+        answers.checked("gc.pauses", {"pauses": [{}] * 5000}, "unix:x")
