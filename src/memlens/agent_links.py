@@ -5,7 +5,9 @@ linked, at the registry of agents (one directory listing, however many processes
 watched), and connects to those it finds, each again at most every `recheck` seconds. On
 each sample of a linked process it asks its agent for stats (a round trip on a local
 socket) and puts the Python fields into the reading. An agent that stops answering is
-dropped and looked for again later; the process's own sampling carries on either way.
+dropped and looked for again later; the process's own sampling carries on either way. One
+that answers something memlens cannot use (`AgentMisbehaved`) is dropped for good, with
+one warning: its process is read as if it had no agent.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from memlens.agent.registry import list_agents
-from memlens.errors import MemlensError
+from memlens.errors import AgentMisbehaved, MemlensError
 from memlens.model import PYTHON_FIELDS, Reading
 from memlens.probes.python import PythonProbe
 
@@ -55,6 +57,7 @@ class AgentLinks:
         self.recheck = recheck
         self._links: dict[str, _Link] = {}
         self._looked: dict[str, float] = {}  # key → monotonic time of the last look
+        self._misbehaving: set[str] = set()  # never asked again
 
     def __contains__(self, key: object) -> bool:
         return key in self._links
@@ -79,6 +82,7 @@ class AgentLinks:
             c
             for c in candidates
             if c.key not in self._links
+            and c.key not in self._misbehaving
             and now - self._looked.get(c.key, float("-inf")) >= self.recheck
         ]
         if not due:
@@ -102,6 +106,9 @@ class AgentLinks:
                 continue  # the PID's agent belongs to another process
             try:
                 probe = PythonProbe(entry.address, self.token)
+            except AgentMisbehaved as e:
+                self.misbehaved(c.key, e)
+                continue
             except MemlensError as e:
                 log.info("the agent of process %d does not answer: %s", c.pid, e)
                 continue
@@ -118,11 +125,21 @@ class AgentLinks:
             return reading
         try:
             fields = link.probe.fields()
+        except AgentMisbehaved as e:
+            self.misbehaved(key, e)
+            return reading
         except MemlensError as e:
             log.info("lost the agent of %s: %s", key, e)
             self.forget(key)
             return reading
         return _new_reading(Reading, reading[:_BASE] + fields)
+
+    def misbehaved(self, key: str, error: AgentMisbehaved) -> None:
+        """Drops the agent of `key` for good: it answered what memlens cannot use."""
+        if key not in self._misbehaving:
+            self._misbehaving.add(key)
+            log.warning("the agent of %s is no longer asked: %s", key, error)
+        self.forget(key)
 
     def forget(self, key: str) -> None:
         link = self._links.pop(key, None)
@@ -146,6 +163,9 @@ class AgentLinks:
             if link.probe.tracing:
                 return
             answer = link.probe.tracemalloc(True, self.tracemalloc_frames)
+        except AgentMisbehaved as e:
+            self.misbehaved(key, e)
+            return
         except MemlensError as e:
             log.warning("could not start tracemalloc in %s: %s", key, e)
             return

@@ -101,6 +101,11 @@ class AgentBusy(AgentUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class AgentMisbehaved(AgentUnavailable):
+    """The agent answered something memlens cannot use: a field of the wrong type or out
+    of bounds. Its process is read as if it had no agent."""
+
+
 class AgentRefused(MemlensError):
     """The agent turned the viewer away: a missing or wrong token, or a protocol version
     it does not speak."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memlens.agent_links import AgentLinks
-from memlens.errors import AgentBusy, MemlensError
+from memlens.errors import AgentBusy, AgentMisbehaved, MemlensError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ class PythonPoller:
             answer = request()
         except AgentBusy as e:  # the agent rests after a costly request: come back later
             self._next[(key, what)] = now + max(e.retry_after_s, 1.0)
+            return 0
+        except AgentMisbehaved as e:  # what it answered is not to be shown: no more asking
+            self.agents.misbehaved(key, e)
             return 0
         except MemlensError as e:
             log.info("the agent of %s did not answer %s: %s", key, what, e)

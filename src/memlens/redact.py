@@ -1,4 +1,7 @@
-"""Command lines are shown and stored; secrets passed on them must not be."""
+"""Command lines are shown and stored; secrets passed on them must not be.
+
+The one rule set: the agent applies the same rules without `re` (memlens.agent._redact,
+which may not load it), and the tests demand that both give the same output."""
 
 from __future__ import annotations
 

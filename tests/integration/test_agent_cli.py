@@ -18,6 +18,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from helpers import MB, MemlensServer, run_memlens
+from memlens.agent.client import AgentClient
 
 TOKEN = "agent-token-for-the-cli-tests"
 
@@ -51,12 +52,12 @@ def runtime(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class App:
     """A real Python program, run from a file so that its name is known, with an agent."""
 
-    def __init__(self, directory: Path, name: str, start: str) -> None:
+    def __init__(self, directory: Path, name: str, start: str, args: tuple[str, ...] = ()) -> None:
         script = directory / name
         script.write_text(APP.format(start=start))
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(script)],
+            [sys.executable, "-u", str(script), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -108,6 +109,35 @@ def start_app(
     app = App(tmp_path, name, f"memlens.agent.{start}")
     apps.append(app)
     return app
+
+
+SECRET_ARGS = (
+    "--aws-access-key-id",
+    "AKIAIOSFODNN7EXAMPLE",
+    "--access_key=wJalrXUtnFEMIK7MDENG",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9",
+    "Bearer sk-live-0123456789abcdef",
+    "postgres://shop:hunter2-db@db/shop",
+)
+SECRETS = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMIK7MDENG", "eyJhbGci", "sk-live-", "hunter2-db")
+
+
+def test_secrets_on_the_command_line_are_in_neither_ls_nor_the_hello(
+    apps: list[App], tmp_path: Path
+) -> None:
+    app = App(tmp_path, "shop_app.py", "memlens.agent.start()", SECRET_ARGS)
+    apps.append(app)
+    result = run_memlens("ls", "--json")
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    assert entry["pid"] == app.pid
+    assert "--aws-access-key-id" in entry["argv"]  # the command line is there, masked
+    with AgentClient.connect(app.addresses()[1]) as agent:
+        hello = json.dumps(agent.agent)
+    for shown in (result.stdout, hello):
+        assert "--aws-access-key-id" in shown
+        for secret in SECRETS:
+            assert secret not in shown, (secret, shown)
 
 
 def one_line(stderr: str) -> str:

@@ -72,7 +72,12 @@ REQUEST_HANDLING = (
 # Loaded by the request that needs it: an object count.
 ON_DEMAND = ("memlens.agent.objects",)
 # The viewer's side: never loaded by the agent.
-VIEWER_SIDE = ("memlens.agent.client", "memlens.agent.registry", "memlens.agent.launch")
+VIEWER_SIDE = (
+    "memlens.agent.client",
+    "memlens.agent.answers",
+    "memlens.agent.registry",
+    "memlens.agent.launch",
+)
 # Heavy standard library that the agent does without, before a viewer and after.
 HEAVY_STDLIB = ("inspect", "dataclasses", "typing", "logging", "pathlib", "secrets", "hashlib")
 # What the agent's Python modules would bring (json: re, enum; socket: selectors, enum;

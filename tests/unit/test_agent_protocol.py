@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
-import random
-import re
 import socket
 import struct
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from memlens.agent import _entry, _redact, budget, protocol
+from memlens.agent import _entry, answers, budget, protocol
 from memlens.agent._redact import redact_argv
 from memlens.agent.addresses import TcpAddress, parse_address, parse_tcp
 from memlens.agent.budget import CostGate
@@ -32,6 +32,7 @@ from memlens.agent.protocol import (
 )
 from memlens.agent.session import AgentState, Session
 from memlens.agent.tracing import Tracing
+from memlens.errors import AgentMisbehaved
 
 
 @pytest.fixture
@@ -71,6 +72,34 @@ def test_a_frame_arriving_a_byte_at_a_time_is_read_whole(
     sender.start()
     assert read_frame(b, MAX_REQUEST_BYTES)["pad"] == "x" * 300
     sender.join()
+
+
+def test_a_deadline_bounds_the_whole_frame_not_each_read(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """A byte arrives well within each read's time, but the frame is not done by the
+    deadline: that is a timeout, however long the peer would go on."""
+    a, b = pair
+    data = protocol.encode({"op": "hello", "pad": "x" * 300})
+    done = threading.Event()
+
+    def trickle() -> None:
+        for i in range(len(data)):
+            if done.wait(0.02):
+                return
+            with contextlib.suppress(OSError):
+                a.sendall(data[i : i + 1])
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        with pytest.raises(TimeoutError):
+            read_frame(b, MAX_REQUEST_BYTES, deadline=time.monotonic() + 0.3)
+    finally:
+        done.set()
+        sender.join()
+    with pytest.raises(TimeoutError):  # a deadline already past reads nothing
+        read_frame(b, MAX_REQUEST_BYTES, deadline=time.monotonic() - 1)
 
 
 def test_a_length_over_the_limit_is_refused_before_its_body_arrives(
@@ -353,77 +382,240 @@ def test_the_registry_entry_refuses_what_json_would_not_read() -> None:
         _entry.json_object({"x": {"nested": 1}})
 
 
-# Redaction scans strings; these are the case-insensitive patterns it replaced, which
-# the agent no longer loads `re` for.
-_WORD = (
-    r"(?:pass(?:word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|credentials?|private[-_]?key)"
+# -- frames and answers from outside: valid data passes unchanged, the rest is one error --
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _expected_frame(data: bytes, limit: int) -> dict[str, Any] | type[ProtocolError]:
+    """What reading `data` (then the peer's close) must give: json.loads's object, or a
+    ProtocolError (ConnectionClosed being one)."""
+    if len(data) < 4 or int.from_bytes(data[:4], "big") > limit:
+        return ProtocolError
+    length = int.from_bytes(data[:4], "big")
+    if len(data) - 4 < length:
+        return ProtocolError
+    try:
+        value = json.loads(data[4 : 4 + length].decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return ProtocolError
+    return value if isinstance(value, dict) else ProtocolError
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
 )
-_ASSIGN = re.compile(rf"^(-{{0,2}}[\w.-]*{_WORD}[\w.-]*=).+$", re.IGNORECASE)
-_FLAG = re.compile(rf"^-{{1,2}}[\w.-]*{_WORD}[\w.-]*$", re.IGNORECASE)
-_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(@)", re.IGNORECASE)
-
-
-def _redact_with_patterns(argv: list[str]) -> list[str]:
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append("***")
-            hide_next = False
-            continue
-        m = _ASSIGN.match(arg)
-        if m:
-            out.append(m.group(1) + "***")
-            continue
-        hide_next = bool(_FLAG.match(arg))
-        cleaned = _URL.sub(r"\g<1>***\g<2>", arg)
-        out.append(cleaned if len(cleaned) <= 200 else cleaned[:200] + "…")
-    return out
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["app.py", "--token", "abc", "--api-key=xyz", "postgres://u:pw@db/x", "x" * 500],
-        ["--PassWord=a\n", "--password=\n", "--auth\n", "x", "-Private_Key", "k"],
-        ["--TOKEN=a=b", "-x.secret-y=1", "--api key=1", "---apikey=v", "token=", "pwd=ok\nno"],
-        ["a://u:p@b://v:q@", "http://u:p:q@h", "1http://u:p@h", "x_http://u:p@h", "x-http://u:p@h"],
-        ["s3+ftp.x://user:pa ss@h", "http://:p@h", "http://u:@h", "HTTP://U:P@H", "ſ://u:p@"],
-        ["--pa\u017fs=1", "--tok\u212aen=1", "--\u0130auth", "v", "--\u0131auth", "v"],
-        ["--crédential=x", "--credentials", "v", "--tokén=1", "é://u:p@h", "x😀://u:p@h"],
-    ],
+_frames = st.one_of(
+    st.dictionaries(st.text(max_size=8), _json_values, max_size=5).map(protocol.encode),
+    _json_values.map(lambda v: protocol.encode({"v": v})[:-1]),  # cut short
+    st.binary(max_size=60).map(lambda b: len(b).to_bytes(4, "big") + b),
+    st.text(max_size=40).map(lambda t: len(t.encode()).to_bytes(4, "big") + t.encode()),
+    st.binary(max_size=40),  # any length at all
 )
-def test_redaction_masks_what_the_patterns_masked(argv: list[str]) -> None:
-    assert redact_argv(argv) == _redact_with_patterns(argv)
 
 
-def test_redaction_masks_what_the_patterns_masked_in_random_arguments() -> None:
-    rng = random.Random(7)
-    pieces = [*"aAsStTkKpPiIoOnNe_-.:/@= \n+0", "İ", "ı", "ſ", "K", "é", "://", "u:p@"]
-    pieces += ["pass", "TOKEN", "auth", "api-key", "Private_", "key", "credential"]
-    for _ in range(20_000):
-        argv = ["".join(rng.choices(pieces, k=rng.randint(0, 10))) for _ in range(3)]
-        assert redact_argv(argv) == _redact_with_patterns(argv), argv
+@settings(max_examples=300, deadline=None)
+@given(_frames, st.sampled_from([protocol.MAX_REQUEST_BYTES, protocol.MAX_RESPONSE_BYTES, 16]))
+def test_any_bytes_read_as_a_frame_are_an_object_or_a_protocol_error(
+    data: bytes, limit: int
+) -> None:
+    """The decoder both sides use (the agent with the request limit, memlens with the
+    answer limit): a frame is json.loads's object, or ProtocolError, nothing else."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(data)
+        a.shutdown(socket.SHUT_WR)
+        expected = _expected_frame(data, limit)
+        if expected is ProtocolError:
+            with pytest.raises(ProtocolError):
+                read_frame(b, limit, deadline=time.monotonic() + 10)
+        else:
+            assert read_frame(b, limit, deadline=time.monotonic() + 10) == expected
 
 
-def test_redaction_judges_every_character_as_the_patterns_did() -> None:
-    every = "".join(map(chr, range(sys.maxunicode + 1)))
+_counts = st.integers(0, 2**63 - 1)
+_seconds = st.floats(0, 1e11) | st.integers(0, 10**11)
+_names = st.text(max_size=40)
 
-    def matched(pattern: str) -> set[str]:
-        return set(re.findall(pattern, every, re.IGNORECASE))
 
-    def kept(test: Callable[[str], bool]) -> set[str]:
-        return {ch for ch in every if test(ch)}
+def _full(**fields: Any) -> Any:
+    return st.fixed_dictionaries(fields)
 
-    assert kept(lambda ch: ch.isalnum() or ch in "_.-") == matched(r"[\w.-]")
-    assert kept(lambda ch: ch in _redact._SCHEME_CHARS) == matched(r"[a-z0-9+.-]")
-    assert kept(lambda ch: ch in _redact._SCHEME_LETTERS) == matched(r"[a-z]")
-    assert kept(lambda ch: ch in "/:@" or ch.isspace()) == matched(r"[/\s:@]")
-    letters = set("".join(_redact.WORDS)) - set("-_")
-    folds_to: dict[str, set[str]] = {letter: set() for letter in letters}
-    for ch in every:
-        folded = ch.translate(_redact._FOLD).lower()
-        if folded in folds_to:
-            folds_to[folded].add(ch)
-    for letter, chars in folds_to.items():
-        assert chars == matched(letter), letter
+
+_VALID = {
+    "hello": _full(
+        agent=st.just("memlens"),
+        protocol=st.just(1),
+        pid=_counts,
+        ppid=_counts,
+        start_ticks=st.none() | _counts,
+        name=_names,
+        python=st.just("3.11.7"),
+        implementation=st.just("cpython"),
+        executable=st.none() | _names,
+        argv=st.lists(_names, max_size=5),
+        started=_seconds,
+        transport=st.sampled_from(["unix", "tcp"]),
+        ops=st.lists(st.sampled_from(["stats", "top", "bye"]), max_size=3),
+        limits=_full(
+            max_request_bytes=_counts,
+            max_response_bytes=_counts,
+            max_frames=_counts,
+            max_limit=_counts,
+        ),
+    ),
+    "stats": _full(
+        time=_seconds,
+        uptime_s=st.floats(-1e6, 1e6),
+        rss_bytes=st.none() | _counts,
+        vms_bytes=st.none() | _counts,
+        max_rss_bytes=st.none() | _counts,
+        threads=_counts,
+        python_threads=_counts,
+        fds=_counts,
+        allocated_blocks=_counts,
+        gc=_full(
+            enabled=st.booleans(),
+            counts=st.lists(_counts, max_size=3),
+            thresholds=st.lists(_counts, max_size=3),
+            generations=st.lists(
+                _full(collections=_counts, collected=_counts, uncollectable=_counts), max_size=3
+            ),
+            garbage=_counts,
+            pauses_collecting=st.booleans(),
+        ),
+        tracemalloc=_full(
+            tracing=st.booleans(),
+            frames=_counts,
+            current_bytes=_counts,
+            peak_bytes=_counts,
+            overhead_bytes=_counts,
+        ),
+    ),
+    "tracemalloc.start": _full(
+        tracing=st.booleans(),
+        frames=_counts,
+        started_by_agent=st.booleans(),
+        since=st.none() | _seconds,
+    ),
+    "top": _full(
+        by=st.sampled_from(["lineno", "traceback", "filename"]),
+        order=st.sampled_from(["growth", "size"]),
+        frames=_counts,
+        baseline=st.sampled_from(["previous", "trace_start"]),
+        baseline_time=st.none() | _seconds,
+        total_bytes=_counts,
+        total_blocks=_counts,
+        total_diff_bytes=st.integers(-(2**63 - 1), 2**63 - 1),
+        sites=st.lists(
+            _full(
+                file=_names,
+                line=_counts,
+                size_bytes=_counts,
+                count=_counts,
+                size_diff_bytes=st.integers(-(2**40), 2**40),
+                count_diff=st.integers(-9, 9),
+                traceback=st.lists(_full(file=_names, line=_counts), max_size=3),
+            ),
+            max_size=3,
+        ),
+        elapsed_s=_seconds,
+        over_budget=st.booleans(),
+    ),
+    "objects": _full(
+        total=_counts,
+        distinct_types=_counts,
+        types=st.lists(_full(type=_names, count=_counts), max_size=3),
+        elapsed_s=_seconds,
+        over_budget=st.booleans(),
+    ),
+    "gc.pauses": _full(
+        collecting=st.booleans(),
+        since=st.none() | _seconds,
+        count=_counts,
+        total_s=_seconds,
+        max_s=_seconds,
+        dropped=_counts,
+        idle_stop_s=_seconds,
+        pauses=st.lists(
+            _full(
+                time=_seconds,
+                generation=_counts,
+                duration_s=_seconds,
+                collected=_counts,
+                uncollectable=_counts,
+            ),
+            max_size=3,
+        ),
+    ),
+}
+_answers = st.sampled_from(sorted(_VALID)).flatmap(lambda op: st.tuples(st.just(op), _VALID[op]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_answers)
+def test_a_valid_answer_passes_unchanged(answer: tuple[str, dict[str, Any]]) -> None:
+    op, result = answer
+    assert answers.checked(op, result, "unix:x") == result
+    # Fields it does not know are left out; the rest is as it was.
+    assert answers.checked(op, {**result, "new_field": [1, {"x": 2}]}, "unix:x") == result
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nodes(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nodes(item, (*path, i))
+
+
+def _hostile(value: Any) -> list[Any]:
+    """Values that are wrong wherever `value` is right."""
+    if value is None:
+        return [{"k": 1}]
+    if isinstance(value, bool):
+        return [1, "true", {"k": 1}, [True]]
+    if isinstance(value, (int, float)):
+        return ["7", float("nan"), float("inf"), True, {"k": 1}, [1], 2**70, -(2**70), 1e300]
+    if isinstance(value, str):
+        return [7, True, {"k": 1}, ["a"], "x" * 5000]
+    if isinstance(value, list):
+        return [7, "x", {"k": 1}]
+    return [7, "x", [1], None] if value is not None else []
+
+
+@settings(max_examples=300, deadline=None)
+@given(_answers, st.data())
+def test_anything_else_is_the_one_clean_error(
+    answer: tuple[str, dict[str, Any]], data: st.DataObject
+) -> None:
+    op, result = answer
+    path, node = data.draw(st.sampled_from(list(_nodes(result))))
+    bad = data.draw(st.sampled_from(_hostile(node)))
+    if not path:
+        result = bad
+    else:
+        parent = result
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = bad
+    with pytest.raises(AgentMisbehaved) as error:
+        answers.checked(op, result, "unix:x")
+    assert "\n" not in str(error.value)
+
+
+def test_a_list_longer_than_an_agent_sends_is_refused() -> None:
+    with pytest.raises(AgentMisbehaved, match="more than"):
+        answers.checked("gc.pauses", {"pauses": [{}] * 5000}, "unix:x")

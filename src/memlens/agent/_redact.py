@@ -2,20 +2,23 @@
 
 Deliberately small: the agent loads into any process and imports nothing outside itself,
 not even `re` (with `enum` and the regex compiler, thousands of objects that the host's
-garbage collector would walk for ever). The rules are plain string scans that mask
-exactly what these case-insensitive patterns match:
+garbage collector would walk for ever). So this is the rule set of `memlens.redact`, which
+memlens applies to what it shows and stores, written as plain string scans; the tests run
+both over one corpus and over generated command lines and demand the same output. A rule
+changed there is changed here. They mask what these case-insensitive patterns match:
 
 - `NAME=VALUE`, `-NAME=VALUE`, `--NAME=VALUE`: the value, where NAME is made of word
   characters, dots and dashes and holds one of WORDS;
 - `-NAME` or `--NAME` of that kind: the argument after it;
-- `scheme://user:PASSWORD@` anywhere in an argument: the password.
+- `scheme://user:PASSWORD@` anywhere in an argument: the password;
+- `Bearer TOKEN` anywhere in an argument (`Authorization: Bearer ...`): the token.
 """
 
 from __future__ import annotations
 
 MASK = "***"
-# What the old pattern `pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|
-# credentials?|private[-_]?key` finds inside a name.
+# What memlens.redact's `pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|
+# credentials?|private[-_]?key|access[-_]?key` finds inside a name.
 WORDS = (
     "pass",
     "pwd",
@@ -29,7 +32,11 @@ WORDS = (
     "privatekey",
     "private-key",
     "private_key",
+    "accesskey",
+    "access-key",
+    "access_key",
 )
+_BEARER = "bearer"
 # Letters that a case-insensitive regular expression also takes for ASCII ones: the
 # dotted and dotless i, the long s and the Kelvin sign.
 _FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
@@ -41,6 +48,12 @@ _MAX_ARG = 200
 
 def redact_argv(argv: list[str]) -> list[str]:
     """The arguments with secret-looking values masked and very long ones cut short."""
+    return [a if len(a) <= _MAX_ARG else a[:_MAX_ARG] + "…" for a in redact_args(argv)]
+
+
+def redact_args(argv: list[str]) -> list[str]:
+    """The arguments with secret-looking values replaced by ***, as memlens.redact's
+    `redact_args` replaces them."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -54,8 +67,7 @@ def redact_argv(argv: list[str]) -> list[str]:
             continue
         flag = arg[:-1] if arg.endswith("\n") else arg
         hide_next = flag.startswith("-") and _secret_name(flag)
-        cleaned = _mask_url_passwords(arg)
-        out.append(cleaned if len(cleaned) <= _MAX_ARG else cleaned[:_MAX_ARG] + "…")
+        out.append(_mask_bearer(_mask_url_passwords(arg)))
     return out
 
 
@@ -72,6 +84,39 @@ def _one_line(value: str) -> bool:
     if value.endswith("\n"):
         value = value[:-1]
     return bool(value) and "\n" not in value
+
+
+def _mask_bearer(text: str) -> str:
+    """`text` with the token after every `Bearer` and whitespace masked: `Bearer` begins a
+    word, and the token is the run of characters up to the next space."""
+    parts: list[str] = []
+    done = 0  # text[:done] is in parts
+    start = 0
+    end = len(text)
+    while start <= end - len(_BEARER) - 2:
+        if not _bearer_at(text, start):
+            start += 1
+            continue
+        space_end = start + len(_BEARER)
+        while space_end < end and text[space_end].isspace():
+            space_end += 1
+        token_end = space_end
+        while token_end < end and not text[token_end].isspace():
+            token_end += 1
+        if space_end == start + len(_BEARER) or token_end == space_end:
+            start += 1
+            continue
+        parts += (text[done:space_end], MASK)
+        done = start = token_end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _bearer_at(text: str, i: int) -> bool:
+    """`Bearer`, in any case, begins a word at `i`."""
+    if i and (text[i - 1].isalnum() or text[i - 1] == "_"):
+        return False
+    return all(text[i + n].translate(_FOLD).lower() == ch for n, ch in enumerate(_BEARER))
 
 
 def _mask_url_passwords(text: str) -> str:

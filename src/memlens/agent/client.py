@@ -3,17 +3,22 @@
 Unlike the rest of this package it runs in memlens, not in the target, so it may turn
 failures into memlens errors: an agent that cannot be reached is AgentUnavailable (exit 3),
 a busy one AgentBusy (a kind of AgentUnavailable that says when to ask again), a refused
-token AgentRefused (exit 2), an answered error AgentRequestFailed (exit 2).
-One client is one connection and is not meant to be shared between threads.
+token AgentRefused (exit 2), an answered error AgentRequestFailed (exit 2). Every answer
+is checked (`answers`) before it is returned: one of the wrong shape is AgentMisbehaved (a
+kind of AgentUnavailable), and the connection is dropped. An answer must arrive whole
+within the timeout, however slowly its bytes come. One client is one connection and is
+not meant to be shared between threads.
 """
 
 from __future__ import annotations
 
 import itertools
 import socket
+import time
 from types import TracebackType
 from typing import Any
 
+from memlens.agent import answers
 from memlens.agent.addresses import TcpAddress, parse_address
 from memlens.agent.protocol import (
     E_BUSY,
@@ -22,12 +27,19 @@ from memlens.agent.protocol import (
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
     PROTOCOL_VERSION,
+    ConnectionClosed,
     Message,
     ProtocolError,
     encode,
     read_frame,
 )
-from memlens.errors import AgentBusy, AgentRefused, AgentRequestFailed, AgentUnavailable
+from memlens.errors import (
+    AgentBusy,
+    AgentMisbehaved,
+    AgentRefused,
+    AgentRequestFailed,
+    AgentUnavailable,
+)
 
 DEFAULT_TIMEOUT_S = 5.0
 # A snapshot of millions of blocks takes seconds; the agent, not the clock, bounds it.
@@ -123,33 +135,42 @@ class AgentClient:
         if sock is None:
             raise AgentUnavailable(f"the connection to {self.address} is closed")
         rid = next(self._ids)
+        op = str(message.get("op"))
         try:
             frame = encode({**message, "id": rid}, MAX_REQUEST_BYTES)
         except (ProtocolError, ValueError, TypeError) as exc:
-            raise AgentRequestFailed(f"cannot send {message.get('op')}: {exc}") from None
+            raise AgentRequestFailed(f"cannot send {op}: {exc}") from None
         try:
             sock.settimeout(timeout)
             sock.sendall(frame)
-            answer = read_frame(sock, MAX_RESPONSE_BYTES)
-        except (OSError, ProtocolError) as exc:
+            answer = read_frame(sock, MAX_RESPONSE_BYTES, time.monotonic() + timeout)
+        except (OSError, ConnectionClosed) as exc:
             self._drop()  # a half-read answer leaves the connection out of step
             raise AgentUnavailable(f"the agent at {self.address}: {_reason(exc)}") from None
+        except ProtocolError as exc:  # too long, not JSON, not an object
+            self._drop()
+            raise AgentMisbehaved(f"the agent at {self.address} answered {op}: {exc}") from None
         if answer.get("id") != rid:
             self._drop()
             raise AgentUnavailable(f"the agent at {self.address} answered out of turn")
-        if answer.get("ok") is True and isinstance(answer.get("result"), dict):
-            result: dict[str, Any] = answer["result"]
-            return result
-        code = str(answer.get("code", ""))
-        text = str(answer.get("error", "the agent refused the request"))
-        if code in _REFUSALS:
-            self._drop()
-            raise AgentRefused(f"the agent at {self.address} refused: {text}")
-        if code == E_BUSY:
-            retry = answer.get("retry_after_s")
-            retry_s = float(retry) if isinstance(retry, (int, float)) else 1.0
-            raise AgentBusy(f"the agent at {self.address} is {text}", retry_s)
-        raise AgentRequestFailed(f"{message.get('op')}: {text}", code)
+        try:
+            if answer.get("ok") is True:
+                return answers.checked(op, answer.get("result"), self.address)
+            if answer.get("ok") is not False:
+                raise AgentMisbehaved(f"the agent at {self.address} answered {op} with no ok")
+            code = answer.get("code")
+            text = answers.error_text(answer.get("error"))
+            if code in _REFUSALS:
+                self._drop()
+                raise AgentRefused(f"the agent at {self.address} refused: {text}")
+            if code == E_BUSY:
+                retry_s = answers.retry_after(answer.get("retry_after_s"), self.address)
+                raise AgentBusy(f"the agent at {self.address} is {text}", retry_s)
+        except AgentMisbehaved:
+            self._drop()  # nothing more it says is to be trusted
+            raise
+        shown = answers.error_text(code)[:64] if isinstance(code, str) else ""
+        raise AgentRequestFailed(f"{op}: {text}", shown)
 
     def _drop(self) -> None:
         if self._sock is not None:

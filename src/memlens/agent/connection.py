@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import _socket
 import _thread
+import time
 
 from memlens.agent._log import log_once
 from memlens.agent.gcpauses import GcPauses
 from memlens.agent.protocol import (
     E_BAD_REQUEST,
+    E_BUSY,
     E_INTERNAL,
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
@@ -34,7 +36,7 @@ from memlens.agent.protocol import (
     read_frame,
     request_id,
 )
-from memlens.agent.server import FRAME_TIMEOUT_S, HELLO_TIMEOUT_S, HOUSEKEEP_S
+from memlens.agent.server import FRAME_TIMEOUT_S, HOUSEKEEP_S
 from memlens.agent.session import AgentState, Session
 from memlens.agent.tracing import Tracing
 
@@ -54,27 +56,46 @@ class Handler:
     def __init__(self, identity: dict[str, Any], token: str | None, started: float) -> None:
         self.state = AgentState(identity, token, TRACING, GC_PAUSES, started=started)
 
-    def serve(self, conn: socket, transport: str, stopping: Callable[[], bool]) -> None:
+    def serve(
+        self,
+        conn: socket,
+        transport: str,
+        stopping: Callable[[], bool],
+        hello_deadline: float,
+        promote: Callable[[], bool],
+    ) -> None:
         """Answers `conn` until the viewer is done, `stopping()` or a broken frame; errors
-        of the socket are the caller's to catch."""
+        of the socket (a deadline passed) are the caller's to catch.
+
+        The hello must have arrived whole by `hello_deadline`, every later frame within
+        FRAME_TIMEOUT_S of its first byte. A good hello makes the connection a viewer
+        through `promote()`, which refuses it (busy) when the agent serves enough."""
         session = Session(self.state, transport)
         try:
             while not stopping() and not session.closing:
-                if not wait_readable(conn, HOUSEKEEP_S if session.greeted else HELLO_TIMEOUT_S):
-                    if not session.greeted:
-                        break
+                if not session.greeted:
+                    deadline = hello_deadline
+                elif wait_readable(conn, HOUSEKEEP_S):
+                    deadline = time.monotonic() + FRAME_TIMEOUT_S
+                else:
                     GC_PAUSES.expire()
                     continue
-                conn.settimeout(FRAME_TIMEOUT_S)
                 try:
-                    message = read_frame(conn, MAX_REQUEST_BYTES)
+                    message = read_frame(conn, MAX_REQUEST_BYTES, deadline)
                 except ConnectionClosed:
                     break
                 except ProtocolError as exc:
                     log_once("malformed", f"memlens agent: closed a connection that sent {exc}")
                     _send_quietly(conn, encode(error(None, E_BAD_REQUEST, str(exc))))
                     break
-                conn.sendall(_answer(session, message))
+                greeted = session.greeted
+                answer = _answer(session, message)
+                if session.greeted and not greeted and not promote():
+                    busy = error(request_id(message), E_BUSY, "serving all the viewers it may", 1.0)
+                    _send_quietly(conn, encode(busy))
+                    break
+                conn.settimeout(FRAME_TIMEOUT_S)  # sendall's timeout covers the whole answer
+                conn.sendall(answer)
         finally:
             try:
                 session.close()

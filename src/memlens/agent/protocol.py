@@ -16,6 +16,8 @@ loads it, a well-formed one never does.)
 
 from __future__ import annotations
 
+import time
+
 from memlens.agent import _entry
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -83,23 +85,32 @@ def decode(body: bytes) -> Message:
     return value
 
 
-def read_frame(sock: socket, limit: int) -> Message:
-    """Reads exactly one frame; the socket's own timeout bounds how long a slow peer takes."""
-    header = _recv_exact(sock, HEADER_BYTES, at_boundary=True)
+def read_frame(sock: socket, limit: int, deadline: float | None = None) -> Message:
+    """Reads exactly one frame by `deadline` (`time.monotonic()`; TimeoutError after it).
+
+    The time left bounds each recv, so the deadline holds for the whole frame: a peer that
+    sends a byte just before each recv would time out cannot stretch one frame for ever.
+    Without a deadline the socket's own timeout bounds each recv."""
+    header = _recv_exact(sock, HEADER_BYTES, deadline, at_boundary=True)
     length = int.from_bytes(header, "big")
     if length > limit:
         raise ProtocolError(f"frame of {length} bytes is over the {limit}-byte limit")
-    return decode(_recv_exact(sock, length, at_boundary=False))
+    return decode(_recv_exact(sock, length, deadline, at_boundary=False))
 
 
 def write_frame(sock: socket, message: Message, limit: int) -> None:
     sock.sendall(encode(message, limit))
 
 
-def _recv_exact(sock: socket, size: int, *, at_boundary: bool) -> bytes:
+def _recv_exact(sock: socket, size: int, deadline: float | None, *, at_boundary: bool) -> bytes:
     chunks: list[bytes] = []
     remaining = size
     while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the frame did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 1024 * 1024))
         if not chunk:
             if at_boundary and remaining == size:

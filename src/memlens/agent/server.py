@@ -35,9 +35,17 @@ if TYPE_CHECKING:
     from memlens.agent.addresses import TcpAddress
     from memlens.agent.connection import Handler
 
-MAX_CONNECTIONS = 16
+MAX_CONNECTIONS = 16  # viewers that said hello
+# Connections still in their hello, apart from the viewers: a peer without the token can
+# hold these only, never a viewer's place. Over the cap the oldest is hung up on, not the
+# newest: a viewer says hello within a round trip of connecting, so the connection that
+# has waited longest is the one least likely to be a viewer, and a peer that keeps slow
+# connections open cannot keep a viewer out.
+MAX_PENDING = 8
 FRAME_TIMEOUT_S = 10.0  # to finish a frame once begun, or to take an answer
-HELLO_TIMEOUT_S = 10.0  # to say hello after connecting
+# To finish the hello after connecting, whole. Read when each connection is accepted, so
+# a test can shorten it in its child before starting the agent.
+HELLO_TIMEOUT_S = 10.0
 HOUSEKEEP_S = 10.0  # how often an idle connection's thread looks at idle gc viewers
 STOP_WAIT_S = 2.0  # how long stop() waits for the listening thread to end
 _MAX_UNIX_PATH = 100
@@ -89,7 +97,9 @@ class AgentServer:
         self.owner_pid = posix.getpid()
         self.info: AgentInfo | None = None
         self._listeners: list[tuple[_socket.socket, str]] = []
-        self._conns: set[_socket.socket] = set()
+        # Dicts keep the order of arrival: the oldest pending connection is the first.
+        self._pending: dict[_socket.socket, None] = {}
+        self._viewers: set[_socket.socket] = set()
         self._conns_lock = _thread.allocate_lock()
         self._stopping = False
         self._wake_r, self._wake_w = _socket.socketpair()
@@ -159,7 +169,7 @@ class AgentServer:
             sock.bind(path)
             self._socket_path = path
             posix.chmod(path, 0o600)  # before listen(): until then a connect is refused anyway
-            sock.listen(MAX_CONNECTIONS)
+            sock.listen(MAX_CONNECTIONS + MAX_PENDING)
             sock.setblocking(False)  # a peer gone between poll() and accept() blocks nothing
         except OSError as exc:
             sock.close()
@@ -175,7 +185,7 @@ class AgentServer:
             if family == _socket.AF_INET6:
                 sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
             sock.bind((address.host, address.port))
-            sock.listen(MAX_CONNECTIONS)
+            sock.listen(MAX_CONNECTIONS + MAX_PENDING)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
@@ -215,6 +225,7 @@ class AgentServer:
             log_once(f"accept:{exc.errno}", f"memlens agent: accept failed: {exc}")
             time.sleep(0.1)
             return
+        hello_deadline = time.monotonic() + HELLO_TIMEOUT_S
         try:
             conn = _socket.socket(fileno=fd)
         except OSError:
@@ -224,32 +235,60 @@ class AgentServer:
             conn.close()
             return
         try:
-            _thread.start_new_thread(self._serve, (conn, transport))
+            _thread.start_new_thread(self._serve, (conn, transport, hello_deadline))
         except RuntimeError as exc:  # no thread to be had: this viewer waits for none
             log_once("thread", f"memlens agent: refused a viewer: {exc}")
-            with self._conns_lock:
-                self._conns.discard(conn)
-            conn.close()
+            self._forget(conn)
 
     def _admit(self, conn: _socket.socket, transport: str) -> bool:
+        """Takes `conn` as pending (not yet a viewer), hanging up on the oldest pending
+        connection when there are MAX_PENDING already."""
         if transport == "unix" and not _same_user(conn):
             log_once("peer-uid", "memlens agent: refused a connection from another user")
             return False
         with self._conns_lock:
-            if len(self._conns) >= MAX_CONNECTIONS or self._stopping:
+            if self._stopping:
+                return False
+            if len(self._pending) >= MAX_PENDING:
+                oldest = next(iter(self._pending))
+                del self._pending[oldest]
+                _hang_up(oldest)  # under the lock: its thread closes it under the lock too
+                log_once(
+                    "too-many-pending",
+                    f"memlens agent: more than {MAX_PENDING} connections without a hello; "
+                    "hung up on the oldest",
+                )
+            self._pending[conn] = None
+        return True
+
+    def _promote(self, conn: _socket.socket) -> bool:
+        """Makes a pending connection that said a good hello a viewer; False when it was
+        hung up on meanwhile or MAX_CONNECTIONS viewers are served already."""
+        with self._conns_lock:
+            if conn not in self._pending or self._stopping:
+                return False
+            if len(self._viewers) >= MAX_CONNECTIONS:
                 log_once(
                     "too-many", f"memlens agent: more than {MAX_CONNECTIONS} viewers; refused one"
                 )
                 return False
-            self._conns.add(conn)
+            del self._pending[conn]
+            self._viewers.add(conn)
         return True
 
-    def _serve(self, conn: _socket.socket, transport: str) -> None:
+    def _forget(self, conn: _socket.socket) -> None:
+        with self._conns_lock:
+            self._pending.pop(conn, None)
+            self._viewers.discard(conn)
+            conn.close()
+
+    def _serve(self, conn: _socket.socket, transport: str, hello_deadline: float) -> None:
         try:
             # A peer that hangs up unheard (`memlens ls` checks that an agent is alive by
             # connecting) or says nothing loads nothing.
-            if _speaks(conn, HELLO_TIMEOUT_S):
-                self._handling().serve(conn, transport, self._is_stopping)
+            if _speaks(conn, hello_deadline):
+                promote = lambda: self._promote(conn)  # noqa: E731 (no functools in the host)
+                self._handling().serve(conn, transport, self._is_stopping, hello_deadline, promote)
         except OSError:
             pass  # the viewer went away or stalled: its connection ends, nothing else does
         except Exception as exc:
@@ -257,9 +296,7 @@ class AgentServer:
                 f"serve:{type(exc).__name__}", f"memlens agent: connection failed: {exc!r}", exc=exc
             )
         finally:
-            with self._conns_lock:
-                self._conns.discard(conn)
-            conn.close()
+            self._forget(conn)
 
     def _handling(self) -> Handler:
         """The request handling, loaded and set up for the first viewer that speaks: on a
@@ -285,12 +322,8 @@ class AgentServer:
         if waits and self._accepting.acquire(timeout=STOP_WAIT_S):
             self._accepting.release()  # the listening thread has ended
         with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:  # noqa: SIM105 (no contextlib in the host)
-                conn.shutdown(_socket.SHUT_RDWR)
-            except OSError:
-                pass
+            for conn in [*self._pending, *self._viewers]:
+                _hang_up(conn)
         self._close_all()
 
     def abandon(self) -> None:
@@ -301,7 +334,7 @@ class AgentServer:
         self._stopping = True
         for sock, _ in self._listeners:
             sock.close()
-        for conn in list(self._conns):
+        for conn in [*self._pending, *self._viewers]:
             conn.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -322,11 +355,23 @@ class AgentServer:
             _entry.remove_entry(self.owner_pid, socket=self._socket_path)
 
 
-def _speaks(conn: _socket.socket, timeout: float) -> bool:
-    """Whether the peer sends something (left unread) before `timeout`; False when it
-    hangs up or stays quiet. A peek on the socket itself, not select(): see
+def _hang_up(conn: _socket.socket) -> None:
+    """Ends a connection that another thread serves: its recv returns, and that thread
+    closes it."""
+    try:  # noqa: SIM105 (no contextlib in the host)
+        conn.shutdown(_socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _speaks(conn: _socket.socket, deadline: float) -> bool:
+    """Whether the peer sends something (left unread) before `deadline` (monotonic);
+    False when it hangs up or stays quiet. A peek on the socket itself, not select(): see
     `connection.wait_readable`."""
-    conn.settimeout(timeout)
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return False
+    conn.settimeout(left)
     try:
         return bool(conn.recv(1, _socket.MSG_PEEK))
     except (TimeoutError, BlockingIOError):

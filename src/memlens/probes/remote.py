@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from memlens.errors import AgentUnavailable, TargetGone
+from memlens.errors import AgentMisbehaved, AgentUnavailable, TargetGone
 from memlens.model import ProcessIdentity, Reading
 from memlens.probes.python import PythonProbe, fields_of
 
@@ -68,6 +68,8 @@ class RemoteAgentProbe:
         if stats is None:
             try:
                 stats = self.python.stats()
+            except AgentMisbehaved as e:
+                raise TargetGone(f"{e}; no longer read") from None
             except AgentUnavailable as e:
                 raise TargetGone(f"the agent at {self.address} went away ({e})") from None
         return reading_from_stats(stats, self.python)
