@@ -8,6 +8,9 @@ export function setAttr(el, name, value) {
   if (value == null) { if (el.hasAttribute(name)) el.removeAttribute(name); }
   else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
+
 // a number from a message field; null (not 0) when absent
 export function num(x) { return x == null || x === "" || !isFinite(+x) ? null : +x; }
+
+// the i-th value of a column, null past its end
 export function pick(arr, i) { return arr && i >= 0 && i < arr.length ? arr[i] : null; }
