@@ -2,12 +2,11 @@
 over time, the machine's memory (and GPUs') when the system was monitored, the hotspots,
 the threads and the latest events.
 
-Built as the recording's HTML export is (`memlens.exporters.html`): uPlot inlined from
-the vendored copy, the data in a JSON block with `<`, `>` and `&` escaped, a
-Content-Security-Policy that runs only the page's own scripts by hash and fetches
-nothing, and every name escaped where it is shown (a tracked name is the program's own
-text, and a subscript's key can hold anything). Long series are drawn from their M4
-reduction; the tables use every event.
+Built as the recording's HTML export is (`memlens.report.page`: uPlot inlined, the data
+in a JSON block with `<`, `>` and `&` escaped, a Content-Security-Policy that runs only
+the page's own scripts by hash and fetches nothing), every name escaped where it is
+shown (a tracked name is the program's own text, and a subscript's key can hold
+anything). Long series are drawn from their M4 reduction; the tables use every event.
 """
 
 from __future__ import annotations
@@ -16,75 +15,21 @@ from html import escape
 from typing import Any
 
 from memlens import __version__
-from memlens.exporters.html import BUCKETS, bytes_attr, page_csp, script_json, uplot_assets
-from memlens.exporters.html_page import BYTES_JS, STYLE
+from memlens.exporters.html import BUCKETS, bytes_attr
 from memlens.exporters.m4 import m4
 from memlens.exporters.summary import utc_time
+from memlens.report.page import asset, render_page
 from memlens.units import human_bytes, human_duration
 
 HOTSPOT_ROWS = 50
 EVENT_ROWS = 200
 
-PAGE_STYLE = """
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 150px; }
-.card b { display: block; font-size: 20px; }
-.chart { min-height: 300px; }
-td.unnamed { color: var(--muted); font-style: italic; }
-"""
-
-SCRIPT = (
-    r"""
-(function () {
-  "use strict";
-  var doc = JSON.parse(document.getElementById("memlens-data").textContent);
-"""
-    + BYTES_JS
-    + r"""
-  function width(el) { return Math.max(320, el.clientWidth || 900); }
-  function draw(id, chart) {
-    var el = document.getElementById(id);
-    if (!el) return 0;
-    if (!chart || !chart.t.length) {
-      el.textContent = "Nothing was recorded.";
-      el.dataset.ready = "empty";
-      return 0;
-    }
-    var series = [{}], data = [chart.t];
-    chart.lines.forEach(function (line) {
-      var spec = { label: line.label, stroke: line.color, width: 1.5,
-                   value: function (u, v) { return fmtBytes(v); } };
-      // Tracked memory changes at events and holds between them: drawn as steps.
-      if (line.stepped) spec.paths = uPlot.paths.stepped({ align: 1 });
-      series.push(spec);
-      data.push(line.values);
-    });
-    var plot = new uPlot({
-      width: width(el), height: 280, series: series, scales: { x: { time: true } },
-      axes: [{}, { size: 80, incrs: BYTE_STEPS,
-                   values: function (u, vals) { return vals.map(fmtBytes); } }]
-    }, data, el);
-    window.addEventListener("resize", function () {
-      plot.setSize({ width: width(el), height: 280 });
-    });
-    el.dataset.points = String(chart.t.length);
-    el.dataset.ready = "1";
-    return 1;
-  }
-  var n = draw("memory-chart", doc.memory) + draw("system-chart", doc.system);
-  document.body.dataset.charts = String(n);
-})();
-"""
-)
-
 _COLORS = ("#2f6fdf", "#e4572e", "#17a673", "#9b59b6", "#f0a202", "#1fa5c4")
 
 
 def render_tracker_html(document: dict[str, Any]) -> str:
-    uplot_js, uplot_css = uplot_assets()
     summary = document["summary"]
-    data = script_json({"memory": _memory_chart(document), "system": _system_chart(document)})
-    csp = page_csp((uplot_js, SCRIPT))
+    data = {"memory": _memory_chart(document), "system": _system_chart(document)}
     title = "memlens tracker"
     rate = document["sampling"]["rate"]
     system_section = (
@@ -95,19 +40,7 @@ def render_tracker_html(document: dict[str, Any]) -> str:
         if document["system"]
         else ""
     )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{escape(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="memlens {escape(__version__)}">
-<title>{title}</title>
-<style>{uplot_css}</style>
-<style>{STYLE}{PAGE_STYLE}</style>
-</head>
-<body>
-<header>
+    body = f"""<header>
 <h1>{title}</h1>
 <p class="meta">started {utc_time(document["started"])} · exported \
 {utc_time(document["exported"])} ({human_duration(summary["duration_s"])}) · \
@@ -138,13 +71,10 @@ Times on the charts are in this browser's time zone.</p>
 {_events(document["events"])}
 </section>
 <footer>Exported by memlens {escape(__version__)}. Charts by uPlot (MIT licence, in the \
-page source).</footer>
-<script type="application/json" id="memlens-data">{data}</script>
-<script>{uplot_js}</script>
-<script>{SCRIPT}</script>
-</body>
-</html>
-"""
+page source).</footer>"""
+    return render_page(
+        title=title, body=body, data=data, style=asset("tracker.css"), script=asset("tracker.js")
+    )
 
 
 def _memory_chart(document: dict[str, Any]) -> dict[str, Any]:

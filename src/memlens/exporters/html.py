@@ -1,38 +1,28 @@
 """The HTML export: one file that opens offline in any browser, years from now.
 
-Everything is inside the file: uPlot's script and style (from the vendored copy, its
-licence kept in a comment), the page's own script, and the data as a JSON block. Nothing
-refers to a URL, and a Content-Security-Policy allows only the page's own scripts (by
-hash) and no network at all, so a command line that smuggles markup in stays text: it is
-escaped where it is shown, `<` is escaped inside the JSON block, and an injected script
-would not be allowed to run anyway. Series longer than 4 × `BUCKETS` points are reduced
-with M4, so a day at 1 Hz stays a page of a few hundred kilobytes.
+Everything is inside the file (memlens.report.page builds the shell: uPlot, the style, the
+scripts, the data as a JSON block, a Content-Security-Policy that fetches nothing), so a
+command line that smuggles markup in stays text. Series longer than 4 × `BUCKETS` points
+are reduced with M4, so a day at 1 Hz stays a page of a few hundred kilobytes.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
-from functools import cache
 from html import escape
-from importlib import resources
 from typing import Any
 
 from memlens import __version__
 from memlens.analysis import SeriesSummary, summarize
 from memlens.exporters.bundle import Recording, counted
-from memlens.exporters.html_page import SCRIPT, STYLE
 from memlens.exporters.m4 import m4
 from memlens.exporters.summary import exit_text, utc_time
 from memlens.model import Target
+from memlens.report.page import asset, render_page
 from memlens.units import human_bytes, human_duration
 
 BUCKETS = 1000  # M4 buckets per series: at most 4,000 points each
 COLORS = ("#2f6fdf", "#e4572e", "#17a673", "#9b59b6", "#f0a202", "#1fa5c4", "#c0392b", "#6c7a89")
-_BANNER = re.compile(r"^/\*!.*?\*/\s*", re.DOTALL)
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def dump_html(recording: Recording) -> bytes:
@@ -41,9 +31,6 @@ def dump_html(recording: Recording) -> bytes:
 
 def render_html(recording: Recording) -> str:
     info = recording.info
-    uplot_js, uplot_css = uplot_assets()
-    data = script_json(_chart_data(recording))
-    csp = page_csp((uplot_js, SCRIPT))
     title = f"memlens: {info.name} (recording {info.id})"
     duration = None if info.ended is None else info.ended - info.started
     bucketed = any(len(s["t"]) > 4 * BUCKETS for s in recording.series.values())
@@ -54,19 +41,7 @@ def render_html(recording: Recording) -> str:
         if bucketed
         else "Every sample is drawn."
     )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{escape(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="memlens {escape(__version__)}">
-<title>{escape(title)}</title>
-<style>{uplot_css}</style>
-<style>{STYLE}</style>
-</head>
-<body>
-<header>
+    body = f"""<header>
 <h1>{escape(title)}</h1>
 <p class="meta">host <b>{escape(info.host)}</b> · started {utc_time(info.started)} · \
 {_ended(info.ended, duration)} · one sample every {info.interval:g} s · \
@@ -87,13 +62,10 @@ def render_html(recording: Recording) -> str:
 {_events_table(recording)}
 </section>
 <footer>Exported by memlens {escape(__version__)}. Charts by uPlot (MIT licence, in the \
-page source).</footer>
-<script type="application/json" id="memlens-data">{data}</script>
-<script>{uplot_js}</script>
-<script>{SCRIPT}</script>
-</body>
-</html>
-"""
+page source).</footer>"""
+    return render_page(
+        title=title, body=body, data=_chart_data(recording), style="", script=asset("export.js")
+    )
 
 
 def _ended(ended: float | None, duration: float | None) -> str:
@@ -202,44 +174,3 @@ def bytes_attr(value: float | None) -> str:
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def script_json(value: object) -> str:
-    """JSON that cannot end its <script> block or open a comment in it."""
-    text = json.dumps(value, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def page_csp(scripts: tuple[str, ...]) -> str:
-    """A policy that runs only these scripts (by hash) and fetches nothing at all: the
-    page's own data is in a JSON block, its style inline."""
-    return (
-        "default-src 'none'; "
-        f"script-src {' '.join(script_hash(s) for s in scripts)}; "
-        "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
-    )
-
-
-def script_hash(script: str) -> str:
-    digest = hashlib.sha256(script.encode()).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
-
-
-@cache
-def uplot_assets() -> tuple[str, str]:
-    """uPlot's script (its URL banner replaced by the licence text) and style."""
-    folder = resources.files("memlens") / "web" / "static" / "vendor" / "uplot"
-    js = folder.joinpath("uPlot.iife.min.js").read_text(encoding="utf-8")
-    css = folder.joinpath("uPlot.min.css").read_text(encoding="utf-8")
-    licence = folder.joinpath("LICENSE").read_text(encoding="utf-8")
-    version = re.search(r"\(v(\d[\w.-]*)\)", js[:200])
-    banner = f"uPlot {version.group(1) if version else ''}".strip()
-    licence = licence.replace("*/", "* /").strip()
-    js = f"/*! {banner}, by Leon Sorokin.\n\n{licence}\n*/\n{_BANNER.sub('', js, count=1)}"
-    # The vendored copy holds neither, but a future one must not end the script element
-    # early nor bring a URL into a page that promises none.
-    js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
-    css = re.sub(r"</(style)", r"<\\/\1", css, flags=re.IGNORECASE)
-    if _URL.search(js) or _URL.search(css):
-        raise RuntimeError("the vendored uPlot refers to a URL; the exported page must not")
-    return js, css

@@ -1,10 +1,10 @@
 """The report as one HTML page that opens offline: the figures as tables, each target's
 RSS as a chart with its leak windows shaded and its alerts marked, and the advice.
 
-Built as the HTML export is (html.py): uPlot inlined from the vendored copy, the data in
-a JSON block, a Content-Security-Policy that runs only the page's own scripts by hash and
-fetches nothing, and every name or command line escaped where it is shown. Long series
-are drawn from their M4 reduction; the tables use every sample.
+Built as the HTML export is (memlens.report.page: uPlot inlined, the data in a JSON block,
+a Content-Security-Policy that runs only the page's own scripts by hash and fetches
+nothing), every name or command line escaped where it is shown. Long series are drawn
+from their M4 reduction; the tables use every sample.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ from memlens import __version__
 from memlens.analysis.explain import Recommendation
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.report import Report, SystemMemory, TargetReport, Violation
-from memlens.exporters.html import (
-    BUCKETS,
-    bytes_attr,
-    color,
-    page_csp,
-    script_json,
-    uplot_assets,
-)
-from memlens.exporters.html_page import BYTES_JS, STYLE
+from memlens.exporters.html import BUCKETS, bytes_attr, color
 from memlens.exporters.m4 import m4
 from memlens.exporters.report_md import (
     GAUGE_STATS,
@@ -43,127 +35,17 @@ from memlens.exporters.report_md import (
     violation_end,
 )
 from memlens.exporters.summary import exit_text, utc_time
+from memlens.report.page import asset, render_page
 from memlens.units import human_bytes, human_duration
 
 _CODE = re.compile(r"`([^`]+)`")
 BAND = "rgba(228, 87, 46, 0.18)"  # the leak window's shade
 MARK_COLORS = {"leak": "#c0392b", "threshold": "#f0a202", "exit": "#6c7a89"}
 
-REPORT_STYLE = (
+# The colours are the script's too (in the JSON block): the style takes them from here.
+ROOT_STYLE = (
     f":root {{ --band: {BAND}; --leak: {MARK_COLORS['leak']}; "
-    f"--threshold: {MARK_COLORS['threshold']}; --exit: {MARK_COLORS['exit']}; }}"
-    """
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 160px; }
-.card b { display: block; font-size: 20px; }
-.card.bad b { color: #c0392b; }
-.target { border-top: 1px solid var(--line); margin-top: 20px; }
-.chart { min-height: 320px; }
-.verdict { font-weight: 600; }
-.verdict[data-verdict="leak"] { color: #c0392b; }
-.verdict[data-verdict="plateau"], .verdict[data-verdict="step"] { color: #b36b00; }
-.verdict[data-verdict="flat"] { color: #17a673; }
-.key { display: inline-block; width: 18px; height: 10px; margin: 0 4px 0 10px;
-  vertical-align: baseline; }
-.key.band { background: var(--band); }
-.key.leak { border-left: 2px dashed var(--leak); }
-.key.threshold { border-left: 2px dashed var(--threshold); }
-.key.exit { border-left: 2px dashed var(--exit); }
-ol.advice > li { margin-bottom: 10px; }
-ol.advice ul { margin: 4px 0; color: var(--muted); }
-"""
-)
-
-REPORT_SCRIPT = (
-    r"""
-(function () {
-  "use strict";
-  var doc = JSON.parse(document.getElementById("memlens-data").textContent);
-"""
-    + BYTES_JS
-    + r"""
-  var BAND = doc.band, MARKS = doc.markColors;
-  var plots = [];
-  doc.charts.forEach(function (c, index) {
-    var el = document.getElementById("chart-" + index);
-    if (!c.t.length) {
-      el.textContent = "No samples in this period.";
-      el.dataset.ready = "empty";
-      return;
-    }
-    function shade(u) {
-      var ctx = u.ctx, box = u.bbox, drawn = [];
-      ctx.save();
-      ctx.fillStyle = BAND;
-      c.windows.forEach(function (w) {
-        var x0 = Math.max(box.left, u.valToPos(w[0], "x", true));
-        var x1 = Math.min(box.left + box.width, u.valToPos(w[1], "x", true));
-        if (x1 < x0) return;
-        ctx.fillRect(x0, box.top, Math.max(1, x1 - x0), box.height);
-        var r = window.devicePixelRatio || 1;
-        drawn.push([Math.round(x0 / r), Math.round(x1 / r)].join(","));
-      });
-      ctx.restore();
-      var r = window.devicePixelRatio || 1;
-      el.dataset.plot = [box.top / r, box.height / r].map(Math.round).join(",");
-      el.dataset.windows = String(drawn.length);
-      el.dataset.band = drawn.join(";");
-    }
-    function mark(u) {
-      var ctx = u.ctx, box = u.bbox, count = 0;
-      ctx.save();
-      ctx.lineWidth = 2 * (window.devicePixelRatio || 1);
-      ctx.setLineDash([6, 4]);
-      c.marks.forEach(function (m) {
-        var x = u.valToPos(m.t, "x", true);
-        if (x < box.left || x > box.left + box.width) return;
-        ctx.strokeStyle = MARKS[m.kind] || "#333";
-        ctx.beginPath();
-        ctx.moveTo(x, box.top);
-        ctx.lineTo(x, box.top + box.height);
-        ctx.stroke();
-        count++;
-      });
-      if (c.limit != null) {
-        var y = u.valToPos(c.limit, "y", true);
-        if (y >= box.top && y <= box.top + box.height) {
-          ctx.strokeStyle = MARKS.threshold;
-          ctx.beginPath();
-          ctx.moveTo(box.left, y);
-          ctx.lineTo(box.left + box.width, y);
-          ctx.stroke();
-        }
-      }
-      ctx.restore();
-      el.dataset.marks = String(count);
-    }
-    function width() { return Math.max(320, el.clientWidth || 900); }
-    var plot = new uPlot({
-      width: width(),
-      height: 300,
-      series: [{}, {
-        label: c.label + " RSS",
-        stroke: c.color,
-        width: 1.5,
-        value: function (u, v) { return fmtBytes(v); }
-      }],
-      scales: { x: { time: true } },
-      axes: [
-        {},
-        { size: 80, incrs: BYTE_STEPS, values: function (u, vals) { return vals.map(fmtBytes); } }
-      ],
-      hooks: { drawClear: [shade], draw: [mark] }
-    }, [c.t, c.rss], el);
-    plots.push({ el: el, plot: plot, width: width });
-    el.dataset.points = String(c.t.length);
-    el.dataset.ready = "1";
-  });
-  window.addEventListener("resize", function () {
-    plots.forEach(function (p) { p.plot.setSize({ width: p.width(), height: 300 }); });
-  });
-  document.body.dataset.charts = String(plots.length);
-})();
-"""
+    f"--threshold: {MARK_COLORS['threshold']}; --exit: {MARK_COLORS['exit']}; }}\n"
 )
 
 
@@ -173,29 +55,15 @@ def dump_report_html(report: Report) -> bytes:
 
 def render_report_html(report: Report) -> str:
     info = report.recording
-    uplot_js, uplot_css = uplot_assets()
-    csp = page_csp((uplot_js, REPORT_SCRIPT))
     title = f"memlens report: {info.name} (recording {info.id})"
-    data = script_json({"band": BAND, "markColors": MARK_COLORS, "charts": _charts(report.targets)})
+    data = {"band": BAND, "markColors": MARK_COLORS, "charts": _charts(report.targets)}
     command = (
         f'<p class="meta">command <code id="command">{escape(info.command)}</code></p>'
         if info.command
         else ""
     )
     made = f" · report made {utc_time(report.generated)}" if report.generated is not None else ""
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{escape(csp)}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="memlens {escape(__version__)}">
-<title>{escape(title)}</title>
-<style>{uplot_css}</style>
-<style>{STYLE}{REPORT_STYLE}</style>
-</head>
-<body>
-<header>
+    body = f"""<header>
 <h1>{escape(title)}</h1>
 <p class="meta">host <b>{escape(info.host)}</b> · <span id="period">\
 {escape(period_text(report.period))}</span> · <span id="samples">{report.samples:,} samples\
@@ -241,13 +109,14 @@ Times on the charts are in this browser's time zone; series longer than \
 {_recommendations(report.recommendations)}
 </section>
 <footer>Made by memlens {escape(__version__)}. Charts by uPlot (MIT licence, in the page \
-source).</footer>
-<script type="application/json" id="memlens-data">{data}</script>
-<script>{uplot_js}</script>
-<script>{REPORT_SCRIPT}</script>
-</body>
-</html>
-"""
+source).</footer>"""
+    return render_page(
+        title=title,
+        body=body,
+        data=data,
+        style=ROOT_STYLE + asset("report.css"),
+        script=asset("report.js"),
+    )
 
 
 def _charts(targets: Sequence[TargetReport]) -> list[dict[str, Any]]:
