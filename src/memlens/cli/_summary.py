@@ -10,6 +10,7 @@ from memlens.analysis import summarize
 from memlens.history import Column
 from memlens.model import Target
 from memlens.store import RecordingInfo
+from memlens.textsafe import for_rich, visible
 from memlens.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
@@ -23,6 +24,12 @@ def short_name(text: str, width: int = 60) -> str:
     """A one-line label: the first line, cut to `width` characters."""
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def shown_name(text: str, width: int = 60) -> str:
+    """`short_name` for a terminal: a line break or control character in the name is
+    shown as its escape (memlens.textsafe) before the line is cut."""
+    return short_name(visible(text), width)
 
 
 def local_time(t: float | None) -> str:
@@ -61,7 +68,7 @@ def targets_table(
     for target in targets:
         series = series_of(target.key)
         s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
-        label = f"{target.name} (pid {target.pid})"
+        label = for_rich(f"{target.name} (pid {target.pid})")
         if target.kind == "sum":
             label = f"total: pid {target.pid} + children"
         state = target.state
@@ -93,11 +100,12 @@ def print_recording(
     period = f"{local_time(info.started)} → {local_time(ended)}"
     if ended is not None:
         period += f" ({human_duration(ended - info.started)})"
-    console.print(f"[bold]recording {info.id}[/bold]: {info.name}")
+    console.print(f"[bold]recording {info.id}[/bold]: {for_rich(info.name)}")
     console.print(f"  period   {period}")
-    console.print(f"  interval {info.interval:g} s, {info.sample_count} samples, host {info.host}")
+    host = for_rich(info.host)
+    console.print(f"  interval {info.interval:g} s, {info.sample_count} samples, host {host}")
     if info.command:
-        console.print(f"  command  {info.command}", markup=False)
+        console.print(f"  command  {visible(info.command)}", markup=False)
     if info.exit_code is not None:
         console.print(f"  exit     code {info.exit_code}")
     console.print(targets_table(targets, series_of))

@@ -20,7 +20,7 @@ from memlens.analysis.explain import explain
 from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
 from memlens.cli._common import Command, parse_duration, parse_size
 from memlens.cli._runs import add_db_option, open_run
-from memlens.cli._summary import short_name
+from memlens.cli._summary import shown_name
 from memlens.config import load_settings
 from memlens.errors import NotARecording, UsageError
 from memlens.series_input import (
@@ -32,6 +32,7 @@ from memlens.series_input import (
     select,
     sniff_file,
 )
+from memlens.textsafe import json_visible, visible
 from memlens.units import human_bytes, human_duration
 
 # The order in which several series' verdicts are reported, the most serious first: a
@@ -96,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
         cut = series.after(args.skip)
         judged.append((cut, detect(cut.times, cut.values, limit=limit, config=settings.detector)))
     if args.json:
-        out = json.dumps(to_json(found, judged, limit), indent=2, ensure_ascii=False)
+        out = json_visible(json.dumps(to_json(found, judged, limit), indent=2, ensure_ascii=False))
     else:
-        out = "\n".join(_text(found, judged, settings.detector.ci_level))
+        out = "\n".join(visible(line) for line in _text(found, judged, settings.detector.ci_level))
     _print(out)
     return 0
 
@@ -210,7 +211,7 @@ def _label(series: NamedSeries | None) -> str:
     """'python (pid 12) [12-99]' on one line (a process name may hold a line break)."""
     if series is None:
         return "?"
-    name = short_name(series.name, 60)
+    name = shown_name(series.name, 60)
     return name if series.key is None else f"{name} [{series.key}]"
 
 
