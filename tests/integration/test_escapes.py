@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,15 +163,25 @@ def test_report_md_keeps_the_command_line_in_one_code_span(
     assert "\\x1b[2J\\u202eevil [b]M[/b] two\\nlines`" in line
 
 
-def test_analyze_json_keeps_the_true_name(
-    recorded: tuple[Path, subprocess.CompletedProcess[str]],
+def test_analyze_json_keeps_the_true_name_and_path(
+    recorded: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
+    """JSON escapes C0 controls itself; a C1 control or a bidi override in a path (or a
+    name) it would leave raw, so memlens writes those as \\uXXXX: the same data."""
     db, _ = recorded
-    result = memlens("analyze", str(db), "--json")
+    odd = tmp_path / "evil\u202egpj.\x9b.db"
+    shutil.copyfile(db, odd)
+    result = memlens("analyze", str(odd), "--json")
     assert result.returncode == 0, result.stderr
     assert_clean(result.stdout)
-    names = [s["name"] for s in json.loads(result.stdout)["series"]]
+    found = json.loads(result.stdout)
+    assert found["file"] == str(odd)
+    names = [s["name"] for s in found["series"]]
     assert any(name.startswith(f"{EVIL} (pid ") for name in names), names
+    as_text = memlens("analyze", str(odd))
+    assert as_text.returncode == 0, as_text.stderr
+    assert_clean(as_text.stdout)
+    assert "evil\\u202egpj.\\x9b.db" in as_text.stdout
 
 
 def test_export_and_junit_show_the_name_escaped(
