@@ -23,9 +23,13 @@ import unicodedata
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 # Markdown's and HTML's metacharacters, backslash-escaped (CommonMark escapes any ASCII
-# punctuation that way): a name cannot end a table cell, open a link, emphasis, a code
-# span or a tag, or close a heading.
+# punctuation that way), and HTML's own as entities (which every Markdown reads, not
+# only CommonMark): a name cannot end a table cell, open a link, emphasis, a code span
+# or a tag, or close a heading.
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|#~&$]")
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# Rich's own pattern for a tag (rich.markup.RE_TAGS), with the backslashes before it.
+_RICH_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def hidden(ch: str) -> bool:
@@ -56,10 +60,11 @@ def _escape(ch: str) -> str:
 
 
 def visible_md(text: str) -> str:
-    """`visible(text)` for Markdown: also every Markdown or HTML metacharacter escaped
-    with a backslash, so the text reads as itself in a rendered table, heading or list
-    item. An underscore between two letters or digits is left alone: it cannot start or
-    end emphasis there, and `shop_app.py` stays readable as plain text."""
+    """`visible(text)` for Markdown: also every Markdown metacharacter escaped with a
+    backslash and `<`, `>` and `&` written as entities, so the text reads as itself in a
+    rendered table, heading or list item. An underscore between two letters or digits
+    is left alone: it cannot start or end emphasis there, and `shop_app.py` stays
+    readable as plain text."""
     text = visible(text)
     if _MD_SPECIAL.search(text) is None:
         return text
@@ -68,6 +73,9 @@ def visible_md(text: str) -> str:
 
 def _md_escape(text: str, i: int) -> str:
     ch = text[i]
+    entity = _ENTITIES.get(ch)
+    if entity is not None:
+        return entity
     if ch == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum():
         return ch
     return "\\" + ch
@@ -102,7 +110,10 @@ def _json_escape(ch: str) -> str:
 
 def for_rich(text: str) -> str:
     """`visible(text)` for a Rich string that is read as markup: `[bold red]` in a
-    process's name is shown, not obeyed."""
-    from rich.markup import escape
-
-    return escape(visible(text))
+    process's name is shown, not obeyed. Each tag-like run gets rich.markup.escape's
+    backslash, without its doubling of a final backslash (which shows as two unless a
+    tag follows at once: nothing here puts a tag right after a name)."""
+    text = visible(text)
+    if "[" not in text:
+        return text
+    return _RICH_TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
