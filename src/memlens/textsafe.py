@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text  # imported where printed: see cli/_summary.py
 
 # The categories that do not stand for themselves on a screen: controls, format
 # characters (bidi, zero-width, soft hyphen), surrogates, line and paragraph separators.
@@ -28,8 +32,6 @@ _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 # or a tag, or close a heading.
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<>|#~&$]")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-# Rich's own pattern for a tag (rich.markup.RE_TAGS), with the backslashes before it.
-_RICH_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def hidden(ch: str) -> bool:
@@ -108,12 +110,10 @@ def _json_escape(ch: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-def for_rich(text: str) -> str:
-    """`visible(text)` for a Rich string that is read as markup: `[bold red]` in a
-    process's name is shown, not obeyed. Each tag-like run gets rich.markup.escape's
-    backslash, without its doubling of a final backslash (which shows as two unless a
-    tag follows at once: nothing here puts a tag right after a name)."""
-    text = visible(text)
-    if "[" not in text:
-        return text
-    return _RICH_TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+def for_rich(text: str) -> Text:
+    """`visible(text)` as a Rich Text, which Rich prints as it is: a string would be read
+    as markup (`[bold red]` in a process's name obeyed, `\\[` unescaped) and `:smile:`
+    turned into an emoji."""
+    from rich.text import Text
+
+    return Text(visible(text))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     # command line, would otherwise carry it (about 7 MB) for as long as it runs.
     from rich.console import Console, JustifyMethod
     from rich.table import Table
+    from rich.text import Text
 
 
 def short_name(text: str, width: int = 60) -> str:
@@ -68,7 +69,7 @@ def targets_table(
     for target in targets:
         series = series_of(target.key)
         s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
-        label = for_rich(f"{target.name} (pid {target.pid})")
+        label: Text | str = for_rich(f"{target.name} (pid {target.pid})")
         if target.kind == "sum":
             label = f"total: pid {target.pid} + children"
         state = target.state
@@ -100,12 +101,16 @@ def print_recording(
     period = f"{local_time(info.started)} → {local_time(ended)}"
     if ended is not None:
         period += f" ({human_duration(ended - info.started)})"
-    console.print(f"[bold]recording {info.id}[/bold]: {for_rich(info.name)}")
+    from rich.text import Text
+
+    console.print(Text.assemble((f"recording {info.id}", "bold"), ": ", for_rich(info.name)))
     console.print(f"  period   {period}")
-    host = for_rich(info.host)
-    console.print(f"  interval {info.interval:g} s, {info.sample_count} samples, host {host}")
+    console.print(
+        Text(f"  interval {info.interval:g} s, {info.sample_count} samples, host ")
+        + for_rich(info.host)
+    )
     if info.command:
-        console.print(f"  command  {visible(info.command)}", markup=False)
+        console.print(Text("  command  ") + for_rich(info.command))
     if info.exit_code is not None:
         console.print(f"  exit     code {info.exit_code}")
     console.print(targets_table(targets, series_of))

@@ -69,6 +69,7 @@ def describe(entries: list[AgentEntry]) -> list[dict[str, Any]]:
 
 def print_agents(console: Console, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Python processes running the memlens agent", title_justify="left")
     for name in ("PID", "name", "Python", "uptime", "RSS"):
@@ -86,7 +87,7 @@ def print_agents(console: Console, rows: list[dict[str, Any]]) -> None:
             for_rich(row["python"]),
             "–" if row["uptime_s"] is None else human_duration(row["uptime_s"]),
             "–" if row["rss_bytes"] is None else human_bytes(row["rss_bytes"]),
-            "\n".join(for_rich(a) for a in addresses),
+            Text("\n").join(for_rich(a) for a in addresses),
         )
     console.print(table)
 

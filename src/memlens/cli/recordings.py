@@ -23,7 +23,7 @@ def run_ls(args: argparse.Namespace) -> int:
     path = store_path(args)
     console = Console()
     if not path.exists():
-        console.print(f"no recordings yet ({for_rich(str(path))} does not exist)")
+        console.print(for_rich(f"no recordings yet ({path} does not exist)"))
         return 0
     reader = StoreReader.open(path)
     try:
