@@ -32,6 +32,7 @@ from memlens.cli import (
 )
 from memlens.cli._common import Command
 from memlens.errors import EXIT_USAGE, MemlensError
+from memlens.textsafe import visible, visible_lines
 
 COMMANDS: tuple[Command, ...] = (
     watch.COMMAND,
@@ -60,7 +61,22 @@ class _Parser(argparse.ArgumentParser):
     """Bad usage is one readable line on stderr (and exit 2), not a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {visible(message)} (see {self.prog} --help)\n")
+
+
+LOG_FORMAT = "memlens: %(levelname)s: %(message)s"
+
+
+class _VisibleFormatter(logging.Formatter):
+    """Log records name processes and paths: each line is shown with `visible`, as
+    everything else printed (a traceback keeps its line breaks)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible_lines(self.inner.format(record))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,15 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="memlens: %(levelname)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_VisibleFormatter(logging.Formatter(LOG_FORMAT)))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         code: int = args._run(args)
         return code
     except MemlensError as e:
-        print(f"memlens: error: {e}", file=sys.stderr)
+        print(f"memlens: error: {visible(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -11,6 +11,7 @@ from memlens.alerts import AlertEngine, Sink, console_sink
 from memlens.cli._common import parse_rate, parse_size, warn
 from memlens.config import Settings, load_settings
 from memlens.errors import UsageError
+from memlens.textsafe import visible
 
 
 def add_alert_options(p: argparse.ArgumentParser) -> None:
@@ -96,4 +97,4 @@ def alert_engine(args: argparse.Namespace, sinks: Sequence[Sink] = ()) -> AlertE
 
 
 def _stderr_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(visible(line), file=sys.stderr, flush=True)

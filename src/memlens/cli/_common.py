@@ -12,6 +12,7 @@ from memlens import units
 from memlens.errors import UsageError
 from memlens.probes import ProcessProbe, open_process
 from memlens.sampler import MIN_INTERVAL, SamplerConfig
+from memlens.textsafe import visible
 
 DEFAULT_PORT = 8765
 
@@ -238,4 +239,4 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
 
 
 def warn(message: str) -> None:
-    print(f"memlens: warning: {message}", file=sys.stderr)
+    print(f"memlens: warning: {visible(message)}", file=sys.stderr)

@@ -22,6 +22,7 @@ from memlens.probes import ProcessProbe
 from memlens.recording import Recorder
 from memlens.sampler import Sampler
 from memlens.store import StoreReader
+from memlens.textsafe import visible
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
 
@@ -86,7 +87,7 @@ def run_dashboard(
     def announce() -> None:
         what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
         if what:
-            print(f"memlens: watching {what}", flush=True)
+            print(f"memlens: watching {visible(what)}", flush=True)
         elif name_pattern is not None:
             print(f"memlens: waiting for processes matching {name_pattern.pattern!r}", flush=True)
         if recorder is not None:

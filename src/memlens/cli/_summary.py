@@ -10,6 +10,7 @@ from memlens.analysis import summarize
 from memlens.history import Column
 from memlens.model import Target
 from memlens.store import RecordingInfo
+from memlens.textsafe import for_rich, visible
 from memlens.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
@@ -17,12 +18,19 @@ if TYPE_CHECKING:
     # command line, would otherwise carry it (about 7 MB) for as long as it runs.
     from rich.console import Console, JustifyMethod
     from rich.table import Table
+    from rich.text import Text
 
 
 def short_name(text: str, width: int = 60) -> str:
     """A one-line label: the first line, cut to `width` characters."""
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def shown_name(text: str, width: int = 60) -> str:
+    """`short_name` for a terminal: a line break or control character in the name is
+    shown as its escape (memlens.textsafe) before the line is cut."""
+    return short_name(visible(text), width)
 
 
 def local_time(t: float | None) -> str:
@@ -61,7 +69,7 @@ def targets_table(
     for target in targets:
         series = series_of(target.key)
         s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
-        label = f"{target.name} (pid {target.pid})"
+        label: Text | str = for_rich(f"{target.name} (pid {target.pid})")
         if target.kind == "sum":
             label = f"total: pid {target.pid} + children"
         state = target.state
@@ -93,11 +101,16 @@ def print_recording(
     period = f"{local_time(info.started)} → {local_time(ended)}"
     if ended is not None:
         period += f" ({human_duration(ended - info.started)})"
-    console.print(f"[bold]recording {info.id}[/bold]: {info.name}")
+    from rich.text import Text
+
+    console.print(Text.assemble((f"recording {info.id}", "bold"), ": ", for_rich(info.name)))
     console.print(f"  period   {period}")
-    console.print(f"  interval {info.interval:g} s, {info.sample_count} samples, host {info.host}")
+    console.print(
+        Text(f"  interval {info.interval:g} s, {info.sample_count} samples, host ")
+        + for_rich(info.host)
+    )
     if info.command:
-        console.print(f"  command  {info.command}", markup=False)
+        console.print(Text("  command  ") + for_rich(info.command))
     if info.exit_code is not None:
         console.print(f"  exit     code {info.exit_code}")
     console.print(targets_table(targets, series_of))

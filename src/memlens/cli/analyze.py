@@ -21,7 +21,7 @@ from memlens.analysis.explain import explain
 from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
 from memlens.cli._common import Command, parse_duration, parse_size
 from memlens.cli._runs import add_db_option, open_run
-from memlens.cli._summary import short_name
+from memlens.cli._summary import shown_name
 from memlens.config import Judging, limit_for, load_settings
 from memlens.config import judging as judging_of
 from memlens.errors import NotARecording, UsageError
@@ -34,6 +34,7 @@ from memlens.series_input import (
     select,
     sniff_file,
 )
+from memlens.textsafe import json_visible, visible
 from memlens.units import human_bytes, human_duration
 
 # The order in which several series' verdicts are reported, the most serious first: a
@@ -109,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         body = to_json(found, judged, args.limit if args.limit is not None else max_rss)
         body["settings"] = judging.origin
-        out = json.dumps(body, indent=2, ensure_ascii=False)
+        out = json_visible(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         lines = _text(found, judged, settings.detector.ci_level)
         lines.insert(1, f"judged with {judging.origin}")
-        out = "\n".join(lines)
+        out = "\n".join(visible(line) for line in lines)
     _print(out)
     return 0
 
@@ -229,7 +230,7 @@ def _label(series: NamedSeries | None) -> str:
     """'python (pid 12) [12-99]' on one line (a process name may hold a line break)."""
     if series is None:
         return "?"
-    name = short_name(series.name, 60)
+    name = shown_name(series.name, 60)
     return name if series.key is None else f"{name} [{series.key}]"
 
 

@@ -20,12 +20,13 @@ from memlens.analysis.gate import CODE, Criterion, GateResult, TargetSeries, jud
 from memlens.cli._child import record_command, shell_status
 from memlens.cli._common import Command, parse_duration, parse_interval, parse_rate, parse_size
 from memlens.cli._runs import open_run, store_path
-from memlens.cli._summary import short_name
+from memlens.cli._summary import shown_name
 from memlens.config import load_settings
 from memlens.errors import UsageError
 from memlens.exporters.junit import write_junit
 from memlens.redact import redact_cmdline
 from memlens.store import RecordingInfo, StoreReader
+from memlens.textsafe import visible
 from memlens.units import human_duration
 
 DEFAULT_INTERVAL = 0.1  # s: CI runs are short, and the short-run rule needs 24 samples
@@ -222,7 +223,7 @@ def _series(reader: StoreReader, info: RecordingInfo) -> dict[str, TargetSeries]
         if target.kind == "sum":
             label = f"total (pid {target.pid} + children)"
         else:
-            label = f"{short_name(target.name, 30)} (pid {target.pid})"
+            label = f"{shown_name(target.name, 30)} (pid {target.pid})"
         out[target.key] = TargetSeries(
             label=label,
             kind=target.kind,
@@ -248,7 +249,7 @@ def print_verdict(
         counts.append(f"{len(result.not_judged)} not judged")
     lines = [f"memlens check: {result.verdict} ({', '.join(counts)})"]
     if "command" in about:
-        lines.append(f"  command:   {short_name(about['command'], 70)}")
+        lines.append(f"  command:   {shown_name(about['command'], 70)}")
     if "exit_code" in about:
         lines.append(f"  exit code: {about['exit_code']}")
     if where is not None:
@@ -259,7 +260,7 @@ def print_verdict(
     for criterion in result.criteria:
         lines.append(f"  {_WORDS[criterion.status.value]:<10}  {_figures(criterion)}")
         lines.append(f"  {'':<10}  {criterion.message}")
-    print("\n".join(lines), flush=True)
+    print("\n".join(visible(line) for line in lines), flush=True)
 
 
 def _figures(c: Criterion) -> str:

@@ -13,6 +13,7 @@ from memlens.errors import UsageError
 from memlens.exporters import FORMATS, Format, Recording, format_for_path, load_recording
 from memlens.exporters.bundle import counted
 from memlens.exporters.output import write_atomic
+from memlens.textsafe import visible
 from memlens.units import human_bytes
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         write_file(path, data)
         print(path)
         where = str(path)
-    print(f"memlens: {_summary(recording, fmt, len(data))} to {where}", file=sys.stderr)
+    print(f"memlens: {visible(_summary(recording, fmt, len(data)))} to {where}", file=sys.stderr)
     return 0
 
 

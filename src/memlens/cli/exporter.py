@@ -34,6 +34,7 @@ from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.recording import Recorder
 from memlens.sampler import Sampler
+from memlens.textsafe import visible
 from memlens.web.server import bind_socket, serve, url_for
 
 DEFAULT_PORT = 9256
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         def announce() -> None:
             what = ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
             if what:
-                print(f"memlens: exporting {what}", flush=True)
+                print(f"memlens: exporting {visible(what)}", flush=True)
             elif pattern is not None:
                 print(f"memlens: waiting for processes matching {pattern.pattern!r}", flush=True)
             if recorder is not None:

@@ -11,6 +11,7 @@ from memlens.agent import AgentEntry, list_agents
 from memlens.cli._common import Command
 from memlens.errors import MemlensError
 from memlens.probes import open_process
+from memlens.textsafe import for_rich
 from memlens.units import human_bytes, human_duration
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ def describe(entries: list[AgentEntry]) -> list[dict[str, Any]]:
 
 def print_agents(console: Console, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Python processes running the memlens agent", title_justify="left")
     for name in ("PID", "name", "Python", "uptime", "RSS"):
@@ -81,11 +83,11 @@ def print_agents(console: Console, rows: list[dict[str, Any]]) -> None:
             addresses[-1] += " (token)"
         table.add_row(
             str(row["pid"]),
-            row["name"],
-            row["python"],
+            for_rich(row["name"]),
+            for_rich(row["python"]),
             "–" if row["uptime_s"] is None else human_duration(row["uptime_s"]),
             "–" if row["rss_bytes"] is None else human_bytes(row["rss_bytes"]),
-            "\n".join(addresses),
+            Text("\n").join(for_rich(a) for a in addresses),
         )
     console.print(table)
 

@@ -6,8 +6,9 @@ import argparse
 
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run, store_path
-from memlens.cli._summary import local_time, print_recording, short_name
+from memlens.cli._summary import local_time, print_recording, shown_name
 from memlens.store import StoreReader
+from memlens.textsafe import for_rich
 from memlens.units import human_duration
 
 
@@ -22,14 +23,14 @@ def run_ls(args: argparse.Namespace) -> int:
     path = store_path(args)
     console = Console()
     if not path.exists():
-        console.print(f"no recordings yet ({path} does not exist)")
+        console.print(for_rich(f"no recordings yet ({path} does not exist)"))
         return 0
     reader = StoreReader.open(path)
     try:
         recordings = reader.recordings()
     finally:
         reader.close()
-    table = Table(title=str(path), title_justify="left")
+    table = Table(title=for_rich(str(path)), title_justify="left")
     for name in ("id", "name", "started", "duration", "targets", "samples", "exit"):
         table.add_column(name, justify="right" if name in ("id", "targets", "samples") else "left")
     for r in recordings:
@@ -37,7 +38,7 @@ def run_ls(args: argparse.Namespace) -> int:
         exit_code = "–" if r.exit_code is None else str(r.exit_code)
         table.add_row(
             str(r.id),
-            short_name(r.name, 40),
+            for_rich(shown_name(r.name, 40)),
             local_time(r.started),
             duration,
             str(r.target_count),

@@ -18,6 +18,7 @@ from memlens.exporters import load_recording
 from memlens.exporters.report_html import dump_report_html
 from memlens.exporters.report_json import dump_report_json
 from memlens.exporters.report_md import counted, dump_report_md
+from memlens.textsafe import visible
 from memlens.units import human_bytes
 
 WRITERS: dict[str, Callable[[Report], bytes]] = {
@@ -97,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.output)
         write_file(path, data)
         where = str(path)
-    print(f"memlens: {_summary(report, fmt, len(data))} to {where}", file=sys.stderr)
-    print(f"memlens: judged with {judging.origin}", file=sys.stderr)
+    print(f"memlens: {visible(_summary(report, fmt, len(data)))} to {where}", file=sys.stderr)
+    print(f"memlens: judged with {visible(judging.origin)}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ from memlens.cli._common import Command, add_listen_options
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli._serve import security_for
 from memlens.replay import ReplayView
+from memlens.textsafe import visible
 from memlens.web.app import create_app
 from memlens.web.server import bind_socket, url_for, uvicorn_config
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         sock = bind_socket(args.host, args.port)
         view = ReplayView(reader, info.id)
         url = url_for(sock, policy.token)
-        print(f"memlens: serving recording {info.id} ({info.name})", flush=True)
+        print(f"memlens: serving recording {info.id} ({visible(info.name)})", flush=True)
         print(url, flush=True)
         print("memlens: press Ctrl-C to stop", flush=True)
         if args.open:

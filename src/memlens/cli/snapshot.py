@@ -16,11 +16,12 @@ from typing import Any
 
 from memlens.api.snapshot import MemorySnapshot, snapshot_of, system_memory_percent
 from memlens.cli._common import Command, parse_pid
-from memlens.cli._summary import local_time, short_name
+from memlens.cli._summary import local_time, shown_name
 from memlens.errors import MemlensError
 from memlens.model import PYTHON_FIELDS, Reading
 from memlens.probes import open_process
 from memlens.probes.python import PythonProbe
+from memlens.textsafe import visible
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {"pid": pid, "name": name, "agent": agent, **snap.to_dict()}
         print(json.dumps(out, indent=2))
     else:
-        print("\n".join(text(snap, pid=pid, name=name, agent=agent)))
+        print("\n".join(visible(line) for line in text(snap, pid=pid, name=name, agent=agent)))
     return 0
 
 
@@ -97,7 +98,7 @@ def text(snap: MemorySnapshot, *, pid: int, name: str, agent: bool) -> list[str]
         ("threads", str(snap.thread_count)),
         ("open fds", str(snap.file_descriptors)),
     ]
-    head = f"{short_name(name)} (PID {pid}) at {local_time(snap.timestamp)}"
+    head = f"{shown_name(name)} (PID {pid}) at {local_time(snap.timestamp)}"
     return [head, *(f"  {label:<16}{value}" for label, value in rows)]
 
 

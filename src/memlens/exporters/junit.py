@@ -4,7 +4,9 @@ One testsuite "memlens"; one testcase per criterion per target, named
 "CRITERION: TARGET" with classname "memlens.check"; a failed criterion carries
 `<failure message=...>`, one not judged `<skipped message=...>`. The figures go into
 properties (measured, limit, unit, status) rather than into the names, so a report's
-history groups the same criterion across runs. docs/cli.md shows an example.
+history groups the same criterion across runs. docs/cli.md shows an example. Names and
+command lines are shown with `visible` (memlens.textsafe): XML 1.0 cannot hold most
+control characters at all, and a CI page shows them as a terminal would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from memlens.analysis.gate import Criterion, GateResult, Status
 from memlens.exporters.output import write_atomic
+from memlens.textsafe import visible
 
 SUITE = "memlens"
 CLASSNAME = "memlens.check"
@@ -45,7 +48,7 @@ def render_junit(
         "scope": result.scope,
         **(properties or {}),
     }.items():
-        ET.SubElement(props, "property", {"name": name, "value": value})
+        ET.SubElement(props, "property", {"name": name, "value": visible(value)})
     for criterion in result.criteria:
         _testcase(suite, criterion)
     ET.indent(suite)
@@ -57,7 +60,7 @@ def _testcase(suite: ET.Element, criterion: Criterion) -> None:
     case = ET.SubElement(
         suite,
         "testcase",
-        {"classname": CLASSNAME, "name": f"{criterion.name}: {criterion.target}"},
+        {"classname": CLASSNAME, "name": visible(f"{criterion.name}: {criterion.target}")},
     )
     props = ET.SubElement(case, "properties")
     figures = {
@@ -69,21 +72,23 @@ def _testcase(suite: ET.Element, criterion: Criterion) -> None:
         "limit_text": criterion.limit_text,
     }
     for name, value in figures.items():
-        ET.SubElement(props, "property", {"name": name, "value": value})
+        ET.SubElement(props, "property", {"name": name, "value": visible(value)})
+    message = visible(criterion.message)
     if criterion.status is Status.FAILED:
-        failure = ET.SubElement(case, "failure", {"message": criterion.message})
+        failure = ET.SubElement(case, "failure", {"message": message})
         failure.text = _details(criterion)
     elif criterion.status is Status.NOT_JUDGED:
-        ET.SubElement(case, "skipped", {"message": criterion.message})
+        ET.SubElement(case, "skipped", {"message": message})
     else:
-        ET.SubElement(case, "system-out").text = criterion.message
+        ET.SubElement(case, "system-out").text = message
 
 
 def _details(criterion: Criterion) -> str:
-    return (
+    head = (
         f"{criterion.name} on {criterion.target}: measured {criterion.measured_text}, "
-        f"limit {criterion.limit_text}\n{criterion.message}"
+        f"limit {criterion.limit_text}"
     )
+    return f"{visible(head)}\n{visible(criterion.message)}"
 
 
 def _number(value: float | None) -> str:

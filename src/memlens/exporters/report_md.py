@@ -21,6 +21,7 @@ from memlens.analysis.report import (
     Violation,
 )
 from memlens.exporters.summary import exit_text, utc_time
+from memlens.textsafe import visible, visible_md
 from memlens.units import human_bytes, human_duration
 
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -132,8 +133,8 @@ def dump_report_md(report: Report) -> bytes:
 
 def render_report_md(report: Report) -> str:
     info = report.recording
-    lines = [f"# memlens report: {_inline(info.name)} (recording {info.id})", ""]
-    lines.append(f"- **Host:** {_inline(info.host)}")
+    lines = [f"# memlens report: {visible_md(info.name)} (recording {info.id})", ""]
+    lines.append(f"- **Host:** {visible_md(info.host)}")
     if info.command:
         lines.append(f"- **Command:** {_code(info.command)}")
     lines.append(f"- **Period:** {period_text(report.period)}")
@@ -168,7 +169,7 @@ def _summary(report: Report) -> Iterable[str]:
     yield f"- **System memory:** {system_text(report.system_memory)}"
     yield f"- **Exits:** {len(report.exits)}"
     for t in report.targets:
-        yield f"- **{_inline(t.label)}:** {_inline(headline(t.trend))}"
+        yield f"- **{visible_md(t.label)}:** {_inline(headline(t.trend))}"
 
 
 def _memory(report: Report) -> Iterable[str]:
@@ -193,7 +194,7 @@ def _memory(report: Report) -> Iterable[str]:
     )
     for t in report.targets:
         yield ""
-        yield f"### {_inline(t.label)}"
+        yield f"### {visible_md(t.label)}"
         yield ""
         yield f"- **Command line:** {_code(t.target.cmdline)}"
         yield f"- **Samples:** {t.samples:,}, {utc_time(t.start)} – {utc_time(t.end)}"
@@ -304,8 +305,9 @@ def _recommendations(report: Report) -> Iterable[str]:
         yield "None: there were no samples to judge."
         return
     for i, r in enumerate(report.recommendations, 1):
-        about = f" ({_inline(r.subject)})" if r.subject else ""
-        yield f"{i}. **{r.title}**{about}: {_inline(r.seen)}"
+        # What was seen may name processes (the ones that leak): it is shown as data.
+        about = f" ({visible_md(r.subject)})" if r.subject else ""
+        yield f"{i}. **{r.title}**{about}: {visible_md(r.seen)}"
         for advice in r.advice:
             yield f"   - {_inline(advice)}"
 
@@ -324,18 +326,21 @@ def _table(
 
 
 def _cell(text: str) -> str:
-    return _inline(text).replace("|", "\\|")
+    """A table cell: names, reasons and figures alike, shown as data (memlens.textsafe)."""
+    return " ".join(visible_md(text).split())
 
 
 def _inline(text: str) -> str:
-    """One line, with nothing that would start an HTML tag of its own (a name or command
-    line is the process's, not ours); 'p<1e-12' stays readable as plain text."""
-    return _TAG.sub("&lt;", " ".join(text.split()))
+    """One line of memlens's own phrasing (it may use code spans), with nothing that
+    would start an HTML tag of its own; 'p<1e-12' stays readable as plain text. Names
+    and command lines go through `visible_md` instead."""
+    return _TAG.sub("&lt;", " ".join(visible(text).split()))
 
 
 def _code(text: str) -> str:
-    """A code span that holds any text, backticks included."""
-    flat = " ".join(text.split())
+    """A code span that holds any text, backticks included; nothing is read as Markdown
+    inside one, so only the control characters need showing."""
+    flat = " ".join(visible(text).split())
     fence = "`"
     while fence in flat:
         fence += "`"

@@ -26,6 +26,7 @@ from textual.widgets import Static
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.errors import MemlensError
 from memlens.exporters.bundle import Recording
+from memlens.textsafe import visible
 from memlens.tui.feed import Feed
 from memlens.tui.picker import AgentPicker, Agents
 from memlens.tui.save import recording_of, write_report
@@ -118,14 +119,14 @@ class TopApp(App[None]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="header")
-        yield Static("", id="tabs")
-        yield Static("", id="figures")
-        yield Static("", id="verdict")
+        yield Static("", id="header", markup=False)
+        yield Static("", id="tabs", markup=False)
+        yield Static("", id="figures", markup=False)
+        yield Static("", id="verdict", markup=False)
         with Horizontal(id="body"):
             yield Chart(id="chart")
-            yield Static("", id="details")
-        yield Static("", id="status")
+            yield Static("", id="details", markup=False)
+        yield Static("", id="status", markup=False)
         yield Static(HELP, id="help")
 
     def on_mount(self) -> None:
@@ -198,7 +199,7 @@ class TopApp(App[None]):
     def say(self, line: str) -> None:
         self.status = line
         with contextlib.suppress(NoMatches):  # the screen is being taken down
-            self.query_one("#status", Static).update(line)
+            self.query_one("#status", Static).update(visible(line))
 
     # -- drawing --------------------------------------------------------------------------
 

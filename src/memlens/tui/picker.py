@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from memlens.textsafe import visible
 from memlens.units import human_bytes, human_duration
 
 Agents = Callable[[], list[dict[str, Any]]]
@@ -38,8 +39,8 @@ class AgentPicker(Screen[int]):
 
     def compose(self) -> ComposeResult:
         yield Static("memlens top · Python processes running the memlens agent", id="picker-title")
-        yield OptionList(id="agents")
-        yield Static("", id="picker-note")
+        yield OptionList(id="agents", markup=False)
+        yield Static("", id="picker-note", markup=False)
         yield Static("enter watch  ↑/↓ choose  r look again  q quit", id="picker-help")
 
     def on_mount(self) -> None:
@@ -73,6 +74,6 @@ class AgentPicker(Screen[int]):
 def _row(row: dict[str, Any]) -> str:
     uptime = "–" if row.get("uptime_s") is None else human_duration(row["uptime_s"])
     return (
-        f"PID {row['pid']:>7}  {row['name']}  Python {row['python']}  up {uptime}  "
-        f"RSS {human_bytes(row.get('rss_bytes'))}  {row['address']}"
+        f"PID {row['pid']:>7}  {visible(row['name'])}  Python {visible(row['python'])}  "
+        f"up {uptime}  RSS {human_bytes(row.get('rss_bytes'))}  {visible(row['address'])}"
     )

@@ -15,6 +15,7 @@ from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.stats import SeriesSummary, summarize
 from memlens.live import LiveView
 from memlens.model import Target
+from memlens.textsafe import visible
 from memlens.units import human_duration
 
 # The chart's windows, in the order `w` cycles through them.
@@ -99,12 +100,15 @@ def latest_rss(live: LiveView, key: str, end: float) -> float | None:
 
 
 def label(target: Target) -> str:
-    """'python (PID 4242)', or a sum's own name."""
-    return f"{target.name} (PID {target.pid})" if target.kind == "process" else target.name
+    """'python (PID 4242)', or a sum's own name; a name is the process's own choice, so
+    what it holds that is not text is shown as escapes (memlens.textsafe)."""
+    name = visible(target.name)
+    return f"{name} (PID {target.pid})" if target.kind == "process" else name
 
 
 def short_label(target: Target) -> str:
-    return f"{target.name} {target.pid}" if target.kind == "process" else target.name
+    name = visible(target.name)
+    return f"{name} {target.pid}" if target.kind == "process" else name
 
 
 def state_text(target: Target) -> str:

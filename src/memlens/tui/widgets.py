@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.stats import SeriesSummary
+from memlens.textsafe import visible
 from memlens.tui.view import TargetView, interval_text, window_text
 from memlens.units import human_bytes, human_duration
 
@@ -308,7 +309,7 @@ def _top_sites(view: TargetView, limit: int) -> list[str]:
 def _site(path: str, line: object) -> str:
     """The last two parts of the path: enough to find it, short enough to fit."""
     parts = path.replace("\\", "/").split("/")
-    return f"{'/'.join(parts[-2:])}:{line}"
+    return visible(f"{'/'.join(parts[-2:])}:{line}")
 
 
 def _count(value: float | int | None) -> str:
