@@ -23,6 +23,7 @@ from memlens.python_poll import PythonPoller
 from memlens.sampler import Sampler
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
+from memlens.web.ws import MAX_CLIENT_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
         app,
         log_level="warning",
         ws="websockets-sansio",
-        ws_max_size=64 * 1024,
+        ws_max_size=MAX_CLIENT_MESSAGE,  # clients only ever send "ping"
         # Off so that one frame built once can go to every client (see web/fastsend.py);
         # ticks are a few hundred bytes, where compression saves little.
         ws_per_message_deflate=False,
