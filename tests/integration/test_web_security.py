@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
 from helpers import MB, Allocator, MemlensServer, run_memlens
 
@@ -230,3 +230,23 @@ def test_the_token_can_come_from_the_environment(
         assert srv.get("api/targets").status_code == 200
     finally:
         assert srv.stop() == 0
+
+
+def drain(ws: ClientConnection) -> None:
+    for _ in range(1000):
+        ws.recv(timeout=10)
+
+
+def test_client_messages_are_ignored_and_bounded(server: MemlensServer) -> None:
+    with connect(server.ws_url) as ws:
+        ws.recv(timeout=10)  # hello
+        for junk in ("ping", "[" * 3000, '{"type": "hello"', b"\xff\x00binary"):
+            ws.send(junk)
+        # Still served: what a client says is never parsed.
+        assert json.loads(ws.recv(timeout=10))["type"] in ("backfill", "tick", "python")
+        ws.send("x" * 5000)
+        with pytest.raises(ConnectionClosed) as closed:
+            drain(ws)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+    assert server.get("healthz").status_code == 200

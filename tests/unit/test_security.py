@@ -109,7 +109,7 @@ def test_any_host_header_parses_to_nothing_or_a_clean_name(header: str) -> None:
     else:
         host, _, rest = header.partition(":")
         assert name == host.lower()
-        assert all(c.isalnum() and c.isascii() or c in "._-" for c in host)
+        assert all((c.isalnum() and c.isascii()) or c in "._-" for c in host)
         rest = ":" + rest if rest else ""
     assert rest == "" or (rest[0] == ":" and rest[1:].isdigit() and 1 <= int(rest[1:]) <= 65535)
 
@@ -150,7 +150,7 @@ def test_json_depth(text: str, ok: bool) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=200) | st.text(alphabet="[]{}\":,1 \\a", max_size=200).map(str.encode))
+@given(st.binary(max_size=200) | st.text(alphabet='[]{}":,1 \\a', max_size=200).map(str.encode))
 def test_parse_json_gives_data_or_value_error(body: bytes) -> None:
     try:
         value = parse_json(body, limit=4)

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -59,7 +60,7 @@ def url_for(sock: socket.socket, token: str | None = None) -> str:
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown = socket.gethostname()
-    suffix = f"?token={token}" if token else ""
+    suffix = f"?token={quote(token, safe='')}" if token else ""
     return f"http://{shown}:{port}/{suffix}"
 
 
