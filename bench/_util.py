@@ -199,6 +199,9 @@ def sleeper(lifetime_s: int = 900) -> Iterator[int]:
         yield one.pids[0]
 
 
+PRINTED_URL = re.compile(r"http://127\.0\.0\.1:\d+/(\?token=\S+)?")  # the token rides along
+
+
 class WatchServer:
     """`python -m memlens watch ARGS --port 0` as a real subprocess; knows its URL.
 
@@ -249,13 +252,14 @@ class WatchServer:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "ws"
+        base, _, query = self.url.partition("?")  # the query carries the token
+        return base.replace("http://", "ws://") + "ws" + (f"?{query}" if query else "")
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            if self._url is None and re.fullmatch(r"http://127\.0\.0\.1:\d+/", line.strip()):
+            if self._url is None and PRINTED_URL.fullmatch(line.strip()):
                 self._url = line.strip()
                 self._url_seen.set()
         self._url_seen.set()  # stdout closed: the server ended; stop waiting
@@ -270,7 +274,7 @@ class WatchServer:
     def healthz(self) -> str:
         # No proxy, whatever the environment says: the server is on 127.0.0.1.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url + "healthz", timeout=5) as response:
+        with opener.open(self.url.partition("?")[0] + "healthz", timeout=5) as response:
             return response.read().decode()
 
     def stop(self) -> None:

@@ -13,6 +13,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,9 +156,29 @@ class MemlensServer:
         return self.url.split("?", 1)[0]
 
     @property
+    def token(self) -> str | None:
+        """The token the printed URL carries (None when the server needs none)."""
+        found = parse_qs(urlsplit(self.url).query).get("token")
+        return found[0] if found else None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that present the token, as a script would."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    @property
     def ws_url(self) -> str:
         query = "?" + self.url.split("?", 1)[1] if "?" in self.url else ""
         return self.base.replace("http://", "ws://") + "ws" + query
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET base + path with the token (Authorization: Bearer)."""
+        kwargs["headers"] = {**self.auth, **kwargs.get("headers", {})}
+        return httpx.get(self.base + path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        kwargs["headers"] = {**self.auth, **kwargs.get("headers", {})}
+        return httpx.post(self.base + path, **kwargs)
 
     def stop(self) -> int:
         if self.proc.stderr is not None and self.proc.stderr.closed:

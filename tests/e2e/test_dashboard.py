@@ -119,8 +119,17 @@ def test_window_selector_and_reconnect_after_a_server_restart(
         server.stop()
         page.wait_for_selector('#conn-state[data-state="reconnecting"]', timeout=15_000)
         points = read_card(page, key)["points"]
+        # The same token: the page's cookie holds it (a new token needs the new URL).
+        assert server.token is not None
         restarted = MemlensServer(
-            "watch", str(allocator.pid), "--port", str(port), "--interval", "0.1"
+            "watch",
+            str(allocator.pid),
+            "--port",
+            str(port),
+            "--interval",
+            "0.1",
+            "--token",
+            server.token,
         )
         page.wait_for_selector('#conn-state[data-state="connected"]', timeout=30_000)
         page.wait_for_function(

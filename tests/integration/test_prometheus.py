@@ -37,7 +37,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def scrape(server: MemlensServer) -> list[Sample]:
-    response = httpx.get(server.base + "metrics", timeout=10)
+    response = server.get("metrics", timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
@@ -95,9 +95,9 @@ def test_metrics_hold_the_childs_memory_and_nothing_else_is_served(
     assert set(resident[0].labels) == {"pid", "name", "key", "kind"}
     assert resident[0].labels["kind"] == "process"
     assert f"memlens: Prometheus metrics at {exporter.base}metrics" in exporter.lines
-    assert httpx.get(exporter.base + "healthz").json()["status"] == "ok"
-    assert httpx.get(exporter.base + "api/targets").status_code == 404  # no dashboard
-    assert httpx.get(exporter.base + "ws").status_code == 404
+    assert exporter.get("healthz").json()["status"] == "ok"
+    assert exporter.get("api/targets").status_code == 404  # no dashboard
+    assert exporter.get("ws").status_code == 404
     # Exited: running 0 and no memory figures (until the grace period drops it).
     allocator.command("exit 0")
     allocator.proc.wait()
@@ -115,10 +115,10 @@ def test_the_watch_server_serves_metrics_too(allocator: Allocator) -> None:
     )
     try:
         until_rss_matches(server, allocator)
-        assert httpx.get(server.base + "api/targets").status_code == 200  # the dashboard too
+        assert server.get("api/targets").status_code == 200  # the dashboard too
         # OpenMetrics when the scraper asks for it, as Prometheus does.
-        asked = httpx.get(
-            server.base + "metrics",
+        asked = server.get(
+            "metrics",
             headers={"Accept": "application/openmetrics-text; version=1.0.0"},
         )
         assert asked.headers["content-type"].startswith("application/openmetrics-text")
@@ -146,7 +146,7 @@ def test_labels_are_bounded(tmp_path: Path) -> None:
         while value(samples := scrape(server), "memlens_process_resident_bytes", child.pid) is None:
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        body = httpx.get(server.base + "metrics").text
+        body = server.get("metrics").text
     finally:
         assert server.stop() == 0
         child.kill()

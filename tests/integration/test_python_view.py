@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 
@@ -128,8 +127,8 @@ def test_a_watch_sends_the_heap_the_growing_line_and_gc_pauses(
             assert linked["samples"][key][fields.index("gc_collections")] is not None
             assert linked["samples"][key][fields.index("py_heap")] is None  # not tracing yet
             # nothing traced yet: the page's switch turns tracemalloc on
-            api = server.base + "api/python/tracemalloc"
-            on = httpx.post(api, json={"target": key, "on": True, "frames": 1}, timeout=10)
+            api = "api/python/tracemalloc"
+            on = server.post(api, json={"target": key, "on": True, "frames": 1}, timeout=10)
             assert on.status_code == 200, on.text
             assert on.json()["tracing"] is True
             update = receive_until(ws, lambda m: m["type"] == "target", time.monotonic() + 10)
@@ -156,7 +155,7 @@ def test_a_watch_sends_the_heap_the_growing_line_and_gc_pauses(
             fill = json.loads(late.recv(timeout=10))
         assert {m["key"] for m in fill["python"]} == {key}
         assert any("top" in m for m in fill["python"])
-        off = httpx.post(api, json={"target": key, "on": False}, timeout=10)
+        off = server.post(api, json={"target": key, "on": False}, timeout=10)
         assert off.status_code == 200
         assert off.json()["tracing"] is False
         assert not tracing(child.pid)
@@ -169,21 +168,21 @@ def test_the_tracemalloc_switch_refuses_what_a_foreign_page_could_send(
 ) -> None:
     server = MemlensServer("watch", str(child.pid), "--port", "0", "--no-record")
     try:
-        api = server.base + "api/python/tracemalloc"
-        key = httpx.get(server.base + "api/targets", timeout=10).json()["targets"][0]["key"]
-        form = httpx.post(api, data={"target": key, "on": "true"}, timeout=10)
+        api = "api/python/tracemalloc"
+        key = server.get("api/targets", timeout=10).json()["targets"][0]["key"]
+        form = server.post(api, data={"target": key, "on": "true"}, timeout=10)
         assert form.status_code == 415
-        foreign = httpx.post(
+        foreign = server.post(
             api,
             json={"target": key, "on": True},
             headers={"Origin": "http://evil.example"},
             timeout=10,
         )
         assert foreign.status_code == 403
-        assert httpx.post(api, json={"target": "nope", "on": True}, timeout=10).status_code == 404
-        assert httpx.post(api, json={"target": key, "on": "yes"}, timeout=10).status_code == 400
-        assert httpx.post(api, json={"target": key, "on": True, "frames": 0}).status_code == 400
-        assert httpx.get(api, timeout=10).status_code == 405
+        assert server.post(api, json={"target": "nope", "on": True}, timeout=10).status_code == 404
+        assert server.post(api, json={"target": key, "on": "yes"}, timeout=10).status_code == 400
+        assert server.post(api, json={"target": key, "on": True, "frames": 0}).status_code == 400
+        assert server.get(api, timeout=10).status_code == 405
         assert not tracing(child.pid)
     finally:
         assert server.stop() == 0

@@ -251,7 +251,8 @@ def test_run_with_the_dashboard(tmp_path: Path) -> None:
             url = m.group(1)
             break
     assert url is not None
-    with connect(url.replace("http://", "ws://") + "ws") as ws:
+    base, _, query = url.partition("?")  # the URL carries the dashboard's token
+    with connect(base.replace("http://", "ws://") + "ws?" + query) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello["type"] == "hello"
         proc.stdin.close()  # the child ends with code 5

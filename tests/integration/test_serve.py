@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 
@@ -36,22 +35,22 @@ def test_a_day_is_sent_bucketed_and_keeps_its_spike(day: tuple[Path, int, str]) 
             assert max(series["rss"]) == 900 * MB  # one sample in 86,400, still there
             assert series["t"] == sorted(series["t"])
         start = series["t"][0]
-        window = httpx.get(
-            srv.base + "api/range",
+        window = srv.get(
+            "api/range",
             params={"target": key, "start": start + 3600, "end": start + 4199, "buckets": 800},
         ).json()
         assert window["bucketed"] is False
         assert len(window["t"]) == 600
-        whole = httpx.get(
-            srv.base + "api/range",
+        whole = srv.get(
+            "api/range",
             params={"target": key, "start": start, "end": start + 86_400, "buckets": 500},
         ).json()
         assert whole["bucketed"] is True
         assert len(whole["t"]) <= 2000
         assert max(whole["rss"]) == 900 * MB
-        bad = httpx.get(srv.base + "api/range", params={"target": key, "start": "x", "end": 1})
+        bad = srv.get("api/range", params={"target": key, "start": "x", "end": 1})
         assert bad.status_code == 400
-        assert httpx.get(srv.base + "healthz").json()["mode"] == "recording"
+        assert srv.get("healthz").json()["mode"] == "recording"
     finally:
         assert srv.stop() == 0
 

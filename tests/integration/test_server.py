@@ -71,7 +71,7 @@ def test_two_clients_get_hello_backfill_and_the_same_ticks(
                 break
         ticks_b = [raw] + [b.recv(timeout=10) for _ in range(7)]
         assert ticks_a == ticks_b
-        health = httpx.get(server.base + "healthz").json()
+        health = server.get("healthz").json()
         assert health["clients"] == 2
         assert health["clients_direct"] == 2  # the one-frame-for-all fast path is in use
         seqs = [json.loads(m)["seq"] for m in ticks_a]
@@ -94,7 +94,8 @@ def test_a_client_that_never_reads_does_not_delay_the_others(server: MemlensServ
     stalled.connect((host, int(port)))
     stalled.sendall(
         (
-            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"GET /ws?token={server.token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
@@ -104,7 +105,7 @@ def test_a_client_that_never_reads_does_not_delay_the_others(server: MemlensServ
             until(healthy, "backfill")
             seqs = [until(healthy, "tick")["seq"] for _ in range(40)]
             assert seqs == list(range(seqs[0], seqs[0] + 40))  # nothing lost, nothing stuck
-            health = httpx.get(server.base + "healthz").json()
+            health = server.get("healthz").json()
             assert health["clients"] == 2
     finally:
         stalled.close()
@@ -120,9 +121,9 @@ def test_foreign_origin_and_host_are_refused(server: MemlensServer) -> None:
     origin = server.base.rstrip("/")
     with connect(server.ws_url, origin=origin) as ws:  # type: ignore[arg-type]
         assert receive(ws)["type"] == "hello"
-    rebinding = httpx.get(server.base + "api/targets", headers={"Host": "evil.example:80"})
+    rebinding = server.get("api/targets", headers={"Host": "evil.example:80"})
     assert rebinding.status_code == 400
-    page = httpx.get(server.base)
+    page = server.get("")
     assert page.status_code == 200
     assert "access-control-allow-origin" not in page.headers
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -130,22 +131,22 @@ def test_foreign_origin_and_host_are_refused(server: MemlensServer) -> None:
 
 def test_history_api(server: MemlensServer, allocator: Allocator) -> None:
     time.sleep(0.6)
-    targets = httpx.get(server.base + "api/targets").json()
+    targets = server.get("api/targets").json()
     key = targets["targets"][0]["key"]
     assert targets["targets"][0]["pid"] == allocator.pid
-    series = httpx.get(server.base + "api/samples", params={"target": key}).json()["series"]
+    series = server.get("api/samples", params={"target": key}).json()["series"]
     assert len(series["t"]) >= 3
     assert series["t"] == sorted(series["t"])
     middle = series["t"][len(series["t"]) // 2]
-    later = httpx.get(server.base + "api/samples", params={"target": key, "since": middle})
+    later = server.get("api/samples", params={"target": key, "since": middle})
     assert all(t > middle for t in later.json()["series"]["t"])
-    limited = httpx.get(server.base + "api/samples", params={"target": key, "limit": 2}).json()
+    limited = server.get("api/samples", params={"target": key, "limit": 2}).json()
     assert len(limited["series"]["t"]) == 2
-    assert httpx.get(server.base + "api/samples", params={"target": "nope"}).status_code == 404
-    bad = httpx.get(server.base + "api/samples", params={"target": key, "since": "yesterday"})
+    assert server.get("api/samples", params={"target": "nope"}).status_code == 404
+    bad = server.get("api/samples", params={"target": key, "since": "yesterday"})
     assert bad.status_code == 400
-    assert httpx.get(server.base + "api/samples").status_code == 400
-    health = httpx.get(server.base + "healthz").json()
+    assert server.get("api/samples").status_code == 400
+    health = server.get("healthz").json()
     assert health["status"] == "ok"
     assert health["targets"] == 1
     assert health["ticks"] >= 3
@@ -164,10 +165,10 @@ def test_a_target_that_dies_is_an_event_and_the_server_keeps_running(
         assert gone["exit_code"] is None  # not a child memlens started
         assert until(ws, "tick")["samples"] == {}
     assert server.proc.poll() is None
-    targets = httpx.get(server.base + "api/targets").json()["targets"]
+    targets = server.get("api/targets").json()["targets"]
     assert targets[0]["state"] == "exited"
     # The history stays available, and a new client hears about the exit in its hello.
-    assert httpx.get(server.base + "api/samples", params={"target": key}).json()["series"]["t"]
+    assert server.get("api/samples", params={"target": key}).json()["series"]["t"]
     with connect(server.ws_url) as late:
         assert receive(late)["targets"][0]["state"] == "exited"
 
@@ -179,12 +180,14 @@ def test_a_wider_bind_needs_the_token(allocator: Allocator) -> None:
         token = srv.url.split("?token=", 1)[1]
         port = srv.base.rstrip("/").rsplit(":", 1)[1]
         base = f"http://127.0.0.1:{port}/"
-        assert httpx.get(base + "healthz").status_code == 401
-        assert httpx.get(base + "healthz", params={"token": "wrong-token"}).status_code == 401
-        ok = httpx.get(base + "healthz", headers={"Authorization": f"Bearer {token}"})
+        assert httpx.get(base + "api/targets").status_code == 401
+        wrong = httpx.get(base + "api/targets", params={"token": "wrong-token"})
+        assert wrong.status_code == 401
+        ok = httpx.get(base + "api/targets", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
+        assert httpx.get(base + "healthz").status_code == 200  # liveness checks stay open
         page = httpx.get(base, params={"token": token})
-        assert page.status_code == 200
+        assert page.status_code == 303
         assert "memlens_token" in page.headers["set-cookie"]
         assert "HttpOnly" in page.headers["set-cookie"]
         with pytest.raises(InvalidStatus):

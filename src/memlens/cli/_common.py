@@ -213,8 +213,13 @@ def add_listen_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--token",
-        help="require this token from every client (needed when --host is not loopback; "
-        "generated when not given)",
+        help="the token every client must present (default: $MEMLENS_TOKEN, else a new one "
+        "at each start; the printed URL carries it)",
+    )
+    p.add_argument(
+        "--no-token",
+        action="store_true",
+        help="require no token (loopback only: any local user can then use the dashboard)",
     )
     p.add_argument("--open", action="store_true", help="open the dashboard in a browser")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import re
 import subprocess
 import sys
@@ -31,15 +32,27 @@ from memlens.web.server import bind_socket, serve, url_for
 LIVE_READER_CACHE_KIB = 4096
 
 
-def security_for(args: argparse.Namespace) -> SecurityPolicy:
-    """Loopback needs nothing; anything wider needs a token, generated if not given."""
-    token: str | None = args.token
-    if is_loopback(args.host):
-        return SecurityPolicy(token=token, loopback_only=True)
-    if token is None:
-        token = new_token()
-    elif len(token) < 8:
+def security_for(args: argparse.Namespace, *, dashboard: bool = True) -> SecurityPolicy:
+    """A dashboard needs a token even on loopback: it shows every target's command line
+    and switches tracing on inside them, and any local user can reach 127.0.0.1. The
+    token is --token, else $MEMLENS_TOKEN, else generated. `--no-token` is allowed on
+    loopback only. `dashboard=False` (the exporter, which controls nothing) needs one
+    only when bound wider."""
+    loopback = is_loopback(args.host)
+    token: str | None = args.token or os.environ.get("MEMLENS_TOKEN") or None
+    if getattr(args, "no_token", False):
+        if args.token is not None:
+            raise UsageError("--token and --no-token contradict each other")
+        if not loopback:
+            raise UsageError(f"--no-token is allowed only on loopback, not with --host {args.host}")
+        warn("--no-token: every local user can use this dashboard")
+        return SecurityPolicy(token=None, loopback_only=True)
+    if token is not None and len(token) < 8:
         raise UsageError("--token must be at least 8 characters")
+    if token is None and (dashboard or not loopback):
+        token = new_token()
+    if loopback:
+        return SecurityPolicy(token=token, loopback_only=True)
     warn(
         f"listening on {args.host}, reachable from other machines; "
         "every client must present the token"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
 import sys
 from collections.abc import Callable
 
@@ -88,12 +87,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.pids and not args.name:
         raise UsageError("name at least one PID to export, or --name PATTERN")
-    if args.token is None:  # from the environment, out of `ps`'s sight (a systemd unit)
-        args.token = os.environ.get("MEMLENS_TOKEN") or None
     if args.otlp:
         otlp.metrics_url(args.otlp)
         otlp.check_available()
-    policy = security_for(args)
+    # Metrics only, and it controls nothing: open on loopback, like node_exporter.
+    policy = security_for(args, dashboard=False)
     alerts = alert_engine(args)
     probes, pattern = open_agent_targets(args, "export")
     interval: float = args.interval

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -10,9 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -22,7 +30,8 @@ from memlens.messages import dumps, target_added
 from memlens.model import SAMPLE_FIELDS
 from memlens.probes.python import PythonProbe
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
-from memlens.web.security import TOKEN_COOKIE, SecurityMiddleware, SecurityPolicy
+from memlens.web.limits import BodyLimitMiddleware, parse_json
+from memlens.web.security import SecurityMiddleware, SecurityPolicy, cookie_name
 from memlens.web.types import View
 from memlens.web.ws import stream
 
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
     from memlens.exporters.prometheus import LiveMetrics
 
 MAX_BUCKETS = 10_000
+MAX_LIMIT = 1_000_000  # samples in one /api/samples answer
 STATIC_DIR = Path(str(resources.files("memlens.web") / "static"))
 
 
@@ -50,7 +60,9 @@ def create_app(
 
     async def api_tracemalloc(request: Request) -> Response:
         try:
-            body = await request.json()
+            body = parse_json(await request.body())
+            if not isinstance(body, dict):
+                raise TypeError
             key, on = body["target"], body["on"]
             frames = body.get("frames", 1)
             if not isinstance(key, str) or not isinstance(on, bool):
@@ -80,10 +92,16 @@ def create_app(
         return JSONResponse({"target": key, **state})
 
     async def dashboard_page(request: Request) -> Response:
-        response = FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
         token = request.query_params.get("token")
-        if token and policy.token_ok(token):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        if policy.token is None or not token:
+            return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+        # (The middleware let the request in, so the token is the right one.) The cookie
+        # keeps it for reloads and new tabs, and the redirect takes it out of the address
+        # bar and the history.
+        response = RedirectResponse("./", status_code=303, headers={"Cache-Control": "no-store"})
+        response.set_cookie(
+            cookie_name(request.scope), token, httponly=True, samesite="strict", path="/"
+        )
         return response
 
     async def api_targets(request: Request) -> Response:
@@ -102,8 +120,8 @@ def create_app(
         if not view.knows(key):
             return JSONResponse({"error": f"no target {key!r}"}, status_code=404)
         try:
-            since = _optional_float(request.query_params.get("since"))
-            limit = _optional_int(request.query_params.get("limit"))
+            since = _seconds(request.query_params, "since")
+            limit = _count(request.query_params, "limit", MAX_LIMIT)
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
         return JSONResponse(
@@ -121,12 +139,14 @@ def create_app(
         if not view.knows(key):
             return JSONResponse({"error": f"no target {key!r}"}, status_code=404)
         try:
-            start = _required_float(request.query_params.get("start"), "start")
-            end = _required_float(request.query_params.get("end"), "end")
-            buckets = _optional_int(request.query_params.get("buckets")) or 1000
+            start = _seconds(request.query_params, "start", required=True)
+            end = _seconds(request.query_params, "end", required=True)
+            # The page asks for as many buckets as it has pixels: more are cut to the most.
+            buckets = min(_count(request.query_params, "buckets") or 1000, MAX_BUCKETS)
+            if start is None or end is None or end < start:
+                raise ValueError("end must not be before start")
         except ValueError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
-        buckets = min(buckets, MAX_BUCKETS)
         points = await asyncio.to_thread(view.range, key, start, end, buckets)
         return JSONResponse({"target": key, **points})
 
@@ -173,6 +193,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(SecurityMiddleware, policy=policy),
+            Middleware(BodyLimitMiddleware),
             Middleware(RawSendMiddleware),
         ],
     )
@@ -194,30 +215,33 @@ _PAGE_HEADERS = {
 }
 
 
-def _optional_float(raw: str | None) -> float | None:
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:40] + "…")
+
+
+def _seconds(params: QueryParams, name: str, *, required: bool = False) -> float | None:
+    """A finite time in seconds; ValueError naming the parameter."""
+    raw = params.get(name)
     if raw is None or raw == "":
+        if required:
+            raise ValueError(f"the {name} parameter is required")
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"since must be a number of seconds, not {raw!r}") from None
-
-
-def _required_float(raw: str | None, name: str) -> float:
-    if raw is None or raw == "":
-        raise ValueError(f"the {name} parameter is required")
-    value = _optional_float(raw)
-    assert value is not None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a number of seconds, not {_shown(raw)}")
     return value
 
 
-def _optional_int(raw: str | None) -> int | None:
+def _count(params: QueryParams, name: str, most: int | None = None) -> int | None:
+    """A positive integer, at most `most` when given; ValueError naming the parameter."""
+    raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"limit must be a positive integer, not {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"limit must be a positive integer, not {raw!r}")
+    bounds = f"from 1 to {most}" if most is not None else "of 1 or more"
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+    if value < 1 or (most is not None and value > most):
+        raise ValueError(f"{name} must be an integer {bounds}, not {_shown(raw)}")
     return value

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -23,6 +24,7 @@ from memlens.python_poll import PythonPoller
 from memlens.sampler import Sampler
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
+from memlens.web.ws import MAX_CLIENT_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def url_for(sock: socket.socket, token: str | None = None) -> str:
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
         shown = socket.gethostname()
-    suffix = f"?token={token}" if token else ""
+    suffix = f"?token={quote(token, safe='')}" if token else ""
     return f"http://{shown}:{port}/{suffix}"
 
 
@@ -67,7 +69,7 @@ def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
         app,
         log_level="warning",
         ws="websockets-sansio",
-        ws_max_size=64 * 1024,
+        ws_max_size=MAX_CLIENT_MESSAGE,  # clients only ever send "ping"
         # Off so that one frame built once can go to every client (see web/fastsend.py);
         # ticks are a few hundred bytes, where compression saves little.
         ws_per_message_deflate=False,
