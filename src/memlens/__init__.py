@@ -15,35 +15,23 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# The library's names, imported on first use: `import memlens` stays as cheap as the
-# agent, which imports nothing else of memlens at start-up, needs it to be.
-_LAZY = {
-    "AllocationHotspot": "memlens.api.tracker_types",
-    "AnalysisReport": "memlens.api.tracker_types",
-    "SamplingConfig": "memlens.api.sampling",
-    "Tracker": "memlens.api.tracker",
-    "track": "memlens.api.tracker",
-    "MemoryLeak": "memlens.api.snapshot",
-    "MemorySnapshot": "memlens.api.snapshot",
-    "Profiler": "memlens.api.profiler",
-    "measure": "memlens.api.measure",
-    "profile": "memlens.api.measure",
-}
+# The library's names, imported on first use from `memlens.api` (which holds the one
+# table of where each lives): `import memlens` stays as cheap as the agent, which
+# imports nothing else of memlens at start-up, needs it to be.
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+    from memlens import api
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(api, name)
     globals()[name] = value  # once: `memlens.track(x)` in a hot loop must not pay again
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -8,7 +8,7 @@ loads anything outside this package.
 
 from __future__ import annotations
 
-from memlens.agent._entry import PROTOCOL_VERSION
+from memlens.agent._constants import PROTOCOL_VERSION
 from memlens.agent.lifecycle import info, is_running, start, stop
 from memlens.agent.server import AgentInfo, AgentStartError
 

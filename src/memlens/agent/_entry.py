@@ -23,9 +23,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-# The wire protocol's version (re-exported by `protocol`), kept here because the entry
-# that a starting agent writes names it, and starting does not load the wire format.
-PROTOCOL_VERSION = 1
 
 # The file-type bits of a mode, as fixed by POSIX (`stat.S_IFMT`, `stat.S_IFDIR`).
 _S_IFMT = 0o170000

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from memlens.agent import answers
+from memlens.agent._constants import PROTOCOL_VERSION
 from memlens.agent.addresses import TcpAddress, parse_address
 from memlens.agent.protocol import (
     E_BUSY,
@@ -26,7 +27,6 @@ from memlens.agent.protocol import (
     E_UNSUPPORTED_PROTOCOL,
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
-    PROTOCOL_VERSION,
     ConnectionClosed,
     Message,
     ProtocolError,

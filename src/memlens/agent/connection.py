@@ -21,6 +21,7 @@ import _socket
 import _thread
 import time
 
+from memlens.agent._constants import FRAME_TIMEOUT_S, HOUSEKEEP_S
 from memlens.agent._log import log_once
 from memlens.agent.gcpauses import GcPauses
 from memlens.agent.protocol import (
@@ -36,7 +37,6 @@ from memlens.agent.protocol import (
     read_frame,
     request_id,
 )
-from memlens.agent.server import FRAME_TIMEOUT_S, HOUSEKEEP_S
 from memlens.agent.session import AgentState, Session
 from memlens.agent.tracing import Tracing
 

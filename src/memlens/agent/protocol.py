@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import time
 
-from memlens.agent import _entry
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from _socket import socket
     from typing import Any
 
-# Defined with the registry entry, which names it and which a starting agent writes
-# without loading this module.
-PROTOCOL_VERSION = _entry.PROTOCOL_VERSION
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 HEADER_BYTES = 4

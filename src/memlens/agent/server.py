@@ -22,6 +22,7 @@ import sys
 import time
 
 from memlens.agent import _entry
+from memlens.agent._constants import PROTOCOL_VERSION
 from memlens.agent._log import log_once, warning
 from memlens.agent._record import Record
 
@@ -42,11 +43,9 @@ MAX_CONNECTIONS = 16  # viewers that said hello
 # has waited longest is the one least likely to be a viewer, and a peer that keeps slow
 # connections open cannot keep a viewer out.
 MAX_PENDING = 8
-FRAME_TIMEOUT_S = 10.0  # to finish a frame once begun, or to take an answer
 # To finish the hello after connecting, whole. Read when each connection is accepted, so
 # a test can shorten it in its child before starting the agent.
 HELLO_TIMEOUT_S = 10.0
-HOUSEKEEP_S = 10.0  # how often an idle connection's thread looks at idle gc viewers
 STOP_WAIT_S = 2.0  # how long stop() waits for the listening thread to end
 _MAX_UNIX_PATH = 100
 
@@ -139,7 +138,7 @@ class AgentServer:
         token_required = self.options.token is not None
         entry = {
             **self._identity,
-            "protocol": _entry.PROTOCOL_VERSION,
+            "protocol": PROTOCOL_VERSION,
             "socket": self._socket_path,
             "tcp": tcp_text,
             "token_required": token_required,

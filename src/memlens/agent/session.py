@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from memlens.agent import stats, tracing
+from memlens.agent._constants import PROTOCOL_VERSION
 from memlens.agent.budget import CostGate
 from memlens.agent.protocol import (
     E_BAD_REQUEST,
@@ -17,7 +18,6 @@ from memlens.agent.protocol import (
     E_UNSUPPORTED_PROTOCOL,
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
-    PROTOCOL_VERSION,
     Message,
     RequestError,
     choice_arg,

@@ -6,10 +6,10 @@ others (the profiler pulls in the store and the analysis; the agent imports none
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from typing import Any
+
     from memlens.api.measure import Measurement, measure, profile
     from memlens.api.profiler import Profiler
     from memlens.api.sampling import SamplingConfig
@@ -37,6 +37,8 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
     return getattr(importlib.import_module(module), name)
 
 

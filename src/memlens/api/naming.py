@@ -80,12 +80,6 @@ def call_site(
     return site
 
 
-def clear_cache() -> None:
-    with _lock:
-        _sites.clear()
-        _files.clear()
-
-
 def placeholder(file: str, line: int) -> str:
     return f"<expression at {os.path.basename(file) or file}:{line}>"
 

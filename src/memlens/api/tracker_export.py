@@ -16,14 +16,28 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from memlens import __version__
+from memlens.api.sampling import SamplingConfig
+from memlens.api.tracker_types import AnalysisReport, TrackerStats, TrackEvent
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording, OutputUnwritable
 from memlens.exporters.codec import CodecError, decode_column, encode_column
 
-if TYPE_CHECKING:
-    from memlens.api.tracker import Tracker
+
+class Exportable(Protocol):
+    """What an export reads of a tracker (`memlens.api.tracker.Tracker` is one); named
+    by shape so that this module and the tracker need not import each other."""
+
+    started: float
+    sampling: SamplingConfig
+
+    def events(self) -> list[TrackEvent]: ...
+
+    def analyze(self) -> AnalysisReport: ...
+
+    def stats(self) -> TrackerStats: ...
+
 
 FORMAT = "memlens-tracker"
 VERSION = 1
@@ -59,7 +73,7 @@ FLAG_LIFETIME_TRACKED = 4
 _STRING_COLUMNS = ("name", "name_note", "type_name", "file", "function", "thread_name")
 
 
-def tracker_document(tracker: Tracker) -> dict[str, Any]:
+def tracker_document(tracker: Exportable) -> dict[str, Any]:
     """Everything the tracker holds, JSON-ready (the JSON export's content)."""
     events = tracker.events()
     report = tracker.analyze()
@@ -285,7 +299,7 @@ def format_for(path: Path) -> str:
     return "binary"
 
 
-def write_export(tracker: Tracker, path: Path, format: str | None = None) -> Path:
+def write_export(tracker: Exportable, path: Path, format: str | None = None) -> Path:
     chosen = format or format_for(path)
     if chosen not in FORMATS:
         raise ValueError(f"unknown tracker export format {chosen!r}: one of {', '.join(FORMATS)}")
