@@ -23,9 +23,11 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from memlens import api
+    import importlib
 
-    value = getattr(api, name)
+    from memlens.api import WHERE  # not getattr(api, name): `api.measure` is a module too
+
+    value = getattr(importlib.import_module(WHERE[name]), name)
     globals()[name] = value  # once: `memlens.track(x)` in a hot loop must not pay again
     return value
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from memlens.api.tracker import Tracker, track
     from memlens.api.tracker_types import AllocationHotspot, AnalysisReport, TrackEvent
 
-_WHERE = {
+WHERE = {
     "AllocationHotspot": "memlens.api.tracker_types",
     "AnalysisReport": "memlens.api.tracker_types",
     "SamplingConfig": "memlens.api.sampling",
@@ -34,7 +34,7 @@ _WHERE = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
+    module = WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
@@ -43,7 +43,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+    return sorted({*globals(), *WHERE})
 
 
 __all__ = [
