@@ -374,7 +374,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "negative.log").write_text(
         "# Elapsed time   CPU (%)     Real (MB)   Virtual (MB)\n  1.0  2.0  -3.0  4.0\n"
     )
-    (tmp / "deep.json").write_text('{"format": "memlens-recording", "version": 1, "x": ' + "[" * 2000)
+    (tmp / "deep.json").write_text(
+        '{"format": "memlens-recording", "version": 1, "x": ' + "[" * 2000
+    )
     return {
         "missing": (tmp / "missing.csv", "does not exist"),
         "directory": (tmp / "a-directory", "is a directory"),
