@@ -14,15 +14,17 @@ import csv
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 from memlens.errors import CorruptRecording, NotARecording, UsageError
 from memlens.exporters.binary import is_binary
 from memlens.exporters.bundle import Recording
 from memlens.exporters.importer import parse_export
 from memlens.exporters.json_export import looks_like_json
+from memlens.exporters.limits import is_size, is_time, read_bounded
 from memlens.model import Target
 from memlens.store import RecordingInfo, StoreReader
 from memlens.store.files import SQLITE_MAGIC
@@ -146,6 +148,12 @@ def _target_series(
     vs: list[float | None] = []
     for t, v in zip(times, values, strict=True):
         if t is not None:
+            if not is_time(t) or (v is not None and not is_size(v)):
+                # An export is checked as it is read; this is a store written elsewhere.
+                raise CorruptRecording(
+                    f"target {target.key} holds a sample ({t!r}, {v!r}) that is not a time "
+                    "and a memory size"
+                )
             ts.append(float(t))
             vs.append(None if v is None else float(v))
     return NamedSeries(
@@ -220,14 +228,24 @@ def _psrecord_plain(lines: list[str], first: int, path: str) -> SeriesFile:
                 f"{path} line {number} has {len(cells)} columns; psrecord's log has at "
                 f"least {max(at_time, at_real) + 1}"
             )
-        times.append(_number(cells[at_time], path, number, "Elapsed time"))
-        values.append(_number(cells[at_real], path, number, "Real (MB)") * MB)
+        times.append(_time(cells[at_time], path, number, "Elapsed time"))
+        values.append(_size(cells[at_real], MB, path, number, "Real (MB)"))
     return _single(PSRECORD, path, f"{Path(path).name} (psrecord)", times, values)
 
 
 def _csv(text: str, path: str) -> SeriesFile:
     # Read from the text itself, not from its lines: a quoted field may hold a line break.
     rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _csv_rows(rows, path)
+    except csv.Error as e:
+        # A field over the csv module's limit (128 KiB), a NUL, a stray quote.
+        raise CorruptRecording(
+            f"{path} line {rows.line_num} is not CSV that can be read ({e})"
+        ) from None
+
+
+def _csv_rows(rows: _Reader, path: str) -> SeriesFile:
     header = next((row for row in rows if any(cell.strip() for cell in row)), [])
     header = [cell.strip().lower() for cell in header]
     if "time" in header and "rss" in header:
@@ -266,12 +284,10 @@ def _csv(text: str, path: str) -> SeriesFile:
             pid = _pid(row[at_pid], path, number) if at_pid is not None else None
             name = row[at_name].strip() if at_name is not None else ""
             group = grouped[key] = _Rows(pid, name)
-        group.times.append(_number(row[at_time], path, number, header[at_time]))
+        group.times.append(_time(row[at_time], path, number, header[at_time]))
         cell = row[at_rss].strip()
         # An empty cell is an unknown value, as in memlens's own CSV export.
-        group.values.append(
-            None if not cell else _number(cell, path, number, header[at_rss]) * scale
-        )
+        group.values.append(None if not cell else _size(cell, scale, path, number, header[at_rss]))
     if not grouped:
         raise CorruptRecording(f"{path} has a header but no samples")
     if at_key is None:
@@ -285,6 +301,15 @@ def _csv(text: str, path: str) -> SeriesFile:
         name = _label(kind, group.name or key, group.pid)
         series.append(NamedSeries(key, name, group.pid, kind, group.times, group.values))
     return SeriesFile(source, path, series)
+
+
+class _Reader(Protocol):
+    """What `csv.reader` returns, as far as this module uses it."""
+
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+    def __next__(self) -> list[str]: ...
 
 
 @dataclass
@@ -309,11 +334,35 @@ def _number(cell: str, path: str, line: int, column: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        shown = cell if len(cell) <= 30 else cell[:29] + "…"
         raise CorruptRecording(
-            f"{path} line {line}: {shown!r} in the {column} column is not a number"
+            f"{path} line {line}: {_shown(cell)!r} in the {column} column is not a number"
         )
     return value
+
+
+def _time(cell: str, path: str, line: int, column: str) -> float:
+    value = _number(cell, path, line, column)
+    if not is_time(value):
+        raise CorruptRecording(
+            f"{path} line {line}: {_shown(cell)!r} in the {column} column is not a time "
+            "(seconds from 0, up to the year 9999)"
+        )
+    return value
+
+
+def _size(cell: str, scale: float, path: str, line: int, column: str) -> float:
+    value = _number(cell, path, line, column) * scale
+    if not is_size(value):
+        raise CorruptRecording(
+            f"{path} line {line}: {_shown(cell)!r} in the {column} column is not a memory "
+            "size (0 to 2**63 bytes)"
+        )
+    return value
+
+
+def _shown(cell: str) -> str:
+    cell = cell.strip()
+    return cell if len(cell) <= 30 else cell[:29] + "…"
 
 
 def _pid(cell: str, path: str, line: int) -> int | None:
@@ -331,7 +380,7 @@ def _pid(cell: str, path: str, line: int) -> int | None:
 def _read(path: Path, size: int | None) -> bytes:
     try:
         with path.open("rb") as f:
-            return f.read() if size is None else f.read(size)
+            return read_bounded(path, f) if size is None else f.read(size)
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not {_KNOWN}") from None
     except FileNotFoundError:

@@ -367,6 +367,16 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
         "# Elapsed time   CPU (%)     Real (MB)   Virtual (MB)\n  1.0  2.0  x  4.0\n"
     )
     (tmp / "broken.json").write_text('{"format": "memlens-recording", "version"')
+    (tmp / "wide.csv").write_text(f"time,rss,name\n1,100,{'x' * 200_000}\n")
+    (tmp / "huge-rss.csv").write_text("time,rss\n1,100\n2,1e308\n")
+    (tmp / "far-time.csv").write_text("time,rss\n1,100\n1e300,200\n")
+    (tmp / "negative.csv").write_text("time,rss\n1,100\n2,200\n3,-5\n")
+    (tmp / "negative.log").write_text(
+        "# Elapsed time   CPU (%)     Real (MB)   Virtual (MB)\n  1.0  2.0  -3.0  4.0\n"
+    )
+    (tmp / "deep.json").write_text(
+        '{"format": "memlens-recording", "version": 1, "x": ' + "[" * 2000
+    )
     return {
         "missing": (tmp / "missing.csv", "does not exist"),
         "directory": (tmp / "a-directory", "is a directory"),
@@ -381,6 +391,12 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
         "psrecord without Real": (tmp / "psrecord.log", "Real (MB)"),
         "psrecord with a word": (tmp / "bad-psrecord.log", "'x' in the Real (MB) column"),
         "broken JSON": (tmp / "broken.json", "not valid JSON"),
+        "a 200 KB field": (tmp / "wide.csv", "line 2 is not CSV that can be read"),
+        "rss 1e308": (tmp / "huge-rss.csv", "line 3: '1e308' in the rss column is not a memory"),
+        "time 1e300": (tmp / "far-time.csv", "line 3: '1e300' in the time column is not a time"),
+        "negative rss": (tmp / "negative.csv", "line 4: '-5' in the rss column is not a memory"),
+        "negative psrecord": (tmp / "negative.log", "line 2: '-3.0' in the Real (MB) column"),
+        "JSON nested 2,000 deep": (tmp / "deep.json", "nests JSON deeper than 64 levels"),
     }
 
 
@@ -398,6 +414,12 @@ BAD = [
     "psrecord without Real",
     "psrecord with a word",
     "broken JSON",
+    "a 200 KB field",
+    "rss 1e308",
+    "time 1e300",
+    "negative rss",
+    "negative psrecord",
+    "JSON nested 2,000 deep",
 ]
 
 

@@ -484,7 +484,7 @@ def test_export_and_import_on_the_command_line(synthetic: Recorded, tmp_path: Pa
     name = f"memlens-{synthetic.rid}.mlrec"
     assert result.stdout.decode() == f"{name}\n"
     assert "400 samples" in one_line(result.stderr)  # 300 of alpha, 100 of beta
-    assert (tmp_path / name).read_bytes().startswith(b"MLREC\x01")
+    assert (tmp_path / name).read_bytes().startswith(b"MLREC\x02")
 
     result = memlens("export", "synthetic", "--db", db, "--format", "json", "-o", "-", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -14,6 +14,11 @@ Layout (docs/formats.md has it byte by byte):
         meta length (u32 LE)  meta (UTF-8 JSON)
         for each target in meta["targets"] order, for each name in meta["columns"]:
             one column record (`codec.encode_column`)
+    CRC-32 of everything before it (u32 LE; version 2 on, absent in version 1)
+
+The file is untrusted: the checksum is checked before anything is inflated, and the
+stream is inflated a column at a time against the sizes the header declares (see
+`limits.Inflater`), so a file cannot make memlens hold more than its real content.
 """
 
 from __future__ import annotations
@@ -32,11 +37,22 @@ from memlens.exporters.bundle import (
     info_to_dict,
     recording_from_parts,
 )
-from memlens.exporters.codec import CodecError, decode_column, encode_column
+from memlens.exporters.codec import (
+    COLUMN_HEADER,
+    CodecError,
+    Value,
+    decode_column,
+    encode_column,
+    max_payload,
+)
+from memlens.exporters.limits import MAX_HEADER_BYTES, Inflater, check_depth
 
 MAGIC = b"MLREC"
-VERSION = 1
+VERSION = 2
+_CHECKSUMMED = 2  # the first version that ends with a CRC-32
 _LENGTH = struct.Struct("<I")
+_CRC = struct.Struct("<I")
+_MAX_COUNT = 1 << 32  # samples of one target: a century at 1 Hz is 3.2e9
 
 
 def dump_binary(recording: Recording) -> bytes:
@@ -53,7 +69,8 @@ def dump_binary(recording: Recording) -> bytes:
     for target in recording.targets:
         series = recording.series[target.key]
         parts.extend(encode_column(series[name]) for name in COLUMNS)
-    return MAGIC + bytes([VERSION]) + zlib.compress(b"".join(parts), 9)
+    data = MAGIC + bytes([VERSION]) + zlib.compress(b"".join(parts), 9)
+    return data + _CRC.pack(zlib.crc32(data))
 
 
 def is_binary(data: bytes) -> bool:
@@ -71,44 +88,64 @@ def load_binary(data: bytes, source: str) -> Recording:
     if version > VERSION:
         raise NewerSchema(
             f"{source} is a binary export of format version {version}, written by a newer "
-            f"memlens; this memlens {__version__} reads version {VERSION}: upgrade memlens"
+            f"memlens; this memlens {__version__} reads versions 1 to {VERSION}: upgrade memlens"
         )
     if version < 1:
         raise CorruptRecording(f"{source} is a damaged memlens binary export (version 0)")
+    stream = memoryview(data)[len(MAGIC) + 1 :]
+    if version >= _CHECKSUMMED:
+        if len(stream) < _CRC.size:
+            raise CorruptRecording(f"{source} is a truncated memlens binary export")
+        stream, (crc,) = stream[: -_CRC.size], _CRC.unpack(data[-_CRC.size :])
+        if zlib.crc32(memoryview(data)[: -_CRC.size]) != crc:
+            raise CorruptRecording(
+                f"{source} is a damaged memlens binary export (its checksum does not match)"
+            )
     try:
-        body = zlib.decompress(data[len(MAGIC) + 1 :])
-    except zlib.error as e:
-        raise CorruptRecording(f"{source} is a damaged memlens binary export ({e})") from None
-    try:
-        return _parse(body, source)
+        return _parse(Inflater(stream, source), source)
     except (CodecError, struct.error, ValueError, KeyError, TypeError) as e:
         raise CorruptRecording(f"{source} is a damaged memlens binary export ({e})") from None
 
 
-def _parse(body: bytes, source: str) -> Recording:
-    (size,) = _LENGTH.unpack_from(body, 0)
-    offset = _LENGTH.size + size
-    if offset > len(body):
-        raise CodecError("the data ends inside the header")
-    meta: Any = json.loads(body[_LENGTH.size : offset])
+def _parse(body: Inflater, source: str) -> Recording:
+    (size,) = _LENGTH.unpack(body.read(_LENGTH.size))
+    if size > MAX_HEADER_BYTES:
+        raise CodecError(f"the header claims {size:,} bytes, over the {MAX_HEADER_BYTES:,} limit")
+    head = body.read(size)
+    check_depth(head, source)
+    meta: Any = json.loads(head)
     if not isinstance(meta, dict):
         raise CodecError("the header is not an object")
     columns, counts, targets = meta["columns"], meta["counts"], meta["targets"]
     if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
         raise CodecError("the column list is not a list of names")
+    if not columns or columns[0] != "t" or len(set(columns)) != len(columns):
+        raise CodecError("the column list does not start with t, or repeats a name")
     if not (isinstance(counts, list) and isinstance(targets, list)):
         raise CodecError("the header's targets or counts are not lists")
     if len(counts) != len(targets):
         raise CodecError("the header does not have one sample count per target")
-    view = memoryview(body)
     series: dict[str, object] = {}
     for target, count in zip(targets, counts, strict=True):
-        if not (isinstance(count, int) and count >= 0 and isinstance(target, dict)):
+        if not (isinstance(count, int) and 0 <= count < _MAX_COUNT and isinstance(target, dict)):
             raise CodecError("a target or its sample count is malformed")
         values: dict[str, object] = {}
         for name in columns:
-            values[name], offset = decode_column(view, offset, count)
+            values[name] = _column(body, count, times=name == "t")
         series[str(target.get("key"))] = values
-    if offset != len(body):
-        raise CodecError(f"{len(body) - offset} bytes follow the last column")
+    body.finish()
     return recording_from_parts(source, meta["recording"], targets, series, meta["events"])
+
+
+def _column(body: Inflater, count: int, *, times: bool) -> list[Value]:
+    """One column record, its payload's length checked against what `count` values can
+    take before it is inflated. The times column comes first and must hold every value,
+    so a count no bytes stand behind fails there, before any list of that length."""
+    head = body.read(COLUMN_HEADER.size)
+    kind_flags, size = COLUMN_HEADER.unpack(head)
+    if size > max_payload(kind_flags, count):
+        raise CodecError(f"a column of {count:,} values claims {size:,} bytes")
+    if times and count and size < count:
+        raise CodecError(f"the times of {count:,} samples take only {size:,} bytes")
+    values, _ = decode_column(head + body.read(size), 0, count)
+    return values

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from memlens.errors import CorruptRecording, NewerSchema
+from memlens.exporters.limits import check_text, is_int64, is_size, is_time
 from memlens.model import SAMPLE_FIELDS, Target
 from memlens.store import EVENT_KINDS, Event, RecordingInfo, StoreReader
 
@@ -106,21 +107,61 @@ class _Check:
         return value
 
     def text(self, value: object, where: str, *, optional: bool = False) -> Any:
-        if isinstance(value, str) or (optional and value is None):
+        if isinstance(value, str):
+            return check_text(value, where, self.source)
+        if optional and value is None:
             return value
         raise self.fail(where, "is not a string")
 
     def integer(self, value: object, where: str, *, optional: bool = False) -> Any:
-        if (isinstance(value, int) and not isinstance(value, bool)) or (optional and value is None):
+        if optional and value is None:
             return value
-        raise self.fail(where, "is not an integer")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(where, "is not an integer")
+        if not is_int64(value):
+            raise self.fail(where, f"is {value}, beyond 64 bits")
+        return value
 
     def number(self, value: object, where: str, *, optional: bool = False) -> Any:
-        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
-            optional and value is None
-        ):
+        """A finite number that SQLite stores as it is (an integer within 64 bits)."""
+        if optional and value is None:
             return value
-        raise self.fail(where, "is not a number")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self.fail(where, "is not a number")
+        if isinstance(value, int) and not is_int64(value):
+            raise self.fail(where, f"is {value}, beyond 64 bits")
+        if not math.isfinite(value):
+            raise self.fail(where, f"is {value}, not a finite number")
+        return value
+
+    def time(self, value: object, where: str, *, optional: bool = False) -> Any:
+        t = self.number(value, where, optional=optional)
+        if t is not None and not is_time(t):
+            raise self.fail(where, f"is {t!r}, not a time from 1970 to 9999")
+        return t
+
+    def size(self, value: object, where: str) -> Any:
+        """A sample's value (bytes, a count, CPU percent): unknown, or 0 to 2**63."""
+        v = self.number(value, where, optional=True)
+        if v is not None and not is_size(v):
+            raise self.fail(where, f"holds {v!r}, not a value from 0 to 2**63")
+        return v
+
+    def data(self, value: object, where: str) -> dict[str, Any]:
+        """An event's free-form data: an object whose every string, key or value at any
+        depth (already bounded by the parser), SQLite can store."""
+        d = self.obj(value, where)
+        pending: list[object] = [d]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                check_text(item, where, self.source)
+            elif isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+        return d
 
     def keys(self, value: dict[str, Any], expected: tuple[str, ...], where: str) -> None:
         missing = [k for k in expected if k not in value]
@@ -150,11 +191,11 @@ def _info(c: _Check, value: object) -> RecordingInfo:
     return RecordingInfo(
         id=c.integer(d.get("id", 0), "recording.id"),
         name=c.text(d["name"], "recording.name"),
-        started=c.number(d["started"], "recording.started"),
-        ended=c.number(d.get("ended"), "recording.ended", optional=True),
+        started=c.time(d["started"], "recording.started"),
+        ended=c.time(d.get("ended"), "recording.ended", optional=True),
         command=c.text(d.get("command"), "recording.command", optional=True),
         host=c.text(d["host"], "recording.host"),
-        interval=c.number(d["interval"], "recording.interval"),
+        interval=c.size(c.number(d["interval"], "recording.interval"), "recording.interval"),
         exit_code=c.integer(d.get("exit_code"), "recording.exit_code", optional=True),
         target_count=c.integer(d.get("target_count", 0), "recording.target_count"),
         sample_count=c.integer(d.get("sample_count", 0), "recording.sample_count"),
@@ -174,13 +215,13 @@ def _targets(c: _Check, value: object) -> list[Target]:
             key=c.text(d["key"], f"{where}.key"),
             kind=c.text(d["kind"], f"{where}.kind"),
             pid=c.integer(d["pid"], f"{where}.pid"),
-            start_time=c.number(d["start_time"], f"{where}.start_time"),
+            start_time=c.time(d["start_time"], f"{where}.start_time"),
             name=c.text(d["name"], f"{where}.name"),
             cmdline=c.text(d["cmdline"], f"{where}.cmdline"),
             parent=c.text(d.get("parent"), f"{where}.parent", optional=True),
             members=[c.text(m, f"{where}.members") for m in members],
             state=c.text(d.get("state", "running"), f"{where}.state"),
-            exit_time=c.number(d.get("exit_time"), f"{where}.exit_time", optional=True),
+            exit_time=c.time(d.get("exit_time"), f"{where}.exit_time", optional=True),
             exit_code=c.integer(d.get("exit_code"), f"{where}.exit_code", optional=True),
             exit_reason=c.text(d.get("exit_reason"), f"{where}.exit_reason", optional=True),
         )
@@ -205,12 +246,10 @@ def _series(c: _Check, value: Mapping[str, object], keys: list[str]) -> dict[str
                 f"{c.source} holds sample fields this memlens does not know "
                 f"({', '.join(extra)}): it was written by a newer memlens; upgrade memlens"
             )
-        ts = [c.number(v, f"{where}.t") for v in c.array(raw.get("t", []), f"{where}.t")]
+        ts = [c.time(v, f"{where}.t") for v in c.array(raw.get("t", []), f"{where}.t")]
         for i in range(1, len(ts)):
             if not ts[i - 1] < ts[i]:
                 raise c.fail(f"{where}.t", f"is not strictly increasing at index {i}")
-        if any(not math.isfinite(t) for t in ts):
-            raise c.fail(f"{where}.t", "holds a time that is not finite")
         series: Series = {"t": ts}
         for name in SAMPLE_FIELDS:
             if name not in raw:  # an older export without this field: unknown throughout
@@ -219,7 +258,7 @@ def _series(c: _Check, value: Mapping[str, object], keys: list[str]) -> dict[str
             column = c.array(raw[name], f"{where}.{name}")
             if len(column) != len(ts):
                 raise c.fail(f"{where}.{name}", f"has {len(column)} values for {len(ts)} times")
-            series[name] = [c.number(v, f"{where}.{name}", optional=True) for v in column]
+            series[name] = [c.size(v, f"{where}.{name}") for v in column]
         out[key] = series
     return out
 
@@ -236,7 +275,7 @@ def _events(c: _Check, value: object, keys: set[str]) -> list[Event]:
         target_key = c.text(d.get("target_key"), f"{where}.target_key", optional=True)
         if target_key is not None and target_key not in keys:
             raise c.fail(f"{where}.target_key", f"names no listed target ({target_key!r})")
-        t = c.number(d["t"], f"{where}.t")
-        data = c.obj(d.get("data", {}), f"{where}.data")
+        t = c.time(d["t"], f"{where}.t")
+        data = c.data(d.get("data", {}), f"{where}.data")
         out.append(Event(0, 0, target_key, t, kind, data))
     return out

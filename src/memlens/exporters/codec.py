@@ -18,6 +18,8 @@ import sys
 from array import array
 from collections.abc import Sequence
 
+from memlens.exporters.limits import too_deep
+
 Value = float | int | None
 
 KIND_NONE = 0  # every value unknown: no payload
@@ -28,11 +30,23 @@ FLAG_NULLS = 0x80  # the payload starts with one byte per value, 1 where it is u
 
 _MASK = (1 << 64) - 1
 _SIGN = 1 << 63
-_HEADER = struct.Struct("<BI")  # kind | flags, payload length
+COLUMN_HEADER = struct.Struct("<BI")  # kind | flags, payload length
+_JSON_VALUE = 48  # the longest JSON number or null a column holds, with its comma
 
 
 class CodecError(ValueError):
     """A column that cannot be decoded; the caller names the file."""
+
+
+def max_payload(kind_flags: int, count: int) -> int:
+    """The most bytes a column record of `count` values can rightly hold: a file that
+    claims more is damaged, and is refused before the claim is inflated."""
+    kind = kind_flags & ~FLAG_NULLS
+    if kind == KIND_NONE:
+        return 0
+    if kind in (KIND_INT, KIND_FLOAT):
+        return 9 * count if kind_flags & FLAG_NULLS else 8 * count
+    return _JSON_VALUE * count + 2 if kind == KIND_JSON else 0
 
 
 def encode_column(values: Sequence[Value]) -> bytes:
@@ -40,7 +54,7 @@ def encode_column(values: Sequence[Value]) -> bytes:
     known = [v for v in values if v is not None]
     has_nulls = len(known) != len(values)
     if not known:
-        return _HEADER.pack(KIND_NONE, 0)
+        return COLUMN_HEADER.pack(KIND_NONE, 0)
     ints = [v for v in known if isinstance(v, int) and not isinstance(v, bool)]
     floats = [v for v in known if isinstance(v, float)]
     if len(ints) == len(known) and all(-_SIGN <= v < _SIGN for v in ints):
@@ -49,20 +63,20 @@ def encode_column(values: Sequence[Value]) -> bytes:
         kind, patterns = KIND_FLOAT, _float_bits(floats)
     else:
         payload = json.dumps(list(values), allow_nan=True).encode()
-        return _HEADER.pack(KIND_JSON, len(payload)) + payload
+        return COLUMN_HEADER.pack(KIND_JSON, len(payload)) + payload
     body = _shuffle(_delta_zigzag(patterns))
     if has_nulls:
         body = bytes(v is None for v in values) + body
         kind |= FLAG_NULLS
-    return _HEADER.pack(kind, len(body)) + body
+    return COLUMN_HEADER.pack(kind, len(body)) + body
 
 
 def decode_column(data: bytes | memoryview, offset: int, count: int) -> tuple[list[Value], int]:
     """The column of `count` values at `offset`, and the offset after it."""
-    if offset + _HEADER.size > len(data):
+    if offset + COLUMN_HEADER.size > len(data):
         raise CodecError("the data ends inside a column header")
-    kind_flags, size = _HEADER.unpack_from(data, offset)
-    start = offset + _HEADER.size
+    kind_flags, size = COLUMN_HEADER.unpack_from(data, offset)
+    start = offset + COLUMN_HEADER.size
     end = start + size
     if end > len(data):
         raise CodecError("the data ends inside a column")
@@ -73,6 +87,10 @@ def decode_column(data: bytes | memoryview, offset: int, count: int) -> tuple[li
             raise CodecError("an empty column has a payload")
         return [None] * count, end
     if kind == KIND_JSON:
+        if size < 2 * count:  # "[]" or "1," per value at the least: before json.loads
+            raise CodecError("a JSON column is too short for its values")
+        if too_deep(payload):
+            raise CodecError("a JSON column nests too deeply")
         try:
             values = json.loads(payload)
         except ValueError as e:
@@ -87,6 +105,8 @@ def decode_column(data: bytes | memoryview, offset: int, count: int) -> tuple[li
         mask, payload = payload[:count], payload[count:]
         if len(mask) != count:
             raise CodecError("a column's mask is cut short")
+        if mask.translate(None, b"\x00\x01"):
+            raise CodecError("a column's mask holds bytes other than 0 and 1")
     known = count - sum(mask)
     if len(payload) != 8 * known:
         raise CodecError(f"a column holds {len(payload)} bytes for {known} values")

@@ -17,6 +17,7 @@ from memlens.errors import CorruptRecording, NotARecording
 from memlens.exporters.binary import is_binary, load_binary
 from memlens.exporters.bundle import Recording
 from memlens.exporters.json_export import load_json, looks_like_json
+from memlens.exporters.limits import read_bounded
 from memlens.model import SAMPLE_FIELDS, Reading, Tick
 from memlens.store import Store
 from memlens.store.files import SQLITE_MAGIC
@@ -26,7 +27,8 @@ def read_export(path: str | Path) -> Recording:
     """The recording in a JSON or binary export file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = read_bounded(path, f)
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not a memlens export") from None
     except FileNotFoundError:

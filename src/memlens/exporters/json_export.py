@@ -13,6 +13,7 @@ from typing import Any
 from memlens import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
 from memlens.exporters.bundle import Recording, event_to_dict, info_to_dict, recording_from_parts
+from memlens.exporters.limits import check_depth
 
 FORMAT = "memlens-recording"
 VERSION = 1
@@ -41,6 +42,8 @@ def looks_like_json(data: bytes) -> bool:
 def load_json(data: bytes, source: str) -> Recording:
     """The recording in a JSON export; NotARecording when the file is something else,
     NewerSchema for a newer format version, CorruptRecording for a damaged one."""
+    if looks_like_json(data):
+        check_depth(data, source)
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as e:
