@@ -30,6 +30,20 @@ from memlens.redact import redact_cmdline
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.05
+# The longest interval: a sampler that wakes less often than hourly is not watching, and
+# a wait much longer than this (inf, 1e308) overflows the clock and kills the thread.
+MAX_INTERVAL = 3600.0
+
+
+def check_interval(interval: float) -> float:
+    """`interval` if a sampler can keep it (a finite number of seconds from MIN_INTERVAL
+    to MAX_INTERVAL), else ValueError with a message fit for a person."""
+    if not (isinstance(interval, int | float) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
+        raise ValueError(
+            f"the interval must be at least {MIN_INTERVAL} s and at most {MAX_INTERVAL:g} s "
+            f"(one hour), not {interval!r}"
+        )
+    return float(interval)
 
 
 @dataclass
@@ -77,8 +91,7 @@ class Sampler:
         probes: Iterable[ProcessProbe] = (),
         children_of_memlens: Iterable[subprocess.Popen[bytes]] = (),
     ) -> None:
-        if config.interval < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
+        check_interval(config.interval)
         self.config = config
         self.on_tick = on_tick
         self._popen = {p.pid: p for p in children_of_memlens}
@@ -284,9 +297,7 @@ class Sampler:
         """Sample every `interval` seconds from now on. The loop wakes at once and starts a
         new grid with a round, so a viewer that asks for a shorter interval does not wait
         out the longer one; the counts of rounds and misses carry on."""
-        if interval < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
-        self.config.interval = interval
+        self.config.interval = check_interval(interval)
         self._regrid.set()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -19,14 +19,15 @@ from memlens.exporters.bundle import Recording
 from memlens.exporters.json_export import load_json, looks_like_json
 from memlens.model import SAMPLE_FIELDS, Reading, Tick
 from memlens.store import Store
-from memlens.store.files import SQLITE_MAGIC
+from memlens.store.files import SQLITE_MAGIC, open_regular
 
 
 def read_export(path: str | Path) -> Recording:
     """The recording in a JSON or binary export file."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open_regular(path) as f:  # a FIFO would block
+            data = f.read()
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not a memlens export") from None
     except FileNotFoundError:

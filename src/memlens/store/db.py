@@ -45,7 +45,7 @@ from memlens.store.batch import (
     TickOp,
     target_row,
 )
-from memlens.store.files import make_parent, sniff, translate
+from memlens.store.files import existing_file, make_parent, sniff, translate
 from memlens.store.schema import EVENT_KINDS, MIGRATIONS, Migration, check, migrate
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Store:
         naming the file. `migrations` is for tests of the migration mechanism.
         """
         path = Path(path).expanduser()
-        if path.exists():
+        if existing_file(path, writing=True):
             sniff(path)
         elif not create:
             raise NotARecording(f"{path}: no such recording file")
