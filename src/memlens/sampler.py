@@ -71,6 +71,10 @@ class SamplerConfig:
     system: bool = True
     gpu: bool = True
     system_every: float = 1.0
+    # One more round when the sampler stops, after its thread has ended: a process that
+    # exited since the previous round (between ticks, or just before the stop) is then
+    # seen gone and its exit recorded. `run` and `check` want their command's exit.
+    final_round: bool = False
 
 
 @dataclass
@@ -106,6 +110,7 @@ class Sampler:
         self._stop = threading.Event()
         self._regrid = threading.Event()  # the interval changed: start a new grid now
         self._thread: threading.Thread | None = None
+        self._final_done = False
         self.missed_ticks = 0
         self.ticks = 0
         self.agents = AgentLinks(
@@ -303,8 +308,15 @@ class Sampler:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._regrid.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if self.config.final_round and not thread.is_alive() and not self._final_done:
+                self._final_done = True
+                try:
+                    self.on_tick(self.sample_once())
+                except Exception:  # the stop goes on: the probes are closed below
+                    log.exception("the last sampling round failed")
         self.agents.close()
         for watched in self._watched.values():
             watched.probe.close()

@@ -28,6 +28,7 @@ from memlens.sampler import Sampler, SamplerConfig
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
+STOP_GRACE_S = 5.0  # how long a command stopped by SIGTERM or SIGHUP has to end
 
 
 def start_child(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -54,16 +55,28 @@ def signals_held(child: subprocess.Popen[bytes]) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
 
 
-def wait_for(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the child, passing on signals that were meant for memlens alone."""
+def wait_for(child: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> int:
+    """Wait for the child, passing on signals that were meant for memlens alone.
+
+    A SIGTERM or SIGHUP sent to memlens (a service manager stopping it) gives the child
+    `grace` seconds to end after it is passed on; a child still running then is killed,
+    so memlens itself ends, with the child's exit recorded, before the manager's own
+    SIGKILL (`docker stop` waits 10 s) takes memlens down without an end to its recording.
+    """
+    deadline: float | None = None
     while True:
         code = child.poll()
         if code is not None:
             return code
+        if deadline is not None and time.monotonic() >= deadline:
+            child.kill()
+            return child.wait()
         info = signal.sigtimedwait(FORWARDED, 0.1)
         if info is not None and info.si_code != SI_KERNEL:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, info.si_signo)
+            if info.si_signo in (signal.SIGTERM, signal.SIGHUP) and deadline is None:
+                deadline = time.monotonic() + grace
 
 
 def shell_status(code: int) -> int:
@@ -80,7 +93,7 @@ def record_command(command: list[str], path: Path, *, interval: float) -> tuple[
         probe = open_process(child.pid)
         recorder = Recorder.start(path, name=short_name(shown), command=shown, interval=interval)
         sampler = Sampler(
-            SamplerConfig(interval=interval, children=True),
+            SamplerConfig(interval=interval, children=True, final_round=True),
             on_tick=recorder.on_tick,
             probes=[probe],
             children_of_memlens=[child],
@@ -88,8 +101,7 @@ def record_command(command: list[str], path: Path, *, interval: float) -> tuple[
         try:
             sampler.start()
             code = wait_for(child)
-            time.sleep(min(interval, 0.5))  # one more round records the exit
-        finally:
+        finally:  # stopping runs the last round, which records the exit
             sampler.stop()
         recorder.finish(exit_code=code)
         return code, recorder.recording_id

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def _supervise(
             interval=args.interval,
         )
     sampler = Sampler(
-        sampler_config(args, children=True),
+        dataclasses.replace(sampler_config(args, children=True), final_round=True),
         on_tick=lambda tick: None,
         probes=[probe],
         children_of_memlens=[child],
@@ -139,7 +139,8 @@ def _supervise(
         sampler.on_tick = on_tick
         sampler.start()
     code = wait_for(child)
-    time.sleep(min(args.interval, 0.5))  # one more round records the exit
+    # Stopping the sampler runs one last round, which records the exit however soon
+    # after the previous round it came.
     if server_thread is not None:
         stop_server.set()
         server_thread.join(10)
