@@ -18,13 +18,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from memlens.cli._summary import short_name
-from memlens.errors import UsageError
-from memlens.probes import open_process
+from memlens.errors import MemlensError, UsageError
+from memlens.probes import ProcessProbe, open_process
 from memlens.recording import Recorder
 from memlens.redact import redact_cmdline
 from memlens.sampler import Sampler, SamplerConfig
+from memlens.store.files import existing_file
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
@@ -79,6 +81,18 @@ def wait_for(child: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> int
                 deadline = time.monotonic() + grace
 
 
+def open_child(child: subprocess.Popen[bytes], **options: Any) -> ProcessProbe | None:
+    """The probe of the command memlens started, or None when it has already ended (a
+    command quicker than memlens's start, like `true`): its exit is still recorded, as
+    the recording's, and memlens still exits with its code."""
+    try:
+        return open_process(child.pid, **options)
+    except MemlensError:
+        if child.poll() is None:
+            raise
+        return None
+
+
 def shell_status(code: int) -> int:
     """A Popen return code as a shell reports it: 128 + N for a child killed by signal N."""
     return code if code >= 0 else 128 - code
@@ -87,15 +101,16 @@ def shell_status(code: int) -> int:
 def record_command(command: list[str], path: Path, *, interval: float) -> tuple[int, int]:
     """Run the command to its end, recording it and its descendants (with a summed
     series) into `path`. Returns (the Popen return code, the recording's id)."""
+    existing_file(path, writing=True)  # a FIFO or a directory, before the command starts
     child = start_child(command)
     with signals_held(child):
         shown = redact_cmdline(command)
-        probe = open_process(child.pid)
+        probe = open_child(child)
         recorder = Recorder.start(path, name=short_name(shown), command=shown, interval=interval)
         sampler = Sampler(
             SamplerConfig(interval=interval, children=True, final_round=True),
             on_tick=recorder.on_tick,
-            probes=[probe],
+            probes=[probe] if probe is not None else [],
             children_of_memlens=[child],
         )
         try:

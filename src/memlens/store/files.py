@@ -166,9 +166,12 @@ def translate(path: Path, exc: sqlite3.Error, *, writing: bool) -> MemlensError:
     if any(word in lowered for word in _CORRUPT):
         return CorruptRecording(f"{path} is damaged or truncated: {text}")
     if writing and "unable to open" in lowered and location_is_read_only(path):
-        return StoreUnwritable(
-            f"cannot write the recording {path}: {path.parent} is read-only ({text})"
+        why = (
+            f"permission denied in {path.parent}"
+            if _mounted_writable(path)
+            else f"{path.parent} is read-only"
         )
+        return StoreUnwritable(f"cannot write the recording {path}: {why} ({text})")
     if writing:  # read-only, permission, full disk, I/O error, locked past the timeout
         return StoreUnwritable(f"cannot write the recording {path}: {text}")
     if "unable to open" in lowered:
@@ -176,6 +179,13 @@ def translate(path: Path, exc: sqlite3.Error, *, writing: bool) -> MemlensError:
     if "disk i/o error" in lowered:
         return CorruptRecording(f"{path} is damaged or truncated: {text}")
     return MemlensError(f"{path} cannot be read: {text}")  # busy, locked, out of memory
+
+
+def _mounted_writable(path: Path) -> bool:
+    try:
+        return not os.statvfs(path.parent).f_flag & os.ST_RDONLY
+    except OSError:
+        return True
 
 
 def _looks_like_sqlite(path: Path) -> bool:
