@@ -108,7 +108,7 @@ def test_a_fifo_is_refused_by_every_command_that_takes_a_recording(
         result = run_memlens(*args, timeout=60)
         assert result.returncode == 2, (args, result.stderr)
         assert "is a FIFO" in one_line(result.stderr), args
-    assert fifo.exists() and not fifo.is_file()  # nothing replaced it
+    assert fifo.is_fifo()  # nothing replaced it
 
 
 def test_a_directory_or_socket_as_the_store_is_refused(
@@ -255,7 +255,8 @@ def test_a_store_in_a_directory_of_root_is_one_line_for_another_user(
                 result = _run_as(as_nobody, *args)
                 assert result.returncode == 2, (args, result.stderr)
                 line = one_line(result.stderr)
-                assert says in line and "ermission denied" in line, (args, line)
+                assert says in line, (args, line)
+                assert "ermission denied" in line, (args, line)
             assert not (locked / "x.db").exists()
     finally:
         sleeper.kill()

@@ -43,9 +43,7 @@ class ProcessMatcher:
     looked at afresh.
     """
 
-    def __init__(
-        self, pattern: re.Pattern[str], exclude: frozenset[int] | None = None
-    ) -> None:
+    def __init__(self, pattern: re.Pattern[str], exclude: frozenset[int] | None = None) -> None:
         self.pattern = pattern
         # memlens and the processes that started it (`timeout 60 memlens watch --name X`,
         # a shell, a CI runner) hold the pattern in their command lines: never targets.
