@@ -14,6 +14,7 @@ import math
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,12 @@ def _supervise(
         sampler.start()
     code = wait_for(child)
     # Stopping the sampler runs one last round, which records the exit however soon
-    # after the previous round it came.
+    # after the previous round it came. The page learns of it from a round of the
+    # running sampler, so that one is waited for (an interval at most).
     if server_thread is not None:
+        deadline = time.monotonic() + args.interval + 1.0
+        while sampler.watches(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         stop_server.set()
         server_thread.join(10)
     else:
