@@ -28,6 +28,7 @@ docs/cli.md ("Configuration") lists every key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from typing import Any
 
 from memlens.analysis.leakmodel import DetectorConfig, Severity
 from memlens.errors import UsageError
-from memlens.units import parse_duration, parse_rate, parse_size
+from memlens.units import check_duration, parse_duration, parse_rate, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,6 +209,8 @@ class _Getter:
 def _number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a number")
+    if not math.isfinite(value):  # TOML has nan and inf
+        raise ValueError(f"{value!r} is not a finite number")
     return float(value)
 
 
@@ -226,7 +229,7 @@ def _size(value: object) -> int:
 def _duration(value: object) -> float:
     if isinstance(value, str):
         return parse_duration(value)
-    return _number(value)
+    return check_duration(_number(value))
 
 
 def _rate(value: object) -> float:

@@ -30,6 +30,20 @@ from memlens.redact import redact_cmdline
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.05
+# The longest interval: a sampler that wakes less often than hourly is not watching, and
+# a wait much longer than this (inf, 1e308) overflows the clock and kills the thread.
+MAX_INTERVAL = 3600.0
+
+
+def check_interval(interval: float) -> float:
+    """`interval` if a sampler can keep it (a finite number of seconds from MIN_INTERVAL
+    to MAX_INTERVAL), else ValueError with a message fit for a person."""
+    if not (isinstance(interval, int | float) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
+        raise ValueError(
+            f"the interval must be at least {MIN_INTERVAL} s and at most {MAX_INTERVAL:g} s "
+            f"(one hour), not {interval!r}"
+        )
+    return float(interval)
 
 
 @dataclass
@@ -57,6 +71,10 @@ class SamplerConfig:
     system: bool = True
     gpu: bool = True
     system_every: float = 1.0
+    # One more round when the sampler stops, after its thread has ended: a process that
+    # exited since the previous round (between ticks, or just before the stop) is then
+    # seen gone and its exit recorded. `run` and `check` want their command's exit.
+    final_round: bool = False
 
 
 @dataclass
@@ -77,8 +95,7 @@ class Sampler:
         probes: Iterable[ProcessProbe] = (),
         children_of_memlens: Iterable[subprocess.Popen[bytes]] = (),
     ) -> None:
-        if config.interval < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
+        check_interval(config.interval)
         self.config = config
         self.on_tick = on_tick
         self._popen = {p.pid: p for p in children_of_memlens}
@@ -93,6 +110,7 @@ class Sampler:
         self._stop = threading.Event()
         self._regrid = threading.Event()  # the interval changed: start a new grid now
         self._thread: threading.Thread | None = None
+        self._final_done = False
         self.missed_ticks = 0
         self.ticks = 0
         self.agents = AgentLinks(
@@ -289,6 +307,10 @@ class Sampler:
     def alive(self) -> int:
         return len(self._live)
 
+    def watches(self, pid: int) -> bool:
+        """Whether a live target has this PID (from any thread: a copy is iterated)."""
+        return any(w.target.pid == pid for w in list(self._live.values()))
+
     def start(self) -> None:
         if self._thread is not None:
             return
@@ -299,16 +321,21 @@ class Sampler:
         """Sample every `interval` seconds from now on. The loop wakes at once and starts a
         new grid with a round, so a viewer that asks for a shorter interval does not wait
         out the longer one; the counts of rounds and misses carry on."""
-        if interval < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL} s")
-        self.config.interval = interval
+        self.config.interval = check_interval(interval)
         self._regrid.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._regrid.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if self.config.final_round and not thread.is_alive() and not self._final_done:
+                self._final_done = True
+                try:
+                    self.on_tick(self.sample_once())
+                except Exception:  # the stop goes on: the probes are closed below
+                    log.exception("the last sampling round failed")
         self.agents.close()
         for watched in self._watched.values():
             watched.probe.close()

@@ -27,7 +27,7 @@ from memlens.exporters.json_export import looks_like_json
 from memlens.exporters.limits import is_size, is_time, read_bounded
 from memlens.model import Target
 from memlens.store import RecordingInfo, StoreReader
-from memlens.store.files import SQLITE_MAGIC
+from memlens.store.files import SQLITE_MAGIC, open_regular
 
 MB = 1024.0 * 1024.0  # psrecord's "MB" is MiB: rss / 1024.0**2
 
@@ -379,7 +379,7 @@ def _pid(cell: str, path: str, line: int) -> int | None:
 
 def _read(path: Path, size: int | None) -> bytes:
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:  # a FIFO would block
             return read_bounded(path, f) if size is None else f.read(size)
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not {_KNOWN}") from None

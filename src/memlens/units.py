@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _STEPS = ("B", "KB", "MB", "GB", "TB")
@@ -40,6 +41,10 @@ def human_duration(seconds: float | None) -> str:
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|sec|m|min|h|d)?\s*$", re.IGNORECASE)
+# The longest duration memlens takes (--duration, --history, --warmup, ages, settings):
+# far beyond any use, far below what overflows a clock or a buffer's size.
+MAX_DURATION = 10 * 365 * 86400.0
+MAX_DURATION_TEXT = "10 years"
 _SECONDS = {
     "ms": 0.001,
     "s": 1.0,
@@ -65,7 +70,17 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text)
     if not m:
         raise ValueError(f"{text!r} is not a duration (try 30s, 10m, 1h)")
-    return float(m.group(1)) * _SECONDS[(m.group(2) or "s").lower()]
+    seconds = float(m.group(1)) * _SECONDS[(m.group(2) or "s").lower()]
+    return check_duration(seconds, text)
+
+
+def check_duration(seconds: float, text: object = None) -> float:
+    """`seconds` if no deadline or history built from it can overflow (finite, at most
+    MAX_DURATION), else ValueError; 400 digits make inf."""
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        shown = text if text is not None else seconds
+        raise ValueError(f"{shown!r} is longer than {MAX_DURATION_TEXT}")
+    return seconds
 
 
 def parse_rate(text: str) -> float:

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from memlens.sampler import MIN_INTERVAL, next_slot
+from memlens.sampler import check_interval, next_slot
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ class Repeater:
 
     def start(self, interval: float) -> bool:
         """Start the thread; False (and nothing changes) when it runs already."""
-        if not interval >= MIN_INTERVAL:
-            raise ValueError(f"the interval must be at least {MIN_INTERVAL} s")
+        check_interval(interval)
         with self._lock:
             if self.running:
                 return False

@@ -47,7 +47,7 @@ from memlens.probes import ProcessProbe, open_process
 from memlens.probes.limits import memory_limit
 from memlens.recording import Recorder, prune
 from memlens.redact import redact_cmdline
-from memlens.sampler import MIN_INTERVAL, next_slot
+from memlens.sampler import MIN_INTERVAL, check_interval, next_slot
 from memlens.store import StoreReader
 
 log = logging.getLogger(__name__)
@@ -227,8 +227,8 @@ class Profiler:
                 f"({self.detector.min_duration:g} s): detect for longer, or pass "
                 "Profiler(detector=DetectorConfig(min_duration=...)) (docs/library.md)"
             )
-        if interval is not None and not interval >= MIN_INTERVAL:
-            raise ValueError(f"the interval must be at least {MIN_INTERVAL} s")
+        if interval is not None:
+            check_interval(interval)
         step = interval or min(1.0, max(MIN_INTERVAL, seconds / DETECTION_POINTS))
         started_tracing = not tracemalloc.is_tracing()
         if started_tracing:

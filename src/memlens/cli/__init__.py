@@ -4,7 +4,9 @@ memlens errors become exit codes."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -31,7 +33,8 @@ from memlens.cli import (
     watch,
 )
 from memlens.cli._common import Command
-from memlens.errors import EXIT_USAGE, MemlensError
+from memlens.cli._signals import stop_like_ctrl_c
+from memlens.errors import EXIT_OK, EXIT_USAGE, MemlensError
 from memlens.textsafe import visible, visible_lines
 
 COMMANDS: tuple[Command, ...] = (
@@ -97,6 +100,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever happens is one line on stderr and an exit code: a memlens
+    error, SIGTERM or SIGHUP (as Ctrl-C), a reader that went away (`| head`: 0, quietly,
+    as the output it wanted was written), memory running out (2)."""
+    stdout_before = _stdout_identity()
+    out_of_memory = ""
+    try:
+        with stop_like_ctrl_c():
+            return _main(argv)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
+    except SystemExit as e:
+        # rich's Console meets a closed pipe by pointing stdout at /dev/null and exiting
+        # 1 (rich 13, Console.on_broken_pipe): the same closed pipe, the same quiet end.
+        null = _devnull_identity()
+        if e.code == 1 and null is not None and stdout_before != null == _stdout_identity():
+            return EXIT_OK
+        raise
+    except MemoryError:
+        # Said below, outside this block: here the traceback still holds the frames (and
+        # the memory) of whatever ran out.
+        out_of_memory = _command(argv)
+    print(f"memlens: error: out of memory while running {out_of_memory}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
@@ -104,12 +134,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         code: int = args._run(args)
-        return code
     except MemlensError as e:
         print(f"memlens: error: {visible(str(e))}", file=sys.stderr)
-        return e.exit_code
+        code = e.exit_code
+    except PermissionError as e:  # a path nobody translated: still one line, not a trace
+        where = f" {visible(str(e.filename))}" if e.filename else ""
+        print(f"memlens: error: cannot use{where}: {e.strerror or e}", file=sys.stderr)
+        code = EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    words = list(sys.argv[1:] if argv is None else argv)
+    name = next((w for w in words if w in {c.name for c in COMMANDS}), "")
+    return f"`memlens {name}`" if name else "memlens"
+
+
+def _stdout_identity() -> tuple[int, int] | None:
+    with contextlib.suppress(OSError, ValueError):
+        st = os.fstat(sys.stdout.fileno())
+        return st.st_dev, st.st_ino
+    return None
+
+
+def _devnull_identity() -> tuple[int, int] | None:
+    with contextlib.suppress(OSError):
+        st = os.stat(os.devnull)
+        return st.st_dev, st.st_ino
+    return None
+
+
+def _quiet_stdout() -> None:
+    """Whoever read the output has gone (`memlens ls --json | head`): point stdout at
+    /dev/null so that the interpreter's final flush of what is left does not fail with a
+    second BrokenPipeError, and end quietly, as `yes | head` does."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "build_parser", "main"]

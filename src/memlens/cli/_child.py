@@ -18,17 +18,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from memlens.cli._summary import short_name
 from memlens.config import Settings
-from memlens.errors import UsageError
-from memlens.probes import open_process
+from memlens.errors import MemlensError, UsageError
+from memlens.probes import ProcessProbe, open_process
 from memlens.recording import Recorder
 from memlens.redact import redact_cmdline
 from memlens.sampler import Sampler, SamplerConfig
+from memlens.store.files import existing_file
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
+STOP_GRACE_S = 5.0  # how long a command stopped by SIGTERM or SIGHUP has to end
 
 
 def start_child(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -55,16 +58,40 @@ def signals_held(child: subprocess.Popen[bytes]) -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
 
 
-def wait_for(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the child, passing on signals that were meant for memlens alone."""
+def wait_for(child: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> int:
+    """Wait for the child, passing on signals that were meant for memlens alone.
+
+    A SIGTERM or SIGHUP sent to memlens (a service manager stopping it) gives the child
+    `grace` seconds to end after it is passed on; a child still running then is killed,
+    so memlens itself ends, with the child's exit recorded, before the manager's own
+    SIGKILL (`docker stop` waits 10 s) takes memlens down without an end to its recording.
+    """
+    deadline: float | None = None
     while True:
         code = child.poll()
         if code is not None:
             return code
+        if deadline is not None and time.monotonic() >= deadline:
+            child.kill()
+            return child.wait()
         info = signal.sigtimedwait(FORWARDED, 0.1)
         if info is not None and info.si_code != SI_KERNEL:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.pid, info.si_signo)
+            if info.si_signo in (signal.SIGTERM, signal.SIGHUP) and deadline is None:
+                deadline = time.monotonic() + grace
+
+
+def open_child(child: subprocess.Popen[bytes], **options: Any) -> ProcessProbe | None:
+    """The probe of the command memlens started, or None when it has already ended (a
+    command quicker than memlens's start, like `true`): its exit is still recorded, as
+    the recording's, and memlens still exits with its code."""
+    try:
+        return open_process(child.pid, **options)
+    except MemlensError:
+        if child.poll() is None:
+            raise
+        return None
 
 
 def shell_status(code: int) -> int:
@@ -77,24 +104,24 @@ def record_command(
 ) -> tuple[int, int]:
     """Run the command to its end, recording it and its descendants (with a summed
     series) into `path`. Returns (the Popen return code, the recording's id)."""
+    existing_file(path, writing=True)  # a FIFO or a directory, before the command starts
     child = start_child(command)
     with signals_held(child):
         shown = redact_cmdline(command)
-        probe = open_process(child.pid)
+        probe = open_child(child)
         recorder = Recorder.start(
             path, name=short_name(shown), command=shown, interval=interval, settings=settings
         )
         sampler = Sampler(
-            SamplerConfig(interval=interval, children=True),
+            SamplerConfig(interval=interval, children=True, final_round=True),
             on_tick=recorder.on_tick,
-            probes=[probe],
+            probes=[probe] if probe is not None else [],
             children_of_memlens=[child],
         )
         try:
             sampler.start()
             code = wait_for(child)
-            time.sleep(min(interval, 0.5))  # one more round records the exit
-        finally:
+        finally:  # stopping runs the last round, which records the exit
             sampler.stop()
         recorder.finish(exit_code=code)
         return code, recorder.recording_id

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from memlens import units
 from memlens.errors import UsageError
 from memlens.probes import ProcessProbe, open_process
-from memlens.sampler import MIN_INTERVAL, SamplerConfig
+from memlens.sampler import MAX_INTERVAL, MIN_INTERVAL, SamplerConfig, check_interval
 from memlens.textsafe import visible
 
 DEFAULT_PORT = 8765
@@ -26,7 +26,7 @@ class Command:
 
 
 def parse_duration(text: str) -> float:
-    """'90', '90s', '10m', '1.5h', '2d' → seconds."""
+    """'90', '90s', '10m', '1.5h', '2d' → seconds, at most units.MAX_DURATION."""
     try:
         return units.parse_duration(text)
     except ValueError as e:
@@ -60,13 +60,16 @@ def parse_frames(text: str) -> int:
 
 
 def parse_interval(text: str) -> float:
+    """Seconds between samples, from MIN_INTERVAL to MAX_INTERVAL: nan, inf and 1e308 are
+    refused here rather than killing the sampler's thread later."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= MIN_INTERVAL:
-        raise argparse.ArgumentTypeError(f"the interval must be at least {MIN_INTERVAL} s")
-    return value
+    try:
+        return check_interval(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_port(text: str) -> int:
@@ -101,7 +104,7 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         type=parse_interval,
         default=1.0,
         metavar="SECONDS",
-        help="seconds between samples (default 1.0, at least 0.05)",
+        help=f"seconds between samples (default 1.0, from {MIN_INTERVAL} to {MAX_INTERVAL:g})",
     )
     p.add_argument(
         "--detail",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from memlens.errors import UsageError
 from memlens.store import RecordingInfo, StoreReader, default_db_path
+from memlens.store.files import existing_file
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
@@ -27,14 +28,14 @@ def store_path(args: argparse.Namespace) -> Path:
 def open_run(text: str, args: argparse.Namespace) -> tuple[StoreReader, RecordingInfo]:
     """The reader and recording that `text` names. The caller closes the reader."""
     path, _, which = text.partition("#")
-    if Path(path).is_file():
+    if existing_file(Path(path).expanduser(), writing=False):
         reader = StoreReader.open(path)
         which = which or "last"
     else:
         if which:
             raise UsageError(f"no recording file {path!r}")
         location = store_path(args)
-        if not location.exists():
+        if not existing_file(location, writing=False):
             raise UsageError(f"no recordings yet ({location} does not exist)")
         reader = StoreReader.open(location)
         which = text

@@ -115,15 +115,15 @@ def run_dashboard(
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
     archive = None
-    if recorder is not None:
-        reader = StoreReader.open(recorder.path)
-        reader.limit_cache(LIVE_READER_CACHE_KIB)
-        archive = Archive(reader, recorder.recording_id)
-    live = LiveView(
-        interval=interval, history_capacity=capacity, archive=archive, system=args.system
-    )
     consumers = [recorder.on_tick] if recorder is not None else []
-    try:
+    try:  # from here a stop (Ctrl-C, SIGTERM, SIGHUP) ends the recording
+        if recorder is not None:
+            reader = StoreReader.open(recorder.path)
+            reader.limit_cache(LIVE_READER_CACHE_KIB)
+            archive = Archive(reader, recorder.recording_id)
+        live = LiveView(
+            interval=interval, history_capacity=capacity, archive=archive, system=args.system
+        )
         asyncio.run(
             serve(
                 live,

@@ -8,6 +8,7 @@ from memlens.cli._common import Command, parse_duration
 from memlens.cli._runs import add_db_option, store_path
 from memlens.recording import prune
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S
+from memlens.store.files import existing_file
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = store_path(args)
-    if not path.exists():
+    if not existing_file(path, writing=True):
         print(f"memlens: nothing to prune ({path} does not exist)")
         return 0
     samples, events = prune(path, keep_samples=args.samples, keep_events=args.events)

@@ -8,6 +8,7 @@ from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run, store_path
 from memlens.cli._summary import local_time, print_recording, shown_name
 from memlens.store import StoreReader
+from memlens.store.files import existing_file
 from memlens.textsafe import for_rich
 from memlens.units import human_duration
 
@@ -22,7 +23,7 @@ def run_ls(args: argparse.Namespace) -> int:
 
     path = store_path(args)
     console = Console()
-    if not path.exists():
+    if not existing_file(path, writing=False):
         console.print(for_rich(f"no recordings yet ({path} does not exist)"))
         return 0
     reader = StoreReader.open(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 from memlens.agent import autostart_env
 from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
-from memlens.cli._child import shell_status, signals_held, start_child, wait_for
+from memlens.cli._child import open_child, shell_status, signals_held, start_child, wait_for
 from memlens.cli._common import Command, add_serving_options, sampler_config
 from memlens.cli._runs import store_path
 from memlens.cli._serve import security_for
@@ -29,10 +30,10 @@ from memlens.cli.record import summarise
 from memlens.errors import UsageError
 from memlens.live import LiveView
 from memlens.model import Tick
-from memlens.probes import open_process
 from memlens.recording import Recorder
 from memlens.redact import redact_cmdline
 from memlens.sampler import Sampler
+from memlens.store.files import existing_file
 from memlens.web.server import bind_socket, serve, url_for
 
 
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     alerts = alert_engine(args)
     policy = security_for(args) if args.web else None
     env = _agent_env() if args.agent else None
+    if args.record:  # a FIFO or a directory, refused before the command starts
+        existing_file(_output(args), writing=True)
     sock = bind_socket(args.host, args.port) if args.web else None
     try:
         child = start_child(command, env)
@@ -72,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise
     with signals_held(child):
         return _supervise(args, child, command, sock, policy, alerts=alerts)
+
+
+def _output(args: argparse.Namespace) -> Path:
+    return Path(args.output).expanduser() if args.output else store_path(args)
 
 
 def _agent_env() -> dict[str, str]:
@@ -92,8 +99,8 @@ def _supervise(
     *,
     alerts: AlertEngine | None,
 ) -> int:
-    probe = open_process(child.pid, detail=args.detail, backend=args.backend)
-    path = Path(args.output) if args.output else store_path(args)
+    probe = open_child(child, detail=args.detail, backend=args.backend)
+    path = _output(args)
     recorder = None
     if args.record:
         recorder = Recorder.start(
@@ -104,9 +111,9 @@ def _supervise(
             settings=settings_from_args(args),
         )
     sampler = Sampler(
-        sampler_config(args, children=True),
+        dataclasses.replace(sampler_config(args, children=True), final_round=True),
         on_tick=lambda tick: None,
-        probes=[probe],
+        probes=[probe] if probe is not None else [],
         children_of_memlens=[child],
     )
     consumers = [recorder.on_tick] if recorder is not None else []
@@ -140,8 +147,13 @@ def _supervise(
         sampler.on_tick = on_tick
         sampler.start()
     code = wait_for(child)
-    time.sleep(min(args.interval, 0.5))  # one more round records the exit
+    # Stopping the sampler runs one last round, which records the exit however soon
+    # after the previous round it came. The page learns of it from a round of the
+    # running sampler, so that one is waited for (an interval at most).
     if server_thread is not None:
+        deadline = time.monotonic() + args.interval + 1.0
+        while sampler.watches(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         stop_server.set()
         server_thread.join(10)
     else:

@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
         server = uvicorn.Server(uvicorn_config(create_app(view, policy)))
         try:
             asyncio.run(server.serve(sockets=[sock]))
-        except KeyboardInterrupt:
-            pass
         finally:
             sock.close()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP, even before serving began
+        pass
     finally:
         reader.close()
     return 0

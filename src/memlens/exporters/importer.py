@@ -20,14 +20,14 @@ from memlens.exporters.json_export import load_json, looks_like_json
 from memlens.exporters.limits import read_bounded
 from memlens.model import SAMPLE_FIELDS, Reading, Tick
 from memlens.store import Store
-from memlens.store.files import SQLITE_MAGIC
+from memlens.store.files import SQLITE_MAGIC, open_regular
 
 
 def read_export(path: str | Path) -> Recording:
     """The recording in a JSON or binary export file."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:  # a FIFO would block
             data = read_bounded(path, f)
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not a memlens export") from None

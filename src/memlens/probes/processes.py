@@ -43,8 +43,11 @@ class ProcessMatcher:
     looked at afresh.
     """
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
+    def __init__(self, pattern: re.Pattern[str], exclude: frozenset[int] | None = None) -> None:
         self.pattern = pattern
+        # memlens and the processes that started it (`timeout 60 memlens watch --name X`,
+        # a shell, a CI runner) hold the pattern in their command lines: never targets.
+        self.exclude = own_lineage() if exclude is None else exclude
         self._rejected: set[tuple[int, int]] = set()
         self._offered: set[tuple[int, int]] = set()
         self._inodes: dict[int, int] = {}
@@ -66,6 +69,9 @@ class ProcessMatcher:
             for pid, inode in self._inodes.items():
                 if (pid, inode) in self._rejected or (pid, inode) in self._offered:
                     continue
+                if pid in self.exclude:
+                    self._rejected.add((pid, inode))
+                    continue
                 info = _linux_name_and_cmdline(pid)
                 if info is None:
                     continue
@@ -86,6 +92,9 @@ class ProcessMatcher:
             self._inodes[pid] = key[1]
             seen.add(key)
             if key in self._rejected or key in self._offered:
+                continue
+            if pid in self.exclude:
+                self._rejected.add(key)
                 continue
             cmdline = " ".join(proc.info.get("cmdline") or [])
             if self.matches(proc.info.get("name") or "", cmdline):
@@ -109,6 +118,12 @@ def descendants(pid: int) -> Iterator[tuple[int, int]]:
             yield child.pid, child.ppid()
         except psutil.Error:
             continue
+
+
+def own_lineage() -> frozenset[int]:
+    """memlens's own PID and those of its ancestors, up to PID 1. Computed once: a
+    process's ancestors do not change, except to an adopting reaper when one ends."""
+    return frozenset({os.getpid(), *ancestors(os.getpid())})
 
 
 def ancestors(pid: int) -> set[int]:

@@ -46,7 +46,7 @@ from memlens.store.batch import (
     TickOp,
     target_row,
 )
-from memlens.store.files import make_parent, sniff, translate
+from memlens.store.files import existing_file, make_parent, sniff, translate
 from memlens.store.schema import EVENT_KINDS, MIGRATIONS, Migration, check, migrate
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class Store:
         naming the file. `migrations` is for tests of the migration mechanism.
         """
         path = Path(path).expanduser()
-        if path.exists():
+        if existing_file(path, writing=True):
             sniff(path)
         elif not create:
             raise NotARecording(f"{path}: no such recording file")

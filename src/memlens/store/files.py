@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from memlens.errors import CorruptRecording, MemlensError, NotARecording, StoreUnwritable
 
@@ -31,6 +33,61 @@ def default_db_path() -> Path:
     return Path(data_home).expanduser() / "memlens" / "memlens.db"
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _not_regular(path: Path, mode: int) -> str | None:
+    """Why what is at `path` cannot be a recording, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    what = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return f"{path} is {what}: memlens reads and writes only regular files"
+
+
+def existing_file(path: Path, *, writing: bool) -> bool:
+    """Whether a recording file is at `path`, looked at before anything opens it.
+
+    Anything there that is not a regular file is refused: SQLite (and `open`) would block
+    for ever on a FIFO and fail obscurely on a directory or a device. A path memlens may
+    not even look at (a directory of another user on the way) is refused in one line
+    too, rather than a PermissionError escaping as a traceback.
+    """
+    error = StoreUnwritable if writing else NotARecording
+    verb = "write" if writing else "read"
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as e:
+        raise error(f"cannot {verb} the recording {path}: {e.strerror or e}") from None
+    why = _not_regular(path, mode)
+    if why is not None:
+        raise error(why)
+    return True
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading, refused unless it is a regular file. The open does not
+    block on a FIFO (O_NONBLOCK) and the check is on what was opened (fstat), so a file
+    swapped for a FIFO in between cannot hang the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARecording(_not_regular(path, mode) or "")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def sniff(path: Path) -> None:
     """Refuse a file that is not SQLite, or that is visibly cut short, before SQLite opens it.
 
@@ -39,9 +96,9 @@ def sniff(path: Path) -> None:
     frames: then the newest header may live in the WAL, not in the main file.
     """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             header = f.read(HEADER_SIZE)
-        size = path.stat().st_size
+            size = os.fstat(f.fileno()).st_size
     except IsADirectoryError:
         raise NotARecording(f"{path} is a directory, not a memlens recording") from None
     except FileNotFoundError:
@@ -109,9 +166,12 @@ def translate(path: Path, exc: sqlite3.Error, *, writing: bool) -> MemlensError:
     if any(word in lowered for word in _CORRUPT):
         return CorruptRecording(f"{path} is damaged or truncated: {text}")
     if writing and "unable to open" in lowered and location_is_read_only(path):
-        return StoreUnwritable(
-            f"cannot write the recording {path}: {path.parent} is read-only ({text})"
+        why = (
+            f"permission denied in {path.parent}"
+            if _mounted_writable(path)
+            else f"{path.parent} is read-only"
         )
+        return StoreUnwritable(f"cannot write the recording {path}: {why} ({text})")
     if writing:  # read-only, permission, full disk, I/O error, locked past the timeout
         return StoreUnwritable(f"cannot write the recording {path}: {text}")
     if "unable to open" in lowered:
@@ -119,6 +179,13 @@ def translate(path: Path, exc: sqlite3.Error, *, writing: bool) -> MemlensError:
     if "disk i/o error" in lowered:
         return CorruptRecording(f"{path} is damaged or truncated: {text}")
     return MemlensError(f"{path} cannot be read: {text}")  # busy, locked, out of memory
+
+
+def _mounted_writable(path: Path) -> bool:
+    try:
+        return not os.statvfs(path.parent).f_flag & os.ST_RDONLY
+    except OSError:
+        return True
 
 
 def _looks_like_sqlite(path: Path) -> bool:

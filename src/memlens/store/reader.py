@@ -20,7 +20,7 @@ from typing import Any
 from memlens.errors import NotARecording, UsageError
 from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Target
 from memlens.store.downsample import m4_params, m4_points, m4_sql
-from memlens.store.files import location_is_read_only, sniff, translate
+from memlens.store.files import existing_file, location_is_read_only, sniff, translate
 from memlens.store.schema import MIGRATIONS, SCHEMA_VERSION, check, migrate
 
 Column = list[float | int | None]
@@ -74,9 +74,8 @@ class StoreReader:
         """Open a recording for reading. A file at an older schema version is migrated
         first (through a short-lived writable connection)."""
         path = Path(path).expanduser()
-        if not path.is_file():
-            what = "is a directory" if path.is_dir() else "does not exist"
-            raise NotARecording(f"{path} {what}: no memlens recording there")
+        if not existing_file(path, writing=False):
+            raise NotARecording(f"{path} does not exist: no memlens recording there")
         sniff(path)
         conn = _connect_ro(path)
         try:
