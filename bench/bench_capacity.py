@@ -35,10 +35,10 @@ from bench._util import (
     verdict,
     write_section,
 )
-from memlens.live import LiveView
-from memlens.messages import encode_tick
 from memlens.probes._linux import LinuxProcessProbe
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.watch.live import LiveView
+from memlens.watch.messages import encode_tick
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 CPU_SHARE = 0.05  # 5% of one core
 TARGET_PROCESSES = 2000

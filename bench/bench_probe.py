@@ -34,7 +34,7 @@ from bench._util import (
 from memlens.model import Reading
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes._linux import PAGE_SIZE, LinuxProcessProbe
-from memlens.sampler import SamplerConfig
+from memlens.watch.sampler import SamplerConfig
 
 TARGET_RATIO = 2.0
 STATM_READ = 256  # what LinuxProcessProbe.read() asks pread for

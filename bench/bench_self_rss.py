@@ -36,7 +36,7 @@ from memlens.model import SAMPLE_FIELDS
 
 KB = 1024
 MB = 1024 * 1024
-# The history keeps t and every sample field as 8-byte doubles (memlens.history).
+# The history keeps t and every sample field as 8-byte doubles (memlens.watch.history).
 HISTORY_BYTES_PER_SAMPLE = 8 * (len(SAMPLE_FIELDS) + 1)
 MODES = ("record", "no-record")
 
@@ -165,7 +165,7 @@ def report(runs: Sequence[Run], args: argparse.Namespace, command: str) -> str:
     )
     slopes = ", ".join(f"{run.mode} {run.slope(second_half=True):+.1f} KB/min" for run in runs)
     target = (
-        "no figure is set by the issue. The history's design (memlens/history.py) promises "
+        "no figure is set by the issue. The history's design (memlens/watch/history.py) promises "
         '"small and flat": growth well beyond the history\'s own '
         f"{history_kb_min:.1f} KB/min, run after run, would point at a leak; the "
         f"second-half slopes ({slopes}) are the figures to compare. A recording server "
@@ -173,7 +173,7 @@ def report(runs: Sequence[Run], args: argparse.Namespace, command: str) -> str:
         "for every new tab's backfill; its memory follows the largest such read so far (a "
         "high-water mark of short-lived allocations, not a per-read leak), which the "
         "backfill bounds: raw up to 2,000 samples per target, then 500 M4 buckets "
-        "(memlens.live.OLDER_BUCKETS). So it climbs until the recording holds about "
+        "(memlens.watch.live.OLDER_BUCKETS). So it climbs until the recording holds about "
         "2,000 samples beyond the ring, then levels off; SQLite's page caches, capped, fill "
         "as the file grows."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from memlens._version import __version__
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
@@ -13,7 +15,6 @@ if TYPE_CHECKING:
     from memlens.api.tracker import Tracker, track
     from memlens.api.tracker_types import AllocationHotspot, AnalysisReport
 
-__version__ = "0.1.0"
 
 # The library's names, imported on first use from `memlens.api` (which holds the one
 # table of where each lives): `import memlens` stays as cheap as the agent, which

@@ -20,10 +20,10 @@ import pytest
 
 from memlens.agent import find_agent
 from memlens.agent.client import AgentClient
-from memlens.agent_links import AgentLinks, Candidate
 from memlens.errors import AgentMisbehaved, AgentRequestFailed, AgentUnavailable
 from memlens.model import Reading
-from memlens.python_poll import PythonPoller
+from memlens.watch.agent_links import AgentLinks, Candidate
+from memlens.watch.python_poll import PythonPoller
 
 FAKE = r"""
 import json, os, socket, sys, threading, time
@@ -185,7 +185,7 @@ def test_the_links_drop_a_misbehaving_agent_for_good_and_samples_go_on(
     pid, _ = fake_agent({"stats": ok({"tracemalloc": 7})})
     links = AgentLinks(recheck=0.0)
     candidate = Candidate("p1", pid, None)
-    with caplog.at_level(logging.WARNING, logger="memlens.agent_links"):
+    with caplog.at_level(logging.WARNING, logger="memlens.watch.agent_links"):
         assert links.scan([candidate], time.monotonic()) == ["p1"]
         reading = _reading()
         assert links.fill("p1", reading) == reading  # as if it had no agent

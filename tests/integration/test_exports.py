@@ -26,7 +26,7 @@ import pytest
 
 from helpers import MB, Allocator
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.exporters import (
+from memlens.formats import (
     FORMATS,
     Recording,
     dump_binary,
@@ -37,12 +37,12 @@ from memlens.exporters import (
     load_recording,
     parse_export,
 )
-from memlens.exporters.codec import decode_column, encode_column
+from memlens.formats.codec import decode_column, encode_column
 from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
-from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import Store, StoreReader
 from memlens.units import human_bytes
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 T0 = 1_700_000_000.0
 INJECTION = "</script><script>alert(1)</script>"

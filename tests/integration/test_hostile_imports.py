@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from memlens.errors import MemlensError
-from memlens.exporters import dump_binary, dump_json, import_file, parse_export
-from memlens.exporters.bundle import COLUMNS
+from memlens.formats import dump_binary, dump_json, import_file, parse_export
+from memlens.formats.bundle import COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLES = ("recordings", "targets", "samples", "events")

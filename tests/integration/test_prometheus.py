@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from helpers import FAST_DETECTOR, LEAKY_LIST, MB, Allocator, MemlensServer, python_child
-from memlens.exporters.prometheus import NAME_LIMIT, SPECS, LiveMetrics
+from memlens.metrics.prometheus import NAME_LIMIT, SPECS, LiveMetrics
 from memlens.model import Reading, Target, Tick
 from memlens.probes.system import SystemProbe
 

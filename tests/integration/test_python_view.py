@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from helpers import MemlensServer, agent_tracing, python_child
 from memlens.probes import open_process
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 CHILD = r"""
 import time

@@ -17,7 +17,7 @@ import pytest
 from helpers import MB, Allocator
 from memlens.model import Tick
 from memlens.probes import open_process, probe_backends
-from memlens.sampler import Sampler, SamplerConfig
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 
 def sampler_for(*pids: int, **config: object) -> Sampler:

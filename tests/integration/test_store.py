@@ -27,14 +27,14 @@ from memlens.errors import (
     StoreUnwritable,
     UsageError,
 )
-from memlens.history import History
 from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
 from memlens.probes.gpu import GpuProcess, GpuReading
 from memlens.probes.system import SystemReading
-from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import SCHEMA_VERSION, Store, StoreReader
 from memlens.store.schema import MIGRATIONS, migrate
+from memlens.watch.history import History
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 T0 = 1_700_000_000.0
 

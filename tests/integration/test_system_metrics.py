@@ -19,8 +19,8 @@ from helpers import Allocator, MemlensServer, run_memlens
 from memlens.model import SYSTEM_FIELDS, Tick
 from memlens.probes import open_process
 from memlens.probes.system import SystemProbe, SystemReading
-from memlens.sampler import Sampler, SamplerConfig
 from memlens.store import StoreReader
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 WIRE_FIELDS = {*SYSTEM_FIELDS, "gpus"}
 
@@ -96,7 +96,7 @@ def test_no_system_and_a_failing_read_leave_the_ticks_without_it(
         def read(self) -> SystemReading:
             raise OSError("no /proc/stat here")
 
-    monkeypatch.setattr("memlens.sampler.SystemProbe", Failing)
+    monkeypatch.setattr("memlens.watch.sampler.SystemProbe", Failing)
     rounds = sample(SamplerConfig(interval=0.05, system_every=0.05), 3, pause=0.06)
     assert all(t.system is None for t in rounds)
     assert all(t.samples for t in rounds)  # a failing system read never stops sampling

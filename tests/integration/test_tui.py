@@ -18,16 +18,16 @@ from textual.pilot import Pilot
 
 from helpers import MB, Allocator, agent_tracing, python_child
 from memlens.agent import list_agents
-from memlens.alerts import AlertEngine
 from memlens.cli import build_parser, ls
 from memlens.cli._alerts import settings_from_args
 from memlens.cli._targets import open_agent_targets
 from memlens.cli.top import feed_for
 from memlens.config import Settings
-from memlens.live import LiveView
 from memlens.model import Reading, Target, Tick
 from memlens.tui import Feed, TopApp
 from memlens.tui.widgets import Tab, tabs_text
+from memlens.watch.alerts import AlertEngine
+from memlens.watch.live import LiveView
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE = os.environ.get("MEMLENS_UPDATE_SNAPSHOTS") == "1"

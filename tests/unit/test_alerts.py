@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from memlens.alerts import HYSTERESIS, Alert, AlertEngine
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import Settings, Thresholds
 from memlens.model import Reading, Target, Tick
 from memlens.probes.system import SystemReading
+from memlens.watch.alerts import HYSTERESIS, Alert, AlertEngine
 
 MB = 1024 * 1024
 FAST = DetectorConfig(

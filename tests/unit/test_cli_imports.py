@@ -14,7 +14,7 @@ LOADED_ON_USE = ("textual", "rich", "prometheus_client")
 def test_the_command_line_and_the_watch_server_load_no_library_they_do_not_use() -> None:
     probe = (
         "import sys\n"
-        "import memlens.cli, memlens.web.server, memlens.cli._serve\n"
+        "import memlens.cli, memlens.web.server, memlens.cli._dashboard\n"
         f"print(' '.join(m for m in {LOADED_ON_USE!r} if m in sys.modules))\n"
     )
     out = subprocess.run(
@@ -26,7 +26,7 @@ def test_the_command_line_and_the_watch_server_load_no_library_they_do_not_use()
 def test_a_scrape_loads_prometheus_client_when_it_is_asked_for() -> None:
     probe = (
         "import sys\n"
-        "from memlens.exporters.prometheus import LiveMetrics\n"
+        "from memlens.metrics.prometheus import LiveMetrics\n"
         "metrics = LiveMetrics()\n"
         "before = 'prometheus_client' in sys.modules\n"
         "body, kind = metrics.render()\n"

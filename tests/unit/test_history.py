@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from memlens.history import History, Ring
 from memlens.model import Reading
+from memlens.watch.history import History, Ring
 
 
 def reading(rss: int, cpu: float | None = None) -> Reading:

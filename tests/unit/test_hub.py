@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from memlens.hub import Hub
+from memlens.watch.hub import Hub
 
 
 def test_every_subscriber_gets_the_same_message_object() -> None:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from memlens.cli._common import parse_duration, parse_interval
 from memlens.config import load_settings
 from memlens.errors import UsageError
-from memlens.sampler import MAX_INTERVAL, MIN_INTERVAL, Sampler, SamplerConfig
 from memlens.units import MAX_DURATION
+from memlens.watch.sampler import MAX_INTERVAL, MIN_INTERVAL, Sampler, SamplerConfig
 
 
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, 1e308, 1e9, MAX_INTERVAL * 2])

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memlens.errors import MemlensError
-from memlens.exporters import Recording, dump_binary, dump_json, parse_export
-from memlens.exporters.bundle import COLUMNS, recording_from_parts
-from memlens.exporters.limits import MAX_TIME, is_size, is_time
-from memlens.series_input import SeriesFile, parse_text
+from memlens.formats import Recording, dump_binary, dump_json, parse_export
+from memlens.formats.bundle import COLUMNS, recording_from_parts
+from memlens.formats.limits import MAX_TIME, is_size, is_time
+from memlens.formats.series import SeriesFile, parse_text
 
 FIXTURE = Path(__file__).parents[1] / "integration" / "fixtures" / "v1.mlrec"
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

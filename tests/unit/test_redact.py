@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memlens.agent import _redact
-from memlens.redact import redact_args, redact_cmdline
+from memlens.outside.redact import redact_args, redact_cmdline
 
 
 @pytest.mark.parametrize(

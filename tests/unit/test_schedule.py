@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from memlens.sampler import next_slot
+from memlens.watch.sampler import next_slot
 
 
 def test_on_time_rounds_stay_on_the_grid() -> None:

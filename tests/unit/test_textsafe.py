@@ -1,4 +1,4 @@
-"""The one rule for outside text at a terminal or in Markdown (memlens.textsafe): every
+"""The one rule for outside text at a terminal or in Markdown (memlens.outside.visible): every
 character that does not stand for itself shown as an escape, Markdown read back as the
 same text, JSON kept exact."""
 
@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 from rich.text import Text
 
-from memlens.textsafe import for_rich, json_visible, visible, visible_md
+from memlens.outside.visible import for_rich, json_visible, visible, visible_md
 
 HIDDEN = ("Cc", "Cf", "Cs", "Zl", "Zp")
 EVIL = "\x1b]0;PWN\x07\x1b[31mX"

@@ -2,7 +2,7 @@
 
 Deliberately small: the agent loads into any process and imports nothing outside itself,
 not even `re` (with `enum` and the regex compiler, thousands of objects that the host's
-garbage collector would walk for ever). So this is the rule set of `memlens.redact`, which
+garbage collector would walk for ever). So this is the rule set of `memlens.outside.redact`, which
 memlens applies to what it shows and stores, written as plain string scans; the tests run
 both over one corpus and over generated command lines and demand the same output. A rule
 changed there is changed here. They mask what these case-insensitive patterns match:
@@ -17,7 +17,7 @@ changed there is changed here. They mask what these case-insensitive patterns ma
 from __future__ import annotations
 
 MASK = "***"
-# What memlens.redact's `pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|
+# What memlens.outside.redact's `pass(word|wd)?|pwd|secret|token|api[-_]?key|apikey|auth|
 # credentials?|private[-_]?key|access[-_]?key` finds inside a name.
 WORDS = (
     "pass",
@@ -52,7 +52,7 @@ def redact_argv(argv: list[str]) -> list[str]:
 
 
 def redact_args(argv: list[str]) -> list[str]:
-    """The arguments with secret-looking values replaced by ***, as memlens.redact's
+    """The arguments with secret-looking values replaced by ***, as memlens.outside.redact's
     `redact_args` replaces them."""
     out: list[str] = []
     hide_next = False

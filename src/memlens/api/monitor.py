@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-from memlens.sampler import check_interval, next_slot
+from memlens.watch.sampler import check_interval, next_slot
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from memlens.alerts import HYSTERESIS, Alert, AlertEngine
 from memlens.analysis.leakmodel import DetectorConfig, LeakFinding
 from memlens.analysis.leaks import detect
 from memlens.analysis.leaktext import rate_text
-from memlens.analysis.report import build_report
 from memlens.api.leaks import leak_event, memory_leak, series, top_allocations
 from memlens.api.monitor import Repeater, end_at_exit
 from memlens.api.report import NOTE_SOURCE, profiler_section
@@ -40,15 +38,17 @@ from memlens.api.snapshot import (
     with_own_python_fields,
 )
 from memlens.config import Settings, Thresholds, limit_for, load_settings
-from memlens.exporters.bundle import load_recording
-from memlens.exporters.report_json import report_to_dict
+from memlens.formats.bundle import load_recording
 from memlens.model import Reading, Target, Tick
+from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.limits import memory_limit
-from memlens.recording import Recorder, prune
-from memlens.redact import redact_cmdline
-from memlens.sampler import MIN_INTERVAL, check_interval, next_slot
+from memlens.report.json import report_to_dict
+from memlens.report.model import build_report
 from memlens.store import StoreReader
+from memlens.watch.alerts import HYSTERESIS, Alert, AlertEngine
+from memlens.watch.recorder import Recorder, prune
+from memlens.watch.sampler import MIN_INTERVAL, check_interval, next_slot
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import MemlensError
 from memlens.units import human_bytes
 
@@ -169,7 +169,7 @@ class SessionReport:
                 "tests": tests,
             }
             data = (json.dumps(doc, indent=2) + "\n").encode()
-        from memlens.exporters.output import write_atomic
+        from memlens.formats.output import write_atomic
 
         try:
             write_atomic(self.path, data, what="memory report")

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memlens.analysis.explain import GC_MIN, measure
-from memlens.analysis.report import EventRow, TargetReport
 from memlens.analysis.stats import summarize
+from memlens.report.model import EventRow, TargetReport
 
 NOTE_SOURCE = "profiler"  # data["source"] of the note events a Profiler writes
 

@@ -18,11 +18,11 @@ import zlib
 from pathlib import Path
 from typing import Any, Protocol
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.api.sampling import SamplingConfig
 from memlens.api.tracker_types import AnalysisReport, TrackerStats, TrackEvent
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording, OutputUnwritable
-from memlens.exporters.codec import CodecError, decode_column, encode_column
+from memlens.formats.codec import CodecError, decode_column, encode_column
 
 
 class Exportable(Protocol):

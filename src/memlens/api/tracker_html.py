@@ -14,11 +14,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from memlens import __version__
-from memlens.exporters.html import BUCKETS, bytes_attr
-from memlens.exporters.m4 import m4
-from memlens.exporters.summary import utc_time
+from memlens._version import __version__
+from memlens.formats.html import BUCKETS, bytes_attr
+from memlens.formats.m4 import m4
 from memlens.report.page import asset, render_page
+from memlens.report.wording import utc_time
 from memlens.units import human_bytes, human_duration
 
 HOTSPOT_ROWS = 50

@@ -11,17 +11,17 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.cli import (
     analyze,
     check,
     demo,
     export,
-    exporter,
     import_,
     leaks,
     ls,
     monitor,
+    prometheus_exporter,
     prune,
     record,
     recordings,
@@ -35,7 +35,7 @@ from memlens.cli import (
 from memlens.cli._common import Command
 from memlens.cli._signals import stop_like_ctrl_c
 from memlens.errors import EXIT_OK, EXIT_USAGE, MemlensError
-from memlens.textsafe import visible, visible_lines
+from memlens.outside.visible import visible, visible_lines
 
 COMMANDS: tuple[Command, ...] = (
     watch.COMMAND,
@@ -56,7 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     leaks.COMMAND,
     check.COMMAND,
     report.COMMAND,
-    exporter.COMMAND,
+    prometheus_exporter.COMMAND,
 )
 
 

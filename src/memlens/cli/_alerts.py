@@ -7,11 +7,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from memlens.alerts import AlertEngine, Sink, console_sink
 from memlens.cli._common import parse_rate, parse_size, warn
 from memlens.config import Settings, load_settings
 from memlens.errors import UsageError
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
+from memlens.watch.alerts import AlertEngine, Sink, console_sink
 
 
 def add_alert_options(p: argparse.ArgumentParser) -> None:

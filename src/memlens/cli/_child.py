@@ -23,11 +23,11 @@ from typing import Any
 from memlens.cli._summary import short_name
 from memlens.config import Settings
 from memlens.errors import MemlensError, UsageError
+from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
-from memlens.recording import Recorder
-from memlens.redact import redact_cmdline
-from memlens.sampler import Sampler, SamplerConfig
 from memlens.store.files import existing_file
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler, SamplerConfig
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)

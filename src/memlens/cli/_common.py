@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from memlens import units
 from memlens.errors import UsageError
+from memlens.outside.visible import visible
 from memlens.probes import ProcessProbe, open_process
-from memlens.sampler import MAX_INTERVAL, MIN_INTERVAL, SamplerConfig, check_interval
-from memlens.textsafe import visible
+from memlens.watch.sampler import MAX_INTERVAL, MIN_INTERVAL, SamplerConfig, check_interval
 
 DEFAULT_PORT = 8765
 

@@ -7,11 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from memlens.analysis import summarize
-from memlens.history import Column
 from memlens.model import Target
+from memlens.outside.visible import for_rich, visible
 from memlens.store import RecordingInfo
-from memlens.textsafe import for_rich, visible
 from memlens.units import human_bytes, human_duration
+from memlens.watch.history import Column
 
 if TYPE_CHECKING:
     # rich is imported where a table is printed: `memlens watch`, which shares this
@@ -29,7 +29,7 @@ def short_name(text: str, width: int = 60) -> str:
 
 def shown_name(text: str, width: int = 60) -> str:
     """`short_name` for a terminal: a line break or control character in the name is
-    shown as its escape (memlens.textsafe) before the line is cut."""
+    shown as its escape (memlens.outside.visible) before the line is cut."""
     return short_name(visible(text), width)
 
 

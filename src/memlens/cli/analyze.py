@@ -25,7 +25,7 @@ from memlens.cli._summary import shown_name
 from memlens.config import Judging, limit_for, load_settings
 from memlens.config import judging as judging_of
 from memlens.errors import NotARecording, UsageError
-from memlens.series_input import (
+from memlens.formats.series import (
     RECORDING,
     NamedSeries,
     SeriesFile,
@@ -34,7 +34,7 @@ from memlens.series_input import (
     select,
     sniff_file,
 )
-from memlens.textsafe import json_visible, visible
+from memlens.outside.visible import json_visible, visible
 from memlens.units import human_bytes, human_duration
 
 # The order in which several series' verdicts are reported, the most serious first: a

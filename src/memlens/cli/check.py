@@ -23,10 +23,10 @@ from memlens.cli._runs import open_run, store_path
 from memlens.cli._summary import shown_name
 from memlens.config import load_settings
 from memlens.errors import UsageError
-from memlens.exporters.junit import write_junit
-from memlens.redact import redact_cmdline
+from memlens.outside.redact import redact_cmdline
+from memlens.outside.visible import visible
+from memlens.report.junit import write_junit
 from memlens.store import RecordingInfo, StoreReader
-from memlens.textsafe import visible
 from memlens.units import human_duration
 
 DEFAULT_INTERVAL = 0.1  # s: CI runs are short, and the short-run rule needs 24 samples

@@ -10,7 +10,7 @@ import time
 from memlens.agent import find_agent
 from memlens.cli._alerts import add_alert_options
 from memlens.cli._common import Command, add_serving_options
-from memlens.cli._serve import run_dashboard
+from memlens.cli._dashboard import run_dashboard
 from memlens.probes import open_process
 
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     command = [
         sys.executable,
         "-m",
-        "memlens.demo_workload",
+        "memlens.cli.demo_workload",
         "--leak-rate",
         str(args.leak_rate),
         "--duration",

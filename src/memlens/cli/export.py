@@ -10,10 +10,10 @@ from pathlib import Path
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
 from memlens.errors import UsageError
-from memlens.exporters import FORMATS, Format, Recording, format_for_path, load_recording
-from memlens.exporters.bundle import counted
-from memlens.exporters.output import write_atomic
-from memlens.textsafe import visible
+from memlens.formats import FORMATS, Format, Recording, format_for_path, load_recording
+from memlens.formats.bundle import counted
+from memlens.formats.output import write_atomic
+from memlens.outside.visible import visible
 from memlens.units import human_bytes
 
 

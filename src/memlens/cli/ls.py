@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from memlens.agent import AgentEntry, list_agents
 from memlens.cli._common import Command
 from memlens.errors import MemlensError
+from memlens.outside.visible import for_rich
 from memlens.probes import open_process
-from memlens.textsafe import for_rich
 from memlens.units import human_bytes, human_duration
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ import argparse
 
 from memlens.cli._common import Command, parse_duration
 from memlens.cli._runs import add_db_option, store_path
-from memlens.recording import prune
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S
 from memlens.store.files import existing_file
+from memlens.watch.recorder import prune
 
 
 def configure(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._common import (
     Command,
@@ -21,9 +20,10 @@ from memlens.cli._common import (
 from memlens.cli._runs import store_path
 from memlens.cli._summary import print_recording
 from memlens.model import Tick
-from memlens.recording import Recorder
-from memlens.sampler import Sampler
 from memlens.store import StoreReader
+from memlens.watch.alerts import AlertEngine
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler
 
 
 def configure(p: argparse.ArgumentParser) -> None:

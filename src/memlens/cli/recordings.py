@@ -7,9 +7,9 @@ import argparse
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run, store_path
 from memlens.cli._summary import local_time, print_recording, shown_name
+from memlens.outside.visible import for_rich
 from memlens.store import StoreReader
 from memlens.store.files import existing_file
-from memlens.textsafe import for_rich
 from memlens.units import human_duration
 
 

@@ -19,21 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from memlens.agent import autostart_env
-from memlens.alerts import AlertEngine
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._child import open_child, shell_status, signals_held, start_child, wait_for
 from memlens.cli._common import Command, add_serving_options, sampler_config
+from memlens.cli._dashboard import security_for
 from memlens.cli._runs import store_path
-from memlens.cli._serve import security_for
 from memlens.cli._summary import short_name
 from memlens.cli.record import summarise
 from memlens.errors import UsageError
-from memlens.live import LiveView
 from memlens.model import Tick
-from memlens.recording import Recorder
-from memlens.redact import redact_cmdline
-from memlens.sampler import Sampler
+from memlens.outside.redact import redact_cmdline
 from memlens.store.files import existing_file
+from memlens.watch.alerts import AlertEngine
+from memlens.watch.live import LiveView
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler
 from memlens.web.server import bind_socket, serve, url_for
 
 

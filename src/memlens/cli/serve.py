@@ -10,10 +10,10 @@ import webbrowser
 import uvicorn
 
 from memlens.cli._common import Command, add_listen_options
+from memlens.cli._dashboard import security_for
 from memlens.cli._runs import add_db_option, open_run
-from memlens.cli._serve import security_for
-from memlens.replay import ReplayView
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
+from memlens.watch.replay import ReplayView
 from memlens.web.app import create_app
 from memlens.web.server import bind_socket, url_for, uvicorn_config
 

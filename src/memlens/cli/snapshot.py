@@ -19,9 +19,9 @@ from memlens.cli._common import Command, parse_pid
 from memlens.cli._summary import local_time, shown_name
 from memlens.errors import MemlensError
 from memlens.model import PYTHON_FIELDS, Reading
+from memlens.outside.visible import visible
 from memlens.probes import open_process
 from memlens.probes.python import PythonProbe
-from memlens.textsafe import visible
 
 
 def configure(p: argparse.ArgumentParser) -> None:

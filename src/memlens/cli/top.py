@@ -11,18 +11,18 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from memlens.agent import list_agents
-from memlens.alerts import AlertEngine
 from memlens.cli import ls
 from memlens.cli._alerts import add_alert_options, settings_from_args
 from memlens.cli._common import Command, add_sampling_options, sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
 from memlens.config import Settings
-from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.probes import ProcessProbe, open_process
-from memlens.recording import Recorder
-from memlens.sampler import Sampler
+from memlens.watch.alerts import AlertEngine
+from memlens.watch.live import LiveView
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler
 
 if TYPE_CHECKING:
     from memlens.tui import Feed

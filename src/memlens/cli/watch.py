@@ -10,7 +10,7 @@ import argparse
 
 from memlens.cli._alerts import add_alert_options
 from memlens.cli._common import Command, add_serving_options
-from memlens.cli._serve import run_dashboard
+from memlens.cli._dashboard import run_dashboard
 from memlens.cli._targets import add_agent_target_options, only_agent, open_agent_targets
 
 

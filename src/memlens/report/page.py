@@ -22,7 +22,7 @@ from html import escape
 from importlib import resources
 from string import Template
 
-from memlens import __version__
+from memlens._version import __version__
 
 _BANNER = re.compile(r"^/\*!.*?\*/\s*", re.DOTALL)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)

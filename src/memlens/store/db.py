@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import MemlensError, NotARecording, StoreUnwritable
 from memlens.model import Target, Tick
-from memlens.redact import redact_cmdline
+from memlens.outside.redact import redact_cmdline
 from memlens.store.batch import (
     Applier,
     DataOp,

@@ -212,7 +212,7 @@ class StoreReader:
         limit: int | None = None,
     ) -> dict[str, Column]:
         """Samples with since < t <= until (the newest `limit`), in the columnar shape of
-        `memlens.history.Ring.series`: "t" and every SAMPLE_FIELDS name, None if unknown."""
+        `memlens.watch.history.Ring.series`: "t" and every SAMPLE_FIELDS name, None if unknown."""
         out: dict[str, Column] = {"t": [], **{name: [] for name in SAMPLE_FIELDS}}
         tid = self._target_id(recording_id, key)
         if tid is None:

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import NewerSchema, NotARecording
 from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS
 

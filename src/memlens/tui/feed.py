@@ -18,15 +18,15 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from memlens.alerts import Alert, AlertEngine
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.config import Settings
 from memlens.errors import MemlensError
-from memlens.live import LiveView
 from memlens.model import Tick
 from memlens.probes.python import PythonProbe
-from memlens.python_poll import PythonPoller
-from memlens.sampler import Sampler
+from memlens.watch.alerts import Alert, AlertEngine
+from memlens.watch.live import LiveView
+from memlens.watch.python_poll import PythonPoller
+from memlens.watch.sampler import Sampler
 
 log = logging.getLogger(__name__)
 

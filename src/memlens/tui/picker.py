@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
 from memlens.units import human_bytes, human_duration
 
 Agents = Callable[[], list[dict[str, Any]]]

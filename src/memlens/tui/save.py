@@ -12,15 +12,15 @@ import socket
 import time
 from pathlib import Path
 
-from memlens import __version__
-from memlens.analysis.report import build_report
+from memlens._version import __version__
 from memlens.config import Settings
-from memlens.exporters.bundle import COLUMNS, Recording, Series
-from memlens.exporters.output import write_atomic
-from memlens.exporters.report_html import dump_report_html
-from memlens.exporters.report_md import dump_report_md
-from memlens.live import LiveView
+from memlens.formats.bundle import COLUMNS, Recording, Series
+from memlens.formats.output import write_atomic
+from memlens.report.html import dump_report_html
+from memlens.report.markdown import dump_report_md
+from memlens.report.model import build_report
 from memlens.store import Event, RecordingInfo
+from memlens.watch.live import LiveView
 
 WRITERS = {"md": dump_report_md, "html": dump_report_html}
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.stats import SeriesSummary, summarize
-from memlens.live import LiveView
 from memlens.model import Target
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
 from memlens.units import human_duration
+from memlens.watch.live import LiveView
 
 # The chart's windows, in the order `w` cycles through them.
 WINDOWS: tuple[float, ...] = (60.0, 600.0, 3600.0)
@@ -101,7 +101,7 @@ def latest_rss(live: LiveView, key: str, end: float) -> float | None:
 
 def label(target: Target) -> str:
     """'python (PID 4242)', or a sum's own name; a name is the process's own choice, so
-    what it holds that is not text is shown as escapes (memlens.textsafe)."""
+    what it holds that is not text is shown as escapes (memlens.outside.visible)."""
     name = visible(target.name)
     return f"{name} (PID {target.pid})" if target.kind == "process" else name
 

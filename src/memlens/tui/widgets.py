@@ -18,7 +18,7 @@ from textual.widget import Widget
 
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.stats import SeriesSummary
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
 from memlens.tui.view import TargetView, interval_text, window_text
 from memlens.units import human_bytes, human_duration
 

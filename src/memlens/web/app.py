@@ -24,11 +24,11 @@ from starlette.responses import (
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import AgentRequestFailed, MemlensError
-from memlens.messages import dumps, target_added
 from memlens.model import SAMPLE_FIELDS
 from memlens.probes.python import PythonProbe
+from memlens.watch.messages import dumps, target_added
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
 from memlens.web.limits import BodyLimitMiddleware, parse_json
 from memlens.web.security import SecurityMiddleware, SecurityPolicy, cookie_name
@@ -36,7 +36,7 @@ from memlens.web.types import View
 from memlens.web.ws import stream
 
 if TYPE_CHECKING:
-    from memlens.exporters.prometheus import LiveMetrics
+    from memlens.metrics.prometheus import LiveMetrics
 
 MAX_BUCKETS = 10_000
 MAX_LIMIT = 1_000_000  # samples in one /api/samples answer

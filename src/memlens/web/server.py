@@ -15,13 +15,13 @@ from urllib.parse import quote
 import uvicorn
 from starlette.types import ASGIApp
 
-from memlens.alerts import Alert, AlertEngine
 from memlens.errors import PortInUse, UsageError
-from memlens.exporters.prometheus import LiveMetrics
-from memlens.live import LiveView
+from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Tick
-from memlens.python_poll import PythonPoller
-from memlens.sampler import Sampler
+from memlens.watch.alerts import Alert, AlertEngine
+from memlens.watch.live import LiveView
+from memlens.watch.python_poll import PythonPoller
+from memlens.watch.sampler import Sampler
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
 from memlens.web.ws import MAX_CLIENT_MESSAGE

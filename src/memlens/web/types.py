@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from memlens.history import Column
-from memlens.hub import Hub
 from memlens.model import Target
+from memlens.watch.history import Column
+from memlens.watch.hub import Hub
 
 OlderHistory = dict[str, tuple[dict[str, Column], int]]
 

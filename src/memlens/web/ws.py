@@ -8,7 +8,7 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from memlens.hub import Subscription
+from memlens.watch.hub import Subscription
 from memlens.web.fastsend import transport_sink
 from memlens.web.types import View
 

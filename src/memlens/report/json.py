@@ -12,9 +12,9 @@ import json
 import math
 from typing import Any
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.analysis.leaktext import headline
-from memlens.analysis.report import (
+from memlens.report.model import (
     Exit,
     Figures,
     Gauge,

@@ -1,5 +1,5 @@
 """The live watch as Prometheus metrics: `/metrics` on the server, and the values that
-`memlens.exporters.otlp` pushes.
+`memlens.metrics.otlp` pushes.
 
 `LiveMetrics.on_tick` runs on the sampler's thread, so it only keeps references to the
 latest values (a dict update and a few assignments); everything else is done when a
@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from memlens.alerts import Alert
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes.system import SystemReading
+from memlens.watch.alerts import Alert
 
 if TYPE_CHECKING:
     # prometheus_client is imported on the first scrape: a watch that nobody scrapes

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from memlens import __version__
-from memlens.history import Column
+from memlens._version import __version__
 from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
+from memlens.watch.history import Column
 
 if TYPE_CHECKING:
     from memlens.probes.system import SystemReading

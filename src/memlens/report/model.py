@@ -1,6 +1,6 @@
 """A recording judged as a whole: the figures, the verdicts, what went wrong and what to
 try. Pure: it reads a recording already in memory and returns plain frozen data, which
-one renderer per format (exporters/report_md.py, report_html.py, report_json.py) turns
+one renderer per format (report/markdown.py, html.py, json.py) turns
 into bytes. docs/cli.md ("memlens report") describes every field.
 
 Where the recording holds the live alerts (events of kind "leak" and "threshold"), the
@@ -75,7 +75,7 @@ class EventRow(Protocol):
 
 
 class RecordingLike(Protocol):
-    """A whole recording in memory (`memlens.exporters.Recording` fits)."""
+    """A whole recording in memory (`memlens.formats.Recording` fits)."""
 
     @property
     def info(self) -> RecordingRow: ...

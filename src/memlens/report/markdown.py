@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 
 from memlens.analysis.explain import Change
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
-from memlens.analysis.report import (
+from memlens.outside.visible import visible, visible_md
+from memlens.report.model import (
     Gauge,
     Period,
     Report,
@@ -20,8 +21,7 @@ from memlens.analysis.report import (
     TargetReport,
     Violation,
 )
-from memlens.exporters.summary import exit_text, utc_time
-from memlens.textsafe import visible, visible_md
+from memlens.report.wording import exit_text, utc_time
 from memlens.units import human_bytes, human_duration
 
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -326,7 +326,7 @@ def _table(
 
 
 def _cell(text: str) -> str:
-    """A table cell: names, reasons and figures alike, shown as data (memlens.textsafe)."""
+    """A table cell: names, reasons and figures alike, shown as data (memlens.outside.visible)."""
     return " ".join(visible_md(text).split())
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Protocol
 
 from memlens.errors import CorruptRecording, NotARecording, UsageError
-from memlens.exporters.binary import is_binary
-from memlens.exporters.bundle import Recording
-from memlens.exporters.importer import parse_export
-from memlens.exporters.json_export import looks_like_json
-from memlens.exporters.limits import is_size, is_time, read_bounded
+from memlens.formats.binary import is_binary
+from memlens.formats.bundle import Recording
+from memlens.formats.importer import parse_export
+from memlens.formats.json_export import looks_like_json
+from memlens.formats.limits import is_size, is_time, read_bounded
 from memlens.model import Target
 from memlens.store import RecordingInfo, StoreReader
 from memlens.store.files import SQLITE_MAGIC, open_regular

@@ -28,16 +28,16 @@ import struct
 import zlib
 from typing import Any
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.exporters.bundle import (
+from memlens.formats.bundle import (
     COLUMNS,
     Recording,
     event_to_dict,
     info_to_dict,
     recording_from_parts,
 )
-from memlens.exporters.codec import (
+from memlens.formats.codec import (
     COLUMN_HEADER,
     CodecError,
     Value,
@@ -45,7 +45,7 @@ from memlens.exporters.codec import (
     encode_column,
     max_payload,
 )
-from memlens.exporters.limits import MAX_HEADER_BYTES, Inflater, check_depth
+from memlens.formats.limits import MAX_HEADER_BYTES, Inflater, check_depth
 
 MAGIC = b"MLREC"
 VERSION = 2

@@ -13,17 +13,17 @@ import threading
 import webbrowser
 from collections.abc import Sequence
 
-from memlens.archive import Archive
 from memlens.cli._alerts import alert_engine, settings_from_args
 from memlens.cli._common import sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.errors import UsageError
-from memlens.live import LiveView
+from memlens.outside.visible import visible
 from memlens.probes import ProcessProbe
-from memlens.recording import Recorder
-from memlens.sampler import Sampler
 from memlens.store import StoreReader
-from memlens.textsafe import visible
+from memlens.watch.archive import Archive
+from memlens.watch.live import LiveView
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
 

@@ -5,7 +5,7 @@ One testsuite "memlens"; one testcase per criterion per target, named
 `<failure message=...>`, one not judged `<skipped message=...>`. The figures go into
 properties (measured, limit, unit, status) rather than into the names, so a report's
 history groups the same criterion across runs. docs/cli.md shows an example. Names and
-command lines are shown with `visible` (memlens.textsafe): XML 1.0 cannot hold most
+command lines are shown with `visible` (memlens.outside.visible): XML 1.0 cannot hold most
 control characters at all, and a CI page shows them as a terminal would.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from memlens.analysis.gate import Criterion, GateResult, Status
-from memlens.exporters.output import write_atomic
-from memlens.textsafe import visible
+from memlens.formats.output import write_atomic
+from memlens.outside.visible import visible
 
 SUITE = "memlens"
 CLASSNAME = "memlens.check"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
-from memlens.exporters.bundle import Recording
+from memlens.formats.bundle import Recording
 from memlens.model import SAMPLE_FIELDS
 
 HEADER: tuple[str, ...] = ("time", "target", "pid", "name", *SAMPLE_FIELDS)

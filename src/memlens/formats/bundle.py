@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from memlens.errors import CorruptRecording, NewerSchema
-from memlens.exporters.limits import check_text, is_int64, is_size, is_time
+from memlens.formats.limits import check_text, is_int64, is_size, is_time
 from memlens.model import SAMPLE_FIELDS, Target
 from memlens.store import EVENT_KINDS, Event, RecordingInfo, StoreReader
 

@@ -14,13 +14,13 @@ from array import array
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from memlens.alerts import Alert
-from memlens.archive import Archive, concat
-from memlens.history import Column, History
-from memlens.hub import Hub
-from memlens.messages import backfill, dumps, encode_tick, hello
 from memlens.model import SYSTEM_FIELDS, Target, Tick
 from memlens.store import RecordingInfo
+from memlens.watch.alerts import Alert
+from memlens.watch.archive import Archive, concat
+from memlens.watch.history import Column, History
+from memlens.watch.hub import Hub
+from memlens.watch.messages import backfill, dumps, encode_tick, hello
 
 if TYPE_CHECKING:
     from memlens.probes.system import SystemReading
@@ -34,7 +34,7 @@ RECENT_ALERTS = 200
 
 
 class LiveView:
-    """What the web face serves for a live watch (`memlens.replay.ReplayView` serves a
+    """What the web face serves for a live watch (`memlens.watch.replay.ReplayView` serves a
     recording through the same methods)."""
 
     mode = "live"
@@ -159,7 +159,7 @@ class LiveView:
 class SystemRing:
     """The machine's recent readings, for the backfill of a tab that opens later.
 
-    As many as a target's history holds, kept as `memlens.history.Ring` keeps samples:
+    As many as a target's history holds, kept as `memlens.watch.history.Ring` keeps samples:
     a column of doubles per field (NaN for unknown), not a reading object each, so a day
     of them stays a few megabytes. The GPUs, usually none, ride beside in a deque. Ticks
     repeat the last reading until the next is due (see the sampler): a reading no newer

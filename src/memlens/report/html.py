@@ -14,13 +14,12 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.analysis.explain import Recommendation
 from memlens.analysis.leaktext import headline, rate_text
-from memlens.analysis.report import Report, SystemMemory, TargetReport, Violation
-from memlens.exporters.html import BUCKETS, bytes_attr, color
-from memlens.exporters.m4 import m4
-from memlens.exporters.report_md import (
+from memlens.formats.html import BUCKETS, bytes_attr, color
+from memlens.formats.m4 import m4
+from memlens.report.markdown import (
     GAUGE_STATS,
     LEAK_SOURCES,
     METRICS,
@@ -34,8 +33,9 @@ from memlens.exporters.report_md import (
     value_text,
     violation_end,
 )
-from memlens.exporters.summary import exit_text, utc_time
+from memlens.report.model import Report, SystemMemory, TargetReport, Violation
 from memlens.report.page import asset, render_page
+from memlens.report.wording import exit_text, utc_time
 from memlens.units import human_bytes, human_duration
 
 _CODE = re.compile(r"`([^`]+)`")

@@ -23,17 +23,17 @@ from memlens.cli._common import (
     parse_port,
     sampler_config,
 )
+from memlens.cli._dashboard import security_for
 from memlens.cli._runs import store_path
-from memlens.cli._serve import security_for
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
 from memlens.errors import UsageError
-from memlens.exporters import otlp
-from memlens.exporters.prometheus import LiveMetrics
-from memlens.live import LiveView
+from memlens.metrics import otlp
+from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Tick
-from memlens.recording import Recorder
-from memlens.sampler import Sampler
-from memlens.textsafe import visible
+from memlens.outside.visible import visible
+from memlens.watch.live import LiveView
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler
 from memlens.web.server import bind_socket, serve, url_for
 
 DEFAULT_PORT = 9256

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from memlens.errors import CorruptRecording, NotARecording
-from memlens.exporters.binary import is_binary, load_binary
-from memlens.exporters.bundle import Recording
-from memlens.exporters.json_export import load_json, looks_like_json
-from memlens.exporters.limits import read_bounded
+from memlens.formats.binary import is_binary, load_binary
+from memlens.formats.bundle import Recording
+from memlens.formats.json_export import load_json, looks_like_json
+from memlens.formats.limits import read_bounded
 from memlens.model import SAMPLE_FIELDS, Reading, Tick
 from memlens.store import Store
 from memlens.store.files import SQLITE_MAGIC, open_regular

@@ -18,7 +18,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 
-from memlens.exporters.limits import too_deep
+from memlens.formats.limits import too_deep
 
 Value = float | int | None
 

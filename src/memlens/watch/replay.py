@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from memlens.archive import Archive
-from memlens.history import Column
-from memlens.hub import Hub
-from memlens.live import recording_summary
-from memlens.messages import backfill, dumps, hello
 from memlens.model import Target
 from memlens.store import StoreReader
+from memlens.watch.archive import Archive
+from memlens.watch.history import Column
+from memlens.watch.hub import Hub
+from memlens.watch.live import recording_summary
+from memlens.watch.messages import backfill, dumps, hello
 
 ALERT_KINDS = ("leak", "threshold")  # the events a page shows as banners and markers
 # The machine's readings a backfill carries at most: a recording's are thinned to these,

@@ -33,7 +33,7 @@ def _mapped(size: int) -> mmap.mmap:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m memlens.demo_workload")
+    parser = argparse.ArgumentParser(prog="python -m memlens.cli.demo_workload")
     parser.add_argument("--leak-rate", type=float, default=2.0, help="MB per minute kept")
     parser.add_argument("--sawtooth", type=float, default=8.0, help="MB per batch step")
     parser.add_argument("--period", type=int, default=6, help="steps per sawtooth cycle")

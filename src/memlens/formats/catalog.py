@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memlens.exporters.binary import dump_binary
-from memlens.exporters.bundle import Recording
-from memlens.exporters.csv_export import dump_csv
-from memlens.exporters.html import dump_html
-from memlens.exporters.json_export import dump_json
+from memlens.formats.binary import dump_binary
+from memlens.formats.bundle import Recording
+from memlens.formats.csv_export import dump_csv
+from memlens.formats.html import dump_html
+from memlens.formats.json_export import dump_json
 
 
 @dataclass(frozen=True, slots=True)

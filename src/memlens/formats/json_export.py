@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.exporters.bundle import Recording, event_to_dict, info_to_dict, recording_from_parts
-from memlens.exporters.limits import check_depth
+from memlens.formats.bundle import Recording, event_to_dict, info_to_dict, recording_from_parts
+from memlens.formats.limits import check_depth
 
 FORMAT = "memlens-recording"
 VERSION = 1

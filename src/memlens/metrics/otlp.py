@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from memlens import __version__
+from memlens._version import __version__
 from memlens.errors import UsageError
-from memlens.exporters.prometheus import MAX_TARGETS, SPECS, LiveMetrics, Series, Spec
+from memlens.metrics.prometheus import MAX_TARGETS, SPECS, LiveMetrics, Series, Spec
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Observation

@@ -1,7 +1,7 @@
 """What a page shows of a Python process beyond its samples: the allocation sites that
 grow and the garbage collector's pauses, asked of its agent only while a page is open.
 
-Stats ride on every sample (memlens.agent_links); these requests cost the target more (a
+Stats ride on every sample (memlens.watch.agent_links); these requests cost the target more (a
 tracemalloc snapshot can take seconds), so they run on a thread of their own, far less
 often (`top_every`, `pauses_every`), one agent at a time, and not at all while nobody
 watches. Each answer becomes one message for the page (docs/protocol.md, "python").
@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memlens.agent_links import AgentLinks
 from memlens.errors import AgentBusy, AgentMisbehaved, MemlensError
+from memlens.watch.agent_links import AgentLinks
 
 log = logging.getLogger(__name__)
 

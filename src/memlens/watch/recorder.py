@@ -7,10 +7,10 @@ import socket
 import time
 from pathlib import Path
 
-from memlens.alerts import Alert, target_memory_limit
 from memlens.config import Settings, judged_with
 from memlens.model import Tick
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
+from memlens.watch.alerts import Alert, target_memory_limit
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,3 @@
+"""The version: a leaf module that any layer may import."""
+
+__version__ = "0.1.0"

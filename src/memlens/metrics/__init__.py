@@ -1,0 +1,1 @@
+"""Live metrics: Prometheus (`/metrics`) and OTLP pushes."""
