@@ -27,7 +27,8 @@ from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
 from memlens.store.files import existing_file
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler, SamplerConfig
+from memlens.watch.sampler import SamplerConfig
+from memlens.watch.session import Session
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SI_KERNEL = 0x80  # si_code of a signal the kernel sent (a terminal's Ctrl-C, Ctrl-\)
@@ -112,16 +113,17 @@ def record_command(
         recorder = Recorder.start(
             path, name=short_name(shown), command=shown, interval=interval, settings=settings
         )
-        sampler = Sampler(
+        session = Session(
             SamplerConfig(interval=interval, children=True, final_round=True),
-            on_tick=recorder.on_tick,
-            probes=[probe] if probe is not None else [],
+            [probe] if probe is not None else [],
             children_of_memlens=[child],
+            recorder=recorder,
         )
         try:
-            sampler.start()
+            session.start()
             code = wait_for(child)
-        finally:  # stopping runs the last round, which records the exit
-            sampler.stop()
-        recorder.finish(exit_code=code)
+        except BaseException:
+            session.stop()
+            raise
+        session.stop(exit_code=code)  # stopping runs the last round, which records the exit
         return code, recorder.recording_id

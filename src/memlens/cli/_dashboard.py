@@ -23,7 +23,7 @@ from memlens.store import StoreReader
 from memlens.watch.archive import Archive
 from memlens.watch.live import LiveView
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 from memlens.web.security import SecurityPolicy, is_loopback, new_token
 from memlens.web.server import bind_socket, serve, url_for
 
@@ -73,13 +73,7 @@ def run_dashboard(
     alerts = alert_engine(args)
     sock = bind_socket(args.host, args.port)
     interval: float = args.interval
-    capacity = max(1, math.ceil(args.history / interval))
-    sampler = Sampler(
-        sampler_config(args, interval=interval, children=children, name_pattern=name_pattern),
-        on_tick=lambda tick: None,
-        probes=probes,
-        children_of_memlens=started,
-    )
+    config = sampler_config(args, interval=interval, children=children, name_pattern=name_pattern)
     url = url_for(sock, policy.token)
     recorder = None
     if args.record:
@@ -94,55 +88,61 @@ def run_dashboard(
         except BaseException:
             sock.close()
             raise
-        if alerts is not None:
-            alerts.sinks.append(recorder.on_alert)
-
-    def announce() -> None:
-        what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
-        if what:
-            print(f"memlens: watching {visible(what)}", flush=True)
-        elif name_pattern is not None:
-            print(f"memlens: waiting for processes matching {name_pattern.pattern!r}", flush=True)
-        if recorder is not None:
-            print(
-                f"memlens: recording to {recorder.path} "
-                f"(recording {recorder.recording_id}; --no-record to keep it in memory)",
-                flush=True,
-            )
-        print(url, flush=True)
-        print("memlens: press Ctrl-C to stop", flush=True)
-        if args.open:
-            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-
+    session: Session | None = None
     archive = None
-    consumers = [recorder.on_tick] if recorder is not None else []
     try:  # from here a stop (Ctrl-C, SIGTERM, SIGHUP) ends the recording
         if recorder is not None:
             reader = StoreReader.open(recorder.path)
             reader.limit_cache(LIVE_READER_CACHE_KIB)
             archive = Archive(reader, recorder.recording_id)
         live = LiveView(
-            interval=interval, history_capacity=capacity, archive=archive, system=args.system
+            interval=interval,
+            history_capacity=max(1, math.ceil(args.history / interval)),
+            archive=archive,
+            system=args.system,
         )
-        asyncio.run(
-            serve(
-                live,
-                sampler,
-                sock,
-                policy,
-                on_started=announce,
-                consumers=consumers,
-                alerts=alerts,
-            )
+        session = Session(
+            config,
+            probes,
+            children_of_memlens=started,
+            recorder=recorder,
+            alerts=alerts,
+            metrics=True,
+            live=live,
         )
+        targets = session.sampler.targets
+
+        def announce() -> None:
+            what = title or ", ".join(f"{t.name} (PID {t.pid})" for t in targets())
+            if what:
+                print(f"memlens: watching {visible(what)}", flush=True)
+            elif name_pattern is not None:
+                print(
+                    f"memlens: waiting for processes matching {name_pattern.pattern!r}",
+                    flush=True,
+                )
+            if recorder is not None:
+                print(
+                    f"memlens: recording to {recorder.path} "
+                    f"(recording {recorder.recording_id}; --no-record to keep it in memory)",
+                    flush=True,
+                )
+            print(url, flush=True)
+            print("memlens: press Ctrl-C to stop", flush=True)
+            if args.open:
+                threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+        asyncio.run(serve(session, sock, policy, on_started=announce))
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if session is not None:
+            session.stop()
+        elif recorder is not None:
+            recorder.finish()
         if archive is not None:
             archive.reader.close()
-        if recorder is not None:
-            recorder.finish()
         sys.stdout.flush()
     return 0
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import math
 import sys
-from collections.abc import Callable
 
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._common import (
@@ -28,12 +27,10 @@ from memlens.cli._runs import store_path
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
 from memlens.errors import UsageError
 from memlens.metrics import otlp
-from memlens.metrics.prometheus import LiveMetrics
-from memlens.model import Tick
 from memlens.outside.visible import visible
 from memlens.watch.live import LiveView
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 from memlens.web.server import bind_socket, serve, url_for
 
 DEFAULT_PORT = 9256
@@ -95,18 +92,9 @@ def run(args: argparse.Namespace) -> int:
     alerts = alert_engine(args)
     probes, pattern = open_agent_targets(args, "export")
     interval: float = args.interval
-    sampler = Sampler(
-        sampler_config(args, interval=interval, name_pattern=pattern),
-        on_tick=lambda tick: None,
-        probes=probes,
-    )
-    metrics = LiveMetrics(
-        verdicts=None if alerts is None else alerts.verdicts,
-        stats=lambda: {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks},
-    )
     sock = bind_socket(args.host, args.port)
-    consumers: list[Callable[[Tick], None]] = []
     recorder = None
+    session: Session | None = None
     pusher = None
     try:
         if args.record or args.db:
@@ -118,15 +106,25 @@ def run(args: argparse.Namespace) -> int:
                 interval=interval,
                 settings=settings_from_args(args),
             )
-            consumers.append(recorder.on_tick)
-            if alerts is not None:
-                alerts.sinks.append(recorder.on_alert)
+        session = Session(
+            sampler_config(args, interval=interval, name_pattern=pattern),
+            probes,
+            recorder=recorder,
+            alerts=alerts,
+            metrics=True,
+            live=LiveView(
+                interval=interval, history_capacity=max(1, math.ceil(HISTORY_SECONDS / interval))
+            ),
+        )
+        metrics = session.metrics
+        assert metrics is not None
         if args.otlp:
             pusher = otlp.start_otlp(args.otlp, metrics, interval=args.otlp_interval)
         url = url_for(sock, policy.token)
+        targets = session.sampler.targets
 
         def announce() -> None:
-            what = ", ".join(f"{t.name} (PID {t.pid})" for t in sampler.targets())
+            what = ", ".join(f"{t.name} (PID {t.pid})" for t in targets())
             if what:
                 print(f"memlens: exporting {visible(what)}", flush=True)
             elif pattern is not None:
@@ -140,29 +138,16 @@ def run(args: argparse.Namespace) -> int:
             print(url, flush=True)
             print(f"memlens: Prometheus metrics at {url.split('?')[0]}metrics", flush=True)
 
-        live = LiveView(
-            interval=interval, history_capacity=max(1, math.ceil(HISTORY_SECONDS / interval))
-        )
-        asyncio.run(
-            serve(
-                live,
-                sampler,
-                sock,
-                policy,
-                on_started=announce,
-                consumers=consumers,
-                alerts=alerts,
-                metrics=metrics,
-                dashboard=False,
-            )
-        )
+        asyncio.run(serve(session, sock, policy, on_started=announce, dashboard=False))
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
         if pusher is not None:
             pusher.stop()
-        if recorder is not None:
+        if session is not None:
+            session.stop()
+        elif recorder is not None:
             recorder.finish()
         sys.stdout.flush()
     return 0

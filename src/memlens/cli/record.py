@@ -21,9 +21,8 @@ from memlens.cli._runs import store_path
 from memlens.cli._summary import print_recording
 from memlens.model import Tick
 from memlens.store import StoreReader
-from memlens.watch.alerts import AlertEngine
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -53,50 +52,35 @@ def run(args: argparse.Namespace) -> int:
     recorder = Recorder.start(
         path, name=what, command=None, interval=args.interval, settings=settings_from_args(args)
     )
-    sampler = Sampler(
-        sampler_config(args, name_pattern=pattern),
-        on_tick=lambda tick: None,
-        probes=probes,
+    session = Session(
+        sampler_config(args, name_pattern=pattern), probes, recorder=recorder, alerts=alerts
     )
-    record_until_done(
-        sampler,
-        recorder,
-        duration=args.duration,
-        wait_for_new=pattern is not None,
-        alerts=alerts,
-    )
+    record_until_done(session, duration=args.duration, wait_for_new=pattern is not None)
     summarise(path, recorder.recording_id)
     return 0
 
 
 def record_until_done(
-    sampler: Sampler,
-    recorder: Recorder,
+    session: Session,
     *,
     duration: float | None,
     wait_for_new: bool,
     stop: threading.Event | None = None,
-    alerts: AlertEngine | None = None,
 ) -> None:
-    """Sample into the recorder with a progress line until time is up, every target has
-    exited (unless new ones may still come), `stop` is set, or Ctrl-C/SIGTERM. `alerts`
-    judges every tick and its events are recorded."""
+    """Run the session with a progress line until time is up, every target has exited
+    (unless new ones may still come), `stop` is set, or Ctrl-C/SIGTERM; then stop it,
+    which ends its recording."""
     done = stop or threading.Event()
+    sampler = session.sampler
     counts = {"ticks": 0, "alive": 0}
-    if alerts is not None:
-        alerts.sinks.append(recorder.on_alert)
-        alerts.start()
 
-    def on_tick(tick: Tick) -> None:
-        recorder.on_tick(tick)
-        if alerts is not None:
-            alerts.on_tick(tick)
+    def count(tick: Tick) -> None:
         counts["ticks"] += 1
         counts["alive"] = sampler.alive()
         if not wait_for_new and sampler.alive() == 0:
             done.set()
 
-    sampler.on_tick = on_tick
+    session.add_consumer(count)
     previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
     started = time.monotonic()
     from rich.console import Console
@@ -117,7 +101,7 @@ def record_until_done(
     try:
         with progress:
             task = progress.add_task("record", total=duration, ticks=0, alive=0, left="")
-            sampler.start()
+            session.start()
             # With no progress line to refresh, wake only as often as the deadline needs.
             step = 0.25 if console.is_terminal else 1.0
             while not done.wait(step):
@@ -132,10 +116,7 @@ def record_until_done(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        sampler.stop()
-        if alerts is not None:
-            alerts.stop()
-        recorder.finish()
+        session.stop()
 
 
 def summarise(path: Path, recording_id: int) -> None:

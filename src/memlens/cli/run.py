@@ -27,13 +27,12 @@ from memlens.cli._runs import store_path
 from memlens.cli._summary import short_name
 from memlens.cli.record import summarise
 from memlens.errors import UsageError
-from memlens.model import Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.store.files import existing_file
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 from memlens.web.server import bind_socket, serve, url_for
 
 
@@ -110,72 +109,61 @@ def _supervise(
             interval=args.interval,
             settings=settings_from_args(args),
         )
-    sampler = Sampler(
-        dataclasses.replace(sampler_config(args, children=True), final_round=True),
-        on_tick=lambda tick: None,
-        probes=[probe] if probe is not None else [],
-        children_of_memlens=[child],
-    )
-    consumers = [recorder.on_tick] if recorder is not None else []
-    if alerts is not None and recorder is not None:
-        alerts.sinks.append(recorder.on_alert)
-    server_thread, stop_server = None, threading.Event()
+    live = None
     if sock is not None:
         live = LiveView(
             interval=args.interval,
             history_capacity=max(1, math.ceil(args.history / args.interval)),
             system=args.system,
         )
+    session = Session(
+        dataclasses.replace(sampler_config(args, children=True), final_round=True),
+        [probe] if probe is not None else [],
+        children_of_memlens=[child],
+        recorder=recorder,
+        alerts=alerts,
+        metrics=live is not None,
+        live=live,
+    )
+    server_thread, stop_server = None, threading.Event()
+    if sock is not None:
         url = url_for(sock, policy.token)
         print(f"memlens: dashboard at {url}", file=sys.stderr, flush=True)
         server_thread = threading.Thread(
             target=_serve_until,
-            args=(live, sampler, sock, policy, consumers, stop_server, alerts),
+            args=(session, sock, policy, stop_server),
             name="memlens-server",
             daemon=True,
         )
         server_thread.start()
     else:
-        if alerts is not None:
-            consumers.append(alerts.on_tick)
-            alerts.start()
-
-        def on_tick(tick: Tick) -> None:
-            for consume in consumers:
-                consume(tick)
-
-        sampler.on_tick = on_tick
-        sampler.start()
-    code = wait_for(child)
-    # Stopping the sampler runs one last round, which records the exit however soon
-    # after the previous round it came. The page learns of it from a round of the
-    # running sampler, so that one is waited for (an interval at most).
+        session.start()
+    try:
+        code = wait_for(child)
+        if server_thread is not None:
+            # The page learns of the exit from a round of the running sampler, so that
+            # one is waited for (an interval at most) before the session stops.
+            deadline = time.monotonic() + args.interval + 1.0
+            while session.sampler.watches(child.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    except BaseException:
+        session.stop()
+        stop_server.set()
+        raise
+    # Stopping the sampler runs one last round, which records the exit however soon after
+    # the previous round it came; then the recording ends with the exit code. The server
+    # stops after, so that its own stop of the session finds it stopped.
+    session.stop(exit_code=code)
     if server_thread is not None:
-        deadline = time.monotonic() + args.interval + 1.0
-        while sampler.watches(child.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
         stop_server.set()
         server_thread.join(10)
-    else:
-        sampler.stop()
-        if alerts is not None:
-            alerts.stop()
     if recorder is not None:
-        recorder.finish(exit_code=code)
         summarise(path, recorder.recording_id)
     return shell_status(code)
 
 
-def _serve_until(  # noqa: PLR0917 - a thread's target takes positional arguments
-    live: LiveView,
-    sampler: Sampler,
-    sock: Any,
-    policy: Any,
-    consumers: list[Any],
-    stop: threading.Event,
-    alerts: AlertEngine | None,
-) -> None:
-    asyncio.run(serve(live, sampler, sock, policy, consumers=consumers, stop=stop, alerts=alerts))
+def _serve_until(session: Session, sock: Any, policy: Any, stop: threading.Event) -> None:
+    asyncio.run(serve(session, sock, policy, stop=stop))
     sock.close()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from memlens.agent import list_agents
@@ -17,12 +17,11 @@ from memlens.cli._common import Command, add_sampling_options, sampler_config, w
 from memlens.cli._runs import store_path
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
 from memlens.config import Settings
-from memlens.model import Tick
 from memlens.probes import ProcessProbe, open_process
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.recorder import Recorder
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 
 if TYPE_CHECKING:
     from memlens.tui import Feed
@@ -107,14 +106,7 @@ def feed_for(
     from memlens.tui.view import WINDOWS
 
     interval: float = args.interval
-    sampler = Sampler(
-        sampler_config(args, interval=interval, name_pattern=pattern),
-        on_tick=lambda tick: None,
-        probes=probes,
-    )
-    alerts = AlertEngine(settings) if args.alerts else None
-    consumers: list[Callable[[Tick], None]] = []
-    on_stop: list[Callable[[], object]] = []
+    recorder = None
     if args.record or args.db:
         names = ", ".join(f"{p.name} ({p.identity.pid})" for p in probes)
         recorder = Recorder.start(
@@ -125,13 +117,16 @@ def feed_for(
             settings=settings,
         )
         recorders.append(recorder)
-        consumers.append(recorder.on_tick)
-        on_stop.append(recorder.finish)
-        if alerts is not None:
-            alerts.sinks.append(recorder.on_alert)
     capacity = math.ceil(WINDOWS[-1] / min(interval, HISTORY_INTERVAL))
     live = LiveView(interval=interval, history_capacity=capacity, system=args.system)
-    return Feed(live, sampler, alerts, settings=settings, consumers=consumers, on_stop=on_stop)
+    session = Session(
+        sampler_config(args, interval=interval, name_pattern=pattern),
+        probes,
+        recorder=recorder,
+        alerts=AlertEngine(settings) if args.alerts else None,
+        live=live,
+    )
+    return Feed(live, session, settings=settings)
 
 
 COMMAND = Command("top", "watch processes' memory live in the terminal", configure, run)

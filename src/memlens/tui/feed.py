@@ -1,11 +1,9 @@
-"""The live data of `memlens top`: the same sampler, live view, alert engine and Python
-poller that feed the dashboard, wired onto the terminal app's event loop.
+"""The live data of `memlens top`: the dashboard's session (`memlens.watch.session`),
+delivered onto the terminal app's event loop.
 
-Textual runs asyncio, so the wiring is the web server's (`memlens.web.server.serve`):
-the sampler's thread hands each tick to the loop with `call_soon_threadsafe`, and the
-live view changes on the loop's thread only. Stopping goes poller, sampler (which
-hangs up on the agents), alert engine, then whatever was registered to run last (the
-recorder), and happens after the app has given the terminal back, so a slow agent never
+Textual runs asyncio, so the session hands each tick, alert and agent answer to the
+loop with `call_soon_threadsafe`, and the live view changes on the loop's thread only.
+The session stops after the app has given the terminal back, so a slow agent never
 keeps a frozen screen up.
 """
 
@@ -15,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from memlens.analysis.leakmodel import LeakFinding
@@ -25,71 +23,65 @@ from memlens.model import Tick
 from memlens.probes.python import PythonProbe
 from memlens.watch.alerts import Alert, AlertEngine
 from memlens.watch.live import LiveView
-from memlens.watch.python_poll import PythonPoller
 from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 
 log = logging.getLogger(__name__)
 
 
 class Feed:
     """Ticks, alerts and agents' answers applied to `live` on the app's loop; `changed`
-    is called there after each, for the app to redraw."""
+    is called there after each, for the app to redraw. With a `session` (whose live view
+    is `live`) they come from its sampler; without one, whoever holds the feed applies
+    them (a replay, a test)."""
 
     def __init__(
         self,
         live: LiveView,
-        sampler: Sampler | None = None,
+        session: Session | None = None,
         alerts: AlertEngine | None = None,
         *,
         settings: Settings | None = None,
-        consumers: Sequence[Callable[[Tick], None]] = (),
-        on_stop: Sequence[Callable[[], object]] = (),
     ) -> None:
+        if session is not None and session.live is not live:
+            raise ValueError("the feed shows its session's live view")
         self.live = live
-        self.sampler = sampler
-        self.alerts = alerts
-        self.settings = settings or (alerts.settings if alerts is not None else Settings())
-        self.consumers = list(consumers)
-        self.on_stop = list(on_stop)
+        self.session = session
+        self.alerts = alerts if alerts is not None or session is None else session.alerts
+        self.settings = settings or (
+            self.alerts.settings if self.alerts is not None else Settings()
+        )
         self.changed: Callable[[], None] = lambda: None
-        self.last_time: float | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._poller: PythonPoller | None = None
         self._traced_here: set[str] = set()  # tracemalloc switched on from this screen
         self._started = False
         self._stopped = False
 
+    @property
+    def sampler(self) -> Sampler | None:
+        return None if self.session is None else self.session.sampler
+
+    @property
+    def last_time(self) -> float | None:
+        return self.live.last_time
+
     # -- on the loop --------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the threads; from here on, ticks reach `live` through `loop`."""
+        """Start the session; from here on, its ticks reach `live` through `loop`."""
         if self._started:
             return
         self._started = True
-        self._loop = loop
-        if self.sampler is None:
+        if self.session is None:
             return
-        consumers = list(self.consumers)
-        if self.alerts is not None:
-            consumers.append(self.alerts.on_tick)
-            self.alerts.sinks.append(lambda alert: self._call(self.post_alert, alert))
-            self.alerts.start()
+        # The app sets `changed` after building the feed: read it at each update.
+        self.session.deliver(loop, watching=lambda: True, changed=self._redraw)
+        self.session.start()
 
-        def hand_over(tick: Tick) -> None:
-            for consume in consumers:
-                consume(tick)
-            self._call(self.apply, tick)
-
-        self.sampler.on_tick = hand_over
-        self._poller = PythonPoller(
-            self.sampler.agents, lambda m: self._call(self.post_python, m), watching=lambda: True
-        )
-        self.sampler.start()
-        self._poller.start()
+    def _redraw(self) -> None:
+        self.changed()
 
     def apply(self, tick: Tick) -> None:
         self.live.apply(tick)
-        self.last_time = tick.time
         self.changed()
 
     def post_alert(self, alert: Alert) -> None:
@@ -99,14 +91,6 @@ class Feed:
     def post_python(self, message: dict[str, Any]) -> None:
         self.live.post_python(message)
         self.changed()
-
-    def _call(self, what: Callable[[Any], None], arg: Any) -> None:
-        """From another thread: run `what(arg)` on the loop, if it still runs."""
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody to tell
-            loop.call_soon_threadsafe(_guarded, what, arg)
 
     # -- what the app asks --------------------------------------------------------------
 
@@ -150,32 +134,19 @@ class Feed:
     # -- the end ------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop every thread, once; callable from any thread after the app has ended."""
+        """Stop the session, once; callable from any thread after the app has ended.
+        What this screen switched tracing on for is switched off first."""
         if self._stopped:
             return
         self._stopped = True
-        self._loop = None
-        if self._poller is not None:
-            self._poller.stop()
-        if self.sampler is not None:
-            for key in list(self._traced_here):
-                probe = self.sampler.agents.probe(key)
-                if probe is not None:
-                    with contextlib.suppress(MemlensError):
-                        probe.tracemalloc(False)
-            self.sampler.stop()
-        if self.alerts is not None:
-            self.alerts.stop()
-        for finish in self.on_stop:
-            finish()
-
-
-def _guarded(what: Callable[[Any], None], arg: Any) -> None:
-    """A failure in one update is logged, never raised into the app's loop."""
-    try:
-        what(arg)
-    except Exception:
-        log.exception("the screen could not take an update")
+        if self.session is None:
+            return
+        for key in list(self._traced_here):
+            probe = self.session.sampler.agents.probe(key)
+            if probe is not None:
+                with contextlib.suppress(MemlensError):
+                    probe.tracemalloc(False)
+        self.session.stop()
 
 
 class _ToApp(logging.Handler):

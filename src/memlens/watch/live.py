@@ -56,6 +56,7 @@ class LiveView:
         self.archive = archive
         self.targets: dict[str, Target] = {}
         self.seq = 0
+        self.last_time: float | None = None  # of the latest tick applied
         self.started = time.time()
         self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
         self.python: dict[tuple[str, str], dict[str, Any]] = {}  # latest per (key, part)
@@ -70,6 +71,7 @@ class LiveView:
         if tick.system is not None:
             self.system.add(tick.system)
         self.seq = tick.seq
+        self.last_time = tick.time
         for message in encode_tick(tick):
             self.hub.publish(message)
 

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import socket
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from memlens.errors import PortInUse, UsageError
-from memlens.metrics.prometheus import LiveMetrics
-from memlens.model import Tick
-from memlens.watch.alerts import Alert, AlertEngine
-from memlens.watch.live import LiveView
-from memlens.watch.python_poll import PythonPoller
-from memlens.watch.sampler import Sampler
+from memlens.watch.session import Session
 from memlens.web.app import create_app
 from memlens.web.security import SecurityPolicy
 from memlens.web.ws import MAX_CLIENT_MESSAGE
@@ -82,81 +75,43 @@ def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
 
 
 async def serve(
-    live: LiveView,
-    sampler: Sampler,
+    session: Session,
     sock: socket.socket,
     policy: SecurityPolicy,
     *,
     on_started: Callable[[], None] | None = None,
-    consumers: Sequence[Callable[[Tick], None]] = (),
     stop: threading.Event | None = None,
-    alerts: AlertEngine | None = None,
-    metrics: LiveMetrics | None = None,
     dashboard: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; the sampler runs for exactly as long as the server.
+    """Serve the session's live view until SIGINT/SIGTERM; the session runs for exactly
+    as long as the server (a face that stops it first, `run` with its command's exit
+    code, keeps what it did).
 
-    `consumers` get every tick on the sampler's thread (the recorder, say) before it is
-    handed to the event loop for the clients. Setting `stop` ends the server too (for a
-    server run on a thread, where it installs no signal handlers). `alerts`, when given,
-    is fed every tick and its alerts reach the page; it runs exactly as long as the
-    sampler. `metrics` (made here when not given) is fed every tick and served at
+    Setting `stop` ends the server too (for a server run on a thread, where it installs
+    no signal handlers). The session's metrics, when it has them, are served at
     /metrics; `dashboard=False` serves only /metrics and /healthz.
     """
+    live = session.live
+    if live is None:
+        raise ValueError("a served session needs a live view")
     loop = asyncio.get_running_loop()
-
-    def stats() -> dict[str, int]:
-        return {"ticks": sampler.ticks, "missed_ticks": sampler.missed_ticks}
-
-    if metrics is None:
-        metrics = LiveMetrics(verdicts=None if alerts is None else alerts.verdicts, stats=stats)
-    consumers = [*consumers, metrics.on_tick]
-    if alerts is not None:
-        consumers = [*consumers, alerts.on_tick]
-
-        def to_page(alert: Alert) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(live.post_alert, alert)
-
-        alerts.sinks.append(to_page)
-        alerts.sinks.append(metrics.on_alert)
-        alerts.start()
-
-    def hand_over(tick: Tick) -> None:
-        for consume in consumers:
-            consume(tick)
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody to tell
-            loop.call_soon_threadsafe(live.apply, tick)
-
-    sampler.on_tick = hand_over
+    session.deliver(loop)
     app = create_app(
         live,
         policy,
-        stats=stats,
-        python=sampler.agents.probe,
-        metrics=metrics,
+        stats=session.stats,
+        python=session.sampler.agents.probe,
+        metrics=session.metrics,
         dashboard=dashboard,
     )
-
-    def to_page_python(message: dict[str, Any]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closing
-            loop.call_soon_threadsafe(live.post_python, message)
-
-    poller = PythonPoller(sampler.agents, to_page_python, watching=lambda: len(live.hub) > 0)
-    config = uvicorn_config(app)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app))
 
     async def watch_stop(event: threading.Event) -> None:
         while not event.is_set():
             await asyncio.sleep(0.1)
         server.should_exit = True
 
-    # A page that connects before the first round (which may wait on linking a Python
-    # agent) still gets the targets in its hello.
-    for target in sampler.targets():
-        live.targets.setdefault(target.key, target)
-    sampler.start()
-    poller.start()
+    session.start()
     watcher = asyncio.create_task(watch_stop(stop)) if stop is not None else None
     try:
         if on_started is not None:
@@ -165,7 +120,4 @@ async def serve(
     finally:
         if watcher is not None:
             watcher.cancel()
-        poller.stop()
-        sampler.stop()
-        if alerts is not None:
-            alerts.stop()
+        session.stop()

@@ -1,0 +1,196 @@
+"""One watch, assembled once: the sampler, the tick consumers, the hand-over to an event
+loop, the live view and the Python poller, started and stopped in one order.
+
+Every face (the dashboard, `top`, `record`, `run`, `check`, the exporter) builds a
+`Session` and asks it for what it needs; none wires a sampler of its own. The flow:
+
+    sampler thread ── Tick ──> consumers, in order: recorder, metrics, alerts, extras
+                          └──> (with a loop attached) LiveView.apply on the loop's thread
+
+A new tick consumer is an object with `on_tick(tick)`, handed to `consumers=` (or a
+field here when every face should have it). Stopping goes poller, sampler (which hangs
+up on the agents), alert engine, then the recorder, so the last round and the last
+alert are in the store before it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from memlens.metrics.prometheus import LiveMetrics
+from memlens.model import Tick
+from memlens.probes import ProcessProbe
+from memlens.watch.alerts import Alert, AlertEngine
+from memlens.watch.live import LiveView
+from memlens.watch.python_poll import PythonPoller
+from memlens.watch.recorder import Recorder
+from memlens.watch.sampler import Sampler, SamplerConfig
+
+log = logging.getLogger(__name__)
+
+TickConsumer = Callable[[Tick], None]
+
+
+class Session:
+    """The live pipeline of one watch. Nothing runs until `start()`."""
+
+    def __init__(
+        self,
+        config: SamplerConfig,
+        probes: Iterable[ProcessProbe] = (),
+        *,
+        children_of_memlens: Iterable[subprocess.Popen[bytes]] = (),
+        recorder: Recorder | None = None,
+        alerts: AlertEngine | None = None,
+        metrics: bool = False,
+        live: LiveView | None = None,
+        consumers: Sequence[TickConsumer] = (),
+    ) -> None:
+        self.sampler = Sampler(
+            config, self._on_tick, probes=probes, children_of_memlens=children_of_memlens
+        )
+        self.recorder = recorder
+        self.alerts = alerts
+        self.live = live
+        self.metrics = (
+            LiveMetrics(verdicts=None if alerts is None else alerts.verdicts, stats=self.stats)
+            if metrics
+            else None
+        )
+        chain: list[TickConsumer] = []
+        if recorder is not None:
+            chain.append(recorder.on_tick)
+        if self.metrics is not None:
+            chain.append(self.metrics.on_tick)
+        if alerts is not None:
+            chain.append(alerts.on_tick)
+            if recorder is not None:
+                alerts.sinks.append(recorder.on_alert)
+            if self.metrics is not None:
+                alerts.sinks.append(self.metrics.on_alert)
+        chain.extend(consumers)
+        self._consumers = chain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: Callable[[], None] = lambda: None
+        self._poller: PythonPoller | None = None
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # -- what faces ask ---------------------------------------------------------------
+
+    @property
+    def config(self) -> SamplerConfig:
+        return self.sampler.config
+
+    def stats(self) -> dict[str, int]:
+        return {"ticks": self.sampler.ticks, "missed_ticks": self.sampler.missed_ticks}
+
+    def add_consumer(self, consume: TickConsumer) -> None:
+        """One more tick consumer, after those the session was built with (one that needs
+        the session itself, such as a progress count); before `start()` only."""
+        if self._started:
+            raise RuntimeError("consumers are added before the session starts")
+        self._consumers.append(consume)
+
+    def deliver(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        watching: Callable[[], bool] | None = None,
+        changed: Callable[[], None] | None = None,
+    ) -> None:
+        """From `start()` on, ticks, alerts and the agents' answers reach the live view
+        on `loop`'s thread; `changed` runs there after each (a screen redraws).
+        `watching` says whether anyone looks at the Python extras (default: the hub has
+        subscribers), so agents are asked only while someone does."""
+        live = self.live
+        if live is None:
+            raise ValueError("a session without a live view has nothing to deliver to")
+        self._loop = loop
+        if changed is not None:
+            self._changed = changed
+        if self.alerts is not None:
+            self.alerts.sinks.append(lambda alert: self._post(self._alert_to_live, alert))
+        self._poller = PythonPoller(
+            self.sampler.agents,
+            lambda message: self._post(self._python_to_live, message),
+            watching=watching or (lambda: len(live.hub) > 0),
+        )
+
+    # -- running ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started or self._stopped:  # a stop that came first wins
+                return
+            self._started = True
+        if self.live is not None:
+            # A page that connects before the first round (which may wait on linking a
+            # Python agent) still gets the targets in its hello.
+            for target in self.sampler.targets():
+                self.live.targets.setdefault(target.key, target)
+        if self.alerts is not None:
+            self.alerts.start()
+        self.sampler.start()
+        if self._poller is not None:
+            self._poller.start()
+
+    def stop(self, exit_code: int | None = None) -> None:
+        """Stop every thread and end the recording (with the command's exit code, for
+        `run`); once, from any thread; later calls do nothing."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._loop = None
+        if self._poller is not None:
+            self._poller.stop()
+        self.sampler.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
+        if self.recorder is not None:
+            self.recorder.finish(exit_code=exit_code)
+
+    # -- on the sampler's thread -------------------------------------------------------
+
+    def _on_tick(self, tick: Tick) -> None:
+        for consume in self._consumers:
+            consume(tick)
+        if self.live is not None:
+            self._post(self._tick_to_live, tick)
+
+    def _post(self, what: Callable[[Any], None], arg: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody to tell
+            loop.call_soon_threadsafe(self._guarded, what, arg)
+
+    # -- on the loop's thread ----------------------------------------------------------
+
+    def _guarded(self, what: Callable[[Any], None], arg: Any) -> None:
+        """A failure in one update is logged, never raised into the loop."""
+        try:
+            what(arg)
+            self._changed()
+        except Exception:
+            log.exception("the live view could not take an update")
+
+    def _tick_to_live(self, tick: Tick) -> None:
+        assert self.live is not None
+        self.live.apply(tick)
+
+    def _alert_to_live(self, alert: Alert) -> None:
+        assert self.live is not None
+        self.live.post_alert(alert)
+
+    def _python_to_live(self, message: dict[str, Any]) -> None:
+        assert self.live is not None
+        self.live.post_python(message)
