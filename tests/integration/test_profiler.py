@@ -414,6 +414,11 @@ def test_every_command_gives_the_profilers_verdict_on_its_store(tmp_path: Path) 
     overridden = run_memlens("leaks", "--db", db, "--config", str(_defaults(tmp_path)))
     assert "INSUFFICIENT" in overridden.stdout
     assert "(--config)" in overridden.stdout
+    # The CI gate on the same recording: its leak criterion fails with the same verdict.
+    checked = run_memlens("check", "--db", db, "last")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "settings:  the recording's settings" in checked.stdout
+    assert "FAIL" in checked.stdout
 
 
 def _defaults(folder: Path) -> Path:

@@ -21,7 +21,8 @@ from memlens.cli._child import record_command, shell_status
 from memlens.cli._common import Command, parse_duration, parse_interval, parse_rate, parse_size
 from memlens.cli._runs import open_run, store_path
 from memlens.cli._summary import shown_name
-from memlens.config import load_settings
+from memlens.config import Settings, load_settings
+from memlens.config import judging as judging_of
 from memlens.errors import UsageError
 from memlens.outside.redact import redact_cmdline
 from memlens.outside.visible import visible
@@ -114,20 +115,22 @@ class _Checked:
     where: str | None
     about: dict[str, str]
     seconds: float | None
+    settings: Settings | None = None  # a recording's own (or --config's): judged with these
 
 
 def run(args: argparse.Namespace) -> int:
     command, run_name = _what(args)
     settings = load_settings(args.config)
-    max_rss = args.max_rss if args.max_rss is not None else settings.thresholds.max_rss
-    max_growth = args.max_growth
-    if max_growth is None:
-        max_growth = settings.thresholds.max_leak_rate
     if command is not None:
         checked = _run_command(command, args)
     else:
         assert run_name is not None
         checked = _read_recording(run_name, args)
+        settings = checked.settings or settings
+    max_rss = args.max_rss if args.max_rss is not None else settings.thresholds.max_rss
+    max_growth = args.max_growth
+    if max_growth is None:
+        max_growth = settings.thresholds.max_leak_rate
     result = judge(
         checked.series,
         max_rss=max_rss,
@@ -169,13 +172,16 @@ def _read_recording(run_name: str, args: argparse.Namespace) -> _Checked:
     reader, info = open_run(run_name, args)
     with reader:
         series = _series(reader, info)
+        recorded, _ = reader.judged_with(info.id)
+        judging = judging_of(args.config, recorded, str(reader.path))
     where = f"{info.id} ({info.name}) in {reader.path}"
     about = {"recording": where}
     if info.command is not None:
         about["command"] = info.command
     if info.exit_code is not None:
         about["exit_code"] = str(shell_status(info.exit_code))
-    return _Checked(series, info.exit_code, where, about, _seconds(info))
+    about["settings"] = judging.origin
+    return _Checked(series, info.exit_code, where, about, _seconds(info), judging.settings)
 
 
 def _seconds(info: RecordingInfo) -> float | None:
@@ -255,6 +261,8 @@ def print_verdict(
     if where is not None:
         lines.append(f"  recording: {where}")
     lines.append(f"  judged:    {result.scope}")
+    if "settings" in about:
+        lines.append(f"  settings:  {shown_name(about['settings'], 70)}")
     if warmup > 0:
         lines.append(f"  warm-up:   {human_duration(warmup)}, left out of growth and leak")
     for criterion in result.criteria:
