@@ -1,9 +1,15 @@
-"""Human units at the edges: bytes and seconds inside, KB/MB/GB and durations outside."""
+"""Human units at the edges: bytes and seconds inside, KB/MB/GB, durations, wall-clock
+times and exit states outside, worded alike on every page, report and terminal."""
 
 from __future__ import annotations
 
 import math
 import re
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memlens.model import Target
 
 _STEPS = ("B", "KB", "MB", "GB", "TB")
 
@@ -34,6 +40,25 @@ def human_duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def utc_time(t: float | None) -> str:
+    """A wall-clock time as 'YYYY-MM-DD HH:MM:SS UTC': unambiguous wherever it is read."""
+    if t is None or not math.isfinite(t):
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def exit_text(target: Target) -> str:
+    """'running', 'exited (code 3)', 'exited: pid-reused', ..."""
+    if target.state == "running":
+        return "running"
+    text = target.state
+    if target.exit_reason and target.exit_reason != target.state:
+        text += f": {target.exit_reason}"
+    if target.exit_code is not None:
+        text += f" (code {target.exit_code})"
+    return text
 
 
 # -- parsing what people type: sizes, rates and durations ------------------------------

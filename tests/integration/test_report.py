@@ -23,10 +23,10 @@ from memlens.analysis.leaks import detect
 from memlens.formats import load_recording
 from memlens.model import Reading, Target, Tick
 from memlens.probes.system import SystemReading
+from memlens.report import build_report
 from memlens.report.html import dump_report_html
 from memlens.report.json import report_to_dict
 from memlens.report.markdown import render_report_md
-from memlens.report.model import build_report
 from memlens.store import Store, StoreReader
 from memlens.units import human_bytes
 

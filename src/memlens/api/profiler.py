@@ -43,8 +43,8 @@ from memlens.model import Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.limits import memory_limit
+from memlens.report import build_report
 from memlens.report.json import report_to_dict
-from memlens.report.model import build_report
 from memlens.store import StoreReader
 from memlens.watch.alerts import HYSTERESIS, Alert, AlertEngine
 from memlens.watch.recorder import Recorder, prune

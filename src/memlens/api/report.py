@@ -11,7 +11,7 @@ from typing import Any
 
 from memlens.analysis.explain import GC_MIN, measure
 from memlens.analysis.stats import summarize
-from memlens.report.model import EventRow, TargetReport
+from memlens.report import EventRow, TargetReport
 
 NOTE_SOURCE = "profiler"  # data["source"] of the note events a Profiler writes
 

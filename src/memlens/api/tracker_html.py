@@ -18,8 +18,7 @@ from memlens._version import __version__
 from memlens.formats.html import BUCKETS, bytes_attr
 from memlens.formats.m4 import m4
 from memlens.report.page import asset, render_page
-from memlens.report.wording import utc_time
-from memlens.units import human_bytes, human_duration
+from memlens.units import human_bytes, human_duration, utc_time
 
 HOTSPOT_ROWS = 50
 EVENT_ROWS = 200

@@ -18,8 +18,7 @@ from memlens.formats.bundle import Recording, counted
 from memlens.formats.m4 import m4
 from memlens.model import Target
 from memlens.report.page import asset, render_page
-from memlens.report.wording import exit_text, utc_time
-from memlens.units import human_bytes, human_duration
+from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 BUCKETS = 1000  # M4 buckets per series: at most 4,000 points each
 COLORS = ("#2f6fdf", "#e4572e", "#17a673", "#9b59b6", "#f0a202", "#1fa5c4", "#c0392b", "#6c7a89")

@@ -35,8 +35,7 @@ from memlens.report.markdown import (
 )
 from memlens.report.model import Report, SystemMemory, TargetReport, Violation
 from memlens.report.page import asset, render_page
-from memlens.report.wording import exit_text, utc_time
-from memlens.units import human_bytes, human_duration
+from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")
 BAND = "rgba(228, 87, 46, 0.18)"  # the leak window's shade

@@ -21,8 +21,7 @@ from memlens.report.model import (
     TargetReport,
     Violation,
 )
-from memlens.report.wording import exit_text, utc_time
-from memlens.units import human_bytes, human_duration
+from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
 

@@ -16,9 +16,9 @@ from memlens._version import __version__
 from memlens.config import Settings
 from memlens.formats.bundle import COLUMNS, Recording, Series
 from memlens.formats.output import write_atomic
+from memlens.report import build_report
 from memlens.report.html import dump_report_html
 from memlens.report.markdown import dump_report_md
-from memlens.report.model import build_report
 from memlens.store import Event, RecordingInfo
 from memlens.watch.live import LiveView
 
