@@ -14,7 +14,7 @@ import pytest
 import memlens
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import Allocator, MemlensServer
-from memlens.report.page import format_script
+from memlens.formats.page import format_script
 
 pytestmark = pytest.mark.browser
 

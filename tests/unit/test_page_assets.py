@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from memlens.report import page
+from memlens.formats import page
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "memlens"
 STATIC = SRC / "web" / "static"
 JS = STATIC / "js"
-ASSETS = SRC / "report" / "assets"
+ASSETS = SRC / "formats" / "assets"
 URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 IMPORT = re.compile(r'^import (?:\{[^}]*\} from )?"([^"]+)";', re.MULTILINE)
 

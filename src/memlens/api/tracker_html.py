@@ -2,7 +2,7 @@
 over time, the machine's memory (and GPUs') when the system was monitored, the hotspots,
 the threads and the latest events.
 
-Built as the recording's HTML export is (`memlens.report.page`: uPlot inlined, the data
+Built as the recording's HTML export is (`memlens.formats.page`: uPlot inlined, the data
 in a JSON block with `<`, `>` and `&` escaped, a Content-Security-Policy that runs only
 the page's own scripts by hash and fetches nothing), every name escaped where it is
 shown (a tracked name is the program's own text, and a subscript's key can hold
@@ -17,7 +17,7 @@ from typing import Any
 from memlens._version import __version__
 from memlens.formats.html import BUCKETS, bytes_attr
 from memlens.formats.m4 import m4
-from memlens.report.page import asset, render_page
+from memlens.formats.page import asset, render_page
 from memlens.units import human_bytes, human_duration, utc_time
 
 HOTSPOT_ROWS = 50

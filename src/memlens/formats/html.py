@@ -1,6 +1,6 @@
 """The HTML export: one file that opens offline in any browser, years from now.
 
-Everything is inside the file (memlens.report.page builds the shell: uPlot, the style, the
+Everything is inside the file (memlens.formats.page builds the shell: uPlot, the style, the
 scripts, the data as a JSON block, a Content-Security-Policy that fetches nothing), so a
 command line that smuggles markup in stays text. Series longer than 4 × `BUCKETS` points
 are reduced with M4, so a day at 1 Hz stays a page of a few hundred kilobytes.
@@ -16,8 +16,8 @@ from memlens._version import __version__
 from memlens.analysis import SeriesSummary, summarize
 from memlens.formats.bundle import Recording, counted
 from memlens.formats.m4 import m4
+from memlens.formats.page import asset, render_page
 from memlens.model import Target
-from memlens.report.page import asset, render_page
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 BUCKETS = 1000  # M4 buckets per series: at most 4,000 points each

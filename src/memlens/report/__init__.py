@@ -1,7 +1,6 @@
-"""The self-contained pages memlens writes (the HTML export, the report, the tracker's
-page): their shell, style and scripts, kept as files in `assets/` and inlined by `page`.
-And a recording's report: `build_report` judges it section by section into plain data
-(`model`), which one renderer per format (JSON, Markdown, HTML, JUnit) writes."""
+"""A recording's report: `build_report` judges it section by section into plain data
+(`model`), which one renderer per format (JSON, Markdown, HTML, JUnit) writes. The HTML
+page's shell is the one every self-contained page shares (`memlens.formats.page`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The report as one HTML page that opens offline: the figures as tables, each target's
 RSS as a chart with its leak windows shaded and its alerts marked, and the advice.
 
-Built as the HTML export is (memlens.report.page: uPlot inlined, the data in a JSON block,
+Built as the HTML export is (memlens.formats.page: uPlot inlined, the data in a JSON block,
 a Content-Security-Policy that runs only the page's own scripts by hash and fetches
 nothing), every name or command line escaped where it is shown. Long series are drawn
 from their M4 reduction; the tables use every sample.
@@ -19,6 +19,7 @@ from memlens.analysis.explain import Recommendation
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.formats.html import BUCKETS, bytes_attr, color
 from memlens.formats.m4 import m4
+from memlens.formats.page import asset, render_page
 from memlens.report.markdown import (
     GAUGE_STATS,
     LEAK_SOURCES,
@@ -34,7 +35,6 @@ from memlens.report.markdown import (
     violation_end,
 )
 from memlens.report.model import Report, SystemMemory, TargetReport, Violation
-from memlens.report.page import asset, render_page
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")

@@ -3,7 +3,7 @@
 //
 // One file for every page that shows bytes: the dashboard imports it as a module, and the
 // self-contained pages (the HTML export, the report, the tracker's page) inline it as a
-// classic script, its `export` keywords taken out (memlens/report/assets.py). So it
+// classic script, its `export` keywords taken out (memlens/formats/assets.py). So it
 // imports nothing, touches no page, and declares only with `export function` and
 // `export var` or without export.
 "use strict";

@@ -51,7 +51,7 @@ def render_page(*, title: str, body: str, data: object, style: str, script: str)
 @cache
 def asset(name: str) -> str:
     """A file of `assets/`, checked to hold no URL."""
-    text = (resources.files("memlens.report") / "assets" / name).read_text(encoding="utf-8")
+    text = (resources.files("memlens.formats") / "assets" / name).read_text(encoding="utf-8")
     return _no_url(text, name)
 
 
