@@ -43,6 +43,18 @@ def test_a_server_stops_on_sigterm_and_sighup_as_on_ctrl_c(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_demo_stops_on_sigterm_and_sighup(signum: int, tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    server = MemlensServer("demo", "--port", "0", "--db", str(db))
+    server.proc.send_signal(signum)
+    # Checked before stop(): a memlens killed outright leaves the workload holding its
+    # pipes, and reading them to the end would wait for the workload.
+    assert server.proc.wait(timeout=30) == 0
+    server.stop()
+    assert_ended(db)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_serve_stops_on_sigterm_and_sighup(
     signum: int, allocator: Allocator, tmp_path: Path
 ) -> None:

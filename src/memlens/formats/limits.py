@@ -39,10 +39,20 @@ def read_bounded(path: Path, f: BinaryIO, limit: int = MAX_INPUT_BYTES) -> bytes
     size = os.fstat(f.fileno()).st_size
     if size > limit:
         raise CorruptRecording(f"{path} is {size:,} bytes, over the {limit:,}-byte limit")
-    data = f.read(limit + 1)  # a file that grew since fstat (or a pipe) is caught here
-    if len(data) > limit:
+    # Read what fstat said plus one byte, not `limit + 1`: `read(n)` sets aside n bytes
+    # before it reads, and a 1 GiB reservation for a 1 KB file fails under a memory
+    # limit. A file that grew since fstat (or a pipe) is read on, up to the limit.
+    chunks = [f.read(size + 1)]
+    total = len(chunks[0])
+    while total > size and total <= limit:
+        chunk = f.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
         raise CorruptRecording(f"{path} is over the {limit:,}-byte limit")
-    return data
+    return b"".join(chunks) if len(chunks) > 1 else chunks[0]
 
 
 def check_depth(data: bytes | str, source: str, limit: int = MAX_DEPTH) -> None:
