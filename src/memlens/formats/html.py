@@ -14,11 +14,11 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.analysis import SeriesSummary, summarize
-from memlens.formats.bundle import Recording, counted
 from memlens.formats.m4 import m4
 from memlens.model import Target
 from memlens.report.page import asset, render_page
 from memlens.report.wording import exit_text, utc_time
+from memlens.store.recording import Recording, counted
 from memlens.units import human_bytes, human_duration
 
 BUCKETS = 1000  # M4 buckets per series: at most 4,000 points each

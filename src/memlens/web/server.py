@@ -17,8 +17,8 @@ from starlette.types import ASGIApp
 
 from memlens.errors import PortInUse, UsageError
 from memlens.metrics.prometheus import LiveMetrics
-from memlens.model import Tick
-from memlens.watch.alerts import Alert, AlertEngine
+from memlens.model import Alert, Tick
+from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.python_poll import PythonPoller
 from memlens.watch.sampler import Sampler
