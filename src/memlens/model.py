@@ -1,12 +1,16 @@
-"""Plain frozen data shared by every layer: what a target is and what one reading holds."""
+"""Plain data shared by every layer: what a target is, what one reading of a process or
+of the machine holds, what an alert says. A leaf: it imports nothing of memlens, so the
+store, the analysis and the faces can name these types without importing the probes or
+the live pipeline that produce them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from memlens.probes.system import SystemReading
+# One field of a series, oldest first; None where the value is unknown. The shape the
+# history, the store's reader and the exports share.
+Column = list[float | int | None]
 
 # The order of the per-sample fields on the wire (see docs/protocol.md). Adding one at the
 # end is compatible; changing the order is a protocol version change.
@@ -29,10 +33,10 @@ SAMPLE_FIELDS: tuple[str, ...] = (
 )
 # The fields of the agent, in that order, at the end of a Reading.
 PYTHON_FIELDS: tuple[str, ...] = SAMPLE_FIELDS[9:]
-# The machine's scalar figures (`memlens.probes.system.SystemReading`, docs/protocol.md
-# "System fields"), in the order the store's columns and the backfill's columns use; the
-# GPUs ride beside them as a list per reading. Named here, not in the probe, so the faces
-# and the store need not import the probe to know them.
+# The machine's scalar figures (`SystemReading` below, docs/protocol.md "System fields"),
+# in the order the store's columns and the backfill's columns use; the GPUs ride beside
+# them as a list per reading. Named here, not in the probe, so the faces and the store
+# need not import the probe to know them.
 SYSTEM_FIELDS: tuple[str, ...] = (
     "cpu_percent",
     "mem_total",
@@ -132,6 +136,81 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """One process using a GPU: its PID and the GPU memory it holds (bytes; None when
+    the driver does not say, as for another user's process without privileges)."""
+
+    pid: int
+    used_memory: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuReading:
+    """One device at one moment. Percentages are over the driver's last sample period
+    (between 1/6 s and 1 s depending on the product)."""
+
+    index: int
+    name: str
+    uuid: str
+    memory_total: int | None
+    memory_used: int | None
+    memory_free: int | None
+    utilization_percent: float | None  # share of time a kernel was running
+    memory_utilization_percent: float | None  # share of time memory was read or written
+    processes: tuple[GpuProcess, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "uuid": self.uuid,
+            "memory_total": self.memory_total,
+            "memory_used": self.memory_used,
+            "memory_free": self.memory_free,
+            "utilization_percent": self.utilization_percent,
+            "memory_utilization_percent": self.memory_utilization_percent,
+            "processes": [{"pid": p.pid, "used_memory": p.used_memory} for p in self.processes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SystemReading:
+    """One reading of the machine. Memory in bytes; rates in bytes per second over the
+    interval since the probe's previous reading, None on its first."""
+
+    t: float  # Unix time
+    cpu_percent: float | None  # all CPUs together, 0-100
+    mem_total: int
+    mem_used: int
+    mem_available: int
+    mem_percent: float
+    swap_total: int
+    swap_used: int
+    disk_read_bps: float | None
+    disk_write_bps: float | None
+    net_rx_bps: float | None
+    net_tx_bps: float | None
+    gpus: tuple[GpuReading, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "cpu_percent": self.cpu_percent,
+            "mem_total": self.mem_total,
+            "mem_used": self.mem_used,
+            "mem_available": self.mem_available,
+            "mem_percent": self.mem_percent,
+            "swap_total": self.swap_total,
+            "swap_used": self.swap_used,
+            "disk_read_bps": self.disk_read_bps,
+            "disk_write_bps": self.disk_write_bps,
+            "net_rx_bps": self.net_rx_bps,
+            "net_tx_bps": self.net_tx_bps,
+            "gpus": [g.to_dict() for g in self.gpus],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Everything one sampling round produced, published to the hub as one unit."""
 
@@ -141,3 +220,23 @@ class Tick:
     new_targets: tuple[Target, ...] = ()
     exits: tuple[Target, ...] = ()
     system: SystemReading | None = None  # the machine at this tick, when sampled
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One event: kind "leak" (data: state raised/cleared, severity, finding, text, name,
+    pid) or "threshold" (data: metric, state above/below, value, limit, text).
+    `key` is the target's, None for the whole system."""
+
+    kind: str
+    t: float
+    key: str | None
+    data: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return str(self.data.get("text", ""))
+
+    def message(self) -> dict[str, Any]:
+        """As the stream sends it (docs/protocol.md)."""
+        return {"type": self.kind, "t": self.t, "key": self.key, **self.data}

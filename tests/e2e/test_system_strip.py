@@ -13,9 +13,7 @@ import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import MB, Allocator, MemlensServer
-from memlens.model import Reading, Target, Tick
-from memlens.probes.gpu import GpuReading
-from memlens.probes.system import SystemReading
+from memlens.model import GpuReading, Reading, SystemReading, Target, Tick
 from memlens.store import Store
 
 pytestmark = pytest.mark.browser

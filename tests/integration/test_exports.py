@@ -28,19 +28,17 @@ from helpers import MB, Allocator
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
 from memlens.formats import (
     FORMATS,
-    Recording,
     dump_binary,
     dump_csv,
     dump_html,
     dump_json,
     import_file,
-    load_recording,
     parse_export,
 )
 from memlens.formats.codec import decode_column, encode_column
 from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
-from memlens.store import Store, StoreReader
+from memlens.store import Recording, Store, StoreReader, load_recording
 from memlens.units import human_bytes
 from memlens.watch.sampler import Sampler, SamplerConfig
 

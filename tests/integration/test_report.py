@@ -20,14 +20,12 @@ from helpers import MB, Allocator, run_memlens
 from leakgen import generate
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.analysis.leaks import detect
-from memlens.formats import load_recording
-from memlens.model import Reading, Target, Tick
-from memlens.probes.system import SystemReading
+from memlens.model import Reading, SystemReading, Target, Tick
 from memlens.report import build_report
 from memlens.report.html import dump_report_html
 from memlens.report.json import report_to_dict
 from memlens.report.markdown import render_report_md
-from memlens.store import Store, StoreReader
+from memlens.store import Store, StoreReader, load_recording
 from memlens.units import human_bytes
 
 LEAKER = "1001-1"

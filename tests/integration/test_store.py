@@ -27,10 +27,17 @@ from memlens.errors import (
     StoreUnwritable,
     UsageError,
 )
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
+from memlens.model import (
+    SAMPLE_FIELDS,
+    SYSTEM_FIELDS,
+    GpuProcess,
+    GpuReading,
+    Reading,
+    SystemReading,
+    Target,
+    Tick,
+)
 from memlens.probes import open_process
-from memlens.probes.gpu import GpuProcess, GpuReading
-from memlens.probes.system import SystemReading
 from memlens.store import SCHEMA_VERSION, Store, StoreReader
 from memlens.store.schema import MIGRATIONS, migrate
 from memlens.watch.history import History

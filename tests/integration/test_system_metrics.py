@@ -16,9 +16,9 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from helpers import Allocator, MemlensServer, run_memlens
-from memlens.model import SYSTEM_FIELDS, Tick
+from memlens.model import SYSTEM_FIELDS, SystemReading, Tick
 from memlens.probes import open_process
-from memlens.probes.system import SystemProbe, SystemReading
+from memlens.probes.system import SystemProbe
 from memlens.store import StoreReader
 from memlens.watch.sampler import Sampler, SamplerConfig
 

@@ -23,7 +23,7 @@ from memlens.api.tracker_export import (
     tracker_document,
 )
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.probes.system import SystemReading
+from memlens.model import SystemReading
 
 MB = 1024 * 1024
 

@@ -8,9 +8,8 @@ from collections.abc import Iterable
 
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import Settings, Thresholds
-from memlens.model import Reading, Target, Tick
-from memlens.probes.system import SystemReading
-from memlens.watch.alerts import HYSTERESIS, Alert, AlertEngine
+from memlens.model import Alert, Reading, SystemReading, Target, Tick
+from memlens.watch.alerts import HYSTERESIS, AlertEngine
 
 MB = 1024 * 1024
 FAST = DetectorConfig(

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memlens.errors import MemlensError
-from memlens.formats import Recording, dump_binary, dump_json, parse_export
+from memlens.formats import dump_binary, dump_json, parse_export
 from memlens.formats.bundle import COLUMNS, recording_from_parts
 from memlens.formats.limits import MAX_TIME, is_size, is_time
 from memlens.formats.series import SeriesFile, parse_text
+from memlens.store import Recording
 
 FIXTURE = Path(__file__).parents[1] / "integration" / "fixtures" / "v1.mlrec"
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

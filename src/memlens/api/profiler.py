@@ -38,15 +38,14 @@ from memlens.api.snapshot import (
     with_own_python_fields,
 )
 from memlens.config import Settings, Thresholds, limit_for, load_settings
-from memlens.formats.bundle import load_recording
-from memlens.model import Reading, Target, Tick
+from memlens.model import Alert, Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.limits import memory_limit
 from memlens.report import build_report
 from memlens.report.json import report_to_dict
-from memlens.store import StoreReader
-from memlens.watch.alerts import HYSTERESIS, Alert, AlertEngine
+from memlens.store import StoreReader, load_recording
+from memlens.watch.alerts import HYSTERESIS, AlertEngine
 from memlens.watch.recorder import Recorder, prune
 from memlens.watch.sampler import MIN_INTERVAL, check_interval, next_slot
 

@@ -49,7 +49,7 @@ from memlens.api.tracker_types import (
     TrackerStats,
     TrackEvent,
 )
-from memlens.probes.system import SystemReading
+from memlens.model import SystemReading
 
 T = TypeVar("T")
 

@@ -16,7 +16,8 @@ import time
 import weakref
 from collections.abc import Callable
 
-from memlens.probes.system import SystemProbe, SystemReading
+from memlens.model import SystemReading
+from memlens.probes.system import SystemProbe
 
 
 class SystemMonitor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from memlens.probes.system import SystemReading
+from memlens.model import SystemReading
 
 EventKind = Literal["track", "end"]
 Lifetime = Literal["tracked", "untracked"]

@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from memlens.analysis import summarize
-from memlens.model import Target
+from memlens.model import Column, Target
 from memlens.outside.visible import for_rich, visible
 from memlens.store import RecordingInfo
 from memlens.units import human_bytes, human_duration
-from memlens.watch.history import Column
 
 if TYPE_CHECKING:
     # rich is imported where a table is printed: `memlens watch`, which shares this

@@ -10,10 +10,11 @@ from pathlib import Path
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
 from memlens.errors import UsageError
-from memlens.formats import FORMATS, Format, Recording, format_for_path, load_recording
-from memlens.formats.bundle import counted
+from memlens.formats import FORMATS, Format, format_for_path
 from memlens.formats.output import write_atomic
 from memlens.outside.visible import visible
+from memlens.store import Recording, load_recording
+from memlens.store.recording import counted
 from memlens.units import human_bytes
 
 

@@ -8,7 +8,7 @@ import sys
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, store_path
 from memlens.formats import import_file
-from memlens.formats.bundle import counted
+from memlens.store.recording import counted
 
 
 def configure(p: argparse.ArgumentParser) -> None:

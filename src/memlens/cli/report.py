@@ -13,12 +13,12 @@ from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli.export import write_file, write_stdout
 from memlens.config import judging as judging_of
-from memlens.formats import load_recording
 from memlens.outside.visible import visible
 from memlens.report import Report, build_report
 from memlens.report.html import dump_report_html
 from memlens.report.json import dump_report_json
 from memlens.report.markdown import counted, dump_report_md
+from memlens.store import load_recording
 from memlens.units import human_bytes
 
 WRITERS: dict[str, Callable[[Report], bytes]] = {

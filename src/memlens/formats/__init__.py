@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from memlens.formats.binary import dump_binary, load_binary
-from memlens.formats.bundle import Recording, load_recording
 from memlens.formats.catalog import FORMATS, Format, format_for_path
 from memlens.formats.csv_export import dump_csv
 from memlens.formats.html import dump_html, render_html
@@ -14,7 +13,6 @@ from memlens.formats.json_export import dump_json, load_json
 __all__ = [
     "FORMATS",
     "Format",
-    "Recording",
     "dump_binary",
     "dump_csv",
     "dump_html",
@@ -23,7 +21,6 @@ __all__ = [
     "import_file",
     "load_binary",
     "load_json",
-    "load_recording",
     "parse_export",
     "read_export",
     "render_html",

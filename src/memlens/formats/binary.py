@@ -30,13 +30,7 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.formats.bundle import (
-    COLUMNS,
-    Recording,
-    event_to_dict,
-    info_to_dict,
-    recording_from_parts,
-)
+from memlens.formats.bundle import COLUMNS, event_to_dict, info_to_dict, recording_from_parts
 from memlens.formats.codec import (
     COLUMN_HEADER,
     CodecError,
@@ -46,6 +40,7 @@ from memlens.formats.codec import (
     max_payload,
 )
 from memlens.formats.limits import MAX_HEADER_BYTES, Inflater, check_depth
+from memlens.store import Recording
 
 MAGIC = b"MLREC"
 VERSION = 2

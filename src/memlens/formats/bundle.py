@@ -1,4 +1,4 @@
-"""One recording as plain data, loaded once from a reader and shared by every format.
+"""A recording (`memlens.store.recording.Recording`) to plain data and back.
 
 Every writer takes a `Recording` and every reader of an export file gives one back, so
 the formats differ only in their bytes. Files to import are untrusted input: decoding one
@@ -11,65 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from memlens.errors import CorruptRecording, NewerSchema
 from memlens.formats.limits import check_text, is_int64, is_size, is_time
 from memlens.model import SAMPLE_FIELDS, Target
-from memlens.store import EVENT_KINDS, Event, RecordingInfo, StoreReader
-
-Column = list[float | int | None]
-Series = dict[str, Column]  # "t" and every SAMPLE_FIELDS name, the reader's shape
-# "t", every SYSTEM_FIELDS name and "gpus": `StoreReader.system_series`'s shape
-SystemSeries = dict[str, list[Any]]
+from memlens.store import EVENT_KINDS, Event, Recording, RecordingInfo
+from memlens.store.recording import Series
 
 COLUMNS: tuple[str, ...] = ("t", *SAMPLE_FIELDS)
 INFO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordingInfo))
 TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Target))
-
-
-@dataclass(frozen=True, slots=True)
-class Recording:
-    """A whole recording: its row, its targets in order, every sample, every event, and
-    the machine's readings when it holds any (None: none recorded, or read from an export,
-    which does not carry them)."""
-
-    info: RecordingInfo
-    targets: list[Target]
-    series: dict[str, Series]  # by target key, one entry per target
-    events: list[Event]
-    system: SystemSeries | None = None
-
-    @property
-    def sample_count(self) -> int:
-        return sum(len(s["t"]) for s in self.series.values())
-
-
-def counted(recording: Recording) -> str:
-    """'2 targets, 1,234 samples, 1 event': what a command says it handled."""
-    parts = (
-        (len(recording.targets), "target"),
-        (recording.sample_count, "sample"),
-        (len(recording.events), "event"),
-    )
-    return ", ".join(f"{n:,} {word}{'' if n == 1 else 's'}" for n, word in parts)
-
-
-def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
-    """Everything of one recording, read in one snapshot so a recording still being
-    written exports as one consistent state."""
-    with reader.snapshot():
-        info = reader.recording(info.id)
-        targets = reader.targets(info.id)
-        series = {t.key: reader.series(info.id, t.key) for t in targets}
-        events = reader.events(info.id)
-        system = reader.system_series(info.id)
-    return Recording(info, targets, series, events, system if system["t"] else None)
-
-
-def empty_series() -> Series:
-    return {name: [] for name in COLUMNS}
 
 
 # -- to plain data (JSON-ready) -------------------------------------------------------------

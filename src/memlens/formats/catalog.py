@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memlens.formats.binary import dump_binary
-from memlens.formats.bundle import Recording
 from memlens.formats.csv_export import dump_csv
 from memlens.formats.html import dump_html
 from memlens.formats.json_export import dump_json
+from memlens.store import Recording
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 
-from memlens.formats.bundle import Recording
 from memlens.model import SAMPLE_FIELDS
+from memlens.store import Recording
 
 HEADER: tuple[str, ...] = ("time", "target", "pid", "name", *SAMPLE_FIELDS)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.analysis import SeriesSummary, summarize
-from memlens.formats.bundle import Recording, counted
 from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
 from memlens.model import Target
+from memlens.store.recording import Recording, counted
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 BUCKETS = 1000  # M4 buckets per series: at most 4,000 points each

@@ -15,11 +15,10 @@ from typing import Any, cast
 
 from memlens.errors import CorruptRecording, NotARecording
 from memlens.formats.binary import is_binary, load_binary
-from memlens.formats.bundle import Recording
 from memlens.formats.json_export import load_json, looks_like_json
 from memlens.formats.limits import read_bounded
 from memlens.model import SAMPLE_FIELDS, Reading, Tick
-from memlens.store import Store
+from memlens.store import Recording, Store
 from memlens.store.files import SQLITE_MAGIC, open_regular
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
-from memlens.formats.bundle import Recording, event_to_dict, info_to_dict, recording_from_parts
+from memlens.formats.bundle import event_to_dict, info_to_dict, recording_from_parts
 from memlens.formats.limits import check_depth
+from memlens.store import Recording
 
 FORMAT = "memlens-recording"
 VERSION = 1

@@ -21,12 +21,11 @@ from typing import Protocol
 
 from memlens.errors import CorruptRecording, NotARecording, UsageError
 from memlens.formats.binary import is_binary
-from memlens.formats.bundle import Recording
 from memlens.formats.importer import parse_export
 from memlens.formats.json_export import looks_like_json
 from memlens.formats.limits import is_size, is_time, read_bounded
 from memlens.model import Target
-from memlens.store import RecordingInfo, StoreReader
+from memlens.store import Recording, RecordingInfo, StoreReader
 from memlens.store.files import SQLITE_MAGIC, open_regular
 
 MB = 1024.0 * 1024.0  # psrecord's "MB" is MiB: rss / 1024.0**2

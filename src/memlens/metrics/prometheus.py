@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memlens.analysis.leakmodel import LeakFinding
-from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
-from memlens.probes.system import SystemReading
-from memlens.watch.alerts import Alert
+from memlens.model import SAMPLE_FIELDS, Alert, Reading, SystemReading, Target, Tick
 
 if TYPE_CHECKING:
     # prometheus_client is imported on the first scrape: a watch that nobody scrapes

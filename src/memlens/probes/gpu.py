@@ -16,46 +16,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class GpuProcess:
-    """One process using a GPU: its PID and the GPU memory it holds (bytes; None when
-    the driver does not say, as for another user's process without privileges)."""
-
-    pid: int
-    used_memory: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class GpuReading:
-    """One device at one moment. Percentages are over the driver's last sample period
-    (between 1/6 s and 1 s depending on the product)."""
-
-    index: int
-    name: str
-    uuid: str
-    memory_total: int | None
-    memory_used: int | None
-    memory_free: int | None
-    utilization_percent: float | None  # share of time a kernel was running
-    memory_utilization_percent: float | None  # share of time memory was read or written
-    processes: tuple[GpuProcess, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "name": self.name,
-            "uuid": self.uuid,
-            "memory_total": self.memory_total,
-            "memory_used": self.memory_used,
-            "memory_free": self.memory_free,
-            "utilization_percent": self.utilization_percent,
-            "memory_utilization_percent": self.memory_utilization_percent,
-            "processes": [{"pid": p.pid, "used_memory": p.used_memory} for p in self.processes],
-        }
+from memlens.model import GpuProcess, GpuReading
 
 
 def load_nvml() -> Any | None:

@@ -20,52 +20,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import psutil
 
-from memlens.probes.gpu import GpuProbe, GpuReading
+from memlens.model import SystemReading
+from memlens.probes.gpu import GpuProbe
 
 _SYS_BLOCK = "/sys/block"
 _VIRTUAL_DISKS = ("loop", "ram", "zram")
-
-
-@dataclass(frozen=True, slots=True)
-class SystemReading:
-    """One reading of the machine. Memory in bytes; rates in bytes per second over the
-    interval since the probe's previous reading, None on its first."""
-
-    t: float  # Unix time
-    cpu_percent: float | None  # all CPUs together, 0-100
-    mem_total: int
-    mem_used: int
-    mem_available: int
-    mem_percent: float
-    swap_total: int
-    swap_used: int
-    disk_read_bps: float | None
-    disk_write_bps: float | None
-    net_rx_bps: float | None
-    net_tx_bps: float | None
-    gpus: tuple[GpuReading, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "t": self.t,
-            "cpu_percent": self.cpu_percent,
-            "mem_total": self.mem_total,
-            "mem_used": self.mem_used,
-            "mem_available": self.mem_available,
-            "mem_percent": self.mem_percent,
-            "swap_total": self.swap_total,
-            "swap_used": self.swap_used,
-            "disk_read_bps": self.disk_read_bps,
-            "disk_write_bps": self.disk_write_bps,
-            "net_rx_bps": self.net_rx_bps,
-            "net_tx_bps": self.net_tx_bps,
-            "gpus": [g.to_dict() for g in self.gpus],
-        }
 
 
 @dataclass(frozen=True, slots=True)

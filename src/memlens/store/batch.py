@@ -12,12 +12,8 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target
-
-if TYPE_CHECKING:
-    from memlens.probes.system import SystemReading
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, SystemReading, Target
 
 log = logging.getLogger(__name__)
 

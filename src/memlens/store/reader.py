@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from memlens.errors import NotARecording, UsageError
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Target
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Column, Target
 from memlens.store.downsample import m4_params, m4_points, m4_sql
 from memlens.store.files import existing_file, location_is_read_only, sniff, translate
 from memlens.store.schema import MIGRATIONS, SCHEMA_VERSION, check, migrate
 
-Column = list[float | int | None]
 _CACHE_KIB = 32 * 1024
 
 

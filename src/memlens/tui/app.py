@@ -25,8 +25,8 @@ from textual.widgets import Static
 
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.errors import MemlensError
-from memlens.formats.bundle import Recording
 from memlens.outside.visible import visible
+from memlens.store import Recording
 from memlens.tui.feed import Feed
 from memlens.tui.picker import AgentPicker, Agents
 from memlens.tui.save import recording_of, write_report

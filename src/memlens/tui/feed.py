@@ -19,9 +19,9 @@ from typing import Any
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.config import Settings
 from memlens.errors import MemlensError
-from memlens.model import Tick
+from memlens.model import Alert, Tick
 from memlens.probes.python import PythonProbe
-from memlens.watch.alerts import Alert, AlertEngine
+from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.sampler import Sampler
 from memlens.watch.session import Session

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from memlens._version import __version__
 from memlens.config import Settings
-from memlens.formats.bundle import COLUMNS, Recording, Series
+from memlens.formats.bundle import COLUMNS
 from memlens.formats.output import write_atomic
 from memlens.report import build_report
 from memlens.report.html import dump_report_html
 from memlens.report.markdown import dump_report_md
-from memlens.store import Event, RecordingInfo
+from memlens.store import Event, Recording, RecordingInfo
+from memlens.store.recording import Series
 from memlens.watch.live import LiveView
 
 WRITERS = {"md": dump_report_md, "html": dump_report_html}

@@ -6,9 +6,10 @@ target every `Settings.every` seconds of sample time (staggered, so a thousand t
 do not all cost their few milliseconds in the same round). Sampling never waits for the
 statistics.
 
-What it emits (an `Alert`) goes to every sink: the store (the recording keeps it), the
-live view (the dashboard's banner and chart marker), the console. docs/protocol.md and
-docs/storage.md give the fields; docs/leak-detection.md the rules.
+What it emits (an `Alert`, plain data in memlens.model) goes to every sink: the store
+(the recording keeps it), the live view (the dashboard's banner and chart marker), the
+console. docs/protocol.md and docs/storage.md give the fields; docs/leak-detection.md
+the rules.
 
 Thresholds cross with hysteresis: a value goes "above" when it exceeds the limit and
 back "below" only under 95% of it, so a value that hovers at the limit does not flood
@@ -32,7 +33,7 @@ from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.leaks import OnlineDetector
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.config import Settings, limit_for
-from memlens.model import Target, Tick
+from memlens.model import Alert, Target, Tick
 from memlens.probes.limits import memory_limit
 from memlens.units import human_bytes
 
@@ -43,26 +44,6 @@ GC_WINDOW = 60.0  # s over which the growth of Python's objects is measured
 HYSTERESIS = 0.95  # back "below" under this fraction of the limit
 SYSTEM_EVERY = 1.0  # s between reads of the system's memory, whatever the interval
 QUEUE_LIMIT = 10_000  # ticks waiting for the engine before new ones are dropped
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One event: kind "leak" (data: state raised/cleared, severity, finding, text, name,
-    pid) or "threshold" (data: metric, state above/below, value, limit, text).
-    `key` is the target's, None for the whole system."""
-
-    kind: str
-    t: float
-    key: str | None
-    data: dict[str, Any]
-
-    @property
-    def text(self) -> str:
-        return str(self.data.get("text", ""))
-
-    def message(self) -> dict[str, Any]:
-        """As the stream sends it (docs/protocol.md)."""
-        return {"type": self.kind, "t": self.t, "key": self.key, **self.data}
 
 
 Sink = Callable[[Alert], None]

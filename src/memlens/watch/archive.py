@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from memlens.model import SAMPLE_FIELDS
+from memlens.model import SAMPLE_FIELDS, Column
 from memlens.store import RecordingInfo, StoreReader
-from memlens.watch.history import Column
 
 DEFAULT_BUCKETS = 2000
 

@@ -12,10 +12,9 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from memlens.model import SAMPLE_FIELDS, Reading
+from memlens.model import SAMPLE_FIELDS, Column, Reading
 
 _NAN = float("nan")
-Column = list[float | int | None]
 
 
 class Ring:

@@ -12,18 +12,14 @@ import math
 import time
 from array import array
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from memlens.model import SYSTEM_FIELDS, Target, Tick
+from memlens.model import SYSTEM_FIELDS, Alert, Column, SystemReading, Target, Tick
 from memlens.store import RecordingInfo
-from memlens.watch.alerts import Alert
 from memlens.watch.archive import Archive, concat
-from memlens.watch.history import Column, History
+from memlens.watch.history import History
 from memlens.watch.hub import Hub
 from memlens.watch.messages import backfill, dumps, encode_tick, hello
-
-if TYPE_CHECKING:
-    from memlens.probes.system import SystemReading
 
 # The part of a live backfill older than the ring: raw up to 4 × this many samples, then
 # M4 buckets. Kept small because it bounds what every new tab costs the server (and its

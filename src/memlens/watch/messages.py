@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from memlens._version import __version__
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, Target, Tick
-from memlens.watch.history import Column
-
-if TYPE_CHECKING:
-    from memlens.probes.system import SystemReading
+from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Column, Reading, SystemReading, Target, Tick
 
 PROTOCOL_VERSION = 1
 UNITS = {"memory": "bytes", "time": "seconds", "cpu": "percent"}

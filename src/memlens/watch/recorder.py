@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from memlens.config import Settings, judged_with
-from memlens.model import Tick
+from memlens.model import Alert, Tick
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
-from memlens.watch.alerts import Alert, target_memory_limit
+from memlens.watch.alerts import target_memory_limit
 
 log = logging.getLogger(__name__)
 

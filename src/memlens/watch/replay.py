@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from memlens.model import Target
+from memlens.model import Column, Target
 from memlens.store import StoreReader
 from memlens.watch.archive import Archive
-from memlens.watch.history import Column
 from memlens.watch.hub import Hub
 from memlens.watch.live import recording_summary
 from memlens.watch.messages import backfill, dumps, hello

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from memlens.errors import MemlensError, TargetGone
-from memlens.model import Reading, Target, Tick
+from memlens.model import Reading, SystemReading, Target, Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.proctable import ProcessMatcher, ancestors, descendants, start_ticks_of
 from memlens.probes.python import PythonProbe
-from memlens.probes.system import SystemProbe, SystemReading
+from memlens.probes.system import SystemProbe
 from memlens.watch.agent_links import AgentLinks, Candidate
 
 log = logging.getLogger(__name__)

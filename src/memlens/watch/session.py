@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from memlens.metrics.prometheus import LiveMetrics
-from memlens.model import Tick
+from memlens.model import Alert, Tick
 from memlens.probes import ProcessProbe
-from memlens.watch.alerts import Alert, AlertEngine
+from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.python_poll import PythonPoller
 from memlens.watch.recorder import Recorder

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from memlens.formats.limits import too_deep
 from memlens.web.security import refuse
 
 MAX_BODY = 16 * 1024  # bytes: the largest body any endpoint takes is ~60
@@ -24,27 +25,9 @@ class BodyTooLarge(Exception):
 
 
 def json_depth_ok(text: str, limit: int = MAX_DEPTH) -> bool:
-    """Whether no array or object in `text` nests deeper than `limit`; one pass, no
-    recursion, so it is safe on any input. Brackets inside strings do not count."""
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
+    """Whether no array or object in `text` nests deeper than `limit`: the one check an
+    imported file also passes, with the web's own, lower limit."""
+    return not too_deep(text, limit)
 
 
 def parse_json(body: bytes, limit: int = MAX_DEPTH) -> Any:
@@ -53,7 +36,7 @@ def parse_json(body: bytes, limit: int = MAX_DEPTH) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError("the body is not UTF-8") from None
-    if not json_depth_ok(text, limit):
+    if too_deep(body, limit):  # valid UTF-8: no byte of a multi-byte character is a bracket
         raise ValueError(f"the JSON nests deeper than {limit} levels")
     return json.loads(text)
 

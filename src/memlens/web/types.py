@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from memlens.model import Target
-from memlens.watch.history import Column
+from memlens.model import Column, Target
 from memlens.watch.hub import Hub
 
 OlderHistory = dict[str, tuple[dict[str, Column], int]]
