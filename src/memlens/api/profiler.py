@@ -1,13 +1,22 @@
 """`memlens.Profiler`: snapshots of the running process, a monitoring thread, leak
 detection and a report, from inside the program.
 
-Nothing here measures or judges on its own: a snapshot is a probe reading of this
-process (with its Python fields read as the agent reads them), kept in the recording
-store as a recording of this process; thresholds and live leak alerts are the
-`AlertEngine` of `memlens watch`, fed each snapshot; leaks are the detector of `memlens
-analyze`; the report is `memlens report`'s, built from the recording read back. So
-`memlens report last --db DATA_DIR/memlens.db` and the dashboard read a Profiler's data as
-any recording. docs/library.md tells what is kept where and for how long.
+Nothing here measures or judges on its own. A Profiler is one more face of the live
+pipeline: it builds a `Session` (watch/session.py) over its own process, with the
+recorder and the alert engine of `memlens watch`, and a snapshot is one
+`Session.sample_now` round: the sampler reads the process, the Profiler adds what a
+probe cannot read (its own Python fields, read as the agent reads them, and a time
+strictly after the previous snapshot's), and the session hands the tick to the recorder
+and has the engine judge it (`judge="inline"`) before the snapshot returns. The session
+also stops in its one order (sampler, engine, recorder) at cleanup() and at exit. Its
+sampler's thread never runs: the monitoring thread is a `Repeater` of the Profiler's
+own, since monitoring starts and stops apart from the recording and each of its rounds
+is a whole snapshot (kept in memory, with its note), not only a tick.
+
+Leaks are the detector of `memlens analyze`; the report is `memlens report`'s, built
+from the recording read back. So `memlens report last --db DATA_DIR/memlens.db` and the
+dashboard read a Profiler's data as any recording. docs/library.md tells what is kept
+where and for how long.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import tracemalloc
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from memlens.analysis.leakmodel import DetectorConfig, LeakFinding
 from memlens.analysis.leaks import detect
@@ -38,16 +47,18 @@ from memlens.api.snapshot import (
     with_own_python_fields,
 )
 from memlens.config import Settings, Thresholds, limit_for, load_settings
+from memlens.errors import AccessDenied
 from memlens.model import Alert, Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
-from memlens.probes import ProcessProbe, open_process
+from memlens.probes import open_process
 from memlens.probes.limits import memory_limit
 from memlens.report import build_report
 from memlens.report.json import report_to_dict
 from memlens.store import StoreReader, load_recording
 from memlens.watch.alerts import HYSTERESIS, AlertEngine
 from memlens.watch.recorder import Recorder, prune
-from memlens.watch.sampler import MIN_INTERVAL, check_interval, next_slot
+from memlens.watch.sampler import MIN_INTERVAL, SamplerConfig, check_interval, next_slot
+from memlens.watch.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,17 @@ RETENTION = 7 * DAY
 DETECTION_POINTS = 120  # samples a leak detection aims for (the detector needs 60)
 
 R = TypeVar("R")
+
+
+class _Watch(NamedTuple):
+    """One recording of this process: its session, and the parts of it the Profiler
+    speaks to itself (notes and leak events go to the recorder, a new threshold to the
+    engine). Built on first use, dropped by cleanup() and at exit."""
+
+    session: Session
+    recorder: Recorder
+    engine: AlertEngine
+    target: Target
 
 
 class Profiler:
@@ -93,11 +115,7 @@ class Profiler:
         self._name = name
         self._lock = threading.RLock()  # snapshots and the recording
         self._snapshots: deque[MemorySnapshot] = deque(maxlen=max_snapshots)
-        self._probe: ProcessProbe | None = None
-        self._target: Target | None = None
-        self._recorder: Recorder | None = None
-        self._engine: AlertEngine | None = None
-        self._seq = 0
+        self._watch: _Watch | None = None
         self._last_t = 0.0
         self._taken = 0
         self._leaking: LeakFinding | None = None  # a leak event raised and not cleared
@@ -121,8 +139,8 @@ class Profiler:
     def thresholds(self, value: Thresholds) -> None:
         with self._lock:
             self._settings = dataclasses.replace(self._settings, thresholds=value)
-            if self._engine is not None:
-                self._engine.settings = self._settings
+            if self._watch is not None:
+                self._watch.engine.settings = self._settings
 
     @property
     def snapshots(self) -> list[MemorySnapshot]:
@@ -133,7 +151,7 @@ class Profiler:
     @property
     def recording_id(self) -> int | None:
         """The recording in `path` this Profiler writes (None after cleanup())."""
-        return None if self._recorder is None else self._recorder.recording_id
+        return None if self._watch is None else self._watch.recorder.recording_id
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -142,34 +160,51 @@ class Profiler:
 
     def _take(self, context: str) -> tuple[MemorySnapshot, Reading]:
         with self._lock:
-            recorder, probe, target, engine = self._open()
-            reading = with_own_python_fields(probe.read())
-            percent = system_memory_percent()
-            objects = gc_objects_count()
-            t = max(time.time(), self._last_t + 1e-6)  # one sample per time in the store
-            self._last_t = t
-            self._seq += 1
-            snap = snapshot_of(
-                reading, timestamp=t, system_percent=percent, gc_objects=objects, context=context
-            )
-            tick = Tick(self._seq, t, {target.key: reading}, (target,) if self._seq == 1 else ())
-            recorder.on_tick(tick)
-            note: dict[str, Any] = {
-                "source": NOTE_SOURCE,
-                "text": context or "snapshot",
-                "context": context,
-                "system_memory_percent": percent,
-                "gc_objects_count": objects,
-            }
-            recorder.store.add_event(recorder.recording_id, "note", t, note, target.key)
-            self._system_percent = percent
-            engine.process(tick)
-            engine.alerts.clear()  # the store keeps them; the engine need not
+            watch = self._open()
+            taken: list[MemorySnapshot] = []
+
+            def own(tick: Tick) -> Tick:
+                snap, tick = self._own_figures(watch, tick, context)
+                taken.append(snap)
+                return tick
+
+            tick = watch.session.sample_now(own)
+            watch.engine.alerts.clear()  # the store keeps them; the engine need not
+            snap = taken[0]
             self._snapshots.append(snap)
             self._taken += 1
             if self._taken % self.max_snapshots == 0:
                 self._prune()
-            return snap, reading
+            return snap, tick.samples[watch.target.key]
+
+    def _own_figures(self, watch: _Watch, tick: Tick, context: str) -> tuple[MemorySnapshot, Tick]:
+        """The snapshot, and the round as the consumers get it: with this process's own
+        Python fields and a time strictly after the previous snapshot's (one sample per
+        time in the store). The note keeping the figures a reading has no field for is
+        written here, before any consumer, so it precedes the round's alerts as it did
+        when the Profiler fed the engine itself."""
+        key = watch.target.key
+        read = tick.samples.get(key)
+        if read is None:  # the sampler found this very process unreadable
+            raise AccessDenied(f"memlens could not read this process (PID {self._pid})")
+        reading = with_own_python_fields(read)
+        percent = system_memory_percent()
+        objects = gc_objects_count()
+        t = max(tick.time, self._last_t + 1e-6)
+        self._last_t = t
+        self._system_percent = percent  # what the engine's system threshold reads
+        note: dict[str, Any] = {
+            "source": NOTE_SOURCE,
+            "text": context or "snapshot",
+            "context": context,
+            "system_memory_percent": percent,
+            "gc_objects_count": objects,
+        }
+        watch.recorder.store.add_event(watch.recorder.recording_id, "note", t, note, key)
+        snap = snapshot_of(
+            reading, timestamp=t, system_percent=percent, gc_objects=objects, context=context
+        )
+        return snap, dataclasses.replace(tick, time=t, samples={key: reading})
 
     def _monitored(self) -> None:
         self.take_snapshot(context="monitoring")
@@ -264,7 +299,8 @@ class Profiler:
         limit = limit_for(self.thresholds.max_rss, None if known is None else known.bytes)
         finding = detect(times, column("rss"), limit=limit, config=self.detector)
         with self._lock:
-            recorder, _, target, _ = self._open()
+            watch = self._open()
+            recorder, target = watch.recorder, watch.target
             who = f"{target.name} (PID {target.pid})"
             rid, now = recorder.recording_id, times[-1]
             if not finding.is_leak:
@@ -308,7 +344,8 @@ class Profiler:
         """max_leak_rate against what detect_memory_leaks found, with the live alerts'
         hysteresis: above when a leak is faster, below again under 95% of the limit."""
         limit = self.thresholds.max_leak_rate
-        if limit is None or self._recorder is None or self._target is None:
+        watch = self._watch
+        if limit is None or watch is None:
             return
         state = "above" if not self._rate_above and rate > limit else None
         if self._rate_above and rate < limit * HYSTERESIS:
@@ -316,10 +353,10 @@ class Profiler:
         if state is None:
             return
         self._rate_above = state == "above"
-        target = self._target
+        target = watch.target
         who = f"{target.name} (PID {target.pid})"
         text = f"{who}: leaks {rate_text(rate)}, limit {rate_text(limit)}"
-        self._on_alert(
+        watch.recorder.on_alert(
             Alert(
                 "threshold",
                 now,
@@ -340,7 +377,8 @@ class Profiler:
         """`memlens report`'s JSON object (docs/cli.md) for the last `hours` of this
         Profiler's recording, plus a "profiler" object (docs/library.md)."""
         with self._lock:
-            recorder, _, target, _ = self._open()
+            watch = self._open()
+            recorder, target = watch.recorder, watch.target
             recorder.store.flush()
             reader = StoreReader.open(self.path)
             try:
@@ -376,15 +414,11 @@ class Profiler:
         Idempotent; a later snapshot starts a new recording."""
         self.stop_monitoring()
         with self._lock:
-            recorder, self._recorder = self._recorder, None
-            if recorder is not None:
-                recorder.finish()
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                watch.session.stop()  # its probe closed, its recording ended
                 self._prune()
-            if self._probe is not None:
-                self._probe.close()
-            self._probe = self._target = self._engine = None
             self._snapshots.clear()
-            self._seq = 0
             self._leaking = None
             self._rate_above = False
             if self._started_tracing and tracemalloc.is_tracing():
@@ -397,45 +431,42 @@ class Profiler:
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
 
-    def _open(self) -> tuple[Recorder, ProcessProbe, Target, AlertEngine]:
-        """The recording, probe, target and alert engine, opened on first use."""
+    def _open(self) -> _Watch:
+        """This process's session, opened on first use (and again after cleanup())."""
         with self._lock:
             if os.getpid() != self._pid:
                 raise RuntimeError("a Profiler belongs to the process that made it")
             if self._trace and not tracemalloc.is_tracing():
                 tracemalloc.start()
                 self._started_tracing = True
-            if self._probe is None or self._target is None:
-                self._probe = probe = open_process(self._pid)
-                self._target = Target(
-                    key=probe.identity.key,
-                    kind="process",
-                    pid=self._pid,
-                    start_time=probe.identity.start_time,
-                    name=probe.name,
-                    cmdline=redact_cmdline(probe.cmdline),
-                )
-            if self._recorder is None:
-                self._recorder = Recorder.start(
-                    self.path,
-                    name=self._name or f"profiler: {self._target.name} ({self._pid})",
-                    command=self._target.cmdline,
-                    interval=self.interval,
-                    keep_samples=self.retention,
-                    keep_events=self.retention,
-                    settings=self._settings,
-                )
-            if self._engine is None:
-                self._engine = AlertEngine(
-                    self._settings,
-                    [self._on_alert],
-                    system_memory=lambda: self._system_percent,
-                )
-            return self._recorder, self._probe, self._target, self._engine
+            if self._watch is None:
+                self._watch = self._new_watch()
+            return self._watch
 
-    def _on_alert(self, alert: Alert) -> None:
-        if self._recorder is not None:
-            self._recorder.on_alert(alert)
+    def _new_watch(self) -> _Watch:
+        probe = open_process(self._pid)
+        try:
+            name, command = probe.name, redact_cmdline(probe.cmdline)
+            recorder = Recorder.start(
+                self.path,
+                name=self._name or f"profiler: {name} ({self._pid})",
+                command=command,
+                interval=self.interval,
+                keep_samples=self.retention,
+                keep_events=self.retention,
+                settings=self._settings,
+            )
+        except BaseException:
+            probe.close()
+            raise
+        engine = AlertEngine(self._settings, system_memory=lambda: self._system_percent)
+        # The sampler reads the probe and nothing more: the machine's figures are the
+        # snapshot's own (system_memory_percent), and this process's Python fields are
+        # read in place rather than through an agent.
+        config = SamplerConfig(interval=self.interval, agents=False, system=False)
+        session = Session(config, [probe], recorder=recorder, alerts=engine, judge="inline")
+        (target,) = session.sampler.targets()
+        return _Watch(session, recorder, engine, target)
 
     def _prune(self) -> None:
         try:
@@ -448,6 +479,6 @@ class Profiler:
             return
         self.stop_monitoring(timeout=2.0)
         with self._lock:
-            if self._recorder is not None:
-                self._recorder.finish()
-                self._recorder = None
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                watch.session.stop()

@@ -111,6 +111,10 @@ class Sampler:
         self._regrid = threading.Event()  # the interval changed: start a new grid now
         self._thread: threading.Thread | None = None
         self._final_done = False
+        # Held through each round and its hand-over to `on_tick`, so a round driven from
+        # another thread (`Session.sample_now`) never runs at once with the thread's own:
+        # the targets' state and the consumers see one round at a time, in order.
+        self.lock = threading.RLock()
         self.missed_ticks = 0
         self.ticks = 0
         self.agents = AgentLinks(
@@ -325,22 +329,32 @@ class Sampler:
         self._regrid.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the thread, then close the probes once a round driven from another thread
+        (`Session.sample_now`) has finished, waiting `timeout` at most for either: a
+        stuck round does not hold the stop up."""
         self._stop.set()
         self._regrid.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
-            if self.config.final_round and not thread.is_alive() and not self._final_done:
+        stuck = thread is not None and thread.is_alive()
+        ended = thread is not None and not stuck
+        held = not stuck and self.lock.acquire(timeout=timeout)
+        try:
+            if self.config.final_round and ended and not self._final_done:
                 self._final_done = True
                 try:
                     self.on_tick(self.sample_once())
                 except Exception:  # the stop goes on: the probes are closed below
                     log.exception("the last sampling round failed")
-        self.agents.close()
-        for watched in self._watched.values():
-            watched.probe.close()
-        if self._system is not None:
-            self._system.close()
+            self.agents.close()
+            for watched in self._watched.values():
+                watched.probe.close()
+            if self._system is not None:
+                self._system.close()
+        finally:
+            if held:
+                self.lock.release()
 
     def _run(self) -> None:
         interval = self.config.interval
@@ -348,7 +362,8 @@ class Sampler:
         slot = 0
         while not self._stop.is_set():
             try:
-                self.on_tick(self.sample_once())
+                with self.lock:
+                    self.on_tick(self.sample_once())
             except Exception:  # a failing consumer must not end sampling
                 log.exception("sampling round failed")
             now = time.monotonic()

@@ -11,6 +11,13 @@ A new tick consumer is an object with `on_tick(tick)`, handed to `consumers=` (o
 field here when every face should have it). Stopping goes poller, sampler (which hangs
 up on the agents), alert engine, then the recorder, so the last round and the last
 alert are in the store before it closes.
+
+A face that samples on demand rather than on a schedule (`memlens.Profiler`: a snapshot
+when the program asks, or on its monitoring thread) never starts the sampler's thread:
+it calls `sample_now`, which runs one round on the caller's thread through the same
+consumers and returns once they have all had it. With `judge="inline"` the alert engine
+judges each tick there too, instead of on a thread of its own, so a round's alerts are
+in the store when `sample_now` returns.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import logging
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Alert, Tick
@@ -34,7 +41,8 @@ from memlens.watch.sampler import Sampler, SamplerConfig
 
 log = logging.getLogger(__name__)
 
-TickConsumer = Callable[[Tick], None]
+TickConsumer = Callable[[Tick], object]  # what it returns is ignored
+Judge = Literal["thread", "inline"]
 
 
 class Session:
@@ -51,7 +59,12 @@ class Session:
         metrics: bool = False,
         live: LiveView | None = None,
         consumers: Sequence[TickConsumer] = (),
+        judge: Judge = "thread",
     ) -> None:
+        """`judge` is where the alert engine judges the ticks: "thread", on its own
+        thread, so sampling never waits for the statistics (every face that watches on a
+        schedule); "inline", on the round's thread before the next consumer, so the
+        alerts of a `sample_now` round are out when it returns (the Profiler)."""
         self.sampler = Sampler(
             config, self._on_tick, probes=probes, children_of_memlens=children_of_memlens
         )
@@ -69,13 +82,14 @@ class Session:
         if self.metrics is not None:
             chain.append(self.metrics.on_tick)
         if alerts is not None:
-            chain.append(alerts.on_tick)
+            chain.append(alerts.on_tick if judge == "thread" else alerts.process)
             if recorder is not None:
                 alerts.sinks.append(recorder.on_alert)
             if self.metrics is not None:
                 alerts.sinks.append(self.metrics.on_alert)
         chain.extend(consumers)
         self._consumers = chain
+        self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: Callable[[], None] = lambda: None
         self._poller: PythonPoller | None = None
@@ -136,11 +150,27 @@ class Session:
             # Python agent) still gets the targets in its hello.
             for target in self.sampler.targets():
                 self.live.targets.setdefault(target.key, target)
-        if self.alerts is not None:
+        if self.alerts is not None and self._judge == "thread":
             self.alerts.start()
         self.sampler.start()
         if self._poller is not None:
             self._poller.start()
+
+    def sample_now(self, adjust: Callable[[Tick], Tick] | None = None) -> Tick:
+        """One round on the caller's thread, handed to every consumer (and the live view)
+        before it returns; never at once with a round of the sampler's thread. Needs no
+        `start()`. `adjust` sees the round first and returns the tick the consumers get:
+        the caller's own figures that a probe cannot read (the Profiler's Python fields of
+        its own process, and a time strictly after its previous snapshot's). A consumer's
+        failure is raised here, as the caller asked for this round."""
+        with self.sampler.lock:
+            if self._stopped:
+                raise RuntimeError("the session has stopped: its probes are closed")
+            tick = self.sampler.sample_once()
+            if adjust is not None:
+                tick = adjust(tick)
+            self._on_tick(tick)
+        return tick
 
     def stop(self, exit_code: int | None = None) -> None:
         """Stop every thread and end the recording (with the command's exit code, for
