@@ -14,7 +14,6 @@ import math
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -140,21 +139,17 @@ def _supervise(
         session.start()
     try:
         code = wait_for(child)
-        if server_thread is not None:
-            # The page learns of the exit from a round of the running sampler, so that
-            # one is waited for (an interval at most) before the session stops.
-            deadline = time.monotonic() + args.interval + 1.0
-            while session.sampler.watches(child.pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
     except BaseException:
         session.stop()
         stop_server.set()
         raise
     # Stopping the sampler runs one last round, which records the exit however soon after
-    # the previous round it came; then the recording ends with the exit code. The server
-    # stops after, so that its own stop of the session finds it stopped.
+    # the previous round it came, and hands it to the page; then the recording ends with
+    # the exit code. The server stops once the page has it (and finds the session
+    # stopped already).
     session.stop(exit_code=code)
     if server_thread is not None:
+        session.settle()
         stop_server.set()
         server_thread.join(10)
     if recorder is not None:

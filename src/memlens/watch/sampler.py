@@ -311,10 +311,6 @@ class Sampler:
     def alive(self) -> int:
         return len(self._live)
 
-    def watches(self, pid: int) -> bool:
-        """Whether a live target has this PID (from any thread: a copy is iterated)."""
-        return any(w.target.pid == pid for w in list(self._live.values()))
-
     def start(self) -> None:
         if self._thread is not None:
             return

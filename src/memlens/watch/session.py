@@ -90,7 +90,8 @@ class Session:
         chain.extend(consumers)
         self._consumers = chain
         self._judge = judge
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
+        self._delivered_to: asyncio.AbstractEventLoop | None = None
         self._changed: Callable[[], None] = lambda: None
         self._poller: PythonPoller | None = None
         self._lock = threading.Lock()
@@ -127,7 +128,7 @@ class Session:
         live = self.live
         if live is None:
             raise ValueError("a session without a live view has nothing to deliver to")
-        self._loop = loop
+        self._loop = self._delivered_to = loop
         if changed is not None:
             self._changed = changed
         if self.alerts is not None:
@@ -179,14 +180,29 @@ class Session:
             if self._stopped:
                 return
             self._stopped = True
-        self._loop = None
         if self._poller is not None:
             self._poller.stop()
+        # The sampler's last round (an exit it records) and the engine's last alerts still
+        # reach the live view, where a loop still runs to take them (`settle` waits).
         self.sampler.stop()
         if self.alerts is not None:
             self.alerts.stop()
+        self._loop = None
         if self.recorder is not None:
             self.recorder.finish(exit_code=exit_code)
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the loop has applied every update handed to it so far, so that a
+        face stopping its server after `stop()` lets clients see the last round."""
+        loop = self._delivered_to
+        if loop is None:
+            return
+        done = threading.Event()
+        try:
+            loop.call_soon_threadsafe(done.set)
+        except RuntimeError:  # the loop is closed: nothing is left to apply
+            return
+        done.wait(timeout)
 
     # -- on the sampler's thread -------------------------------------------------------
 
