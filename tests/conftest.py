@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import CHROMIUM, CHROMIUM_ARGS, MISSING, chromium_missing
-from helpers import Allocator
+from helpers import Allocator, MemlensServer
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +52,20 @@ def allocator() -> Iterator[Allocator]:
     try:
         yield child
     finally:
+        child.stop()
+
+
+@pytest.fixture(scope="module")
+def watched() -> Iterator[tuple[MemlensServer, str]]:
+    """A real `memlens watch` of one child, for a module's worth of requests, and the
+    child's target key."""
+    child = Allocator()
+    srv = MemlensServer("watch", str(child.pid), "--port", "0", "--no-record")
+    try:
+        key = srv.get("api/targets").json()["targets"][0]["key"]
+        yield srv, key
+    finally:
+        assert srv.stop() == 0
         child.stop()
 
 

@@ -5,7 +5,6 @@ parsed: the stream goes on, or a message over the size limit closes it with 1009
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,22 +13,10 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from helpers import Allocator, MemlensServer
+from helpers import MemlensServer
 
 MAX_BODY = 16 * 1024  # web/limits.py
 MAX_MESSAGE = 4 * 1024  # web/ws.py
-
-
-@pytest.fixture(scope="module")
-def watched() -> Iterator[tuple[MemlensServer, str]]:
-    child = Allocator()
-    srv = MemlensServer("watch", str(child.pid), "--port", "0", "--no-record")
-    try:
-        key = srv.get("api/targets").json()["targets"][0]["key"]
-        yield srv, key
-    finally:
-        assert srv.stop() == 0
-        child.stop()
 
 
 json_values = st.recursive(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import Allocator, MemlensServer, synthetic_day
+from helpers import MemlensServer, synthetic_day
 
 ENDPOINTS = {
     "api/targets": (),
@@ -35,18 +35,6 @@ def served(recording: tuple[Path, str]) -> Iterator[tuple[MemlensServer, str]]:
         yield srv, recording[1]
     finally:
         assert srv.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def watched() -> Iterator[tuple[MemlensServer, str]]:
-    child = Allocator()
-    srv = MemlensServer("watch", str(child.pid), "--port", "0", "--no-record")
-    try:
-        key = srv.get("api/targets").json()["targets"][0]["key"]
-        yield srv, key
-    finally:
-        assert srv.stop() == 0
-        child.stop()
 
 
 def values(key: str) -> st.SearchStrategy[str]:
