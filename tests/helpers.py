@@ -145,8 +145,8 @@ class MemlensServer:
         except queue.Empty:
             url = None
         if url is None:
-            self.stop()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.stop()  # keeps what it printed on stderr in self.stderr
+            err = getattr(self, "stderr", "")
             raise AssertionError(f"memlens printed no URL: {self.lines!r} {err!r}")
         return url
 
