@@ -131,29 +131,7 @@ def test_run_passes_sigterm_and_sighup_to_its_command_and_exits_with_its_code(
     signum: int, tmp_path: Path
 ) -> None:
     db = tmp_path / "run.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memlens",
-            "run",
-            "--interval",
-            "0.2",
-            "-o",
-            str(db),
-            "--",
-            sys.executable,
-            "-u",
-            "-c",
-            CHILD,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+    proc = _run_until_ready(db, CHILD)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert f"child got signal {signum}" in out
@@ -172,29 +150,7 @@ def test_run_kills_a_command_that_ignores_sigterm_after_a_grace(tmp_path: Path) 
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(60)"
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memlens",
-            "run",
-            "--interval",
-            "0.2",
-            "-o",
-            str(db),
-            "--",
-            sys.executable,
-            "-u",
-            "-c",
-            stubborn,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+    proc = _run_until_ready(db, stubborn)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGKILL, err
@@ -227,3 +183,18 @@ def test_run_records_its_commands_exit_whenever_it_falls(
     shown = run_memlens("show", str(db))
     assert shown.returncode == 0
     assert "running" not in shown.stdout
+
+
+def _run_until_ready(db: Path, code: str) -> subprocess.Popen[str]:
+    """`memlens run -o DB -- python -c CODE`, once the command has said "ready"."""
+    run = [sys.executable, "-m", "memlens", "run", "--interval", "0.2", "-o", str(db)]
+    proc = subprocess.Popen(
+        [*run, "--", sys.executable, "-u", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc

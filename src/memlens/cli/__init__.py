@@ -32,7 +32,7 @@ from memlens.cli import (
     top,
     watch,
 )
-from memlens.cli._common import Command
+from memlens.cli._common import Command, quiet_stdout
 from memlens.cli._signals import stop_like_ctrl_c
 from memlens.errors import EXIT_OK, EXIT_USAGE, MemlensError
 from memlens.outside.visible import visible, visible_lines
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_like_ctrl_c():
             return _main(argv)
     except BrokenPipeError:
-        _quiet_stdout()
+        quiet_stdout()
         return EXIT_OK
     except SystemExit as e:
         # rich's Console meets a closed pipe by pointing stdout at /dev/null and exiting
@@ -165,16 +165,6 @@ def _devnull_identity() -> tuple[int, int] | None:
         st = os.stat(os.devnull)
         return st.st_dev, st.st_ino
     return None
-
-
-def _quiet_stdout() -> None:
-    """Whoever read the output has gone (`memlens ls --json | head`): point stdout at
-    /dev/null so that the interpreter's final flush of what is left does not fail with a
-    second BrokenPipeError, and end quietly, as `yes | head` does."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 __all__ = ["COMMANDS", "EXIT_USAGE", "build_parser", "main"]

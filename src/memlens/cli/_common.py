@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -248,3 +250,13 @@ def add_serving_options(p: argparse.ArgumentParser) -> None:
 
 def warn(message: str) -> None:
     print(f"memlens: warning: {visible(message)}", file=sys.stderr)
+
+
+def quiet_stdout() -> None:
+    """Whoever read the output has gone (`memlens ls --json | head`): point stdout at
+    /dev/null so that the interpreter's final flush of what is left does not fail with a
+    second BrokenPipeError, and end quietly, as `yes | head` does."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +114,8 @@ def run(args: argparse.Namespace) -> int:
         lines = _text(found, judged, settings.detector.ci_level)
         lines.insert(1, f"judged with {judging.origin}")
         out = "\n".join(visible(line) for line in lines)
-    _print(out)
+    print(out, flush=True)  # a reader gone early (`| head`): main ends quietly
     return 0
-
-
-def _print(text: str) -> None:
-    """Print, and stop quietly when the reader went away early (`| head`), as any
-    filter does."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        # Nothing may be written to stdout any more, not even at exit's flush.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 Recorded = tuple[dict[str, Any] | None, dict[str, int]]

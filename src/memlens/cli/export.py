@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from memlens.cli._common import Command
+from memlens.cli._common import Command, quiet_stdout
 from memlens.cli._runs import add_db_option, open_run
 from memlens.errors import UsageError
 from memlens.formats import FORMATS, Format, format_for_path
@@ -91,10 +91,7 @@ def write_stdout(data: bytes) -> bool:
         while view:
             view = view[os.write(fd, view) :]
     except BrokenPipeError:
-        # Nothing may be written to stdout any more, not even at exit's flush.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, fd)
-        os.close(devnull)
+        quiet_stdout()  # nothing may be written to stdout any more, not even at exit
         return False
     return True
 
