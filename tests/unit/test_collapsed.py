@@ -168,7 +168,7 @@ def test_escape_round_trips_any_text(name: str) -> None:
         ("main (app.py:1)", "line 1: no ' VALUE' at its end"),
         ("main (app.py:1) 12.5", "no ' VALUE'"),
         ("a;;b 3", "an empty frame"),
-        ("\n\n" + ";".join(["f"] * 129) + " 1", "line 3: an empty frame or more than 128"),
+        ("\n\n" + ";".join(["f"] * 130) + " 1", "line 3: an empty frame or more than 129"),
     ],
 )
 def test_read_collapsed_refuses_what_is_not_folded(text: str, message: str) -> None:

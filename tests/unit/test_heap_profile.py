@@ -145,10 +145,12 @@ def test_bounds_on_stacks_frames_and_strings() -> None:
     with pytest.raises(BadHeapProfile, match="20,001 stacks, over 20,000"):
         from_dict(many)
     from_dict(profile([stack([MAIN], 1.0)] * MAX_STACKS))
-    deep = profile([stack([MAIN] * (MAX_FRAMES + 1), 1.0)])
-    with pytest.raises(BadHeapProfile, match="129 frames, over 128"):
+    deep = profile([stack([MAIN] * (MAX_FRAMES + 2), 1.0)])
+    with pytest.raises(BadHeapProfile, match="130 frames, over 129"):
         from_dict(deep)
-    from_dict(profile([stack([MAIN] * MAX_FRAMES, 1.0)]))
+    # 128 frames and the agent's "[more frames]" at the root.
+    more = {"function": "[more frames]", "file": "", "line": 0}
+    from_dict(profile([stack([more] + [MAIN] * MAX_FRAMES, 1.0)]))
     long = profile([stack([{**MAIN, "function": "f" * (MAX_STRING + 1)}], 1.0)])
     with pytest.raises(BadHeapProfile, match="function is longer than 4,096"):
         from_dict(long)

@@ -33,8 +33,8 @@ from urllib.parse import unquote
 
 from memlens.errors import BadHeapProfile
 from memlens.formats.heap_profile import (
-    MAX_FRAMES,
     MAX_LINE,
+    MAX_STACK_FRAMES,
     MAX_STACKS,
     NO_PYTHON_FRAME,
     Frame,
@@ -50,7 +50,7 @@ _LIBRARY = re.compile(r".*[/\\](?:site-packages|dist-packages|lib[/\\]python\d+\
 _SEPARATORS = re.compile(r"[/\\]")
 _LINE = re.compile(r"^(.*) (-?[0-9]+)$", re.DOTALL)
 # A line of a collapsed file: 128 frames of two 4,096-character names, escaped (x9).
-_MAX_LINE_CHARS = MAX_FRAMES * (2 * 4096 * 9 + 32)
+_MAX_LINE_CHARS = MAX_STACK_FRAMES * (2 * 4096 * 9 + 32)
 
 
 def write_collapsed(profile: HeapProfile) -> str:
@@ -101,9 +101,9 @@ def read_collapsed(
         if m is None:
             raise BadHeapProfile(f"{source}, line {number}: no ' VALUE' at its end")
         frames = tuple(m.group(1).split(";"))
-        if len(frames) > MAX_FRAMES or not all(frames):
+        if len(frames) > MAX_STACK_FRAMES or not all(frames):
             raise BadHeapProfile(
-                f"{source}, line {number}: an empty frame or more than {MAX_FRAMES} frames"
+                f"{source}, line {number}: an empty frame or more than {MAX_STACK_FRAMES} frames"
             )
         rows.append((frames, int(m.group(2))))
     return rows

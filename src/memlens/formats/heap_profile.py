@@ -3,10 +3,12 @@
 
 A profile comes from another process (an agent's answer) or a file, so `from_dict`
 trusts nothing in it: each field's type, every number finite and in range, at most
-20,000 stacks of at most 128 frames, strings of at most 4,096 characters (and no lone
-surrogate, which JSON can carry but UTF-8 cannot encode). Anything else is one
-`BadHeapProfile` naming the field, never a KeyError or a TypeError. Keys the model does
-not know are ignored, so a newer agent may add fields. docs/formats.md has the schema.
+20,000 stacks of at most 128 frames (plus the `[more frames]` that stands, at the root
+of a stack cut short, for the frames past the agent's limit), strings of at most 4,096
+characters (and no lone surrogate, which JSON can carry but UTF-8 cannot encode).
+Anything else is one `BadHeapProfile` naming the field, never a KeyError or a
+TypeError. Keys the model does not know are ignored, so a newer agent may add fields.
+docs/formats.md has the schema.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ SAMPLERS: tuple[Sampler, ...] = ("sampling", "tracemalloc")
 
 MAX_STACKS = 20_000
 MAX_FRAMES = 128
+# A stack cut at max_frames starts with the agent's "[more frames]": one more.
+MAX_STACK_FRAMES = MAX_FRAMES + 1
+MORE_FRAMES = "[more frames]"
 MAX_STRING = 4096
 MAX_MARK_NAME = 64
 MAX_INTERVAL_BYTES = 1 << 30
@@ -57,7 +62,8 @@ class Frame:
 @dataclass(frozen=True, slots=True)
 class Stack:
     """One stack, ROOT FIRST (the allocating frame last), and its estimates. In a
-    growth profile inuse_* are signed differences."""
+    growth profile inuse_* are signed differences. A stack cut at the agent's frame limit
+    starts with the frame `[more frames]` (file "", line 0)."""
 
     frames: tuple[Frame, ...]
     inuse_bytes: float = 0.0
@@ -224,8 +230,10 @@ class _Reader:
         frames = d.get("frames")
         if not isinstance(frames, list):
             raise self.fail(f"{where}.frames", "is not a list")
-        if len(frames) > MAX_FRAMES:
-            raise self.fail(f"{where}.frames", f"holds {len(frames)} frames, over {MAX_FRAMES}")
+        if len(frames) > MAX_STACK_FRAMES:
+            raise self.fail(
+                f"{where}.frames", f"holds {len(frames)} frames, over {MAX_STACK_FRAMES}"
+            )
         return Stack(
             frames=tuple(self.frame(f, f"{where}.frames[{i}]") for i, f in enumerate(frames)),
             inuse_bytes=self.number(d, "inuse_bytes", signed, where),
