@@ -28,6 +28,9 @@ PythonFields = tuple[int | None, int | None, int | None, int | None, int | None]
 NO_FIELDS: PythonFields = (None, None, None, None, None)
 
 
+HEAP_OPS = ("start", "stop", "status", "mark", "profile")
+
+
 class PythonProbe:
     """Stats, tracing and allocation sites of one agent; safe to use from two threads
     (stats from one, the rest from another)."""
@@ -96,6 +99,14 @@ class PythonProbe:
 
     def objects(self, limit: int = 20) -> dict[str, Any]:
         return self._call(lambda c: c.objects(limit=limit))
+
+    def heap(self, op: str, **args: Any) -> dict[str, Any]:
+        """A heap profiler op (`start`, `stop`, `status`, `mark`, `profile`), validated."""
+        if op not in HEAP_OPS:
+            raise ValueError(f"no heap op {op!r}")
+        if op == "profile":
+            return self._call(lambda c: c.heap_profile(**args))
+        return self._call(lambda c: c.request(f"heap.{op}", **args))
 
     def _call(self, request: Any) -> dict[str, Any]:
         with self._lock:
