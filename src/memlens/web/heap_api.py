@@ -12,6 +12,7 @@ JSON with a status the page can tell apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +65,7 @@ def heap_routes(view: View, python: FindProbe | None) -> list[Route]:
 
 USAGE = (
     'send {"target": KEY, "op": "start"|"stop"|"mark"}, with "interval_bytes" '
-    f"({INTERVAL_RANGE[0]}..{INTERVAL_RANGE[1]}) and \"frames\" ({FRAMES_RANGE[0]}.."
+    f'({INTERVAL_RANGE[0]}..{INTERVAL_RANGE[1]}) and "frames" ({FRAMES_RANGE[0]}..'
     f'{FRAMES_RANGE[1]}) for start, "name" (1..{MAX_MARK} characters) for mark'
 )
 
@@ -80,6 +81,8 @@ def profile_args(params: Any) -> tuple[str, dict[str, Any]]:
     since = params.get("since")
     if since is not None:
         args["since"] = _mark(since, "since")
+    elif kind == "growth":
+        raise BadParams("a growth profile needs since: the name of a mark")
     raw = params.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
@@ -103,7 +106,11 @@ def op_args(body: Any) -> tuple[str, str, dict[str, Any]]:
         for name, (low, high) in (("interval_bytes", INTERVAL_RANGE), ("frames", FRAMES_RANGE)):
             if name in body:
                 value = body[name]
-                if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not low <= value <= high
+                ):
                     raise BadParams(f"{name} must be an integer from {low} to {high}")
                 args[name] = value
     elif op == "mark":
@@ -133,7 +140,7 @@ async def _ask(
         why = "has no Python agent" if view.knows(key) else "is not watched"
         return _error(f"target {key!r} {why}", 404)
     try:
-        result = await asyncio.to_thread(probe.heap, op, **args)
+        result = await asyncio.to_thread(_run, probe, op, args)
     except AgentRequestFailed as e:  # the agent said no: not profiling, an unknown mark
         return JSONResponse({"error": str(e), "code": e.code}, status_code=409)
     except AgentBusy as e:
@@ -149,6 +156,14 @@ async def _ask(
     if op in ("start", "stop", "mark"):
         _announce(view, probe, key)
     return JSONResponse({"target": key, **result}, headers={"Cache-Control": "no-store"})
+
+
+def _run(probe: PythonProbe, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = probe.heap(op, **args)
+    if op == "mark":  # the marks a page offers come with the status
+        with contextlib.suppress(MemlensError):
+            probe.heap("status")
+    return result
 
 
 def _announce(view: View, probe: PythonProbe, key: str) -> None:
