@@ -194,9 +194,11 @@ def test_an_unknown_layout_is_refused() -> None:
 
 def test_reading_sentence() -> None:
     assert reading({"anon": 80, "file": 20}).startswith(
-        "most of it is anonymous memory: malloc arenas or a runtime's heap (80%)"
+        "most of it (80%) is anonymous memory: malloc arenas or a runtime's heap"
     )
-    assert reading({"anon": 40, "file": 30, "heap": 30}).startswith("the largest part is")
+    assert reading({"anon": 40, "file": 30, "heap": 30}).startswith(
+        "the largest part (40%) is anonymous memory"
+    )
     assert reading({}) == "nothing is resident"
 
 

@@ -42,21 +42,21 @@ CAUSE_SHARE = 0.5
 
 
 def reading(rss: Mapping[str, int], runtimes: Sequence[Runtime] = ()) -> str:
-    """'most of it is anonymous memory: malloc arenas or a runtime's heap (82%)'."""
+    """'most of it (82%) is anonymous memory: malloc arenas or a runtime's heap'."""
     total = sum(rss.values())
     if total <= 0:
         return "nothing is resident"
     category, top = max(rss.items(), key=lambda kv: kv[1])
     share = top / total
-    lead = "most of it is" if share > 0.5 else "the largest part is"
+    lead = "most of it" if share > 0.5 else "the largest part"
     what = WHAT[category]
     if category == "anon":
         named = [r for r in runtimes if r.rss and r.name != "V8"]
-        if named:
-            what = "; ".join(_runtime_phrase(r) for r in named)
-        elif any(r.name == "V8" for r in runtimes):
+        if any(r.name == "V8" for r in runtimes):
             what = "malloc arenas or V8's heap"
-    return f"{lead} {NAMES[category]}: {what} ({share:.0%})"
+        if named:
+            what += "; " + ", ".join(_runtime_phrase(r) for r in named)
+    return f"{lead} ({share:.0%}) is {NAMES[category]}: {what}"
 
 
 def _runtime_phrase(runtime: Runtime) -> str:

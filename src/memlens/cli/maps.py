@@ -112,7 +112,12 @@ def text(reading: MapsReading, name: str, top: int) -> list[str]:
     if reading.thread_stacks:
         out.append(f"  thread stacks: {reading.thread_stacks}")
     for r in reading.runtimes:
-        figures = f": {r.count}, {human_bytes(r.rss)} resident" if r.count else ""
+        if r.name == "glibc malloc":
+            figures = f": {r.count}, {human_bytes(r.rss)} resident"
+        elif r.size:
+            figures = f": {human_bytes(r.size)}, {human_bytes(r.rss)} resident"
+        else:
+            figures = ""
         out.append(f"  {r.name}: {r.what}{figures}")
     if reading.truncated:
         out.append(f"  only the first {len(reading.mappings):,} mappings were read")

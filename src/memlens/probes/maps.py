@@ -40,9 +40,9 @@ Runtimes are named only where the mappings make them plain (docs/maps.md):
 glibc's malloc arenas (libc.so.6 mapped, 64 MiB-aligned heaps of 64 MiB), the Go heap
 (anonymous mappings from Go's first arena hint, 0xc000000000), a JVM's heap
 (libjvm.so mapped, -Xmx on its command line, and a run of anonymous mappings of
-exactly that size), and V8 (the node executable or libnode mapped; its spaces are not
-told apart from other anonymous memory by the mappings alone, so only the runtime is
-named).
+exactly that size, a mapped class-data archive included), and V8 (the node executable
+or libnode mapped; its spaces are not told apart from other anonymous memory by the
+mappings alone, so only the runtime is named).
 """
 
 from __future__ import annotations
@@ -511,8 +511,10 @@ def xmx_bytes(cmdline: Iterable[str]) -> int | None:
 def _jvm_heap(
     rows: list[_Raw], categories: list[str], roles: list[str], cmdline: list[str]
 ) -> list[int]:
-    """The Java heap is one reservation of exactly -Xmx: a run of adjacent anonymous
-    mappings, from the start of one to the end of another, of that size."""
+    """The Java heap is one reservation of exactly -Xmx: a run of adjacent mappings,
+    from the start of an anonymous one to the end of another, of that size. A mapping
+    of a file may sit inside it (HotSpot maps its class-data archive's heap objects,
+    classes.jsa, into the heap's top) and keeps its category."""
     size = xmx_bytes(cmdline)
     if not size:
         return []
@@ -522,7 +524,7 @@ def _jvm_heap(
         j, end = i, first.end
         while end - first.start < size and j + 1 < len(rows):
             nxt = rows[j + 1]
-            if nxt.start != end or not _private_anon(nxt, categories[j + 1]) or roles[j + 1]:
+            if nxt.start != end or roles[j + 1] or categories[j + 1] not in ("anon", "file"):
                 break
             j, end = j + 1, nxt.end
         if end - first.start == size:
