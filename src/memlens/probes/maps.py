@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from memlens.errors import TargetGone, TargetNotFound, UsageError
+from memlens.errors import AccessDenied, TargetGone, TargetNotFound, UsageError
 
 CATEGORIES: tuple[str, ...] = ("heap", "anon", "file", "stack", "shmem", "other")
 USAGE_FIELDS: tuple[str, ...] = ("rss", "pss", "uss", "swap")
@@ -153,8 +153,6 @@ class MapsReading:
 
 
 def _translate(pid: int, e: OSError) -> Exception:
-    from memlens.errors import AccessDenied
-
     if isinstance(e, FileNotFoundError):
         return TargetNotFound(f"no process with PID {pid}")
     if isinstance(e, ProcessLookupError) or e.errno == errno.ESRCH:
@@ -185,11 +183,19 @@ class MapsProbe:
         try:
             self._stat = os.open("stat", os.O_RDONLY, dir_fd=self._dir)
             self._check_alive()
+            raw = os.pread(self._stat, 1024, 0)
+            # After the name in parentheses (which may hold ')'), field 22 is the start.
+            self.start_ticks = int(raw[raw.rindex(b")") + 2 :].split()[19])
         except BaseException as e:
             self.close()
             if isinstance(e, OSError):
                 raise _translate(pid, e) from e
             raise
+
+    @property
+    def key(self) -> str:
+        """The process's key as the sampler writes it: PID-STARTTICKS."""
+        return f"{self.pid}-{self.start_ticks}"
 
     def _check_alive(self) -> None:
         raw = os.pread(self._stat, 1024, 0)

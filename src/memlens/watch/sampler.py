@@ -26,6 +26,7 @@ from memlens.probes.proctable import ProcessMatcher, ancestors, descendants, sta
 from memlens.probes.python import PythonProbe
 from memlens.probes.system import SystemProbe
 from memlens.watch.agent_links import AgentLinks, Candidate
+from memlens.watch.maps_poll import MapsSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class SamplerConfig:
     system: bool = True
     gpu: bool = True
     system_every: float = 1.0
+    # Where the processes' memory lives (smaps by category), read by the session's maps
+    # poller on a thread of its own at a budgeted rate (watch/maps_poll.py); None: never.
+    maps: MapsSettings | None = None
     # One more round when the sampler stops, after its thread has ended: a process that
     # exited since the previous round (between ticks, or just before the stop) is then
     # seen gone and its exit recorded. `run` and `check` want their command's exit.

@@ -35,6 +35,7 @@ from memlens.model import Alert, Tick
 from memlens.probes import ProcessProbe
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
+from memlens.watch.maps_poll import MapsPoller, Sink
 from memlens.watch.python_poll import PythonPoller
 from memlens.watch.recorder import Recorder
 from memlens.watch.sampler import Sampler, SamplerConfig
@@ -89,6 +90,12 @@ class Session:
                 alerts.sinks.append(self.metrics.on_alert)
         chain.extend(consumers)
         self._consumers = chain
+        self.maps: MapsPoller | None = None
+        if config.maps is not None:
+            sinks: list[Sink] = []
+            if self.metrics is not None:
+                sinks.append(self.metrics.on_maps)
+            self.maps = MapsPoller(self.sampler.targets, sinks, config.maps)
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
         self._delivered_to: asyncio.AbstractEventLoop | None = None
@@ -156,6 +163,8 @@ class Session:
         self.sampler.start()
         if self._poller is not None:
             self._poller.start()
+        if self.maps is not None:
+            self.maps.start()
 
     def sample_now(self, adjust: Callable[[Tick], Tick] | None = None) -> Tick:
         """One round on the caller's thread, handed to every consumer (and the live view)
@@ -182,6 +191,8 @@ class Session:
             self._stopped = True
         if self._poller is not None:
             self._poller.stop()
+        if self.maps is not None:
+            self.maps.stop()
         # The sampler's last round (an exit it records) and the engine's last alerts still
         # reach the live view, where a loop still runs to take them (`settle` waits).
         self.sampler.stop()

@@ -1,0 +1,128 @@
+"""Memory maps in a live watch: read off the sampler's round at a budgeted rate, and
+exported as Prometheus gauges by category, on real children."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from helpers import MB, Allocator, MemlensServer
+from memlens.model import Target
+from memlens.probes.maps import CATEGORIES, MapsProbe, MapsReading
+from memlens.watch.maps_poll import MapsPoller, MapsSettings
+
+
+def scrape(server: MemlensServer) -> list[Sample]:
+    response = server.get("metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+
+
+def by_category(samples: list[Sample], name: str, pid: int) -> dict[str, float]:
+    return {
+        s.labels["category"]: s.value
+        for s in samples
+        if s.name == name and s.labels.get("pid") == str(pid)
+    }
+
+
+def rollup_rss(pid: int) -> int:
+    probe = MapsProbe(pid)
+    try:
+        return probe.rollup().rss
+    finally:
+        probe.close()
+
+
+def test_exporter_serves_the_categories(allocator: Allocator) -> None:
+    allocator.alloc(40)
+    server = MemlensServer(
+        "exporter", str(allocator.pid), "--port", "0", "--interval", "0.2",
+        "--maps-interval", "0.2",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            samples = scrape(server)
+            resident = by_category(samples, "memlens_process_map_resident_bytes", allocator.pid)
+            # The child is idle: the categories settle on the kernel's own total.
+            if resident and sum(resident.values()) == rollup_rss(allocator.pid):
+                break
+            assert time.monotonic() < deadline, f"the categories never matched: {resident}"
+            time.sleep(0.2)
+        assert set(resident) == set(CATEGORIES)
+        assert resident["anon"] >= 40 * MB  # the bytearray: one anonymous mapping
+        for name in (
+            "memlens_process_map_proportional_bytes",
+            "memlens_process_map_unique_bytes",
+            "memlens_process_map_swap_bytes",
+        ):
+            assert set(by_category(samples, name, allocator.pid)) == set(CATEGORIES)
+        labels = next(s.labels for s in samples if s.name == "memlens_process_map_swap_bytes")
+        assert set(labels) == {"pid", "name", "key", "kind", "category"}
+        stacks = [s for s in samples if s.name == "memlens_process_thread_stacks"]
+        assert [s.value for s in stacks] == [0.0]  # one thread: the main one's is [stack]
+    finally:
+        assert server.stop() == 0
+
+
+def test_no_maps_exports_none(allocator: Allocator) -> None:
+    server = MemlensServer(
+        "exporter", str(allocator.pid), "--port", "0", "--interval", "0.1", "--no-maps"
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not any(s.name == "memlens_process_resident_bytes" for s in scrape(server)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.5)  # past the poller's first pass, had there been one
+        assert not any(s.name.startswith("memlens_process_map_") for s in scrape(server))
+    finally:
+        assert server.stop() == 0
+
+
+def _target(allocator: Allocator) -> Target:
+    probe = MapsProbe(allocator.pid)
+    try:
+        key = probe.key
+    finally:
+        probe.close()
+    return Target(key, "process", allocator.pid, 0.0, "python", "python")
+
+
+def test_poller_adapts_its_pace_to_the_budget(allocator: Allocator) -> None:
+    got: list[tuple[str, MapsReading]] = []
+    target = _target(allocator)
+    poller = MapsPoller(
+        lambda: [target], [lambda key, r: got.append((key, r))], MapsSettings(budget=1e-6)
+    )
+    try:
+        assert poller.poll_once() == 1
+    finally:
+        poller.stop()
+    assert [key for key, _ in got] == [target.key]
+    assert poller.cpu_seconds > 0
+    # A pass that cost more than the budget allows stretches the pace to fit it.
+    assert poller.interval == pytest.approx(poller.cpu_seconds / 1e-6)
+    assert poller.interval > 10.0
+
+
+def test_poller_reads_only_the_chosen_and_drops_the_ended(allocator: Allocator) -> None:
+    target = _target(allocator)
+    other = Target("999999999-1", "process", 999_999_999, 0.0, "gone", "gone")
+    total = Target("sum-1", "sum", allocator.pid, 0.0, "sum", "sum")
+    got: list[str] = []
+    poller = MapsPoller(
+        lambda: [total, other, target], [lambda key, r: got.append(key)], MapsSettings()
+    )
+    try:
+        assert poller.poll_once() == 1  # the sum is no process; no process has that PID
+        allocator.command("exit 0")
+        allocator.proc.wait()
+        assert poller.poll_once() == 0
+    finally:
+        poller.stop()
+    assert got == [target.key]
