@@ -22,6 +22,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h> /* PyFrame_GetBack, before 3.11 */
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>

@@ -58,7 +58,10 @@ VERSION = 1
 
 
 def _load_sampler() -> Any:
-    """The C extension, or the reason it cannot be used (a string)."""
+    """The C extension, or the reason it cannot be used (a string). MEMLENS_HEAP_FALLBACK=1
+    asks for tracemalloc even where the extension is there."""
+    if posix.environ.get(b"MEMLENS_HEAP_FALLBACK", b"").strip() in (b"1", b"true", b"yes"):
+        return "MEMLENS_HEAP_FALLBACK is set"
     try:
         from memlens.agent import _heapsampler
     except ImportError as exc:

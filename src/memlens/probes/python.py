@@ -44,6 +44,7 @@ class PythonProbe:
         self._lock = threading.Lock()  # the costly connection, one request at a time
         self.tracing = False
         self.frames = 0
+        self.heap_status: dict[str, Any] | None = None  # the latest stats' or heap op's
 
     @classmethod
     def find(
@@ -68,6 +69,7 @@ class PythonProbe:
             "python": self.agent.get("python"),
             "tracing": self.tracing,
             "frames": self.frames,
+            "heap": heap_summary(self.heap_status),
         }
 
     # -- every tick ---------------------------------------------------------------------
@@ -106,7 +108,10 @@ class PythonProbe:
             raise ValueError(f"no heap op {op!r}")
         if op == "profile":
             return self._call(lambda c: c.heap_profile(**args))
-        return self._call(lambda c: c.request(f"heap.{op}", **args))
+        result = self._call(lambda c: c.request(f"heap.{op}", **args))
+        if op != "mark":
+            self.heap_status = result
+        return result
 
     def _call(self, request: Any) -> dict[str, Any]:
         with self._lock:
@@ -133,6 +138,8 @@ def fields_of(stats: dict[str, Any], probe: PythonProbe | None = None) -> Python
     if probe is not None:
         probe.tracing = tracing
         probe.frames = int(traced.get("frames") or 0)
+        if "heap" in stats:
+            probe.heap_status = stats["heap"]
     generations = (stats.get("gc") or {}).get("generations") or []
     collections = sum(int(g.get("collections", 0)) for g in generations)
     uncollectable = sum(int(g.get("uncollectable", 0)) for g in generations)
@@ -144,6 +151,23 @@ def fields_of(stats: dict[str, Any], probe: PythonProbe | None = None) -> Python
         collections if generations else None,
         uncollectable if generations else None,
     )
+
+
+def heap_summary(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a page shows of the heap profiler's status: the fields that change when it is
+    switched or marked, not its running counts (a target update follows each change)."""
+    if status is None:
+        return None
+    keep = (
+        "running",
+        "sampler",
+        "interval_bytes",
+        "max_frames",
+        "since",
+        "marks",
+        "fallback_reason",
+    )
+    return {name: status.get(name) for name in keep}
 
 
 def _same_process(entry: AgentEntry, start_ticks: int | None) -> bool:
