@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import io
 import os
 import sys
@@ -59,22 +58,12 @@ NO_AGENT_HINT = (
 
 
 def _html(profile: HeapProfile) -> bytes:
-    """The offline page of formats/heap_html.py, where this memlens has it."""
-    write_html = _html_writer()
-    if write_html is None:
-        raise UsageError("--format html is not available in this memlens")
+    """The offline flame graph page (imported here: only this format needs its assets)."""
+    from memlens.formats.heap_html import write_html
+
     out = io.StringIO()
     write_html(profile, out)
     return out.getvalue().encode("utf-8")
-
-
-def _html_writer() -> Callable[[Any, Any], None] | None:
-    try:
-        module = importlib.import_module("memlens.formats.heap_html")
-    except ImportError:
-        return None
-    writer: Callable[[Any, Any], None] | None = getattr(module, "write_html", None)
-    return writer
 
 
 # name: (writer, whether it may go to a terminal, the file name extensions that pick it)
@@ -158,8 +147,6 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output in (None, "-")
     if to_stdout and not text and sys.stdout.isatty():
         raise UsageError(f"{fmt} output would garble the terminal: give -o FILE")
-    if fmt == "html" and _html_writer() is None:
-        raise UsageError("--format html is not available in this memlens")
     if args.interval is not None and not MIN_INTERVAL <= args.interval <= MAX_INTERVAL:
         raise UsageError("--interval must be from 1KiB to 1GiB")
     pid = parse_pid(args.pid)
