@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +34,9 @@ from memlens.errors import (
     TargetGone,
     UsageError,
 )
-from memlens.formats.collapsed import write_collapsed
+from memlens.formats.heap_files import FORMATS, format_for
 from memlens.formats.heap_profile import KINDS, MAX_FRAMES, MAX_STACKS, HeapProfile, from_dict
-from memlens.formats.heap_profile import dump_json as dump_profile_json
 from memlens.formats.output import write_atomic
-from memlens.formats.pprof import dump_pprof
 from memlens.outside.visible import visible
 from memlens.probes import ProcessProbe, open_process
 from memlens.probes.python import PythonProbe
@@ -55,28 +51,6 @@ NO_AGENT_HINT = (
     "start it with the agent: `memlens run --profile -- python app.py`, or "
     "MEMLENS_AGENT=1 in its environment"
 )
-
-
-def _html(profile: HeapProfile) -> bytes:
-    """The offline flame graph page (imported here: only this format needs its assets)."""
-    from memlens.formats.heap_html import write_html
-
-    out = io.StringIO()
-    write_html(profile, out)
-    return out.getvalue().encode("utf-8")
-
-
-# name: (writer, whether it may go to a terminal, the file name extensions that pick it)
-FORMATS: dict[str, tuple[Callable[[HeapProfile], bytes], bool, tuple[str, ...]]] = {
-    "collapsed": (
-        lambda p: write_collapsed(p).encode("utf-8"),
-        True,
-        (".collapsed", ".folded", ".txt"),
-    ),
-    "pprof": (dump_pprof, False, (".pb.gz", ".pprof", ".pb")),
-    "json": (dump_profile_json, True, (".json",)),
-    "html": (_html, False, (".html", ".htm")),
-}
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -173,10 +147,7 @@ def _format(args: argparse.Namespace) -> str:
     if args.format:
         return str(args.format)
     if args.output and args.output != "-":
-        name = args.output.lower()
-        for fmt, (_, _, extensions) in FORMATS.items():
-            if name.endswith(extensions):
-                return fmt
+        return format_for(args.output) or "collapsed"
     return "collapsed"
 
 
