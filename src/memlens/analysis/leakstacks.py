@@ -134,6 +134,31 @@ def _stack_entry(stack: Stack, grown: float, inuse: float, depth: int) -> dict[s
     }
 
 
+def top_stacks(base: HeapPoint, now: HeapPoint, *, limit: int = 20) -> dict[str, Any]:
+    """The stacks holding the most heap in use `now`, each with its growth since `base`
+    (an earlier profile of the same run, else counted from nothing): what `memlens top`
+    shows, as the `heap` part of a "python" message (docs/protocol.md)."""
+    same_run = base.start == now.start and base.t <= now.t
+    ranked = sorted(now.stacks.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return {
+        "since": base.t if same_run else now.t,
+        "time": now.t,
+        "sampler": now.sampler,
+        "interval_bytes": now.interval_bytes,
+        "inuse_bytes": now.inuse_bytes,
+        "inuse_growth": now.inuse_bytes - base.inuse_bytes if same_run else 0.0,
+        "stacks": [
+            _stack_entry(
+                stack,
+                inuse - base.stacks.get(stack, 0.0) if same_run else 0.0,
+                inuse,
+                now.depth.get(stack, len(stack)),
+            )
+            for stack, inuse in ranked
+        ],
+    }
+
+
 # -- words --------------------------------------------------------------------------
 
 

@@ -52,6 +52,9 @@ class Feed:
             self.alerts.settings if self.alerts is not None else Settings()
         )
         self.changed: Callable[[], None] = lambda: None
+        # The target whose Python pane is on screen (None: none, or paused): its heap
+        # profiler's top stacks are asked for, and no other's.
+        self.showing: str | None = None
         self._traced_here: set[str] = set()  # tracemalloc switched on from this screen
         self._started = False
         self._stopped = False
