@@ -1,30 +1,25 @@
-"""Build hook: installs the agent's start-up hook, a `.pth` file, into site-packages.
+"""The C extension, which pyproject.toml cannot describe: memlens's heap sampler.
 
-Everything else about the build is in pyproject.toml. A `.pth` file runs only from the
-root of a site directory, and setuptools has no pyproject.toml setting that puts a file
-there, so `build_py` copies it beside the packages; from a wheel it lands in
-site-packages, where its one line starts the agent when MEMLENS_AGENT=1 (and otherwise
-only reads that variable).
+It is optional: where there is no compiler (or the build fails) memlens installs without
+it and the heap profiler falls back to tracemalloc, saying why once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-from setuptools import setup
-from setuptools.command.build_py import build_py
+from setuptools import Extension, setup
 
-PTH = "memlens_agent_autostart.pth"
-SOURCE = Path(__file__).resolve().parent / "src" / "memlens" / "agent" / PTH
+extensions = []
+if sys.platform != "win32":
+    extensions.append(
+        Extension(
+            "memlens.agent._heapsampler",
+            ["src/memlens/agent/_heapsampler.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            libraries=["m"],
+            optional=True,
+        )
+    )
 
-
-class BuildPyWithStartupHook(build_py):
-    def run(self) -> None:
-        super().run()
-        self.copy_file(str(SOURCE), str(Path(self.build_lib) / PTH))
-
-    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
-        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib) / PTH)]
-
-
-setup(cmdclass={"build_py": BuildPyWithStartupHook})
+setup(ext_modules=extensions)

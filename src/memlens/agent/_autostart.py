@@ -21,7 +21,8 @@ def enabled(environ: dict[str, str] | os._Environ[str] | None = None) -> bool:
 
 
 def run() -> None:
-    """Starts the agent as MEMLENS_AGENT, MEMLENS_AGENT_ADDRESS and MEMLENS_AGENT_TOKEN say."""
+    """Starts the agent as MEMLENS_AGENT, MEMLENS_AGENT_ADDRESS and MEMLENS_AGENT_TOKEN say,
+    and the heap profiler too when MEMLENS_HEAP=1 (MEMLENS_HEAP_INTERVAL: its mean interval)."""
     try:
         if not enabled():
             return
@@ -33,5 +34,9 @@ def run() -> None:
         except ValueError as exc:
             log_once("autostart-tcp", f"memlens agent: no TCP ({exc}); Unix socket only")
             start(None, token, name=name)
+        if os.environ.get("MEMLENS_HEAP", "").strip().lower() in ENABLING:
+            from memlens.agent import heap
+
+            heap.start_from_env(os.environ)
     except Exception as exc:
         log_once("autostart", f"memlens agent: not started: {exc}")

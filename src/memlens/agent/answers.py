@@ -17,8 +17,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from memlens.agent import heap
 from memlens.agent.gcpauses import MAX_PAUSES
-from memlens.agent.session import BY, OPS, ORDER
+from memlens.agent.session import BY, HEAP_KINDS, OPS, ORDER
 from memlens.agent.tracing import MAX_FRAMES, MAX_LIMIT
 from memlens.errors import AgentMisbehaved
 
@@ -70,6 +71,24 @@ def _uptime(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Bad(where, "is not a number")
     if not (math.isfinite(value) and abs(value) <= MAX_SECONDS):
+        raise Bad(where, "is out of range")
+    return value
+
+
+def _estimate(value: Any, where: str) -> float:
+    """A finite, non-negative estimate (bytes or objects, as a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Bad(where, "is not a number")
+    if not (math.isfinite(value) and 0 <= value <= MAX_INT):
+        raise Bad(where, "is out of range")
+    return value
+
+
+def _signed_estimate(value: Any, where: str) -> float:
+    """A finite estimate that may be negative: growth since a mark."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Bad(where, "is not a number")
+    if not (math.isfinite(value) and -MAX_INT <= value <= MAX_INT):
         raise Bad(where, "is out of range")
     return value
 
@@ -128,7 +147,13 @@ def _record(**fields: Check) -> Check:
             if name in fields
         }
 
+    checked.fields = fields  # type: ignore[attr-defined]
     return checked
+
+
+def _with(record: Check, **more: Check) -> Check:
+    """A record check with more fields than `record`'s."""
+    return _record(**record.fields, **more)  # type: ignore[attr-defined]
 
 
 _TEXT = _text()
@@ -229,6 +254,60 @@ GC_PAUSES = _record(
         MAX_PAUSES,
     ),
 )
+HEAP_STATUS = _record(
+    running=_flag,
+    sampler=_nullable(_one_of("sampling", "tracemalloc")),
+    interval_bytes=_count,
+    max_frames=_count,
+    since=_nullable(_seconds),
+    marks=_list(_record(name=_text(heap.MAX_MARK_NAME), time=_seconds), heap.MAX_MARKS),
+    fallback_reason=_nullable(_text(MAX_ERROR_TEXT * 2)),
+    live_samples=_count,
+    overhead_bytes=_count,
+)
+STATS = _with(STATS, heap=HEAP_STATUS)
+HEAP_MARK = _record(name=_text(heap.MAX_MARK_NAME), time=_seconds)
+_FRAME = _record(function=_TEXT, file=_TEXT, line=_count)
+
+
+def _heap_profile(value: Any, where: str) -> dict[str, Any]:
+    signed = isinstance(value, dict) and value.get("kind") == "growth"
+    inuse = _signed_estimate if signed else _estimate
+    check = _record(
+        format=_one_of(heap.FORMAT),
+        version=_count,
+        kind=_one_of(*HEAP_KINDS),
+        sampler=_one_of("sampling", "tracemalloc"),
+        interval_bytes=_count,
+        max_frames=_count,
+        pid=_count,
+        time=_seconds,
+        start=_seconds,
+        since=_seconds,
+        since_mark=_nullable(_text(heap.MAX_MARK_NAME)),
+        inuse_bytes=inuse,
+        inuse_count=inuse,
+        alloc_bytes=_estimate,
+        alloc_count=_estimate,
+        samples=_count,
+        stacks=_list(
+            _record(
+                frames=_list(_FRAME, heap.MAX_FRAMES + 1),
+                inuse_bytes=inuse,
+                inuse_count=inuse,
+                alloc_bytes=_estimate,
+                alloc_count=_estimate,
+            ),
+            heap.MAX_LIMIT,
+        ),
+        truncated=_count,
+        elapsed_s=_seconds,
+        over_budget=_flag,
+    )
+    result: dict[str, Any] = check(value, where)
+    return result
+
+
 BYE = _record()
 
 # Each op's answer, by op; an op not here has no answer memlens reads.
@@ -240,6 +319,11 @@ RESULTS: dict[str, Check] = {
     "top": TOP,
     "objects": OBJECTS,
     "gc.pauses": GC_PAUSES,
+    "heap.start": HEAP_STATUS,
+    "heap.stop": HEAP_STATUS,
+    "heap.status": HEAP_STATUS,
+    "heap.mark": HEAP_MARK,
+    "heap.profile": _heap_profile,
     "bye": BYE,
 }
 assert set(RESULTS) == {"hello", *OPS}

@@ -108,6 +108,26 @@ class AgentClient:
     def gc_pauses(self) -> dict[str, Any]:
         return self.request("gc.pauses")
 
+    def heap_start(self, interval_bytes: int = 512 * 1024, frames: int = 128) -> dict[str, Any]:
+        return self.request("heap.start", interval_bytes=interval_bytes, frames=frames)
+
+    def heap_stop(self) -> dict[str, Any]:
+        return self.request("heap.stop")
+
+    def heap_status(self) -> dict[str, Any]:
+        return self.request("heap.status")
+
+    def heap_mark(self, name: str) -> dict[str, Any]:
+        return self.request("heap.mark", name=name)
+
+    def heap_profile(
+        self, kind: str = "inuse", since: str | None = None, limit: int = 2000
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"op": "heap.profile", "kind": kind, "limit": limit}
+        if since is not None:
+            message["since"] = since
+        return self._call(message, max(self.timeout, COSTLY_TIMEOUT_S))
+
     def close(self) -> None:
         """Says bye (best effort) and closes; safe to call twice."""
         if self._sock is None:

@@ -36,6 +36,7 @@ E_UNSUPPORTED_PROTOCOL = "unsupported_protocol"
 E_BUSY = "busy"
 E_OVER_BUDGET = "over_budget"
 E_NOT_TRACING = "not_tracing"
+E_NOT_PROFILING = "not_profiling"
 E_REFUSED = "refused"
 E_INTERNAL = "internal"
 

@@ -6,6 +6,7 @@ file the viewer names, or changes what the program does beyond switching tracema
 
 from __future__ import annotations
 
+import sys
 import time
 
 from memlens.agent import stats, tracing
@@ -34,7 +35,21 @@ if TYPE_CHECKING:
 
     from memlens.agent.gcpauses import GcPauses
 
-OPS = ("stats", "tracemalloc.start", "tracemalloc.stop", "top", "objects", "gc.pauses", "bye")
+OPS = (
+    "stats",
+    "tracemalloc.start",
+    "tracemalloc.stop",
+    "top",
+    "objects",
+    "gc.pauses",
+    "heap.start",
+    "heap.stop",
+    "heap.status",
+    "heap.mark",
+    "heap.profile",
+    "bye",
+)
+HEAP_KINDS = ("inuse", "allocated", "growth")
 BY = ("lineno", "traceback", "filename")
 ORDER = ("growth", "size")
 
@@ -81,6 +96,11 @@ class Session:
             "top": self._top,
             "objects": self._objects,
             "gc.pauses": self._gc_pauses,
+            "heap.start": self._heap_start,
+            "heap.stop": self._heap_stop,
+            "heap.status": self._heap_status,
+            "heap.mark": self._heap_mark,
+            "heap.profile": self._heap_profile,
             "bye": self._bye,
         }
 
@@ -136,6 +156,8 @@ class Session:
     def _stats(self, message: Message) -> dict[str, Any]:
         result = stats.runtime_stats(self.state.started)
         result["gc"]["pauses_collecting"] = self.state.gc_pauses.collecting
+        heap = sys.modules.get("memlens.agent.heap")  # never loaded just to say "off"
+        result["heap"] = heap.PROFILER.status() if heap is not None else _heap_off()
         return result
 
     def _trace_start(self, message: Message) -> dict[str, Any]:
@@ -165,9 +187,64 @@ class Session:
     def _gc_pauses(self, message: Message) -> dict[str, Any]:
         return self.state.gc_pauses.ask(self.id)
 
+    def _heap_start(self, message: Message) -> dict[str, Any]:
+        from memlens.agent import heap
+
+        interval = int_arg(
+            message, "interval_bytes", heap.DEFAULT_INTERVAL, heap.MIN_INTERVAL, heap.MAX_INTERVAL
+        )
+        frames = int_arg(message, "frames", heap.MAX_FRAMES, 1, heap.MAX_FRAMES)
+        return heap.PROFILER.start(interval, frames)
+
+    def _heap_stop(self, message: Message) -> dict[str, Any]:
+        heap = sys.modules.get("memlens.agent.heap")
+        return heap.PROFILER.stop() if heap is not None else _heap_off()
+
+    def _heap_status(self, message: Message) -> dict[str, Any]:
+        heap = sys.modules.get("memlens.agent.heap")
+        return heap.PROFILER.status() if heap is not None else _heap_off()
+
+    def _heap_mark(self, message: Message) -> dict[str, Any]:
+        from memlens.agent import heap
+
+        return heap.PROFILER.mark(message.get("name"))  # type: ignore[arg-type]
+
+    def _heap_profile(self, message: Message) -> dict[str, Any]:
+        from memlens.agent import heap
+
+        kind = choice_arg(message, "kind", "inuse", HEAP_KINDS)
+        limit = int_arg(message, "limit", heap.DEFAULT_LIMIT, 1, heap.MAX_LIMIT)
+        since = message.get("since")
+        if since is not None and not isinstance(since, str):
+            raise RequestError(E_BAD_REQUEST, "since must be a mark's name")
+        if kind == "growth" and since is None:
+            raise RequestError(E_BAD_REQUEST, "a growth profile needs since: a mark's name")
+        if heap.PROFILER.status()["sampler"] != "tracemalloc":
+            # The sampler's profile groups a few thousand samples at most: not costly.
+            started = time.perf_counter()
+            result = heap.PROFILER.profile(kind, since, limit)
+            return {**result, "elapsed_s": time.perf_counter() - started, "over_budget": False}
+        with self.state.gate.run("heap.profile") as cost:  # tracemalloc's snapshot is
+            result = heap.PROFILER.profile(kind, since, limit)
+        return {**result, "elapsed_s": cost.elapsed_s, "over_budget": cost.over_budget}
+
     def _bye(self, message: Message) -> dict[str, Any]:
         self.closing = True
         return {}
+
+
+def _heap_off() -> dict[str, Any]:
+    return {
+        "running": False,
+        "sampler": None,
+        "interval_bytes": 0,
+        "max_frames": 0,
+        "since": None,
+        "marks": [],
+        "fallback_reason": None,
+        "live_samples": 0,
+        "overhead_bytes": 0,
+    }
 
 
 def _token_ok(expected: str | None, presented: object) -> bool:

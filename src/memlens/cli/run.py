@@ -20,7 +20,7 @@ from typing import Any
 from memlens.agent import autostart_env
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
 from memlens.cli._child import open_child, shell_status, signals_held, start_child, wait_for
-from memlens.cli._common import Command, add_serving_options, sampler_config
+from memlens.cli._common import Command, add_serving_options, parse_size, sampler_config
 from memlens.cli._dashboard import security_for
 from memlens.cli._runs import store_path
 from memlens.cli._summary import short_name
@@ -44,6 +44,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         "change to its code",
     )
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also start the sampling heap profiler in every Python process of the command "
+        "(implies --agent)",
+    )
+    p.add_argument(
+        "--profile-interval",
+        type=parse_size,
+        default=512 * 1024,
+        metavar="SIZE",
+        help="the heap profiler's mean sampling interval (default 512KiB, as Go's)",
+    )
+    p.add_argument(
         "-o", "--output", metavar="FILE", help="record into this file instead of the store"
     )
     add_serving_options(p)
@@ -61,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--no-record without --web would record and show nothing")
     alerts = alert_engine(args)
     policy = security_for(args) if args.web else None
-    env = _agent_env() if args.agent else None
+    env = _agent_env(args) if args.agent or args.profile else None
     if args.record:  # a FIFO or a directory, refused before the command starts
         existing_file(_output(args), writing=True)
     sock = bind_socket(args.host, args.port) if args.web else None
@@ -79,13 +92,19 @@ def _output(args: argparse.Namespace) -> Path:
     return Path(args.output).expanduser() if args.output else store_path(args)
 
 
-def _agent_env() -> dict[str, str]:
+def _agent_env(args: argparse.Namespace) -> dict[str, str]:
     """memlens's environment plus the start-up hook; inherited by the command's own
-    children, so each Python process below it starts its own agent."""
+    children, so each Python process below it starts its own agent (and heap profiler)."""
     try:
-        return autostart_env()
+        env = autostart_env()
     except OSError as e:
         raise UsageError(f"cannot prepare the agent's start-up for --agent: {e}") from None
+    if args.profile:
+        if not 1024 <= args.profile_interval <= 1 << 30:
+            raise UsageError("--profile-interval must be from 1KiB to 1GiB")
+        env["MEMLENS_HEAP"] = "1"
+        env["MEMLENS_HEAP_INTERVAL"] = str(args.profile_interval)
+    return env
 
 
 def _supervise(

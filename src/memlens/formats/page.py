@@ -28,6 +28,8 @@ _BANNER = re.compile(r"^/\*!.*?\*/\s*", re.DOTALL)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _EXPORT = re.compile(r"^export (?=(?:function|var|const|let) )", re.MULTILINE)
 _MODULE_SYNTAX = re.compile(r"^\s*(?:import|export)\b", re.MULTILINE)
+_SIBLING_IMPORT = re.compile(r'^import \{[^}]*\} from "\./([a-z]+\.js)";\n', re.MULTILINE)
+_TOP_NAME = re.compile(r"^(?:export )?(?:function|var|const|let) ([A-Za-z_$][\w$]*)", re.MULTILINE)
 
 
 def render_page(*, title: str, body: str, data: object, style: str, script: str) -> str:
@@ -73,8 +75,45 @@ def classic_script(source: str, name: str) -> str:
 
 def format_source() -> str:
     """format.js as the dashboard serves it."""
-    path = resources.files("memlens.web") / "static" / "js" / "format.js"
+    return dashboard_source("format.js")
+
+
+def module_scripts(*names: str) -> str:
+    """Dashboard modules of `static/js/` as one classic script, to follow format.js in a
+    page's script element: each may import only from format.js and the modules named
+    before it, and those imports are taken out (the names are in the same scope). Two
+    files declaring the same top-level name would silently overwrite each other in one
+    scope, so that is refused."""
+    have = {"format.js"}
+    declared = set(_TOP_NAME.findall(format_source()))
+    parts = []
+    for name in names:
+
+        def sibling(match: re.Match[str], name: str = name) -> str:
+            if match.group(1) not in have:
+                raise RuntimeError(f"{name} imports {match.group(1)}, which a page lacks")
+            return ""
+
+        text = classic_script(_SIBLING_IMPORT.sub(sibling, dashboard_source(name)), name)
+        for top in _TOP_NAME.findall(text):
+            if top in declared:
+                raise RuntimeError(f"{name} declares {top}, as another inlined script does")
+            declared.add(top)
+        parts.append(text)
+        have.add(name)
+    return "".join(parts)
+
+
+def dashboard_source(name: str) -> str:
+    """A file of the dashboard's `static/` (a module under `js/`, or a style sheet)."""
+    folder = resources.files("memlens.web") / "static"
+    path = folder / "js" / name if name.endswith(".js") else folder / name
     return path.read_text(encoding="utf-8")
+
+
+def dashboard_style(name: str) -> str:
+    """A style sheet of the dashboard, checked to hold no URL."""
+    return _no_url(dashboard_source(name), name)
 
 
 def inline(text: str, element: str) -> str:

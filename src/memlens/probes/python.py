@@ -28,6 +28,9 @@ PythonFields = tuple[int | None, int | None, int | None, int | None, int | None]
 NO_FIELDS: PythonFields = (None, None, None, None, None)
 
 
+HEAP_OPS = ("start", "stop", "status", "mark", "profile")
+
+
 class PythonProbe:
     """Stats, tracing and allocation sites of one agent; safe to use from two threads
     (stats from one, the rest from another)."""
@@ -41,6 +44,7 @@ class PythonProbe:
         self._lock = threading.Lock()  # the costly connection, one request at a time
         self.tracing = False
         self.frames = 0
+        self.heap_status: dict[str, Any] | None = None  # the latest stats' or heap op's
 
     @classmethod
     def find(
@@ -65,6 +69,7 @@ class PythonProbe:
             "python": self.agent.get("python"),
             "tracing": self.tracing,
             "frames": self.frames,
+            "heap": heap_summary(self.heap_status),
         }
 
     # -- every tick ---------------------------------------------------------------------
@@ -97,6 +102,17 @@ class PythonProbe:
     def objects(self, limit: int = 20) -> dict[str, Any]:
         return self._call(lambda c: c.objects(limit=limit))
 
+    def heap(self, op: str, **args: Any) -> dict[str, Any]:
+        """A heap profiler op (`start`, `stop`, `status`, `mark`, `profile`), validated."""
+        if op not in HEAP_OPS:
+            raise ValueError(f"no heap op {op!r}")
+        if op == "profile":
+            return self._call(lambda c: c.heap_profile(**args))
+        result = self._call(lambda c: c.request(f"heap.{op}", **args))
+        if op != "mark":
+            self.heap_status = result
+        return result
+
     def _call(self, request: Any) -> dict[str, Any]:
         with self._lock:
             if self._costly is None:
@@ -122,6 +138,8 @@ def fields_of(stats: dict[str, Any], probe: PythonProbe | None = None) -> Python
     if probe is not None:
         probe.tracing = tracing
         probe.frames = int(traced.get("frames") or 0)
+        if "heap" in stats:
+            probe.heap_status = stats["heap"]
     generations = (stats.get("gc") or {}).get("generations") or []
     collections = sum(int(g.get("collections", 0)) for g in generations)
     uncollectable = sum(int(g.get("uncollectable", 0)) for g in generations)
@@ -133,6 +151,23 @@ def fields_of(stats: dict[str, Any], probe: PythonProbe | None = None) -> Python
         collections if generations else None,
         uncollectable if generations else None,
     )
+
+
+def heap_summary(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a page shows of the heap profiler's status: the fields that change when it is
+    switched or marked, not its running counts (a target update follows each change)."""
+    if status is None:
+        return None
+    keep = (
+        "running",
+        "sampler",
+        "interval_bytes",
+        "max_frames",
+        "since",
+        "marks",
+        "fallback_reason",
+    )
+    return {name: status.get(name) for name in keep}
 
 
 def _same_process(entry: AgentEntry, start_ticks: int | None) -> bool:

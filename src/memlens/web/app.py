@@ -30,6 +30,7 @@ from memlens.model import SAMPLE_FIELDS
 from memlens.probes.python import PythonProbe
 from memlens.watch.messages import dumps, target_added
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
+from memlens.web.heap_api import heap_routes
 from memlens.web.limits import BodyLimitMiddleware, parse_json
 from memlens.web.security import SecurityMiddleware, SecurityPolicy, cookie_name
 from memlens.web.types import View
@@ -53,7 +54,8 @@ def create_app(
     dashboard: bool = True,
 ) -> Starlette:
     """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz.
-    `python` finds a target's Python agent, for the page's tracemalloc switch.
+    `python` finds a target's Python agent, for the page's tracemalloc switch and heap
+    profiler (memlens.web.heap_api).
     `metrics` adds /metrics (Prometheus), behind the same Host and token checks as the
     rest; `dashboard=False` leaves only it and /healthz (`memlens exporter`)."""
     policy = policy or SecurityPolicy()
@@ -182,6 +184,7 @@ def create_app(
             Route("/api/samples", api_samples),
             Route("/api/range", api_range),
             Route("/api/python/tracemalloc", api_tracemalloc, methods=["POST"]),
+            *heap_routes(view, python),
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ]
