@@ -14,7 +14,7 @@ from memlens.model import Reading, Target, Tick
 from memlens.report import build_report
 from memlens.report.html import dump_report_html
 from memlens.report.json import report_to_dict
-from memlens.report.leaks import heap_growth
+from memlens.report.leaks import alert_stacks
 from memlens.report.markdown import render_report_md
 from memlens.store import Store, StoreReader, load_recording
 
@@ -147,9 +147,9 @@ def test_memlens_report_reads_the_stacks_from_the_file(tmp_path: Path) -> None:
 
 
 def test_stacks_of_the_wrong_shape_are_left_out() -> None:
-    assert heap_growth(None) == (None, ())
-    assert heap_growth({"stacks": "lots"}) == (None, ())
-    window, kept = heap_growth(
+    assert alert_stacks(None) == (None, ())
+    assert alert_stacks({"stacks": "lots"}) == (None, ())
+    window, kept = alert_stacks(
         {
             "from": 1.0,
             "to": 2.0,

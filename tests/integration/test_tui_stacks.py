@@ -14,10 +14,10 @@ from typing import Any
 from textual.pilot import Pilot
 
 from helpers import MB
-from memlens.analysis.leakstacks import compact, top_stacks
 from memlens.config import Settings
 from memlens.model import Reading, Target, Tick
 from memlens.tui import Feed, TopApp
+from memlens.watch.heap_points import compact, top_stacks
 from memlens.watch.live import LiveView
 
 T0 = 1_700_000_000.0
@@ -48,14 +48,31 @@ def profile(cache_mb: float, t: float) -> dict[str, Any]:
         ([], 1.0),
     ]
     return {
+        "format": "memlens.heap",
+        "version": 1,
         "kind": "inuse",
         "sampler": "sampling",
         "interval_bytes": 524288,
-        "start": T0 - 50,
+        "max_frames": 128,
+        "pid": 4242,
         "time": t,
+        "start": T0 - 50,
+        "since": T0 - 50,
+        "since_mark": None,
         "inuse_bytes": sum(mb for _, mb in stacks) * MB,
+        "inuse_count": 10.0,
+        "alloc_bytes": 0.0,
+        "alloc_count": 0.0,
+        "samples": 10,
         "stacks": [
-            {"frames": f, "inuse_bytes": mb * MB} for f, mb in sorted(stacks, key=lambda s: -s[1])
+            {
+                "frames": f,
+                "inuse_bytes": mb * MB,
+                "inuse_count": 1.0,
+                "alloc_bytes": 0.0,
+                "alloc_count": 0.0,
+            }
+            for f, mb in sorted(stacks, key=lambda s: -s[1])
         ],
         "truncated": 0,
     }

@@ -12,19 +12,13 @@ from typing import Any
 import pytest
 
 from memlens.analysis.leakmodel import DetectorConfig
-from memlens.analysis.leakstacks import (
-    NO_FRAME,
-    callers_text,
-    compact,
-    frame_text,
-    frames_of,
-    grown_stacks,
-    pair,
-)
+from memlens.analysis.leakstacks import NO_FRAME, callers_text, frame_text, frames_of
 from memlens.config import Settings
+from memlens.errors import BadHeapProfile
 from memlens.model import Alert, Reading, Target, Tick
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.heap_history import HeapHistory
+from memlens.watch.heap_points import compact, grown_stacks, pair, top_stacks
 
 T0 = 1_800_000_000.0
 MB = 1024 * 1024
@@ -125,7 +119,8 @@ def test_a_stack_new_since_the_earlier_profile_counts_from_zero() -> None:
 def test_a_cut_profile_bounds_what_it_left_out() -> None:
     small = [(frame(f"f{i}", i), float(i + 1) * MB) for i in range(10)]
     before = compact(profile([([f], b) for f, b in small], truncated=5), T0, stacks=4)
-    assert len(before.stacks) == 4
+    assert len(before.profile.stacks) == 4
+    assert before.profile.truncated == 5 + 6
     assert before.floor == 7 * MB  # the smallest of the four kept: f6
     after = compact(profile([([small[0][0]], 40 * MB)]), T0 + 60)
     growth = grown_stacks(before, after)
@@ -136,9 +131,9 @@ def test_a_cut_profile_bounds_what_it_left_out() -> None:
 def test_deep_stacks_keep_their_innermost_frames_and_say_how_deep() -> None:
     deep = [frame(f"level{i}", i) for i in range(40)]
     point = compact(profile([(deep, 5 * MB)]), T0, frames=16)
-    [(stack, _)] = point.stacks.items()
-    assert len(stack) == 16
-    assert stack[-1] == ("level39", "/srv/app/worker.py", 39)
+    [stack] = point.profile.stacks
+    assert len(stack.frames) == 16
+    assert stack.frames[-1].function == "level39"
     after = compact(profile([(deep, 9 * MB)]), T0 + 1, frames=16)
     [entry] = grown_stacks(point, after)["stacks"]
     assert entry["depth"] == 40
@@ -220,3 +215,26 @@ def test_without_profiles_or_with_a_failing_lookup_the_alert_goes_out_bare() -> 
         [raised] = [a for a in seen if a.kind == "leak"]
         assert "heap_growth" not in raised.data
         assert "grew most" not in raised.text
+
+
+def test_top_stacks_rank_by_heap_in_use_with_growth_since_the_first_look() -> None:
+    base = compact(profile([(CACHE, 10 * MB), (BUFFER, 30 * MB)]), T0)
+    now = compact(profile([(CACHE, 50 * MB), (BUFFER, 30 * MB), (TEMP, 5 * MB)]), T0 + 20)
+    view = top_stacks(base, now, limit=2)
+    assert view["since"] == T0
+    assert view["inuse_growth"] == 45 * MB
+    assert [(s["function"], s["inuse_bytes"], s["growth_bytes"]) for s in view["stacks"]] == [
+        ("remember", 50 * MB, 40 * MB),
+        ("read_body", 30 * MB, 0.0),
+    ]
+    restarted = compact(profile([(CACHE, 60 * MB)], start=T0 + 30), T0 + 40)
+    fresh = top_stacks(base, restarted)
+    assert fresh["since"] == T0 + 40  # another run of the profiler: counted from now
+    assert fresh["stacks"][0]["growth_bytes"] == 0.0
+
+
+def test_a_profile_that_is_not_an_in_use_one_is_refused() -> None:
+    with pytest.raises(BadHeapProfile, match="in-use"):
+        compact({**profile([(CACHE, MB)]), "kind": "growth"}, T0)
+    with pytest.raises(BadHeapProfile):
+        compact({**profile([(CACHE, MB)]), "pid": "me"}, T0)

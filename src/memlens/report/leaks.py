@@ -60,7 +60,7 @@ def leak_events(events: Sequence[EventRow], names: Mapping[str, str], period: Pe
             if growth is not None and (ep.growth is None or growth > ep.growth):
                 ep.growth = growth
             ep.text = str(e.data.get("text", ""))
-            window, stacks = heap_growth(e.data.get("heap_growth"))
+            window, stacks = alert_stacks(e.data.get("heap_growth"))
             if stacks:
                 ep.stacks, ep.stacks_window = stacks, window
         elif state == "cleared" and e.target_key in open_:
@@ -93,7 +93,7 @@ def leak_events(events: Sequence[EventRow], names: Mapping[str, str], period: Pe
     return Leaks("events", tuple(items))
 
 
-def heap_growth(raw: object) -> tuple[tuple[float, float] | None, tuple[GrownStack, ...]]:
+def alert_stacks(raw: object) -> tuple[tuple[float, float] | None, tuple[GrownStack, ...]]:
     """The stacks of an alert's `heap_growth` field, read as a stored file's data: what
     is not of the documented shape is left out, and every list and text is bounded."""
     if not isinstance(raw, Mapping):

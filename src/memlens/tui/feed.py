@@ -77,7 +77,12 @@ class Feed:
         if self.session is None:
             return
         # The app sets `changed` after building the feed: read it at each update.
-        self.session.deliver(loop, watching=lambda: True, changed=self._redraw)
+        self.session.deliver(
+            loop,
+            watching=lambda: True,
+            changed=self._redraw,
+            heap_view=lambda key: key == self.showing,
+        )
         self.session.start()
 
     def _redraw(self) -> None:

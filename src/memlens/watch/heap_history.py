@@ -4,7 +4,7 @@ so that a leak alert can name the stacks that grew over its window.
 The Python poller (`memlens.watch.python_poll`) adds one compact profile per process
 every `Settings.stacks_every` seconds; the alert engine asks `growth(key, t0, t1)` on
 its own thread when it raises a leak. Bounded: at most `keep` profiles per process
-(each at most `leakstacks.STACKS_KEPT` stacks). When full, the profile whose removal
+(each at most `heap_points.STACKS_KEPT` stacks). When full, the profile whose removal
 leaves the smallest gap goes, so the kept ones stay spread over the whole watch: the
 newest and the oldest stay, and a leak that began hours ago still finds a profile near
 its onset.
@@ -16,8 +16,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from memlens.analysis.leakstacks import HeapPoint, compact, grown_stacks, pair
+from memlens.errors import BadHeapProfile
+from memlens.formats.heap_profile import HeapProfile
 from memlens.model import Tick
+from memlens.watch.heap_points import HeapPoint, compact, grown_stacks, pair
 
 KEEP = 40  # profiles per process
 
@@ -32,9 +34,13 @@ class HeapHistory:
         self._points: dict[str, list[HeapPoint]] = {}
         self._lock = threading.Lock()
 
-    def add(self, key: str, t: float, profile: Mapping[str, Any]) -> HeapPoint:
-        """Keep a compact copy of `profile`, received at `t` (the viewer's clock)."""
-        point = compact(profile, t)
+    def add(self, key: str, t: float, profile: Mapping[str, Any] | HeapProfile) -> HeapPoint:
+        """Keep a compact copy of `profile`, received at `t` (the viewer's clock);
+        BadHeapProfile when it is not a valid in-use profile."""
+        return self.add_point(key, compact(profile, t))
+
+    def add_point(self, key: str, point: HeapPoint) -> HeapPoint:
+        """Keep a profile already compacted."""
         with self._lock:
             points = self._points.setdefault(key, [])
             points.append(point)
@@ -53,7 +59,10 @@ class HeapHistory:
         found = pair(self.points(key), t0, t1)
         if found is None:
             return None
-        return grown_stacks(*found)
+        try:
+            return grown_stacks(*found)
+        except BadHeapProfile:  # not of one process, or the agent's clock went back
+            return None
 
     def forget(self, key: str) -> None:
         with self._lock:
