@@ -13,7 +13,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from helpers import MB
+from helpers import MB, profiled_child
+from memlens.cli import build_parser
+from memlens.cli._alerts import settings_from_args
+from memlens.cli._targets import open_agent_targets
+from memlens.cli.top import feed_for
 from memlens.config import Settings
 from memlens.model import Reading, Target, Tick
 from memlens.tui import Feed, TopApp
@@ -172,3 +176,42 @@ def test_the_pane_asks_only_for_the_target_shown_and_not_while_paused() -> None:
 
     drive(app, scenario, (120, 40))
     assert asked == [APP.key, None, APP.key]
+
+
+LEAKER = """
+import time
+held = []
+
+def fill_cache():
+    held.append("x" * 100_000)
+
+print("ready", flush=True)
+while True:
+    fill_cache()
+    time.sleep(0.02)
+"""
+FILL_LINE = LEAKER.splitlines().index('    held.append("x" * 100_000)') + 1
+
+
+def test_a_real_child_with_the_heap_profiler_shows_its_growing_function() -> None:
+    with profiled_child(LEAKER) as child:
+        args = build_parser().parse_args(["top", str(child.pid), "--interval", "0.2"])
+        probes, pattern = open_agent_targets(args, "watch")
+        feed = feed_for(args, settings_from_args(args), probes, pattern, [])
+        app = TopApp(feed)
+        where = f"fill_cache (<string>:{FILL_LINE}) < <module>"
+        seen: dict[str, str] = {}
+
+        async def scenario(pilot: Pilot[None]) -> None:
+            await until(pilot, "the stacks", lambda: where in screen_text(app))
+            # the growth since the pane first showed it, as a later answer says
+            await until(
+                pilot,
+                "growth",
+                lambda: re.search(r"\+[\d.]+ MB\s+fill_cache", screen_text(app)) is not None,
+            )
+            seen["text"] = screen_text(app)
+
+        drive(app, scenario, (160, 40))  # the pane beside the chart: about 70 columns
+    assert " 0 B " not in seen["text"]  # what was allocated and freed is not listed
+    assert re.search(r"heap [\d.]+ [KM]B in use, \+[\d.]+ [KM]?B since", seen["text"])

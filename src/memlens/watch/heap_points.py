@@ -113,7 +113,8 @@ def grown_stacks(
 
 
 def top_stacks(base: HeapPoint, now: HeapPoint, *, limit: int = VIEW_STACKS) -> dict[str, Any]:
-    """The stacks holding the most heap in use `now`, each with its growth since `base`
+    """The stacks holding the most heap in use `now` (none that holds none: what was
+    allocated and freed), each with its growth since `base`
     (an earlier profile of the same run; else the growth is counted from `now`, 0): what
     `memlens top` shows, the `heap` part of a "python" message (docs/protocol.md)."""
     same_run = base.start == now.start and base.t <= now.t and base.profile.pid == now.profile.pid
@@ -136,7 +137,7 @@ def top_stacks(base: HeapPoint, now: HeapPoint, *, limit: int = VIEW_STACKS) -> 
         "inuse_growth": total,
         "stacks": [
             _entry(s.frames, grown.get(s.frames, 0.0), s.inuse_bytes, now.depth)
-            for s in now.profile.stacks[:limit]
+            for s in [s for s in now.profile.stacks if s.inuse_bytes > 0][:limit]
         ],
     }
 
