@@ -193,3 +193,12 @@ def test_parse_frame_reads_names_with_colons_and_parentheses() -> None:
     assert parse_frame(frame_label(f)) == f
     assert parse_frame("[no Python frame]") is None
     assert parse_frame("[no%20Python%20frame] (x.py:1)") == Frame("[no Python frame]", "x.py", 1)
+
+
+def test_a_stack_left_out_changes_no_name() -> None:
+    freed = frame("worker", "/opt/tool/agent/thread.py", 5)
+    stacks = [stack([MAIN, HANDLE], 5.0), stack([freed], 0.0, alloc=9.0)]
+    assert write_collapsed(from_dict(profile(stacks))) == (
+        "main (app.py:90);Shop.handle (app.py:42) 5\n"
+    )
+    assert "thread.py" in write_collapsed(from_dict(profile(stacks, kind="allocated")))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from memlens.errors import BadHeapProfile
-from memlens.formats.heap_profile import Frame, HeapProfile, Stack, sorted_stacks
+from memlens.model import Frame, HeapProfile, Stack, sorted_stacks
 
 StackKey = tuple[Frame, ...]
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 DEFAULT_INTERVAL = _heap.DEFAULT_INTERVAL
 MAX_FRAMES = _heap.MAX_FRAMES
-FORMATS = ("json", "collapsed", "pprof", "html")
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -100,46 +99,14 @@ def save(profile: HeapProfile, path: str | Path, format: str | None = None) -> P
     """Writes `profile` to `path`: json, collapsed (folded stacks), pprof (gzipped
     profile.proto) or html (an offline flame graph). The format follows the file's
     suffix (.json, .txt/.folded/.collapsed, .pb.gz/.pprof, .html) unless named."""
-    target = Path(path)
-    chosen = format or _format_of(target)
-    if chosen not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    from memlens.formats.heap_files import FORMATS, encode, format_for
     from memlens.formats.output import write_atomic
 
-    return write_atomic(target, _encoded(profile, chosen), what="heap profile")
-
-
-def _encoded(profile: HeapProfile, format: str) -> bytes:
-    if format == "pprof":
-        from memlens.formats.pprof import dump_pprof
-
-        return dump_pprof(profile)
-    if format == "collapsed":
-        from memlens.formats.collapsed import write_collapsed
-
-        return write_collapsed(profile).encode("utf-8")
-    if format == "html":
-        import io
-
-        from memlens.formats.heap_html import write_html
-
-        page = io.StringIO()
-        write_html(profile, page)
-        return page.getvalue().encode("utf-8")
-    from memlens.formats.heap_profile import dump_json
-
-    return dump_json(profile)
-
-
-def _format_of(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".pb.gz", ".pprof", ".pb")):
-        return "pprof"
-    if name.endswith((".txt", ".folded", ".collapsed")):
-        return "collapsed"
-    if name.endswith((".html", ".htm")):
-        return "html"
-    return "json"
+    target = Path(path)
+    chosen = format or format_for(target.name) or "json"
+    if chosen not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    return write_atomic(target, encode(profile, chosen), what="heap profile")
 
 
 def _call(function: Any, *args: Any) -> dict[str, Any]:

@@ -7,12 +7,13 @@ stack's bytes, rounded). Each frame is `function (file:line)`, e.g.
 
 - The value is the in-use bytes; for kind `allocated` the allocated bytes; for kind
   `growth` the growth, and only stacks that grew. Stacks that round to 0 or less are
-  left out. Lines run from the largest value down.
+  left out. Lines run from the largest value down. Each stack is one line: two
+  stacks print alike only when their frames are the same, and those are summed.
 - `file` is shortened, the same way for every frame of a profile: a library's file is
   its path after the last `site-packages/`, `dist-packages/` or `lib/pythonX.Y/`
   (`json/decoder.py`, `requests/models.py`); every other absolute path is relative to
   the longest directory all of them share (`app.py`, `lib/db.py`), so a profile of one
-  file shows its basename. A path that is not absolute (`<string>`,
+  file shows its basename. Only the stacks written count. A path that is not absolute (`<string>`,
   `<frozen importlib._bootstrap>`) stays as it is, and two files that would shorten to
   the same name keep their full paths.
 - Names come from the profiled process, so they are escaped: `%`, `;`, every
@@ -54,15 +55,19 @@ _MAX_LINE_CHARS = MAX_STACK_FRAMES * (2 * 4096 * 9 + 32)
 
 
 def write_collapsed(profile: HeapProfile) -> str:
-    """The profile as folded stacks (one line each, newline-terminated)."""
-    short = short_files(f.file for s in profile.stacks for f in s.frames)
-    totals: dict[tuple[str, ...], float] = {}
+    """The profile as folded stacks (one line each, newline-terminated). Files are
+    shortened over the stacks written only, so a stack left out changes no name."""
+    totals: dict[tuple[Frame, ...], float] = {}
     for stack in profile.stacks:
-        labels = tuple(frame_label(f, short[f.file]) for f in stack.frames) or (NO_PYTHON_FRAME,)
-        totals[labels] = totals.get(labels, 0.0) + stack_value(stack, profile.kind)
-    rows = [(labels, round(value)) for labels, value in totals.items()]
+        totals[stack.frames] = totals.get(stack.frames, 0.0) + stack_value(stack, profile.kind)
+    rows = [(frames, round(value)) for frames, value in totals.items()]
     rows = sorted((r for r in rows if r[1] > 0), key=lambda r: -r[1])
-    return "".join(f"{';'.join(labels)} {value}\n" for labels, value in rows)
+    short = short_files(f.file for frames, _ in rows for f in frames)
+    lines = []
+    for frames, value in rows:
+        labels = [frame_label(f, short[f.file]) for f in frames] or [NO_PYTHON_FRAME]
+        lines.append(f"{';'.join(labels)} {value}\n")
+    return "".join(lines)
 
 
 def frame_label(frame: Frame, short_file: str | None = None) -> str:

@@ -15,20 +15,30 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import cast
 
 from memlens.errors import BadHeapProfile, CorruptRecording, NotARecording
 from memlens.formats.limits import MAX_BYTES_VALUE, check_depth, is_time, read_bounded
+from memlens.model import (
+    HEAP_FORMAT,
+    HEAP_VERSION,
+    Frame,
+    HeapKind,
+    HeapProfile,
+    HeapSampler,
+    Stack,
+    sorted_stacks,
+    stack_value,
+)
 from memlens.store.files import open_regular
 
-FORMAT = "memlens.heap"
-VERSION = 1
-
-Kind = Literal["inuse", "allocated", "growth"]
-Sampler = Literal["sampling", "tracemalloc"]
+# The plain types live in model.py, below every layer that reads them; named here too.
+FORMAT = HEAP_FORMAT
+VERSION = HEAP_VERSION
+Kind = HeapKind
+Sampler = HeapSampler
 KINDS: tuple[Kind, ...] = ("inuse", "allocated", "growth")
 SAMPLERS: tuple[Sampler, ...] = ("sampling", "tracemalloc")
 
@@ -49,89 +59,27 @@ MAX_FILE_DEPTH = 8
 
 NO_PYTHON_FRAME = "[no Python frame]"
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One Python frame: `function` is co_qualname (3.11+) or co_name."""
-
-    function: str
-    file: str
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stack:
-    """One stack, ROOT FIRST (the allocating frame last), and its estimates. In a
-    growth profile inuse_* are signed differences. A stack cut at the agent's frame limit
-    starts with the frame `[more frames]` (file "", line 0)."""
-
-    frames: tuple[Frame, ...]
-    inuse_bytes: float = 0.0
-    inuse_count: float = 0.0
-    alloc_bytes: float = 0.0
-    alloc_count: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class HeapProfile:
-    """A heap profile (heap-spec / docs/formats.md). Totals cover every stack, listed
-    or not; `truncated` stacks were left out by a limit."""
-
-    kind: Kind
-    sampler: Sampler
-    interval_bytes: int
-    max_frames: int
-    pid: int
-    time: float
-    start: float
-    since: float
-    since_mark: str | None = None
-    inuse_bytes: float = 0.0
-    inuse_count: float = 0.0
-    alloc_bytes: float = 0.0
-    alloc_count: float = 0.0
-    samples: int = 0
-    stacks: tuple[Stack, ...] = field(default_factory=tuple)
-    truncated: int = 0
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the window's start to when the profile was taken."""
-        return max(0.0, self.time - self.since)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The profile as the JSON object of the spec (what `from_dict` reads back)."""
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "kind": self.kind,
-            "sampler": self.sampler,
-            "interval_bytes": self.interval_bytes,
-            "max_frames": self.max_frames,
-            "pid": self.pid,
-            "time": self.time,
-            "start": self.start,
-            "since": self.since,
-            "since_mark": self.since_mark,
-            "inuse_bytes": self.inuse_bytes,
-            "inuse_count": self.inuse_count,
-            "alloc_bytes": self.alloc_bytes,
-            "alloc_count": self.alloc_count,
-            "samples": self.samples,
-            "stacks": [_stack_to_dict(s) for s in self.stacks],
-            "truncated": self.truncated,
-        }
-
-
-def stack_value(stack: Stack, kind: Kind) -> float:
-    """The bytes a stack is ranked and drawn by: allocated bytes for kind allocated,
-    in-use bytes (or their growth) otherwise."""
-    return stack.alloc_bytes if kind == "allocated" else stack.inuse_bytes
-
-
-def sorted_stacks(stacks: Iterable[Stack], kind: Kind) -> tuple[Stack, ...]:
-    """Descending by the kind's key; stable, so equal stacks keep their order."""
-    return tuple(sorted(stacks, key=lambda s: -stack_value(s, kind)))
+__all__ = [
+    "FORMAT",
+    "KINDS",
+    "MAX_FRAMES",
+    "MAX_STACKS",
+    "MORE_FRAMES",
+    "NO_PYTHON_FRAME",
+    "SAMPLERS",
+    "VERSION",
+    "Frame",
+    "HeapProfile",
+    "Kind",
+    "Sampler",
+    "Stack",
+    "dump_json",
+    "from_dict",
+    "load_json",
+    "read_profile",
+    "sorted_stacks",
+    "stack_value",
+]
 
 
 def dump_json(profile: HeapProfile) -> bytes:
@@ -315,13 +263,3 @@ def _kind_of(value: object) -> str:
     names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
     names.update({list: "a list", dict: "an object"})
     return names.get(type(value), "not JSON")
-
-
-def _stack_to_dict(stack: Stack) -> dict[str, Any]:
-    return {
-        "frames": [{"function": f.function, "file": f.file, "line": f.line} for f in stack.frames],
-        "inuse_bytes": stack.inuse_bytes,
-        "inuse_count": stack.inuse_count,
-        "alloc_bytes": stack.alloc_bytes,
-        "alloc_count": stack.alloc_count,
-    }
