@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from memlens.errors import BadHeapProfile
-from memlens.formats.heap_profile import HeapProfile
-from memlens.model import Tick
+from memlens.model import HeapProfile, Tick
 from memlens.watch.heap_points import HeapPoint, compact, grown_stacks, pair
 
 KEEP = 40  # profiles per process

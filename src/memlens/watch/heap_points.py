@@ -17,7 +17,8 @@ from typing import Any
 
 from memlens.analysis.heap_growth import heap_growth
 from memlens.errors import BadHeapProfile
-from memlens.formats.heap_profile import Frame, HeapProfile, Stack, from_dict, sorted_stacks
+from memlens.formats.heap_profile import from_dict
+from memlens.model import Frame, HeapProfile, Stack, sorted_stacks
 
 STACKS_KEPT = 300  # stacks a compact profile keeps, the largest in use
 FRAMES_KEPT = 16  # innermost frames kept of each stack
