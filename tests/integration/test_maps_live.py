@@ -3,15 +3,21 @@ exported as Prometheus gauges by category, on real children."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from websockets.sync.client import ClientConnection, connect
 
 from helpers import MB, Allocator, MemlensServer
-from memlens.model import Target
+from memlens.model import MAP_TOP, MAP_TOP_FIELDS, Target
 from memlens.probes.maps import CATEGORIES, MapsProbe, MapsReading
+from memlens.store import StoreReader
+from memlens.store.recording import load_recording
 from memlens.watch.maps_poll import MapsPoller, MapsSettings
 
 
@@ -126,3 +132,59 @@ def test_poller_reads_only_the_chosen_and_drops_the_ended(allocator: Allocator) 
     finally:
         poller.stop()
     assert got == [target.key]
+
+
+def receive(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    message = ws.recv(timeout=timeout)
+    assert isinstance(message, str)
+    parsed: dict[str, Any] = json.loads(message)
+    return parsed
+
+
+def until(ws: ClientConnection, kind: str, limit: int = 2000) -> dict[str, Any]:
+    for _ in range(limit):
+        message = receive(ws)
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")
+
+
+def test_watch_streams_records_and_backfills_the_maps(
+    allocator: Allocator, private_store: Path
+) -> None:
+    allocator.alloc(40)
+    server = MemlensServer(
+        "watch", str(allocator.pid), "--port", "0", "--interval", "0.2",
+        "--maps-interval", "0.3",
+    )  # fmt: skip
+    try:
+        with connect(server.ws_url) as ws:
+            key = receive(ws)["targets"][0]["key"]
+            first = until(ws, "maps")
+            second = until(ws, "maps")
+        assert first["key"] == second["key"] == key
+        assert second["t"] > first["t"]
+        assert set(first["categories"]) == set(CATEGORIES)
+        assert set(first["categories"]["anon"]) == {"rss", "pss", "uss", "swap"}
+        assert first["categories"]["anon"]["rss"] >= 40 * MB
+        assert first["mappings"] > 0
+        assert 0 < len(first["top"]) <= MAP_TOP
+        assert set(first["top"][0]) == set(MAP_TOP_FIELDS)
+        biggest = first["top"][0]
+        assert (biggest["category"], biggest["label"]) == ("anon", "[anon]")
+        assert biggest["rss"] >= 40 * MB
+        # A tab that opens later gets the readings so far in its backfill.
+        with connect(server.ws_url) as late:
+            until(late, "hello")
+            backfill = until(late, "backfill")
+        assert [m["t"] for m in backfill["maps"]][:2] == [first["t"], second["t"]]
+    finally:
+        assert server.stop() == 0
+    reader = StoreReader.open(private_store)
+    try:
+        recording = load_recording(reader, reader.recording("last"))
+    finally:
+        reader.close()
+    kept = recording.maps[key]
+    assert [m.t for m in kept][:2] == [first["t"], second["t"]]
+    assert kept[0].to_dict() == {k: v for k, v in first.items() if k not in ("type", "key")}

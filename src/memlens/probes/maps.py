@@ -57,9 +57,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from memlens.errors import AccessDenied, TargetGone, TargetNotFound, UsageError
+from memlens.model import MAP_CATEGORIES, MAP_FIGURES, MAP_TOP, MapSample
 
-CATEGORIES: tuple[str, ...] = ("heap", "anon", "file", "stack", "shmem", "other")
-USAGE_FIELDS: tuple[str, ...] = ("rss", "pss", "uss", "swap")
+CATEGORIES = MAP_CATEGORIES
+USAGE_FIELDS = MAP_FIGURES
 
 MAX_BYTES = 32 * 1024 * 1024  # of smaps read: about 30,000 mappings
 MAX_MAPPINGS = 30_000  # parsed; the kernel's default limit is 65,530 per process
@@ -150,6 +151,31 @@ class MapsReading:
     def top(self, n: int) -> list[Mapping]:
         """The `n` mappings with the most resident memory, largest first."""
         return sorted(self.mappings, key=lambda m: (-m.usage.rss, m.start))[: max(0, n)]
+
+    def sample(self, top: int = MAP_TOP) -> MapSample:
+        """The reading as it travels and is kept: sums, counts, the largest mappings."""
+        return MapSample(
+            self.time,
+            {c: tuple(u) for c, u in self.categories.items()},  # type: ignore[misc]
+            self.thread_stacks,
+            len(self.mappings),
+            tuple(
+                {
+                    "start": f"{m.start:#x}",
+                    "perms": m.perms,
+                    "label": m.label,
+                    "category": m.category,
+                    "role": m.role,
+                    "size": m.size,
+                    "rss": m.usage.rss,
+                }
+                for m in self.top(top)
+            ),
+            tuple(
+                {"name": r.name, "what": r.what, "count": r.count, "size": r.size, "rss": r.rss}
+                for r in self.runtimes
+            ),
+        )
 
 
 def _translate(pid: int, e: OSError) -> Exception:

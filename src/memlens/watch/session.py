@@ -33,6 +33,7 @@ from typing import Any, Literal
 from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Alert, Tick
 from memlens.probes import ProcessProbe
+from memlens.probes.maps import MapsReading
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.heap_history import HeapHistory
 from memlens.watch.live import LiveView
@@ -112,6 +113,10 @@ class Session:
             sinks: list[Sink] = []
             if self.metrics is not None:
                 sinks.append(self.metrics.on_maps)
+            if recorder is not None:
+                sinks.append(recorder.on_maps)
+            if live is not None:
+                sinks.append(lambda key, reading: self._post(self._maps_to_live, (key, reading)))
             self.maps = MapsPoller(self.sampler.targets, sinks, config.maps)
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
@@ -269,6 +274,10 @@ class Session:
     def _alert_to_live(self, alert: Alert) -> None:
         assert self.live is not None
         self.live.post_alert(alert)
+
+    def _maps_to_live(self, keyed: tuple[str, MapsReading]) -> None:
+        assert self.live is not None
+        self.live.post_maps(keyed[0], keyed[1].sample())
 
     def _python_to_live(self, message: dict[str, Any]) -> None:
         assert self.live is not None
