@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from websockets.sync.client import ClientConnection, connect
 
-from helpers import MB, Allocator, MemlensServer
+from helpers import MB, Allocator, MemlensServer, run_memlens
 from memlens.model import MAP_TOP, MAP_TOP_FIELDS, Target
 from memlens.probes.maps import CATEGORIES, MapsProbe, MapsReading
 from memlens.store import StoreReader
@@ -188,3 +188,29 @@ def test_watch_streams_records_and_backfills_the_maps(
     kept = recording.maps[key]
     assert [m.t for m in kept][:2] == [first["t"], second["t"]]
     assert kept[0].to_dict() == {k: v for k, v in first.items() if k not in ("type", "key")}
+
+
+def test_record_then_serve_sends_the_recordings_maps(allocator: Allocator, tmp_path: Path) -> None:
+    allocator.alloc(20)
+    path = tmp_path / "run.db"
+    done = run_memlens(
+        "record", str(allocator.pid), "--duration", "3s", "--interval", "0.2",
+        "--maps-interval", "0.3", "-o", str(path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    reader = StoreReader.open(path)
+    try:
+        recording = load_recording(reader, reader.recording("last"))
+    finally:
+        reader.close()
+    ((key, kept),) = recording.maps.items()
+    assert len(kept) >= 3
+    server = MemlensServer("serve", str(path), "--port", "0")
+    try:
+        with connect(server.ws_url) as ws:
+            until(ws, "hello")
+            backfill = until(ws, "backfill")
+    finally:
+        assert server.stop() == 0
+    assert [(m["key"], m["t"]) for m in backfill["maps"]] == [(key, m.t) for m in kept]
+    assert backfill["maps"][-1]["categories"]["anon"]["rss"] >= 20 * MB
