@@ -208,3 +208,8 @@ def test_a_stack_left_out_changes_no_name() -> None:
         "main (app.py:90);Shop.handle (app.py:42) 5\n"
     )
     assert "thread.py" in write_collapsed(from_dict(profile(stacks, kind="allocated")))
+
+
+def test_a_file_named_only_by_separators_keeps_its_whole_path() -> None:
+    assert short_files(["/"]) == {"/": "/"}
+    assert short_files(["//"]) == {"//": "//"}
