@@ -171,7 +171,7 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"seconds between two readings of a process's memory map, at least "
         f"(default {MAPS_EVERY:g}; longer when the readings would take over "
-        f"{BUDGET:.0%} of a core)",
+        f"{BUDGET * 100:g}%% of a core)",
     )
 
 
