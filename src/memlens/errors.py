@@ -49,6 +49,13 @@ class TargetGone(MemlensError):
     exit_code = EXIT_UNREADABLE
 
 
+class MapUnreadable(MemlensError):
+    """A process's memory map could not be read whole: an I/O error, or a layout this
+    memlens does not know (docs/maps.md)."""
+
+    exit_code = EXIT_UNREADABLE
+
+
 class PortInUse(MemlensError):
     """The address the server should listen on is taken."""
 

@@ -211,3 +211,23 @@ def test_growth_cause_names_the_category_that_grew() -> None:
     )
     assert growth_cause({"anon": 10, "file": 10, "stack": 10}) is None
     assert growth_cause({"anon": -5}) is None
+
+
+def test_an_unknown_layout_read_from_a_process_is_one_memlens_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from memlens.errors import EXIT_UNREADABLE, MapUnreadable
+
+    probe = maps.MapsProbe(os.getpid())
+    try:
+        real = probe._read_smaps
+        monkeypatch.setattr(
+            probe, "_read_smaps", lambda between: real(between).replace(b"\nSwap:", b"\nSwop:")
+        )
+        with pytest.raises(MapUnreadable, match="unexpected layout") as caught:
+            probe.read()
+    finally:
+        probe.close()
+    assert caught.value.exit_code == EXIT_UNREADABLE

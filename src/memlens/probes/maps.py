@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from memlens.errors import AccessDenied, TargetGone, TargetNotFound, UsageError
+from memlens.errors import AccessDenied, MapUnreadable, TargetGone, TargetNotFound, UsageError
 from memlens.model import MAP_CATEGORIES, MAP_FIGURES, MAP_TOP, MapSample
 
 CATEGORIES = MAP_CATEGORIES
@@ -185,13 +185,14 @@ class MapsReading:
 
 
 def _translate(pid: int, e: OSError) -> Exception:
+    """The OS's errors about a process as memlens errors, in one place."""
     if isinstance(e, FileNotFoundError):
         return TargetNotFound(f"no process with PID {pid}")
     if isinstance(e, ProcessLookupError) or e.errno == errno.ESRCH:
         return TargetGone(f"process {pid} has exited")
     if isinstance(e, PermissionError):
         return AccessDenied(f"not allowed to read process {pid}'s memory map ({e.strerror})")
-    return e
+    return MapUnreadable(f"cannot read process {pid}'s memory map ({e.strerror or e})")
 
 
 class MapsProbe:
@@ -266,7 +267,10 @@ class MapsProbe:
             self._check_alive()  # a process that ends mid-read leaves a short, clean read
         except OSError as e:
             raise _translate(self.pid, e) from e
-        reading = parse(raw, pid=self.pid, cmdline=self._cmdline)
+        try:
+            reading = parse(raw, pid=self.pid, cmdline=self._cmdline)
+        except ValueError as e:
+            raise MapUnreadable(f"cannot read process {self.pid}'s memory map: {e}") from e
         return _with_cost(reading, time.perf_counter() - began)
 
     def _read_smaps(self, between: Callable[[], None] | None) -> bytes:

@@ -140,7 +140,7 @@ class MapsPoller:
             log.info("not reading the memory map of %s: %s", target.key, e)
             self._drop(target.key)
             self._refused.add(target.key)
-        except (MemlensError, ValueError) as e:
+        except MemlensError as e:
             log.debug("the memory map of %s could not be read: %s", target.key, e)
         return None
 
