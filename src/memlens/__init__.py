@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "heap":  # a module: `memlens.heap.start()` after a bare `import memlens`
+        import importlib
+
+        return importlib.import_module("memlens.heap")
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib

@@ -86,6 +86,14 @@ class OutputUnwritable(MemlensError):
     exit_code = EXIT_USAGE
 
 
+class BadHeapProfile(MemlensError, ValueError):
+    """A heap profile (an agent's answer, a JSON or collapsed file) that is not one: the
+    wrong type, a number that is not finite, a list or a string past its bound. Also a
+    ValueError, so that code that parses without knowing memlens can catch it."""
+
+    exit_code = EXIT_USAGE
+
+
 class AgentUnavailable(MemlensError):
     """A process's in-process agent cannot be reached: none listens there, it stopped
     answering, or it is busy with another costly request."""

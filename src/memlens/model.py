@@ -5,8 +5,9 @@ the live pipeline that produce them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # One field of a series, oldest first; None where the value is unknown. The shape the
 # history, the store's reader and the exports share.
@@ -240,3 +241,107 @@ class Alert:
     def message(self) -> dict[str, Any]:
         """As the stream sends it (docs/protocol.md)."""
         return {"type": self.kind, "t": self.t, "key": self.key, **self.data}
+
+
+# -- heap profiles ------------------------------------------------------------------------
+# What the heap profiler answers (docs/formats.md, "Heap profiles"): checked and read from
+# JSON by formats/heap_profile.py, compared by analysis/heap_growth.py, drawn by the faces.
+
+HEAP_FORMAT = "memlens.heap"
+HEAP_VERSION = 1
+HeapKind = Literal["inuse", "allocated", "growth"]
+HeapSampler = Literal["sampling", "tracemalloc"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One Python frame: `function` is co_qualname (3.11+) or co_name."""
+
+    function: str
+    file: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """One stack, ROOT FIRST (the allocating frame last), and its estimates. In a
+    growth profile inuse_* are signed differences. A stack cut at the agent's frame limit
+    starts with the frame `[more frames]` (file "", line 0)."""
+
+    frames: tuple[Frame, ...]
+    inuse_bytes: float = 0.0
+    inuse_count: float = 0.0
+    alloc_bytes: float = 0.0
+    alloc_count: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeapProfile:
+    """A heap profile (heap-spec / docs/formats.md). Totals cover every stack, listed
+    or not; `truncated` stacks were left out by a limit."""
+
+    kind: HeapKind
+    sampler: HeapSampler
+    interval_bytes: int
+    max_frames: int
+    pid: int
+    time: float
+    start: float
+    since: float
+    since_mark: str | None = None
+    inuse_bytes: float = 0.0
+    inuse_count: float = 0.0
+    alloc_bytes: float = 0.0
+    alloc_count: float = 0.0
+    samples: int = 0
+    stacks: tuple[Stack, ...] = field(default_factory=tuple)
+    truncated: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the window's start to when the profile was taken."""
+        return max(0.0, self.time - self.since)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as the JSON object of the spec (what `from_dict` reads back)."""
+        return {
+            "format": HEAP_FORMAT,
+            "version": HEAP_VERSION,
+            "kind": self.kind,
+            "sampler": self.sampler,
+            "interval_bytes": self.interval_bytes,
+            "max_frames": self.max_frames,
+            "pid": self.pid,
+            "time": self.time,
+            "start": self.start,
+            "since": self.since,
+            "since_mark": self.since_mark,
+            "inuse_bytes": self.inuse_bytes,
+            "inuse_count": self.inuse_count,
+            "alloc_bytes": self.alloc_bytes,
+            "alloc_count": self.alloc_count,
+            "samples": self.samples,
+            "stacks": [_stack_to_dict(s) for s in self.stacks],
+            "truncated": self.truncated,
+        }
+
+
+def stack_value(stack: Stack, kind: HeapKind) -> float:
+    """The bytes a stack is ranked and drawn by: allocated bytes for kind allocated,
+    in-use bytes (or their growth) otherwise."""
+    return stack.alloc_bytes if kind == "allocated" else stack.inuse_bytes
+
+
+def sorted_stacks(stacks: Iterable[Stack], kind: HeapKind) -> tuple[Stack, ...]:
+    """Descending by the kind's key; stable, so equal stacks keep their order."""
+    return tuple(sorted(stacks, key=lambda s: -stack_value(s, kind)))
+
+
+def _stack_to_dict(stack: Stack) -> dict[str, Any]:
+    return {
+        "frames": [{"function": f.function, "file": f.file, "line": f.line} for f in stack.frames],
+        "inuse_bytes": stack.inuse_bytes,
+        "inuse_count": stack.inuse_count,
+        "alloc_bytes": stack.alloc_bytes,
+        "alloc_count": stack.alloc_count,
+    }

@@ -22,6 +22,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h> /* PyFrame_GetBack, before 3.11 */
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -66,7 +69,7 @@ static PyMemAllocatorEx hook_raw, hook_mem, hook_obj;
 
 /* Guarded by the GIL. */
 static int installed;          /* our hooks are in the chain */
-static int running;            /* and sampling */
+static int running;            /* and sampling (else the hooks only pass through) */
 static int in_sample;          /* a sample (or a snapshot) is being taken */
 static int in_alloc;           /* inside a MEM or OBJ allocator, which may call RAW's */
 static double interval = 524288.0;
@@ -382,8 +385,12 @@ static inline double weight_of(size_t size)
 
 static void take_sample(void *ptr, size_t size)
 {
+    if (!running) { /* paused at exit: pass through, rarely coming here again */
+        countdown = PY_SSIZE_T_MAX / 2;
+        return;
+    }
     countdown = draw_interval();
-    if (in_sample || !running)
+    if (in_sample)
         return;
     in_sample = 1;
     int truncated = 0, depth = 0;
@@ -417,68 +424,94 @@ static void take_sample(void *ptr, size_t size)
     in_sample = 0;
 }
 
-static inline int may_sample(hook_ctx *hook)
-{
-    /* RAW may be called without the GIL: sample only where this thread holds it. A RAW
-       call made by the MEM or OBJ allocator (pymalloc hands large blocks to RAW) is the
-       same block, already counted there. */
-    if (!hook->raw)
-        return running;
-    return running && PyGILState_Check() && !in_alloc;
-}
-
 static inline void forget(void *ptr)
 {
     if (ptr != NULL && filter[filter_slot(ptr)])
         live_remove(ptr);
 }
 
-static void *hook_malloc(void *ctx, size_t size)
+/* MEM and OBJ: called with the GIL held. pymalloc hands blocks over 512 bytes (less the
+   debug hooks' header) to the RAW domain: `in_alloc` tells RAW's hooks that such a block
+   is already counted here. Small requests never reach RAW, so they skip the flag. */
+#define MAY_REACH_RAW 256
+
+static void *obj_malloc(void *ctx, size_t size)
 {
     hook_ctx *hook = ctx;
     void *ptr;
-    if (hook->raw) {
-        ptr = hook->orig.malloc(hook->orig.ctx, size);
-    } else {
+    if (size > MAY_REACH_RAW) {
         in_alloc++;
         ptr = hook->orig.malloc(hook->orig.ctx, size);
         in_alloc--;
+    } else {
+        ptr = hook->orig.malloc(hook->orig.ctx, size);
     }
-    if (ptr != NULL && may_sample(hook) && (countdown -= (Py_ssize_t)size) <= 0)
+    if ((countdown -= (Py_ssize_t)size) <= 0 && ptr != NULL)
         take_sample(ptr, size);
     return ptr;
 }
 
-static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+static void *obj_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     hook_ctx *hook = ctx;
-    void *ptr;
-    if (hook->raw) {
-        ptr = hook->orig.calloc(hook->orig.ctx, nelem, elsize);
-    } else {
-        in_alloc++;
-        ptr = hook->orig.calloc(hook->orig.ctx, nelem, elsize);
-        in_alloc--;
-    }
     size_t size = nelem * elsize;
-    if (ptr != NULL && may_sample(hook) && (countdown -= (Py_ssize_t)size) <= 0)
+    in_alloc++;
+    void *ptr = hook->orig.calloc(hook->orig.ctx, nelem, elsize);
+    in_alloc--;
+    if ((countdown -= (Py_ssize_t)size) <= 0 && ptr != NULL)
         take_sample(ptr, size);
     return ptr;
 }
 
-static void *hook_realloc(void *ctx, void *old, size_t size)
+static void *obj_realloc(void *ctx, void *old, size_t size)
 {
     hook_ctx *hook = ctx;
     forget(old);
     void *ptr;
-    if (hook->raw) {
-        ptr = hook->orig.realloc(hook->orig.ctx, old, size);
-    } else {
+    if (size > MAY_REACH_RAW || old != NULL) {
         in_alloc++;
         ptr = hook->orig.realloc(hook->orig.ctx, old, size);
         in_alloc--;
+    } else {
+        ptr = hook->orig.realloc(hook->orig.ctx, old, size);
     }
-    if (ptr != NULL && may_sample(hook) && (countdown -= (Py_ssize_t)size) <= 0)
+    if ((countdown -= (Py_ssize_t)size) <= 0 && ptr != NULL)
+        take_sample(ptr, size);
+    return ptr;
+}
+
+/* RAW: may be called without the GIL, so its allocations are sampled only where the
+   calling thread holds it (which also guards the countdown). */
+static inline int raw_may_sample(void)
+{
+    return !in_alloc && PyGILState_Check();
+}
+
+static void *raw_malloc(void *ctx, size_t size)
+{
+    hook_ctx *hook = ctx;
+    void *ptr = hook->orig.malloc(hook->orig.ctx, size);
+    if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
+        take_sample(ptr, size);
+    return ptr;
+}
+
+static void *raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    hook_ctx *hook = ctx;
+    void *ptr = hook->orig.calloc(hook->orig.ctx, nelem, elsize);
+    size_t size = nelem * elsize;
+    if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
+        take_sample(ptr, size);
+    return ptr;
+}
+
+static void *raw_realloc(void *ctx, void *old, size_t size)
+{
+    hook_ctx *hook = ctx;
+    forget(old);
+    void *ptr = hook->orig.realloc(hook->orig.ctx, old, size);
+    if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
         take_sample(ptr, size);
     return ptr;
 }
@@ -514,16 +547,16 @@ static int ours(PyMemAllocatorDomain domain, hook_ctx *hook)
 {
     PyMemAllocatorEx current;
     PyMem_GetAllocator(domain, &current);
-    return current.ctx == hook && current.malloc == hook_malloc;
+    return current.ctx == hook && current.free == hook_free;
 }
 
 static void install(PyMemAllocatorDomain domain, hook_ctx *hook, PyMemAllocatorEx *ours_ex)
 {
     PyMem_GetAllocator(domain, &hook->orig);
     ours_ex->ctx = hook;
-    ours_ex->malloc = hook_malloc;
-    ours_ex->calloc = hook_calloc;
-    ours_ex->realloc = hook_realloc;
+    ours_ex->malloc = hook->raw ? raw_malloc : obj_malloc;
+    ours_ex->calloc = hook->raw ? raw_calloc : obj_calloc;
+    ours_ex->realloc = hook->raw ? raw_realloc : obj_realloc;
     ours_ex->free = hook_free;
     PyMem_SetAllocator(domain, ours_ex);
 }
