@@ -113,7 +113,11 @@ class Dashboard:
         return count
 
     def close(self) -> None:
-        assert list(self.errors) == []
+        # An agent that rests after a costly request (tracemalloc's snapshots) answers
+        # 503 with a time to come back; the page waits that long, and Chromium logs the
+        # status. Anything else is an error.
+        resting = "the server responded with a status of 503"
+        assert [e for e in self.errors if resting not in e] == []
         assert self.outside.seen == []
         self.page.close()
 
