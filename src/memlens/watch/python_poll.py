@@ -95,7 +95,11 @@ class PythonPoller:
         made = 0
         for key, probe in self.agents.probes().items():
             if watching and probe.tracing and self._due(key, "top", now):
-                made += self._ask(key, "top", functools.partial(probe.top, self.limit), now)
+                # With more than one frame traced, each site comes with its traceback
+                # (and a line reached by two call paths is two sites).
+                by = "traceback" if probe.frames > 1 else "lineno"
+                ask = functools.partial(probe.top, self.limit, by)
+                made += self._ask(key, "top", ask, now)
             if watching and self._due(key, "gc", now):
                 made += self._ask(key, "gc", probe.gc_pauses, now)
             if (probe.heap_status or {}).get("running"):
