@@ -214,3 +214,20 @@ def test_record_then_serve_sends_the_recordings_maps(allocator: Allocator, tmp_p
         assert server.stop() == 0
     assert [(m["key"], m["t"]) for m in backfill["maps"]] == [(key, m.t) for m in kept]
     assert backfill["maps"][-1]["categories"]["anon"]["rss"] >= 20 * MB
+
+
+def test_poller_says_where_a_target_grew(allocator: Allocator) -> None:
+    target = _target(allocator)
+    poller = MapsPoller(lambda: [target], [], MapsSettings())
+    try:
+        assert poller.poll_once() == 1
+        assert poller.growth(target.key, 0.0, time.time() + 1) is None  # one reading
+        allocator.alloc(40)
+        assert poller.poll_once() == 1
+    finally:
+        poller.stop()
+    where = poller.growth(target.key, 0.0, time.time() + 1)
+    assert where is not None
+    assert where["grew"]["anon"] >= 40 * MB
+    assert where["cause"].startswith("anonymous memory grew ")
+    assert where["cause"].endswith("over the leak: a native heap leak")

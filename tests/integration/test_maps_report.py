@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from helpers import FAST_DETECTOR, run_memlens
+from memlens.store import StoreReader
 
 # malloc'ed and touched blocks kept for ever, 4 MB/s: a native heap leak no Python
 # figure would show. Blocks of 256 KiB are above malloc's mmap threshold, so each is an
@@ -45,6 +46,18 @@ def test_native_leak_is_named_anonymous_memory(tmp_path: Path) -> None:
         child.wait(10)
         if child.stdout is not None:
             child.stdout.close()
+    # The live alert said it as it was raised.
+    reader = StoreReader.open(recording)
+    try:
+        events = reader.events(reader.recording("last").id, kinds=["leak"])
+    finally:
+        reader.close()
+    raised = [e for e in events if e.data.get("state") == "raised"]
+    assert raised, "the leak alert was never raised"
+    where = raised[0].data["map_growth"]
+    assert where["grew"]["anon"] > 0
+    assert where["cause"].startswith("anonymous memory grew ")
+    assert raised[0].data["text"].endswith(where["cause"])
     made = run_memlens(
         "report", str(recording), "--format", "json", "--config", str(config), timeout=60
     )

@@ -118,6 +118,8 @@ class Session:
             if live is not None:
                 sinks.append(lambda key, reading: self._post(self._maps_to_live, (key, reading)))
             self.maps = MapsPoller(self.sampler.targets, sinks, config.maps)
+            if alerts is not None and alerts.maps_of is None:
+                alerts.maps_of = self.maps.growth
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
         self._delivered_to: asyncio.AbstractEventLoop | None = None
