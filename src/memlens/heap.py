@@ -4,4 +4,4 @@
 from __future__ import annotations
 
 from memlens.api.heap import *  # noqa: F403
-from memlens.api.heap import __all__
+from memlens.api.heap import __all__ as __all__  # noqa: PLC0414  (re-exported)
