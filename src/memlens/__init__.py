@@ -8,8 +8,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
+    from memlens.api.compat import MemoryThresholds
     from memlens.api.measure import measure, profile
-    from memlens.api.profiler import Profiler
+    from memlens.api.profiler import MemoryProfiler, Profiler
     from memlens.api.sampling import SamplingConfig
     from memlens.api.snapshot import MemoryLeak, MemorySnapshot
     from memlens.api.tracker import Tracker, track
@@ -45,7 +46,9 @@ __all__ = [
     "AllocationHotspot",
     "AnalysisReport",
     "MemoryLeak",
+    "MemoryProfiler",
     "MemorySnapshot",
+    "MemoryThresholds",
     "Profiler",
     "SamplingConfig",
     "Tracker",
