@@ -23,9 +23,17 @@ if chromium_missing():
 
 HOSTILE = "<img src=x onerror=window.__pwned=1>\x1b[31m.bin"
 
-# Maps a 4 MB file with a hostile name (read: resident), then allocates on command.
+# Maps a 4 MB file with a hostile name (read: resident), gives glibc's malloc arenas of
+# its own to two threads, then allocates on command.
 CHILD = r"""
-import mmap, sys
+import ctypes, mmap, sys, threading
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+def small_blocks():
+    for _ in range(4000):
+        libc.malloc(1000)
+for t in [threading.Thread(target=small_blocks) for _ in range(2)]:
+    t.start(); t.join()
 f = open(sys.argv[1], "rb")
 m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
 total = sum(m[i] for i in range(0, len(m), 4096))
@@ -125,6 +133,10 @@ def test_where_panel_shows_categories_and_what_grew(
         assert (first["label"], first["category"]) == ("[anon]", "anon")
         assert first["growth"] >= 30 * MB
         assert shown["reading"]
+        # The runtimes the mappings show plainly are named: glibc's arenas here.
+        assert "glibc malloc" in [r["name"] for r in newest["runtimes"]]
+        for runtime in newest["runtimes"]:
+            assert f"{runtime['name']}: " in shown["reading"]
         # The hostile name is text: no element made of it, no script run.
         assert shown["images"] == 0
         assert shown["pwned"] is False

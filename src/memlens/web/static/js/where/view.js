@@ -76,10 +76,21 @@ function draw() {
   setAttr(el.panel, "data-readings", String(readings.length));
   setText(el.target, nameOf(view.key));
   setText(el.reading, sentence(now) + (now.stacks ? " \u00b7 " + now.stacks + " thread stacks" : "") +
-    " \u00b7 " + fmtClock(now.t));
+    runtimesText(now.runtimes) + " \u00b7 " + fmtClock(now.t));
   drawChart(readings);
   drawLegend(now);
   drawGrew(readings, now);
+}
+
+// The runtimes the mappings show plainly (glibc's arenas, a JVM or Go heap, V8), as
+// "glibc malloc: 4 arenas beyond the main heap, 12.0 MB resident".
+function runtimesText(runtimes) {
+  if (!runtimes || !runtimes.length) return "";
+  return runtimes.map(function (r) {
+    var count = typeof r.count === "number" && r.count > 1 ? r.count + " " : "";
+    var rss = typeof r.rss === "number" ? ", " + fmtBytes(r.rss) + " resident" : "";
+    return " \u00b7 " + String(r.name) + ": " + count + String(r.what) + rss;
+  }).join("");
 }
 
 function drawChart(readings) {
