@@ -16,6 +16,7 @@ from memlens.cli import (
     analyze,
     check,
     demo,
+    diff,
     export,
     import_,
     leaks,
@@ -60,6 +61,7 @@ COMMANDS: tuple[Command, ...] = (
     leaks.COMMAND,
     check.COMMAND,
     report.COMMAND,
+    diff.COMMAND,
     prometheus_exporter.COMMAND,
 )
 
