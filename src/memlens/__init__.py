@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from memlens.api.compat import MemoryThresholds
     from memlens.api.measure import measure, profile
-    from memlens.api.profiler import MemoryProfiler, Profiler
+    from memlens.api.profiler import MemoryProfiler, Profiler, mark
     from memlens.api.sampling import SamplingConfig
     from memlens.api.snapshot import MemoryLeak, MemorySnapshot
     from memlens.api.tracker import Tracker, track
@@ -53,6 +53,7 @@ __all__ = [
     "SamplingConfig",
     "Tracker",
     "__version__",
+    "mark",
     "measure",
     "profile",
     "track",

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from memlens.api.compat import MemoryThresholds
     from memlens.api.measure import Measurement, measure, profile
-    from memlens.api.profiler import MemoryProfiler, Profiler
+    from memlens.api.profiler import MemoryProfiler, Profiler, mark
     from memlens.api.sampling import SamplingConfig
     from memlens.api.snapshot import MemoryLeak, MemorySnapshot
     from memlens.api.tracker import Tracker, track
@@ -31,6 +31,7 @@ WHERE = {
     "MemoryProfiler": "memlens.api.profiler",
     "MemoryThresholds": "memlens.api.compat",
     "Profiler": "memlens.api.profiler",
+    "mark": "memlens.api.profiler",
     "measure": "memlens.api.measure",
     "profile": "memlens.api.measure",
 }
@@ -61,6 +62,7 @@ __all__ = [
     "SamplingConfig",
     "TrackEvent",
     "Tracker",
+    "mark",
     "measure",
     "profile",
     "track",

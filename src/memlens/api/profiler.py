@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import tracemalloc
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,21 @@ RETENTION = 7 * DAY
 DETECTION_POINTS = 120  # samples a leak detection aims for (the detector needs 60)
 
 R = TypeVar("R")
+MAX_MARK = 1000  # characters of a mark's text
+
+# Every Profiler alive in this process, for memlens.mark().
+_PROFILERS: weakref.WeakSet[Profiler] = weakref.WeakSet()
+
+
+def mark(text: str) -> int:
+    """Set a mark now in the recording of every Profiler of this process that has one
+    open (see Profiler.mark); how many took it."""
+    marked = 0
+    for profiler in list(_PROFILERS):
+        if profiler.recording_id is not None:
+            profiler.mark(text)
+            marked += 1
+    return marked
 
 
 class _Watch(NamedTuple):
@@ -133,6 +149,7 @@ class Profiler:
         self.interval = 5.0
         self._open()
         end_at_exit(self)
+        _PROFILERS.add(self)
 
     # -- settings -----------------------------------------------------------------------
 
@@ -234,6 +251,18 @@ class Profiler:
 
     def _monitored(self) -> None:
         self.take_snapshot(context="monitoring")
+
+    def mark(self, text: str) -> None:
+        """Set a mark now in this Profiler's recording: a `mark` event (docs/storage.md)
+        that charts draw as a labelled vertical line and `memlens analyze --since`
+        starts from."""
+        with self._lock:
+            watch = self._open()
+            data = {"text": str(text)[:MAX_MARK], "source": "program", "pid": self._pid}
+            t = max(time.time(), self._last_t)
+            watch.recorder.store.add_event(
+                watch.recorder.recording_id, "mark", t, data, watch.target.key
+            )
 
     def profile_function(
         self, func: Callable[..., R], *args: Any, **kwargs: Any

@@ -22,6 +22,7 @@ from memlens.cli import (
     leaks,
     ls,
     maps,
+    mark,
     monitor,
     profile,
     prometheus_exporter,
@@ -62,6 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     check.COMMAND,
     report.COMMAND,
     diff.COMMAND,
+    mark.COMMAND,
     prometheus_exporter.COMMAND,
 )
 
