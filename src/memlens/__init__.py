@@ -38,6 +38,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext memlens`: the %%memlens and %memlens_watch magics (memlens.notebook)."""
+    from memlens.notebook import load
+
+    load(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
