@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import MB, run_memlens
+import pytest
+
+from helpers import MB, MemlensServer, run_memlens
 from memlens.model import Reading, Target, Tick
 from memlens.store import Store
 
@@ -95,3 +97,38 @@ def test_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
     done = run_memlens("diff", str(tmp_path / "none.db"), str(tmp_path / "none.db"))
     assert done.returncode == 2
     assert done.stderr.strip()
+
+
+def test_serve_overlays_two_runs_aligned_at_their_starts(tmp_path: Path) -> None:
+    before, after = tmp_path / "before.db", tmp_path / "after.db"
+    _record(before, 40, 0)
+    _record(after, 10, 0)
+    exported = {
+        side: json.loads(run_memlens("export", str(path), "--format", "json", "-o", "-").stdout)
+        for side, path in (("A", before), ("B", after))
+    }
+    shift = exported["A"]["recording"]["started"] - exported["B"]["recording"]["started"]
+    for args in ((str(before), str(after)), (str(before), "--compare", str(after))):
+        server = MemlensServer("serve", *args, "--port", "0")
+        try:
+            targets = server.get("api/targets").json()["targets"]
+            names = sorted(t["name"] for t in targets)
+            expected = sorted(
+                f"{side}: {t['name']}" for side, doc in exported.items() for t in doc["targets"]
+            )
+            assert names == expected
+            for target in exported["B"]["targets"]:
+                key = target["key"] + "-B"
+                got = server.get("api/samples", params={"target": key}).json()["series"]
+                original = exported["B"]["series"][target["key"]]
+                assert got["rss"] == original["rss"]
+                assert got["t"] == pytest.approx([t + shift for t in original["t"]], abs=1e-6)
+            for target in exported["A"]["targets"]:
+                got = server.get("api/samples", params={"target": target["key"]}).json()
+                assert got["series"]["t"] == pytest.approx(
+                    exported["A"]["series"][target["key"]]["t"], abs=1e-6
+                )
+        finally:
+            server.stop()
+    both = run_memlens("serve", str(before), str(after), "--compare", str(after))
+    assert both.returncode == 2
