@@ -116,3 +116,38 @@ def test_a_mark_from_the_program_goes_into_its_profilers_recording(tmp_path: Pat
     assert all(m.data["source"] == "program" for m in marks)
     since = json.loads(run_memlens("analyze", str(db), "--json", "--since", "phase 2").stdout)
     assert since["points"] == 5
+
+
+UNDER_RUN = """
+import time
+import memlens
+
+# The recorder writes this process's target once it has sampled it: until then the
+# mark has no recording to go to, and says so by returning 0.
+for _ in range(400):
+    if memlens.mark("warm-up done"):
+        break
+    time.sleep(0.05)
+else:
+    raise SystemExit("never marked")
+time.sleep(0.3)
+"""
+
+
+def test_a_program_under_memlens_run_marks_its_own_recording(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    done = run_memlens(
+        "run", "-o", str(db), "--interval", "0.05", "--", sys.executable, "-c", UNDER_RUN,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with StoreReader.open(db) as reader:
+        info = reader.recording("last")
+        [mark] = reader.events(info.id, kinds=["mark"])
+        targets = {t.key: t for t in reader.targets(info.id)}
+    assert mark.data["text"] == "warm-up done"
+    assert mark.data["source"] == "program"
+    marked = targets[mark.target_key or ""]
+    assert marked.kind == "process"
+    assert marked.pid == mark.data["pid"]
+    assert "python" in marked.name

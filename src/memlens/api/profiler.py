@@ -80,12 +80,17 @@ _PROFILERS: weakref.WeakSet[Profiler] = weakref.WeakSet()
 
 def mark(text: str) -> int:
     """Set a mark now in the recording of every Profiler of this process that has one
-    open (see Profiler.mark); how many took it."""
+    open (see Profiler.mark), and in the recording `memlens run` or `check` makes of this
+    process (MEMLENS_RECORDING_DB); how many took it."""
+    from memlens.api.marks import mark_own_recording
+
     marked = 0
     for profiler in list(_PROFILERS):
         if profiler.recording_id is not None:
             profiler.mark(text)
             marked += 1
+    if mark_own_recording(str(text)):
+        marked += 1
     return marked
 
 

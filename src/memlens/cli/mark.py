@@ -10,17 +10,13 @@ exports list it, `memlens analyze --since TEXT` starts from it.
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
+from memlens.api.marks import MAX_TEXT, mark_in_store
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, store_path
 from memlens.errors import UsageError
 from memlens.outside.visible import visible
-from memlens.store import Store, StoreReader
 from memlens.store.files import existing_file
-
-MAX_TEXT = 1000  # characters of a mark's text
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -36,35 +32,13 @@ def run(args: argparse.Namespace) -> int:
     path = store_path(args)
     if not existing_file(path, writing=True):
         raise UsageError(f"no recordings yet ({path} does not exist)")
-    with StoreReader.open(path) as reader:
-        found = None
-        for info in reversed(reader.recordings()):
-            if info.ended is not None:
-                continue
-            targets = [
-                t
-                for t in reader.targets(info.id)
-                if t.kind == "process" and t.pid == args.pid and t.state == "running"
-            ]
-            if targets:
-                found = (info, targets[0])
-                break
-    if found is None:
+    info = mark_in_store(path, args.pid, text, "shell")
+    if info is None:
         raise UsageError(
             f"no recording in {path} is watching PID {args.pid} now "
             "(give the store it records into with --db)"
         )
-    info, target = found
-    store = Store.open(path)
-    try:
-        data = {"text": text, "source": "shell", "pid": args.pid, "by_pid": os.getpid()}
-        store.add_event(info.id, "mark", time.time(), data, target.key)
-        store.flush()
-    finally:
-        store.close()
-    print(
-        visible(f"marked recording {info.id} ({info.name}), {target.name} (PID {args.pid}): {text}")
-    )
+    print(visible(f"marked recording {info.id} ({info.name}), PID {args.pid}: {text}"))
     return 0
 
 
