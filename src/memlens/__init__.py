@@ -39,8 +39,8 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """`%load_ext memlens`: the %%memlens and %memlens_watch magics (memlens.notebook)."""
-    from memlens.notebook import load
+    """`%load_ext memlens`: the %%memlens and %memlens_watch magics (memlens.api.notebook)."""
+    from memlens.api.notebook import load
 
     load(ipython)
 
