@@ -13,16 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from memlens.agent.protocol import E_NOT_TRACING
 from memlens.cli._common import Command, parse_duration
-from memlens.errors import AgentRequestFailed, MemlensError, UsageError
+from memlens.errors import AgentBusy, AgentRequestFailed, MemlensError, UsageError
 from memlens.outside.visible import json_visible, visible
 from memlens.probes.python import PythonProbe
 from memlens.units import human_bytes, human_duration
 
 TYPES = 100  # the most the agent counts per reading
+BUSY_TRIES = 20  # asks of a busy agent before giving up
+MAX_REST = 5.0  # s: the longest rest waited for at once
+T = TypeVar("T")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -48,13 +52,14 @@ def run(args: argparse.Namespace) -> int:
             "`memlens run --agent -- CMD` or `import memlens.agent; memlens.agent.start()`"
         )
     try:
-        before = agent.objects(limit=TYPES)
-        tracing = _sites(agent, args.top) is not None  # the baseline the growth counts from
+        before = _patiently(lambda: agent.objects(limit=TYPES))
+        # The baseline the lines' growth counts from.
+        tracing = _patiently(lambda: _sites(agent, args.top)) is not None
         t0 = time.monotonic()
         time.sleep(args.duration)
-        after = agent.objects(limit=TYPES)
+        after = _patiently(lambda: agent.objects(limit=TYPES))
         seconds = time.monotonic() - t0
-        sites = _sites(agent, args.top) if tracing else None
+        sites = _patiently(lambda: _sites(agent, args.top)) if tracing else None
     except MemlensError as e:
         raise UsageError(f"the agent of PID {args.pid} stopped answering: {e}") from None
     finally:
@@ -73,6 +78,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(visible(line) for line in text(body)))
     return 0
+
+
+def _patiently(ask: Callable[[], T]) -> T:
+    """`ask()`, again after the rest the agent asks for while it is busy: each costly
+    request (a count, a tracemalloc snapshot) is followed by a rest under its budget."""
+    for _ in range(BUSY_TRIES - 1):
+        try:
+            return ask()
+        except AgentBusy as e:
+            time.sleep(min(max(e.retry_after_s, 0.05), MAX_REST))
+    return ask()
 
 
 def _sites(agent: PythonProbe, limit: int) -> list[dict[str, Any]] | None:
