@@ -14,6 +14,7 @@ from typing import NoReturn
 from memlens._version import __version__
 from memlens.cli import (
     analyze,
+    attach,
     check,
     demo,
     export,
@@ -47,6 +48,8 @@ COMMANDS: tuple[Command, ...] = (
     monitor.COMMAND,
     run.COMMAND,
     ls.COMMAND,
+    attach.COMMAND,
+    attach.DETACH_COMMAND,
     snapshot.COMMAND,
     maps.COMMAND,
     profile.COMMAND,
