@@ -79,9 +79,13 @@ def inject(pid: int, heap_interval: int = 0, timeout: float = 10.0) -> Injection
             "scheduler-locking off",  # other threads run (and drop the GIL) during calls
             "unwind-on-signal on",  # a call interrupted is undone, not left half-made
             "debuginfod enabled off",  # never fetch symbols from the network
+            # Symbols of libpython and libc only (what the calls need), read while the
+            # process is stopped: every other library's would lengthen its pause.
+            "auto-solib-add off",
         ):
             with contextlib.suppress(_MiError):
                 mi.command(f"-gdb-set {setting}", deadline)
+        stopped_at = time.monotonic()  # the process stops as gdb attaches
         try:
             mi.command(f"-target-attach {pid}", deadline)
         except _MiError as exc:
@@ -91,9 +95,11 @@ def inject(pid: int, heap_interval: int = 0, timeout: float = 10.0) -> Injection
                 raise TargetGone(f"PID {pid} exited before gdb could attach") from None
             raise AttachFailed(f"gdb could not attach to PID {pid}: {exc.text}") from None
         mi.wait_stopped(deadline)
-        stopped_at = time.monotonic()
         stopped_s = 0.0
         try:
+            for library in ("libpython", "/libc[.-]"):  # gdb's regex: no alternation
+                with contextlib.suppress(_MiError):
+                    mi.command(f'-interpreter-exec console "sharedlibrary {library}"', deadline)
             try:
                 mi.evaluate("(int)Py_AddPendingCall(&PyCallable_Check, (void*)0)", deadline)
             except _MiError as exc:
@@ -116,9 +122,9 @@ def inject(pid: int, heap_interval: int = 0, timeout: float = 10.0) -> Injection
                 path = "direct"
             _run_bootstrap(mi, pid, line, deadline)
         finally:
-            with contextlib.suppress(MemlensError):
+            with contextlib.suppress(MemlensError, _MiError):
                 mi.command("-break-delete", deadline + 2)
-            with contextlib.suppress(MemlensError):
+            with contextlib.suppress(MemlensError, _MiError):
                 mi.command("-target-detach", deadline + 2)
             stopped_s += time.monotonic() - stopped_at
     return Injection(path, stopped_s)
@@ -171,7 +177,8 @@ class _Mi:
         self.stops: list[str] = []
         self.exited = False
         self._token = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     @classmethod
     def start(cls, gdb: str) -> _Mi:
@@ -202,6 +209,11 @@ class _Mi:
             # Killing gdb detaches it from the process (the kernel does).
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(5)  # it reads to the end of gdb's output, then closes nothing
+        for stream in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -245,7 +257,12 @@ class _Mi:
 
     def evaluate(self, expression: str, deadline: float) -> str:
         quoted = expression.replace("\\", "\\\\").replace('"', '\\"')
-        line = self.command(f'-data-evaluate-expression "{quoted}"', deadline)
+        try:
+            line = self.command(f'-data-evaluate-expression "{quoted}"', deadline)
+        except _MiError as exc:
+            if "exited" in exc.text:  # during the call: other threads run meanwhile
+                raise TargetGone("the process exited during the attach") from None
+            raise
         if self.exited:
             raise TargetGone("the process exited during the attach")
         m = _VALUE.search(line)
