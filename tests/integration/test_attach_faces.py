@@ -4,18 +4,16 @@ children that never imported memlens."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 
 import pytest
 
+from attachchild import NEEDS_GDB, SLEEPING, THREADED, _python, child
 from helpers import MemlensServer, run_memlens
-from test_attach import SLEEPING, THREADED, _python, child
-
 from memlens.agent import find_agent
 from memlens.cli._attaching import attach_where_needed
 
-pytestmark = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
+pytestmark = NEEDS_GDB
 
 
 def test_profile_attach_names_the_childs_function() -> None:
