@@ -12,7 +12,13 @@ import os
 import re
 from dataclasses import dataclass
 
-from memlens.errors import AttachBlocked, AttachUnsupported, ForeignTarget, TargetNotFound
+from memlens.errors import (
+    AttachBlocked,
+    AttachUnsupported,
+    ForeignTarget,
+    MemlensError,
+    TargetNotFound,
+)
 
 MIN_VERSION = (3, 10)
 # sys.remote_exec (PEP 768) is there from 3.14, in both the attaching and the target Python.
@@ -85,6 +91,24 @@ def python_target(pid: int) -> PythonTarget:
             "and later (start the program with `memlens run --agent` after upgrading)"
         )
     return target
+
+
+def attachable(probe: object) -> bool:
+    """Whether a watched process could be attached to: a local process of ours (not an
+    agent read over its address) that runs CPython 3.10 or later. Reads /proc only."""
+    from memlens.probes.remote import RemoteAgentProbe
+
+    if isinstance(probe, RemoteAgentProbe):
+        return False
+    pid = getattr(getattr(probe, "identity", None), "pid", None)
+    if not isinstance(pid, int):
+        return False
+    try:
+        check_owner(pid)
+        python_target(pid)
+    except MemlensError:
+        return False
+    return True
 
 
 def version_from(exe: str, mapped: list[str]) -> tuple[tuple[int, int], str] | None:
