@@ -87,7 +87,9 @@ time.sleep(3600)
 
 
 @contextlib.contextmanager
-def child(python: str, source: str, *, user: str | None = None) -> Iterator[subprocess.Popen[str]]:
+def child(
+    python: str, source: str, *, user: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """A real Python child with no memlens on its path (-I: no PYTHONPATH, no user site),
     in the test's runtime directory (XDG_RUNTIME_DIR is inherited)."""
     argv = [python, "-I", "-u", "-c", source]
@@ -97,7 +99,7 @@ def child(python: str, source: str, *, user: str | None = None) -> Iterator[subp
         account = pwd.getpwnam(user)
         ids = [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups"]
         argv = ["setpriv", *ids, *argv]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd="/")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd="/", env=env)
     assert proc.stdout is not None
     try:
         assert proc.stdout.readline().strip() == "ready"

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,6 +127,20 @@ def test_attach_under_another_virtual_environment(tmp_path: Path) -> None:
         assert (
             listed(proc.pid)[0]["python"] == "3.12." + listed(proc.pid)[0]["python"].split(".")[2]
         )  # type: ignore[union-attr]
+
+
+def test_the_agent_registers_where_memlens_looks_whatever_the_process_env_says() -> None:
+    # A service started without XDG_RUNTIME_DIR would register in /tmp/memlens-UID; this
+    # one names a directory memlens does not look in.
+    elsewhere = tempfile.mkdtemp(prefix="mlt-other-", dir="/tmp")
+    os.chmod(elsewhere, 0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": elsewhere}
+    try:
+        with child(_python("3.12"), SLEEPING, env=env) as proc:
+            assert_attached(proc, attach(proc.pid))
+            assert not os.listdir(elsewhere)
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
 
 
 def test_attach_twice_says_it_runs_already() -> None:

@@ -79,7 +79,7 @@ HOSTILE = '/tmp/it\'s "quoted"\\\n\tand ünïcode \udcff; import os; os._exit(1)
 
 
 def test_the_statement_holds_only_its_fixed_alphabet_whatever_the_path() -> None:
-    line = bootstrap.statement(524288, HOSTILE)
+    line = bootstrap.statement(524288, HOSTILE, HOSTILE)
     assert set(line) <= set(
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.(),'{}: "
     )

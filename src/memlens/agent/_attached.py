@@ -17,12 +17,17 @@ from __future__ import annotations
 from memlens.agent import lifecycle
 
 
-def run(heap_interval: int = 0) -> None:
-    """Starts the agent, and the heap profiler when `heap_interval` (bytes) is not 0.
+def run(heap_interval: int = 0, runtime_dir: str | None = None) -> None:
+    """Starts the agent, and the heap profiler when `heap_interval` (bytes) is not 0,
+    registered in `runtime_dir` (the attaching viewer's) when given.
 
     Errors are raised as RuntimeError, never SystemExit or KeyboardInterrupt:
     `PyRun_SimpleString` would end the process on SystemExit."""
     try:
+        if runtime_dir is not None and not lifecycle.is_running():
+            from memlens.agent import _entry
+
+            _entry.use_runtime_dir(runtime_dir)
         lifecycle.start()
         if heap_interval:
             from memlens.agent import heap

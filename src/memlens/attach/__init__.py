@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from memlens.agent.registry import AgentEntry, find_agent, process_start_ticks
+from memlens.agent.registry import AgentEntry, find_agent, process_start_ticks, runtime_dir
 from memlens.attach import gdb, remote
 from memlens.attach.target import (
     REMOTE_EXEC_VERSION,
@@ -70,7 +70,8 @@ def attach(
         finally:
             remote.remove_script(script)
         return Attached(entry, False, "remote_exec", None, target)
-    injection = gdb.inject(pid, heap_interval, timeout)
+    runtime = str(runtime_dir())  # where this viewer looks, whatever the process's env says
+    injection = gdb.inject(pid, heap_interval, timeout, runtime)
     entry = wait_for_entry(pid, ticks, time.monotonic() + ENTRY_WAIT_S)
     return Attached(entry, False, f"gdb:{injection.path}", injection.stopped_s, target)
 

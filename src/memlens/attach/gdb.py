@@ -66,10 +66,12 @@ def gdb_path() -> str:
     return found
 
 
-def inject(pid: int, heap_interval: int = 0, timeout: float = 10.0) -> Injection:
+def inject(
+    pid: int, heap_interval: int = 0, timeout: float = 10.0, runtime: str | None = None
+) -> Injection:
     """Runs the bootstrap in `pid` (see the module's text). Raises AttachUnsupported,
     AttachBlocked, AttachFailed or TargetGone; the process is always left running."""
-    line = bootstrap.statement(heap_interval)
+    line = bootstrap.statement(heap_interval, runtime=runtime)
     deadline = time.monotonic() + timeout
     with _Mi.start(gdb_path()) as mi:
         for setting in (

@@ -39,7 +39,7 @@ def write_script(heap_interval: int) -> Path:
     path = directory / f"attach-{secrets.token_hex(8)}.py"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(bootstrap.body(heap_interval))
+        f.write(bootstrap.body(heap_interval, runtime=str(directory)))
     return path
 
 
