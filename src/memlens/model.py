@@ -117,6 +117,9 @@ class Target:
     exit_code: int | None = None
     exit_reason: str | None = None
     python: dict[str, object] | None = None  # the agent, when the process runs one
+    # A CPython 3.10+ process of ours, where `memlens attach` could start an agent: a hint
+    # for the live page, never recorded, and no part of what the target is.
+    attachable: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -133,6 +136,7 @@ class Target:
             "exit_code": self.exit_code,
             "exit_reason": self.exit_reason,
             "python": None if self.python is None else dict(self.python),
+            "attachable": self.attachable,
         }
 
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 from memlens._version import __version__
 from memlens.cli import (
     analyze,
+    attach,
     check,
     demo,
     diff,
@@ -50,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
     monitor.COMMAND,
     run.COMMAND,
     ls.COMMAND,
+    attach.COMMAND,
+    attach.DETACH_COMMAND,
     snapshot.COMMAND,
     objects.COMMAND,
     maps.COMMAND,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from memlens.attach.target import attachable
 from memlens.errors import MemlensError, TargetGone
 from memlens.model import Reading, SystemReading, Target, Tick
 from memlens.outside.redact import redact_cmdline
@@ -147,6 +148,7 @@ class Sampler:
             name=probe.name,
             cmdline=redact_cmdline(probe.cmdline),
             parent=parent,
+            attachable=self.agents.enabled and attachable(probe),
         )
         if self.config.children and root is None and parent is None:
             root = f"sum-{ident.key}"
@@ -177,6 +179,11 @@ class Sampler:
             return open_process(pid, detail=self.config.detail, backend=self.config.backend)
         except MemlensError:
             return None  # gone already, or not ours: discovery skips it quietly
+
+    def look_again(self, key: str) -> None:
+        """The agent of `key` is to be looked for at the next rescan (it was just started
+        by an attach): a request thread may call this."""
+        self.agents.look_again(key)
 
     def _link_agents(self, now: float) -> None:
         linux = self.config.backend in (None, "linux")
