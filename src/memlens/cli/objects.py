@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if agent is None:
         raise UsageError(
             f"PID {args.pid} runs no memlens agent that answers: start it with "
-            "`memlens run --agent -- CMD` or `import memlens.agent; memlens.agent.start()`"
+            "`memlens attach PID`, `memlens run --agent -- CMD`, or "
+            "`import memlens.agent; memlens.agent.start()`"
         )
     try:
         before = _patiently(lambda: agent.objects(limit=TYPES))
