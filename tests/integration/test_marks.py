@@ -7,31 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from helpers import run_memlens
+from helpers import wait_for_recorded_target as _wait_for_target
 from memlens.store import StoreReader
 
 SVG = "{http://www.w3.org/2000/svg}"
 SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
-
-
-def _wait_for_target(db: Path, pid: int, recorder: subprocess.Popen[str]) -> None:
-    """Until the recorder has written the target (it may take a moment to start)."""
-    for _ in range(600):
-        assert recorder.poll() is None, "the recorder ended early"
-        if db.exists():
-            try:
-                with StoreReader.open(db) as reader:
-                    info = reader.recording("last")
-                    if any(t.pid == pid for t in reader.targets(info.id)) and info.sample_count:
-                        return
-            except Exception:  # the file is being created
-                pass
-        time.sleep(0.05)
-    raise AssertionError("the recorder never wrote its target")
 
 
 def test_a_mark_from_the_shell_is_kept_shown_and_judged_from(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A mark written into the store of the recording that watches a process: what `memlens
 mark PID TEXT` does from a shell, and `memlens.mark(text)` from a program that `memlens
-run` or `check` records (they name their store in MEMLENS_RECORDING_DB).
+run` or `check` records (they name their store in MEMLENS_RECORDING_DB); and, in a
+program that runs the agent, a mark kept by its agent for whoever watches it.
 
 The recording is the newest one in the store that has not ended and whose target PID
 still runs; the mark is a `mark` event (docs/storage.md) written beside the recorder,
@@ -10,6 +11,7 @@ which SQLite lets both do.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -56,3 +58,22 @@ def mark_own_recording(text: str) -> bool:
     if not where:
         return False
     return mark_in_store(Path(where), os.getpid(), text, "program") is not None
+
+
+def mark_agent(text: str, recorded_in: str | None = None) -> bool:
+    """This process's mark into its agent's ring (memlens.agent.marks), when the agent
+    runs here; a viewer's poller reads it from there. The agent is never started for it.
+    `recorded_in` names the store the mark is already written to (MEMLENS_RECORDING_DB),
+    so that the recorder writing that store does not keep it twice."""
+    lifecycle = sys.modules.get("memlens.agent.lifecycle")
+    if lifecycle is None or not lifecycle.is_running():
+        return False
+    from memlens.agent import marks
+
+    marks.add(text[:MAX_TEXT], recorded_in=recorded_in)
+    return True
+
+
+def own_recording() -> str | None:
+    """The store `memlens run` or `check` records this process into, as it names it."""
+    return os.environ.get(ENV) or None

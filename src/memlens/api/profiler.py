@@ -80,16 +80,22 @@ _PROFILERS: weakref.WeakSet[Profiler] = weakref.WeakSet()
 
 def mark(text: str) -> int:
     """Set a mark now in the recording of every Profiler of this process that has one
-    open (see Profiler.mark), and in the recording `memlens run` or `check` makes of this
-    process (MEMLENS_RECORDING_DB); how many took it."""
-    from memlens.api.marks import mark_own_recording
+    open (see Profiler.mark), in the recording `memlens run` or `check` makes of this
+    process (MEMLENS_RECORDING_DB), and, when this process runs the agent, in the agent's
+    ring of marks, which a `memlens watch`/`record`/`top` of it reads; how many took it."""
+    from memlens.api.marks import mark_agent, mark_own_recording, own_recording
 
     marked = 0
     for profiler in list(_PROFILERS):
         if profiler.recording_id is not None:
             profiler.mark(text)
             marked += 1
-    if mark_own_recording(str(text)):
+    stored = mark_own_recording(str(text))
+    if stored:
+        marked += 1
+    # Written into `memlens run`'s store already, it is still shown live through the
+    # agent, marked as kept so that run's recorder, which reads the agent, skips it.
+    if mark_agent(str(text), own_recording() if stored else None) and not stored:
         marked += 1
     return marked
 

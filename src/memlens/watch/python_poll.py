@@ -39,6 +39,7 @@ HEAP_EVERY = 30.0  # s between two in-use profiles kept for the leak alerts
 
 Publish = Callable[[dict[str, Any]], None]
 Wanted = Callable[[str], bool]
+MarkSink = Callable[[str, dict[str, Any]], None]  # (target key, {"seq", "time", "text"})
 
 
 class PythonPoller:
@@ -54,6 +55,7 @@ class PythonPoller:
         heap: HeapHistory | None = None,
         heap_every: float = HEAP_EVERY,
         heap_view: Wanted | None = None,
+        on_mark: MarkSink | None = None,
     ) -> None:
         self.agents = agents
         self.publish = publish
@@ -64,6 +66,8 @@ class PythonPoller:
         self.heap = heap
         self.heap_every = heap_every
         self.heap_view = heap_view
+        self.on_mark = on_mark
+        self._marks_seen: dict[str, int] = {}  # key → the number of the newest mark read
         self._next: dict[tuple[str, str], float] = {}
         self._view_base: dict[str, HeapPoint] = {}  # the first profile each pane showed
         self._stop = threading.Event()
@@ -94,6 +98,8 @@ class PythonPoller:
         watching = self.watching()
         made = 0
         for key, probe in self.agents.probes().items():
+            if self.on_mark is not None and probe.marks_last != self._marks_seen.get(key, 0):
+                made += self._marks(key, probe, now)
             if watching and probe.tracing and self._due(key, "top", now):
                 # With more than one frame traced, each site comes with its traceback
                 # (and a line reached by two call paths is two sites).
@@ -105,6 +111,23 @@ class PythonPoller:
             if (probe.heap_status or {}).get("running"):
                 made += self._heap(key, probe, now)
         return made
+
+    def _marks(self, key: str, probe: PythonProbe, now: float) -> int:
+        """The program's new marks (memlens.mark), recorded and shown whether anyone
+        looks or not: a mark is part of the recording. Cheap for the agent: a copy of a
+        short ring; each stats answer says whether there is anything new."""
+        seen = self._marks_seen.get(key, 0)
+        if probe.marks_last < seen:  # the program restarted its numbering (a fork's child)
+            seen = 0
+        answer = self._request(key, "marks", functools.partial(probe.marks, seen), now)
+        if answer is None:
+            return 0
+        self.requests += 1
+        self._marks_seen[key] = int(answer.get("last", seen))
+        assert self.on_mark is not None
+        for mark in answer.get("marks", []):
+            self.on_mark(key, mark)
+        return 1
 
     def _heap(self, key: str, probe: PythonProbe, now: float) -> int:
         """The in-use profile, when the history or the pane wants one."""
