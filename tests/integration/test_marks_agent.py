@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import run_memlens
 from helpers import wait_for_recorded_target as _wait_for_target
 from memlens.agent import marks
+from memlens.agent.answers import checked
+from memlens.errors import AgentMisbehaved
 from memlens.store import StoreReader
 
 MARKER = """
@@ -106,3 +110,14 @@ def test_the_ring_keeps_the_newest_marks_numbered() -> None:
         )
     finally:
         marks.clear()
+
+
+def test_a_hostile_marks_answer_is_refused() -> None:
+    """What an agent answers about marks is bounded before memlens keeps any of it."""
+    good = {"last": 1, "marks": [{"seq": 1, "time": 1.0, "text": "ok"}]}
+    assert checked("marks", good, "addr") == good
+    too_long = {"last": 1, "marks": [{"seq": 1, "time": 1.0, "text": "x" * (marks.MAX_TEXT + 1)}]}
+    too_many = {"last": 99, "marks": [good["marks"][0]] * (marks.MAX_MARKS + 1)}
+    for answer in (too_long, too_many, {"last": -1, "marks": []}):
+        with pytest.raises(AgentMisbehaved):
+            checked("marks", answer, "addr")
