@@ -49,6 +49,7 @@ class TargetView:
     finding: LeakFinding | None
     heap_stacks: dict[str, Any] | None = None  # the heap profiler's top stacks
     maps: dict[str, Any] | None = None  # the newest reading of its memory map ("maps")
+    marks: tuple[tuple[float, str], ...] = ()  # (t, text) in the window: memlens.mark()
 
 
 def target_view(
@@ -90,6 +91,11 @@ def target_view(
         finding=finding,
         heap_stacks=None if stacks is None else stacks.get("heap"),
         maps=recent[-1] if recent else None,
+        marks=tuple(
+            (float(m["t"]), str(m["text"]))
+            for m in live.marks
+            if m.get("key") == key and start < float(m["t"]) <= end
+        ),
     )
 
 
