@@ -302,6 +302,41 @@ def test_a_programs_mark_is_on_tops_chart_and_in_its_details(
     drive(app, scenario, (100, 30))
 
 
+OBJECTS_CHILD = r"""
+import time
+import memlens.agent
+memlens.agent.start()
+
+class Order:
+    pass
+
+HELD = []
+print("ready", flush=True)
+while True:
+    HELD.extend(Order() for _ in range(200))
+    time.sleep(0.05)
+"""
+
+
+def test_the_object_types_that_grow_fastest_are_in_the_python_pane() -> None:
+    with python_child(OBJECTS_CHILD) as child:
+        feed = live_feed(str(child.pid), "--interval", "0.2")
+        app = TopApp(feed)
+
+        def objects_line() -> str:
+            found = [r for r in screen_text(app).splitlines() if "objects  " in r]
+            return found[0][found[0].index("objects  ") :] if found else ""
+
+        async def scenario(pilot: Pilot[None]) -> None:
+            await until(pilot, "the agent", lambda: "tracemalloc OFF" in screen_text(app))
+            await until(pilot, "the first count", lambda: "most numerous" in objects_line())
+            await pilot.press("o")  # counts again now, rather than in 30 s
+            await until(pilot, "the growth", lambda: "since " in objects_line())
+            assert re.search(r"objects  since [\d:]+: \+[\d,]+ __main__\.Order", objects_line())
+
+        drive(app, scenario, (110, 30))
+
+
 def test_top_started_with_tracemalloc_says_on_and_t_switches_it_off(
     agent_child: subprocess.Popen[str],
 ) -> None:

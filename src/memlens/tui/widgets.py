@@ -324,9 +324,33 @@ def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
         longest = float(pauses.get("max_s") or 0) * 1e3
         blocks += f" · gc pauses {pauses['count']}, max {longest:.1f} ms"
     lines.append(blocks)
+    if view.objects is not None:
+        lines.append(objects_text(view.objects, width))
     stacks = stack_lines(view.heap_stacks, limit=top_limit, width=width)
     lines.extend(stacks or _top_sites(view, top_limit))
     return "\n".join(lines)
+
+
+def objects_text(objects: dict[str, Any], width: int) -> str:
+    """'objects  since 12:04:31: +1,204 app.Order · +310 dict · new Foo (2,048)': the
+    types whose counts grew most since the pane's first count (the agent's `objects`,
+    every 30 s while shown); the first count names the most numerous instead."""
+    types = objects.get("types") or []
+    if objects.get("first"):
+        parts = [f"{visible(str(t['type']))} {_count(t['count'])}" for t in types]
+        line = "objects  most numerous: " + (" · ".join(parts) or "none")
+        line += " (growth from the next count)"
+    else:
+        parts = []
+        for t in types:
+            name = visible(str(t["type"]))
+            growth = t.get("growth")
+            parts.append(
+                f"new {name} ({_count(t['count'])})" if growth is None else f"+{growth:,} {name}"
+            )
+        since = time.strftime("%H:%M:%S", time.localtime(float(objects.get("since") or 0)))
+        line = f"objects  since {since}: " + (" · ".join(parts) or "no type grew")
+    return line if len(line) <= width else line[: max(0, width - 1)] + "…"
 
 
 def marks_text(marks: Sequence[tuple[float, str]], width: int) -> str:
@@ -381,4 +405,4 @@ def _count(value: float | int | None) -> str:
     return f"{int(value):,}"
 
 
-HELP = "q quit  p pause  w window  t tracemalloc  +/- interval  s save  tab target"
+HELP = "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save  tab target"

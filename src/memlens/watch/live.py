@@ -95,7 +95,7 @@ class LiveView:
         """An answer of a Python agent (top sites, gc pauses, the heap profiler's top
         stacks) for open tabs; the latest of each kind per target is kept for tabs that
         open later (on the loop's thread)."""
-        for part in ("top", "gc", "heap"):
+        for part in ("top", "gc", "heap", "objects"):
             if part in message:
                 self.python[(str(message["key"]), part)] = message
         self.hub.publish(dumps(message))

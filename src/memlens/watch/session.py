@@ -137,6 +137,16 @@ class Session:
     def config(self) -> SamplerConfig:
         return self.sampler.config
 
+    @property
+    def python_poller(self) -> PythonPoller | None:
+        """What asks the agents for their costlier answers (None without agents)."""
+        return self._poller
+
+    def count_objects_now(self, key: str) -> float | None:
+        """Count the target's objects by type at the poller's next pass (a face's
+        button); seconds until then, None when nothing asks the agents."""
+        return None if self._poller is None else self._poller.count_objects_now(key)
+
     def stats(self) -> dict[str, int]:
         return {"ticks": self.sampler.ticks, "missed_ticks": self.sampler.missed_ticks}
 
