@@ -116,6 +116,8 @@ class PythonPoller:
                 made += self._ask(key, "top", ask, now)
             if watching and self._due(key, "gc", now):
                 made += self._ask(key, "gc", probe.gc_pauses, now)
+            if key not in self.agents:  # dropped by an answer above: ask it no more
+                continue
             if self._shown(key, watching) and self._due(key, "objects", now):
                 made += self._objects(key, probe, now)
             if (probe.heap_status or {}).get("running"):

@@ -77,6 +77,7 @@ export var py = {
   dataSig: "",                   // what the charts show now: redrawn only when it changes
   optionsSig: "",
   topShown: null,                // the top answer the table shows (and the state it was drawn in)
+  objectsShown: null,            // the objects answer the table shows (python/objects.js)
   pausesShown: null,
 };
 
