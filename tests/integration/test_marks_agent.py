@@ -27,7 +27,10 @@ for line in sys.stdin:
 """
 
 
-def test_a_programs_mark_reaches_a_recording_through_its_agent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--no-alerts"]])
+def test_a_programs_mark_reaches_a_recording_through_its_agent(
+    tmp_path: Path, extra: list[str]
+) -> None:
     db = tmp_path / "run.db"
     child = subprocess.Popen(
         [sys.executable, "-c", MARKER],
@@ -39,7 +42,7 @@ def test_a_programs_mark_reaches_a_recording_through_its_agent(tmp_path: Path) -
         assert child.stdout.readline().strip() == "1"  # the agent took it
         recorder = subprocess.Popen(
             [sys.executable, "-m", "memlens", "record", str(child.pid), "--duration", "4s",
-             "--interval", "0.1", "-o", str(db)],
+             "--interval", "0.1", "-o", str(db), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         _wait_for_target(db, child.pid, recorder)

@@ -109,6 +109,14 @@ class Session:
                 heap_every=alerts.settings.stacks_every,
                 on_mark=self._on_agent_mark,
             )
+        elif recorder is not None and self.sampler.agents.enabled:
+            # Without alerts (--no-alerts) the program's marks are still recorded.
+            self._poller = PythonPoller(
+                self.sampler.agents,
+                self._publish_python,
+                watching=lambda: False,
+                on_mark=self._on_agent_mark,
+            )
         chain.extend(consumers)
         self._consumers = chain
         self.maps: MapsPoller | None = None
