@@ -5,7 +5,9 @@ All in one run, so the ratios compare like with like:
 - **Slowdown.** The agent benchmark's allocation-heavy workload (bench_agent's `work`,
   verbatim) runs in a real child under each variant: nothing; the heap sampler at 64 KiB,
   512 KiB (the default) and 4 MiB; `tracemalloc.start(1)`; `memray run` (when memray is
-  installed). Each child times its own work; variants rotate from round to round and each
+  installed). Each child times its own work in CPU seconds (`process_time`, all its
+  threads: a profiler's own thread counts against it), which other programs on a shared
+  machine disturb less than the wall clock; variants rotate from round to round and each
   ratio is taken against the no-profiler run of the same round. Medians over rounds.
 - **A profile request on a heap of 1M objects**, round trip through the agent, with the
   sampler at the default rate, beside a tracemalloc `top` on the same heap (the way in
@@ -52,9 +54,9 @@ if mode.startswith("heap-"):
 elif mode == "tracemalloc":
     import tracemalloc
     tracemalloc.start(1)
-start = time.perf_counter()
+start = time.process_time()
 work(rounds)
-print("done", time.perf_counter() - start, flush=True)
+print("done", time.process_time() - start, flush=True)
 """
 )
 
@@ -291,7 +293,8 @@ def render(
         ["site", "share", "true MiB", f"mean estimate MiB ({acc['runs']} runs)", "error"], acc_rows
     )
     figures = (
-        f"Slowdown of the workload ({args.work:,} rounds), {args.rounds} rounds:\n\n{slow}\n\n"
+        f"Slowdown of the workload ({args.work:,} rounds, CPU time), {args.rounds} rounds:"
+        f"\n\n{slow}\n\n"
         f"A heap of {args.objects:,} objects:\n\n{requests}\n\n"
         f"Accuracy at the default rate:\n\n{accuracy_table}\n\n"
         f"Top-5 order right in {acc['orders_right']} of {acc['runs']} runs."

@@ -34,8 +34,9 @@
 #include <unistd.h>
 
 #define MAX_FRAMES 128
-#define FILTER_BITS 16
+#define FILTER_BITS 18
 #define FILTER_SLOTS (1u << FILTER_BITS)
+#define FILTER_STUCK 0xFFFFu /* a count that reached this stays: its bit stays set */
 #define MAX_STACKS (1u << 20)
 #define TOMBSTONE ((void *)1)
 
@@ -88,7 +89,10 @@ static uint64_t sampled_total; /* samples taken since the start */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static live_t *live;
 static size_t live_cap, live_used, live_count;
-static uint32_t filter[FILTER_SLOTS];
+/* The free path reads one bit (a 32 KiB bitmap, cache-friendly); the counts behind the
+   bits are touched only when a sampled block comes or goes. */
+static uint64_t filter_bits[FILTER_SLOTS / 64];
+static uint16_t filter_counts[FILTER_SLOTS];
 static int atfork_registered;
 
 /* ------------------------------------------------------------------ random draws */
@@ -129,6 +133,34 @@ static inline size_t filter_slot(const void *ptr)
     x ^= x >> 17;
     x *= 0x9E3779B97F4A7C15ull;
     return (size_t)(x >> (64 - FILTER_BITS));
+}
+
+static inline int filter_hit(const void *ptr)
+{
+    size_t slot = filter_slot(ptr);
+    return (filter_bits[slot >> 6] >> (slot & 63)) & 1u;
+}
+
+static inline void filter_add(const void *ptr)
+{
+    size_t slot = filter_slot(ptr);
+    if (filter_counts[slot] != FILTER_STUCK)
+        filter_counts[slot]++;
+    filter_bits[slot >> 6] |= 1ull << (slot & 63);
+}
+
+static inline void filter_drop(const void *ptr)
+{
+    size_t slot = filter_slot(ptr);
+    if (filter_counts[slot] != FILTER_STUCK && --filter_counts[slot] == 0)
+        filter_bits[slot >> 6] &= ~(1ull << (slot & 63));
+}
+
+static inline void filter_reset(const void *ptr)
+{
+    size_t slot = filter_slot(ptr);
+    filter_counts[slot] = 0;
+    filter_bits[slot >> 6] &= ~(1ull << (slot & 63));
 }
 
 static inline size_t ptr_hash(const void *ptr)
@@ -172,7 +204,7 @@ static void live_insert(void *ptr, size_t size, uint32_t stack)
     size_t tomb = (size_t)-1;
     while (live[j].ptr != NULL) {
         if (live[j].ptr == ptr) { /* a block freed behind our back: reuse its entry */
-            filter[filter_slot(ptr)]--;
+            filter_drop(ptr);
             live_count--;
             tomb = j;
             break;
@@ -189,7 +221,7 @@ static void live_insert(void *ptr, size_t size, uint32_t stack)
     live[j].size = size;
     live[j].stack = stack;
     live_count++;
-    filter[filter_slot(ptr)]++;
+    filter_add(ptr);
 }
 
 static void live_remove(void *ptr)
@@ -202,7 +234,7 @@ static void live_remove(void *ptr)
             if (live[j].ptr == ptr) {
                 live[j].ptr = TOMBSTONE;
                 live_count--;
-                filter[filter_slot(ptr)]--;
+                filter_drop(ptr);
                 break;
             }
             j = (j + 1) & mask;
@@ -217,7 +249,7 @@ static void live_clear(void)
     for (size_t i = 0; i < live_cap; i++) {
         void *ptr = live[i].ptr;
         if (ptr != NULL && ptr != TOMBSTONE)
-            filter[filter_slot(ptr)] = 0;
+            filter_reset(ptr);
     }
     free(live);
     live = NULL;
@@ -426,7 +458,7 @@ static void take_sample(void *ptr, size_t size)
 
 static inline void forget(void *ptr)
 {
-    if (ptr != NULL && filter[filter_slot(ptr)])
+    if (ptr != NULL && filter_hit(ptr))
         live_remove(ptr);
 }
 
@@ -790,7 +822,7 @@ static PyObject *sampler_overhead(PyObject *module, PyObject *unused)
     size_t count = live_count;
     pthread_mutex_unlock(&live_lock);
     if (installed)
-        bytes += sizeof(filter);
+        bytes += sizeof(filter_bits) + sizeof(filter_counts);
     return Py_BuildValue("{s:n,s:n,s:I}", "bytes", (Py_ssize_t)bytes, "live_samples",
                          (Py_ssize_t)count, "stacks", n_stacks);
 }
