@@ -250,6 +250,11 @@ _DETECTOR_KEYS: dict[str, Callable[[object], float]] = {
     "envelope_window": _duration,
     "min_leak_window": _duration,
     "min_envelope_points": _integer,
+    "young_age": _duration,
+    "young_wait": _duration,
+    "live_keep": _number,
+    "fast_rate": _rate,
+    "cost_horizon": _duration,
 }
 
 

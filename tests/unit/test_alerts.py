@@ -18,6 +18,8 @@ FAST = DetectorConfig(
     envelope_window=2.0,
     min_leak_window=20.0,
     persistence=2,
+    young_age=0.0,  # no warm-up prior and no fast rule: the trend rule alone, compressed
+    fast_rate=0.0,
 )
 
 
@@ -76,7 +78,7 @@ def test_a_leak_that_stops_is_withdrawn() -> None:
         alerts.process(tick)
     states = [a.data["state"] for a in seen if a.kind == "leak"]
     assert states == ["raised", "cleared"]
-    cleared = next(a for a in seen if a.data.get("state") == "cleared")
+    cleared = next(a for a in seen if a.kind == "leak" and a.data.get("state") == "cleared")
     assert cleared.data["finding"]["verdict"] != "leak"
     assert "withdrawn" in cleared.text
 

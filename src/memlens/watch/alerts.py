@@ -30,8 +30,9 @@ from typing import Any
 
 from memlens.analysis.explain import explain
 from memlens.analysis.leakmodel import LeakFinding
-from memlens.analysis.leaks import OnlineDetector
+from memlens.analysis.leaks import GROWING, LEAK, RAISED, LevelEvent, OnlineDetector
 from memlens.analysis.leaktext import headline, rate_text
+from memlens.analysis.live import Level
 from memlens.config import Settings, limit_for
 from memlens.model import Alert, Target, Tick
 from memlens.probes.limits import memory_limit
@@ -196,23 +197,29 @@ class AlertEngine:
         except Exception:  # a limit is a nicety: judge without it
             log.debug("no memory limit for %s", target.key, exc_info=True)
         limit = limit_for(self.settings.thresholds.max_rss, limit)
-        detector = OnlineDetector(limit=limit, config=self.settings.detector)
+        detector = OnlineDetector(
+            limit=limit, config=self.settings.detector, start=target.start_time or None
+        )
         # Stagger first evaluations across one period so targets found together do not
-        # all cost their milliseconds in one round.
+        # all cost their milliseconds in one round. The first comes after one period:
+        # a short run has its statement and a fast leak its alarm long before the
+        # detector's `min_duration` (analysis/live.py).
         offset = (zlib.crc32(target.key.encode()) % 1000) / 1000.0 * self.settings.every
-        first = now + self.settings.detector.min_duration + offset
+        first = now + self.settings.every + offset
         self._watched[target.key] = _Watched(target, detector, due=first)
 
     def _evaluate(self, watched: _Watched, now: float) -> Iterable[Alert]:
         detector = watched.detector
-        was_alerting = detector.alerting
-        finding = detector.evaluate(now)
+        events = detector.step(now)
         self.evaluations += 1
         target = watched.target
-        if finding is not None:
-            yield self._leak(target, now, "raised", finding)
-        elif was_alerting and not detector.alerting and detector.last is not None:
-            yield self._leak(target, now, "cleared", detector.last)
+        for event in events:
+            if event.kind == LEAK:
+                alert = self._leak(target, now, event.state, event.status.finding)
+                alert.data["rule"] = event.status.rule
+                yield alert
+            else:
+                yield self._growing(target, now, event)
         yield from self._rate_threshold(watched, now, detector)
 
     def _leak(self, target: Target, now: float, state: str, finding: LeakFinding) -> Alert:
@@ -224,7 +231,7 @@ class AlertEngine:
             "name": target.name,
             "pid": target.pid,
         }
-        if state == "raised":
+        if state == RAISED:
             data["text"] = f"{who}: {headline(finding)}"
             watched = self._watched.get(target.key)
             if watched is not None and len(watched.heap) >= 2:
@@ -234,7 +241,25 @@ class AlertEngine:
                     data["analysis"] = advice[0].seen
         else:
             data["text"] = f"{who}: leak alert withdrawn: {headline(finding)}"
-        return Alert("leak", now, target.key, data)
+        return Alert(LEAK, now, target.key, data)
+
+    def _growing(self, target: Target, now: float, event: LevelEvent) -> Alert:
+        """The calm level: a floor that rises, with its rate and where it leads; not an
+        alarm (docs/leak-detection.md, "Live levels")."""
+        who = f"{target.name} (PID {target.pid})"
+        status = event.status
+        rate = status.finding.rate if status.level is not Level.QUIET else None
+        text = status.text if event.state == RAISED else "no longer growing"
+        data: dict[str, Any] = {
+            "state": event.state,
+            "rule": status.rule,
+            "rate": rate,
+            "finding": status.finding.to_dict(),
+            "name": target.name,
+            "pid": target.pid,
+            "text": f"{who}: {text}",
+        }
+        return Alert(GROWING, now, target.key, data)
 
     def _rss_threshold(self, watched: _Watched, now: float, rss: int) -> Iterable[Alert]:
         limit = self.settings.thresholds.max_rss
@@ -387,7 +412,7 @@ def console_sink(write: Callable[[str], object]) -> Sink:
 
     def sink(alert: Alert) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(alert.t))
-        what = alert.kind if alert.data.get("state") != "cleared" else "leak cleared"
+        what = alert.kind if alert.data.get("state") != "cleared" else f"{alert.kind} cleared"
         write(f"memlens: {stamp} {what}: {alert.text}")
 
     return sink
