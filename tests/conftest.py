@@ -11,8 +11,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from hypothesis import settings
+
 from browser import CHROMIUM, CHROMIUM_ARGS, MISSING, chromium_missing
 from helpers import Allocator, MemlensServer
+
+# Property tests explore the same examples on every run (a failure found while writing
+# code is kept as an example in its test), and no example is failed for being slow on
+# a loaded machine: timings are not what these tests judge.
+settings.register_profile("memlens", derandomize=True, deadline=None)
+settings.load_profile("memlens")
 
 
 @pytest.fixture(autouse=True)

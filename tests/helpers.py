@@ -220,6 +220,32 @@ def python_child(source: str) -> Iterator[subprocess.Popen[str]]:
         proc.stdout.close()
 
 
+@contextlib.contextmanager
+def profiled_child(source: str) -> Iterator[subprocess.Popen[str]]:
+    """`python_child`, started with the Python agent and the heap profiler on as `memlens
+    run --profile` starts them (MEMLENS_AGENT=1, MEMLENS_HEAP=1); yielded once its agent
+    has registered."""
+    from memlens.agent import find_agent
+    from memlens.agent.launch import autostart_env
+
+    env = {**autostart_env(), "MEMLENS_HEAP": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", source], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while find_agent(proc.pid) is None:  # it registers once it listens
+            assert time.monotonic() < deadline, "the child's agent did not register"
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def agent_tracing(pid: int) -> bool:
     """Whether the agent of process `pid` traces with tracemalloc, asked over its socket."""
     from memlens.agent import find_agent

@@ -14,6 +14,7 @@ line win over the file. Sizes, rates and durations are written as people write t
 
     [leaks]
     every = "60s"                # live: seconds between evaluations of one target
+    stacks_every = "30s"         # live: between two heap profiles kept for an alert
     persistence = 3              # LEAK evaluations in a row before an alert
     min_duration = "5m"
     window = "4h"
@@ -46,6 +47,9 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_NAME = "memlens.toml"
 DEFAULT_EVERY = 60.0  # s between live evaluations of one target (bench/bench_leaks.py uses it)
+# s between two in-use heap profiles a live watch keeps of a process that runs the heap
+# profiler, for the stacks a leak alert names (memlens.watch.heap_history)
+DEFAULT_STACKS_EVERY = 30.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Settings:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     every: float = DEFAULT_EVERY
     source: Path | None = None
+    stacks_every: float = DEFAULT_STACKS_EVERY
 
 
 def find_config(start: Path) -> Path | None:
@@ -112,7 +117,16 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
     thresholds = _thresholds(data.get("thresholds", {}), where)
     leaks = _table(data.get("leaks", {}), where, "leaks")
     every, detector = _detector(leaks, where)
-    return Settings(thresholds=thresholds, detector=detector, every=every, source=source)
+    stacks_every = _Getter(leaks, where, "leaks")("stacks_every", _duration)
+    if stacks_every is not None and stacks_every < 1.0:
+        raise UsageError(f"{where}: leaks.stacks_every must be at least 1s")
+    return Settings(
+        thresholds=thresholds,
+        detector=detector,
+        every=every,
+        source=source,
+        stacks_every=DEFAULT_STACKS_EVERY if stacks_every is None else stacks_every,
+    )
 
 
 # -- the tables ---------------------------------------------------------------------
@@ -144,7 +158,7 @@ _SEVERITY_NAMES = {s.value: s for s in Severity if s is not Severity.NONE}
 
 
 def _detector(leaks: Mapping[str, Any], where: str) -> tuple[float, DetectorConfig]:
-    _only(leaks, {"every", "severity", *_DETECTOR_KEYS}, where, "leaks")
+    _only(leaks, {"every", "stacks_every", "severity", *_DETECTOR_KEYS}, where, "leaks")
     get = _Getter(leaks, where, "leaks")
     every = get("every", _duration)
     if every is not None and every <= 0:

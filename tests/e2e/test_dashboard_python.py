@@ -111,9 +111,13 @@ def test_the_python_panel_traces_the_heap_and_finds_the_leaking_line(
             """tr => ({
                 site: tr.cells[0].textContent, title: tr.cells[0].title,
                 growth: tr.cells[2].textContent, sign: tr.cells[2].dataset.sign,
+                stacks: tr.dataset.stacks, opener: tr.querySelector('.py-tb-toggle') !== null,
             })""",
         )
-        assert row["site"] == f"<string>:{LEAK_LINE}"
+        # traced with 10 frames: the site comes with its traceback, behind a button
+        assert row["stacks"] == "traceback"
+        assert row["opener"]
+        assert row["site"] == f"\u25b8<string>:{LEAK_LINE}"
         assert row["title"] == f"<string>:{LEAK_LINE}"
         assert row["growth"].startswith("+")
         assert row["sign"] == "up"

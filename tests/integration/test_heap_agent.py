@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from helpers import python_child, run_memlens
 from memlens.agent import find_agent
 from memlens.agent.client import AgentClient
-from memlens.errors import AgentRequestFailed
+from memlens.errors import AgentBusy, AgentRequestFailed
 
 APP = """
 import sys
@@ -203,3 +204,30 @@ def test_a_program_that_traces_itself_keeps_its_tracemalloc(runtime: Path) -> No
             os.environ.pop("MEMLENS_HEAP_FALLBACK", None)
         else:
             os.environ["MEMLENS_HEAP_FALLBACK"] = env_backup
+
+
+def patient_top(client: AgentClient) -> dict:
+    """`top`, waiting out the agent's rest after the previous costly request."""
+    for _ in range(20):
+        try:
+            return client.top(by="traceback", limit=5)
+        except AgentBusy as busy:
+            time.sleep(busy.retry_after_s + 0.05)
+    raise AssertionError("the agent stayed busy")
+
+
+def test_tracemalloc_above_the_sampler_still_answers_top(app) -> None:
+    # tracemalloc calls down into RAW while it holds its tables' lock, and announces each
+    # new object to itself under that lock: a stack captured there would wait for ever.
+    proc, client = app
+    client.heap_start(interval_bytes=4096)  # a sample every few KiB: RAW ones too
+    client.tracemalloc_start(frames=5)
+    for _ in range(3):
+        grow(proc, 50)
+        top = patient_top(client)
+        assert top["total_bytes"] > 0
+        assert client.heap_profile()["samples"] > 0
+    with pytest.raises(AgentRequestFailed, match="another allocator hook"):
+        client.heap_stop()  # tracemalloc's hooks sit above it
+    client.tracemalloc_stop()
+    assert client.heap_stop()["running"] is False

@@ -487,12 +487,27 @@ static inline int raw_may_sample(void)
     return !in_alloc && PyGILState_Check();
 }
 
+static int ours(PyMemAllocatorDomain domain, hook_ctx *hook);
+
+/* A RAW sample is taken only while memlens's hook is the top of the RAW chain. A tool
+   hooked above it may hold a lock of its own while it calls down into RAW (tracemalloc
+   does, copying its tables for a snapshot), and the frame objects a capture makes are
+   announced to that same tool (tracemalloc's new-reference hook), which would wait on
+   that lock for ever. Checked only when the countdown runs out. */
+static void take_raw_sample(void *ptr, size_t size)
+{
+    if (ours(PYMEM_DOMAIN_RAW, &ctx_raw))
+        take_sample(ptr, size);
+    else
+        countdown = draw_interval();
+}
+
 static void *raw_malloc(void *ctx, size_t size)
 {
     hook_ctx *hook = ctx;
     void *ptr = hook->orig.malloc(hook->orig.ctx, size);
     if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
-        take_sample(ptr, size);
+        take_raw_sample(ptr, size);
     return ptr;
 }
 
@@ -502,7 +517,7 @@ static void *raw_calloc(void *ctx, size_t nelem, size_t elsize)
     void *ptr = hook->orig.calloc(hook->orig.ctx, nelem, elsize);
     size_t size = nelem * elsize;
     if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
-        take_sample(ptr, size);
+        take_raw_sample(ptr, size);
     return ptr;
 }
 
@@ -512,7 +527,7 @@ static void *raw_realloc(void *ctx, void *old, size_t size)
     forget(old);
     void *ptr = hook->orig.realloc(hook->orig.ctx, old, size);
     if (ptr != NULL && raw_may_sample() && (countdown -= (Py_ssize_t)size) <= 0)
-        take_sample(ptr, size);
+        take_raw_sample(ptr, size);
     return ptr;
 }
 

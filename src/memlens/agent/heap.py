@@ -168,6 +168,12 @@ class HeapProfiler:
         self.marks: dict[str, _Mark] = {}
         self.fallback_reason: str | None = None
         self._pid = posix.getpid()
+        if hasattr(posix, "register_at_fork"):
+            # A fork while a viewer's request held the lock must not leave it held.
+            posix.register_at_fork(after_in_child=self._new_lock)
+
+    def _new_lock(self) -> None:
+        self.lock = _thread.allocate_lock()
 
     def start(
         self, interval: int = DEFAULT_INTERVAL, frames: int = MAX_FRAMES, seed: int = 0

@@ -4,6 +4,7 @@ settings come from, the thresholds on the command line, and the engine they conf
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -75,12 +76,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     if thresholds.max_gc_growth is not None and thresholds.max_gc_growth <= 0:
         raise UsageError("--max-gc-growth must be positive")
-    return Settings(
-        thresholds=thresholds,
-        detector=settings.detector,
-        every=settings.every,
-        source=settings.source,
-    )
+    return dataclasses.replace(settings, thresholds=thresholds)
 
 
 def alert_engine(args: argparse.Namespace, sinks: Sequence[Sink] = ()) -> AlertEngine | None:

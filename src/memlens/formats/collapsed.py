@@ -134,7 +134,8 @@ def short_files(files: Iterable[str]) -> dict[str, str]:
         while common < shortest and all(p[common] == parts[0][common] for p in parts):
             common += 1
         for file, split in zip(local, parts, strict=True):
-            short[file] = "/".join(split[common:])
+            # A path that is all directory ("/") would shorten to nothing: it stays whole.
+            short[file] = "/".join(split[common:]) or file
     seen: dict[str, int] = {}
     for name in short.values():
         seen[name] = seen.get(name, 0) + 1

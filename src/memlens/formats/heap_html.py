@@ -11,6 +11,7 @@ values before it goes into the page's JSON block, and every name in the markup i
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -25,6 +26,7 @@ MAX_FRAMES = 128
 MAX_TEXT = 4096
 TABLE_STACKS = 50  # rows of the top-stacks table; the graph has every stack
 NO_FRAME = "[no Python frame]"
+_PATH_SEP = re.compile(r"[/\\]")
 KINDS = ("inuse", "allocated", "growth")
 FIGURES = ("inuse_bytes", "inuse_count", "alloc_bytes", "alloc_count")
 
@@ -223,7 +225,20 @@ def _figures(p: dict[str, Any]) -> str:
 
 def _frame_html(frame: dict[str, Any]) -> str:
     where = f"{frame['file']}:{frame['line']}" if frame["file"] else ""
-    return f'{escape(frame["function"] or "?")} <span class="where">{escape(where)}</span>'
+    named = frame["function"] not in ("", "?")  # tracemalloc names no function
+    name = f"{escape(frame['function'])} " if named else ""
+    return f'{name}<span class="where">{escape(where)}</span>'
+
+
+def _graph_name(frame: dict[str, Any]) -> str:
+    """The frame's name as the graph labels it (flametree.js): the function, or without
+    one ("?" from tracemalloc) the file's last part and the line."""
+    if frame["function"] not in ("", "?"):
+        return str(frame["function"])
+    if frame["file"]:
+        base = _PATH_SEP.split(frame["file"])[-1]
+        return f"{base}:{frame['line']}"
+    return "?"
 
 
 def _stacks_table(p: dict[str, Any]) -> str:
@@ -244,7 +259,7 @@ def _stacks_table(p: dict[str, Any]) -> str:
         chain = "".join(f"<li>{_frame_html(f)}</li>" for f in frames)
         summary = f"<summary>{len(frames)} frames, root first</summary>"
         details = f"<details>{summary}<ol>{chain}</ol></details>" if frames else ""
-        find = escape(str(last["function"] or "?"))
+        find = escape(_graph_name(last))
         rows.append(
             f'<tr data-rank="{rank}"><td class=num>{rank}</td>'
             f'<td class=num data-bytes="{stack[key]:.0f}">{_signed(stack[key], growth)}</td>'

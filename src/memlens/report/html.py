@@ -16,11 +16,13 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.analysis.explain import Recommendation
+from memlens.analysis.leakstacks import callers_text, frame_text
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.formats.html import BUCKETS, bytes_attr, color
 from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
 from memlens.report.markdown import (
+    CALLERS_WIDTH,
     GAUGE_STATS,
     LEAK_SOURCES,
     METRICS,
@@ -29,12 +31,13 @@ from memlens.report.markdown import (
     count_text,
     counted,
     period_text,
+    stacks_heading,
     totals_text,
     trend_text,
     value_text,
     violation_end,
 )
-from memlens.report.model import Report, SystemMemory, TargetReport, Violation
+from memlens.report.model import GrownStack, Leak, Report, SystemMemory, TargetReport, Violation
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -260,7 +263,34 @@ def _leaks(report: Report) -> str:
         for leak in leaks.items
     )
     head = _head(("target", "severity", "since", "alerted", "until", "rate", "leaked"))
-    return f'{text}<table id="leak-table">{head}<tbody>{rows}</tbody></table>'
+    stacks = "".join(_stacks(leak) for leak in leaks.items if leak.stacks)
+    return f'{text}<table id="leak-table">{head}<tbody>{rows}</tbody></table>{stacks}'
+
+
+def _stacks(leak: Leak) -> str:
+    """The stacks a leak's alert named; every frame is the profiled process's own text."""
+    rows = "".join(
+        f"<tr><td class=num>+{human_bytes(s.growth)}</td>"
+        f"<td class=num>{human_bytes(s.inuse)}</td>"
+        f'<td class="stack-top" title="{escape(_full_stack(s), quote=True)}">'
+        f"{escape(frame_text(*s.top) if s.top is not None else frame_text(None, None, None))}"
+        f"</td><td>{escape(callers_text(s.frames, s.depth, CALLERS_WIDTH) or '–')}</td></tr>"
+        for s in leak.stacks
+    )
+    head = (
+        "<thead><tr><th class=num>grew</th><th class=num>in use</th><th>allocated in</th>"
+        "<th>called from</th></tr></thead>"
+    )
+    key = escape(leak.target_key or "", quote=True)
+    return (
+        f'<p class="stacks-note">{escape(stacks_heading(leak))}:</p>'
+        f'<table class="leak-stacks" data-key="{key}">{head}<tbody>{rows}</tbody></table>'
+    )
+
+
+def _full_stack(stack: GrownStack) -> str:
+    """Every frame kept, the allocating one first: the cell's tooltip."""
+    return "\n".join(f"{f} {p}:{n}" for f, p, n in reversed(stack.frames))
 
 
 def _violation_table(items: Sequence[Violation], ident: str) -> str:

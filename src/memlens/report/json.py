@@ -18,6 +18,7 @@ from memlens.report.model import (
     Exit,
     Figures,
     Gauge,
+    GrownStack,
     Leak,
     Mark,
     Report,
@@ -153,6 +154,21 @@ def _leak(leak: Leak) -> dict[str, Any]:
         "rate": _num(leak.rate),
         "growth": _num(leak.growth),
         "text": leak.text,
+        "stacks": [_stack(s) for s in leak.stacks],
+        "stacks_window": None if leak.stacks_window is None else list(leak.stacks_window),
+    }
+
+
+def _stack(stack: GrownStack) -> dict[str, Any]:
+    top = stack.top
+    return {
+        "function": None if top is None else top[0],
+        "file": None if top is None else top[1],
+        "line": None if top is None else top[2],
+        "frames": [{"function": f, "file": p, "line": n} for f, p, n in stack.frames],
+        "depth": stack.depth,
+        "growth_bytes": _num(stack.growth),
+        "inuse_bytes": _num(stack.inuse),
     }
 
 

@@ -10,8 +10,12 @@ from typing import Any
 
 from memlens.analysis.leakmodel import Severity
 from memlens.analysis.leaktext import headline
-from memlens.report.model import EventRow, Leak, Leaks, Period, TargetReport
+from memlens.report.model import EventRow, GrownStack, Leak, Leaks, Period, TargetReport
 from memlens.report.period import number
+
+MAX_STACKS = 32  # stacks read from one alert (memlens names at most 8)
+MAX_FRAMES = 128  # frames read of one stack
+MAX_TEXT = 4096  # characters read of a function's name or a path
 
 
 @dataclass
@@ -25,6 +29,8 @@ class _Episode:
     rate: float | None = None
     growth: float | None = None
     text: str = ""
+    stacks: tuple[GrownStack, ...] = ()
+    stacks_window: tuple[float, float] | None = None
 
 
 def leak_events(events: Sequence[EventRow], names: Mapping[str, str], period: Period) -> Leaks:
@@ -54,6 +60,9 @@ def leak_events(events: Sequence[EventRow], names: Mapping[str, str], period: Pe
             if growth is not None and (ep.growth is None or growth > ep.growth):
                 ep.growth = growth
             ep.text = str(e.data.get("text", ""))
+            window, stacks = alert_stacks(e.data.get("heap_growth"))
+            if stacks:
+                ep.stacks, ep.stacks_window = stacks, window
         elif state == "cleared" and e.target_key in open_:
             ep = open_.pop(e.target_key)
             ep.end = e.t
@@ -68,10 +77,62 @@ def leak_events(events: Sequence[EventRow], names: Mapping[str, str], period: Pe
             continue
         items.append(
             Leak(
-                ep.key, ep.name, start, ep.end, ep.alerted, ep.severity, ep.rate, ep.growth, ep.text
+                ep.key,
+                ep.name,
+                start,
+                ep.end,
+                ep.alerted,
+                ep.severity,
+                ep.rate,
+                ep.growth,
+                ep.text,
+                ep.stacks,
+                ep.stacks_window,
             )
         )
     return Leaks("events", tuple(items))
+
+
+def alert_stacks(raw: object) -> tuple[tuple[float, float] | None, tuple[GrownStack, ...]]:
+    """The stacks of an alert's `heap_growth` field, read as a stored file's data: what
+    is not of the documented shape is left out, and every list and text is bounded."""
+    if not isinstance(raw, Mapping):
+        return None, ()
+    a, b = number(raw.get("from")), number(raw.get("to"))
+    window = (a, b) if a is not None and b is not None else None
+    entries = raw.get("stacks")
+    if not isinstance(entries, list):
+        return window, ()
+    out = []
+    for entry in entries[:MAX_STACKS]:
+        if not isinstance(entry, Mapping):
+            continue
+        growth = number(entry.get("growth_bytes"))
+        if growth is None:
+            continue
+        frames = entry.get("frames")
+        kept = tuple(_frame(f) for f in (frames if isinstance(frames, list) else [])[-MAX_FRAMES:])
+        depth = entry.get("depth")
+        out.append(
+            GrownStack(
+                frames=tuple(f for f in kept if f is not None),
+                depth=depth if isinstance(depth, int) and not isinstance(depth, bool) else 0,
+                growth=growth,
+                inuse=number(entry.get("inuse_bytes")) or 0.0,
+            )
+        )
+    return window, tuple(out)
+
+
+def _frame(raw: object) -> tuple[str, str, int] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    line = raw.get("line")
+    return (
+        str(raw.get("function") or "?")[:MAX_TEXT],
+        str(raw.get("file") or "?")[:MAX_TEXT],
+        line if isinstance(line, int) and not isinstance(line, bool) else 0,
+    )
 
 
 def detected(targets: Sequence[TargetReport]) -> Iterable[Leak]:

@@ -11,10 +11,12 @@ import re
 from collections.abc import Iterable, Sequence
 
 from memlens.analysis.explain import Change
+from memlens.analysis.leakstacks import callers_text, frame_text
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
 from memlens.outside.visible import visible, visible_md
 from memlens.report.model import (
     Gauge,
+    Leak,
     Period,
     Report,
     SystemMemory,
@@ -248,6 +250,42 @@ def _leaks(report: Report) -> Iterable[str]:
             for leak in leaks.items
         ),
         right=(5, 6),
+    )
+    for leak in leaks.items:
+        if leak.stacks:
+            yield ""
+            yield from _stacks(leak)
+
+
+CALLERS_WIDTH = 60  # characters of a stack's callers in a report's table
+
+
+def stacks_heading(leak: Leak) -> str:
+    """What the table of a leak's stacks shows, in words (raw: escape where shown)."""
+    window = leak.stacks_window
+    between = (
+        f" between the heap profiles of {utc_time(window[0])} and {utc_time(window[1])}"
+        if window is not None
+        else ""
+    )
+    return f"Stacks whose heap in use grew while {leak.name} leaked{between}"
+
+
+def _stacks(leak: Leak) -> Iterable[str]:
+    yield f"{visible_md(stacks_heading(leak))}:"
+    yield ""
+    yield from _table(
+        ("grew", "in use", "allocated in", "called from"),
+        (
+            [
+                f"+{human_bytes(s.growth)}",
+                human_bytes(s.inuse),
+                frame_text(*s.top) if s.top is not None else frame_text(None, None, None),
+                callers_text(s.frames, s.depth, CALLERS_WIDTH) or "–",
+            ]
+            for s in leak.stacks
+        ),
+        right=(0, 1),
     )
 
 

@@ -122,6 +122,22 @@ class TargetReport:
 
 
 @dataclass(frozen=True)
+class GrownStack:
+    """A stack whose in-use heap bytes grew while a process leaked, from the alert's
+    `heap_growth` (docs/leak-detection.md). `frames` run root first, the allocating frame
+    last, and are the innermost of `depth`; their text is the profiled process's own."""
+
+    frames: tuple[tuple[str, str, int], ...]
+    depth: int
+    growth: float  # bytes
+    inuse: float  # bytes in use at the later profile
+
+    @property
+    def top(self) -> tuple[str, str, int] | None:
+        return self.frames[-1] if self.frames else None
+
+
+@dataclass(frozen=True)
 class Leak:
     target_key: str | None
     name: str
@@ -132,6 +148,9 @@ class Leak:
     rate: float | None  # bytes/s
     growth: float | None  # bytes
     text: str
+    # The stacks its last alert named, and the times of the two heap profiles compared.
+    stacks: tuple[GrownStack, ...] = ()
+    stacks_window: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

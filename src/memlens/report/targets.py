@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from memlens.analysis.explain import FDS_MIN, THREADS_MIN, Recommendation, explain, measure
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.analysis.leaks import detect
+from memlens.analysis.leakstacks import frame_text
 from memlens.analysis.stats import summarize
 from memlens.model import Target
 from memlens.report.model import (
@@ -20,6 +21,7 @@ from memlens.report.model import (
     TargetReport,
     label,
 )
+from memlens.units import human_bytes
 
 
 def target_report(
@@ -82,10 +84,29 @@ def target_report(
         leak_windows=tuple(_merge(windows)),
         marks=tuple(sorted(marks, key=lambda m: m.t)),
         recommendations=tuple(
-            Recommendation(r.kind, r.seen, r.advice, label(target)) for r in advice
+            Recommendation(r.kind, _with_stacks(r, target, leaks), r.advice, label(target))
+            for r in advice
         ),
         times=tuple(ts),
         rss_values=tuple(rss),
+    )
+
+
+LEAK_KINDS = frozenset({"python-objects", "native", "mixed", "leak"})
+
+
+def _with_stacks(advice: Recommendation, target: Target, leaks: Leaks) -> str:
+    """A leak's advice says where the heap grew most when its alert named the stacks."""
+    if advice.kind not in LEAK_KINDS:
+        return advice.seen
+    named = [leak for leak in leaks.items if leak.target_key == target.key and leak.stacks]
+    if not named:
+        return advice.seen
+    top = named[-1].stacks[0]
+    where = frame_text(*top.top) if top.top is not None else frame_text(None, None, None)
+    return (
+        f"{advice.seen} The heap profile saw it grow most in {where}, "
+        f"+{human_bytes(top.growth)} (the Leaks section lists the stacks)."
     )
 
 

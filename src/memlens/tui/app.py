@@ -225,6 +225,7 @@ class TopApp(App[None]):
         keys = list(live.targets)
         if self.selected not in live.targets:
             self.selected = keys[0] if keys else None
+        feed.showing = None if self.paused else self.selected
         self._verdicts.update(feed.verdicts())
         tabs = [
             Tab(
@@ -259,13 +260,22 @@ class TopApp(App[None]):
             )
         )
         wide = self.size.width >= WIDE
-        self.query_one("#details", Static).update(details_text(view, top_limit=12 if wide else 3))
+        details = self.query_one("#details", Static)
+        # Its width as laid out; before the first layout, about 46% of a wide screen.
+        width = details.content_size.width or (
+            int(self.size.width * 0.46) - 2 if wide else self.size.width
+        )
+        details.update(details_text(view, top_limit=12 if wide else 3, width=width))
+        if not details.content_size.width:
+            self._dirty = True  # once laid out, drawn again to its real width
 
     # -- keys -----------------------------------------------------------------------------
 
     def action_pause(self) -> None:
         self.paused = not self.paused
         self.paused_at = self.feed.last_time if self.paused and self.feed else None
+        if self.feed is not None and self.paused:
+            self.feed.showing = None  # a frozen pane asks the agents nothing
         self.redraw()
 
     def action_window(self) -> None:

@@ -52,6 +52,9 @@ class Feed:
             self.alerts.settings if self.alerts is not None else Settings()
         )
         self.changed: Callable[[], None] = lambda: None
+        # The target whose Python pane is on screen (None: none, or paused): its heap
+        # profiler's top stacks are asked for, and no other's.
+        self.showing: str | None = None
         self._traced_here: set[str] = set()  # tracemalloc switched on from this screen
         self._started = False
         self._stopped = False
@@ -74,7 +77,12 @@ class Feed:
         if self.session is None:
             return
         # The app sets `changed` after building the feed: read it at each update.
-        self.session.deliver(loop, watching=lambda: True, changed=self._redraw)
+        self.session.deliver(
+            loop,
+            watching=lambda: True,
+            changed=self._redraw,
+            heap_view=lambda key: key == self.showing,
+        )
         self.session.start()
 
     def _redraw(self) -> None:

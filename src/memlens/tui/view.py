@@ -47,6 +47,7 @@ class TargetView:
     top: dict[str, Any] | None
     gc: dict[str, Any] | None
     finding: LeakFinding | None
+    heap_stacks: dict[str, Any] | None = None  # the heap profiler's top stacks
 
 
 def target_view(
@@ -66,6 +67,7 @@ def target_view(
         last = {name: column[keep - 1] for name, column in series.items()}
     top = live.python.get((key, "top"))
     gc = live.python.get((key, "gc"))
+    stacks = live.python.get((key, "heap"))
     return TargetView(
         key=key,
         label=label(target),
@@ -84,6 +86,7 @@ def target_view(
         top=None if top is None else top.get("top"),
         gc=None if gc is None else gc.get("gc"),
         finding=finding,
+        heap_stacks=None if stacks is None else stacks.get("heap"),
     )
 
 

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.stats import SeriesSummary
 from memlens.outside.visible import visible
+from memlens.tui.stacks import stack_lines
 from memlens.tui.view import TargetView, interval_text, window_text
 from memlens.units import human_bytes, human_duration
 
@@ -255,9 +256,10 @@ def verdict_text(view: TargetView, *, detecting: bool, min_duration: float) -> s
     return f"verdict  {headline(view.finding)}"
 
 
-def details_text(view: TargetView, *, top_limit: int) -> str:
+def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
     """The process's threads, descriptors and CPU; with the agent, Python's heap, gc
-    and the allocation sites that grow fastest."""
+    and, where the heap profiler runs, its top stacks (memlens.tui.stacks), else the
+    allocation sites that grow fastest; no line wider than `width`."""
     last = view.last
     cpu = last.get("cpu")
     lines = [
@@ -285,7 +287,8 @@ def details_text(view: TargetView, *, top_limit: int) -> str:
         longest = float(pauses.get("max_s") or 0) * 1e3
         blocks += f" · gc pauses {pauses['count']}, max {longest:.1f} ms"
     lines.append(blocks)
-    lines.extend(_top_sites(view, top_limit))
+    stacks = stack_lines(view.heap_stacks, limit=top_limit, width=width)
+    lines.extend(stacks or _top_sites(view, top_limit))
     return "\n".join(lines)
 
 

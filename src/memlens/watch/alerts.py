@@ -31,6 +31,7 @@ from typing import Any
 from memlens.analysis.explain import explain
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.analysis.leaks import GROWING, LEAK, RAISED, LevelEvent, OnlineDetector
+from memlens.analysis.leakstacks import stack_text
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.live import Level
 from memlens.config import Settings, limit_for
@@ -50,6 +51,9 @@ QUEUE_LIMIT = 10_000  # ticks waiting for the engine before new ones are dropped
 Sink = Callable[[Alert], None]
 LimitOf = Callable[[Target], "float | None"]
 SystemMemory = Callable[[], float]
+# The stacks that grew in a target's heap over [t0, t1] (the alert's `heap_growth`), or
+# None where its profiles cannot say: memlens.watch.heap_history.HeapHistory.growth.
+StacksOf = Callable[[str, float, float], "dict[str, Any] | None"]
 
 
 def target_memory_limit(target: Target) -> float | None:
@@ -107,8 +111,12 @@ class AlertEngine:
         *,
         limit_of: LimitOf = _limit_of,
         system_memory: SystemMemory = _system_memory_percent,
+        stacks_of: StacksOf | None = None,
     ) -> None:
+        """`stacks_of` names the stacks a leak grew in, for a target whose heap is
+        profiled (the session sets it when it keeps profiles)."""
         self.settings = settings
+        self.stacks_of = stacks_of
         self.sinks = list(sinks)
         self._limit_of = limit_of
         self._system_memory = system_memory
@@ -239,6 +247,13 @@ class AlertEngine:
                 advice = explain(finding, heap=(list(times), list(heap)))
                 if advice:
                     data["analysis"] = advice[0].seen
+            growth = self._stacks(target, finding, now)
+            if growth is not None:
+                data["heap_growth"] = growth
+                top = growth["stacks"][0]
+                data["text"] += (
+                    f"; grew most in {stack_text(top)}, +{human_bytes(top['growth_bytes'])}"
+                )
         else:
             data["text"] = f"{who}: leak alert withdrawn: {headline(finding)}"
         return Alert(LEAK, now, target.key, data)
@@ -260,6 +275,19 @@ class AlertEngine:
             "text": f"{who}: {text}",
         }
         return Alert(GROWING, now, target.key, data)
+
+    def _stacks(self, target: Target, finding: LeakFinding, now: float) -> dict[str, Any] | None:
+        """The stacks that grew from the leak's onset (the samples' start when it has
+        none) to now; None when the heap is not profiled or nothing listed grew."""
+        if self.stacks_of is None:
+            return None
+        t0 = finding.onset if finding.onset is not None else finding.start
+        try:
+            growth = self.stacks_of(target.key, now if t0 is None else t0, now)
+        except Exception:  # the stacks are a nicety: the alert goes out without them
+            log.exception("alert engine: the heap profiles of %s could not be compared", target.key)
+            return None
+        return growth if growth is not None and growth.get("stacks") else None
 
     def _rss_threshold(self, watched: _Watched, now: float, rss: int) -> Iterable[Alert]:
         limit = self.settings.thresholds.max_rss

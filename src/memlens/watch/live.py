@@ -79,9 +79,10 @@ class LiveView:
         self.hub.publish(dumps(message))
 
     def post_python(self, message: dict[str, Any]) -> None:
-        """An answer of a Python agent (top sites, gc pauses) for open tabs; the latest of
-        each kind per target is kept for tabs that open later (on the loop's thread)."""
-        for part in ("top", "gc"):
+        """An answer of a Python agent (top sites, gc pauses, the heap profiler's top
+        stacks) for open tabs; the latest of each kind per target is kept for tabs that
+        open later (on the loop's thread)."""
+        for part in ("top", "gc", "heap"):
             if part in message:
                 self.python[(str(message["key"]), part)] = message
         self.hub.publish(dumps(message))

@@ -1,10 +1,18 @@
 """What a page shows of a Python process beyond its samples: the allocation sites that
-grow and the garbage collector's pauses, asked of its agent only while a page is open.
+grow and the garbage collector's pauses, asked of its agent only while a page is open;
+and, for a process that runs the heap profiler, its in-use profile.
 
 Stats ride on every sample (memlens.watch.agent_links); these requests cost the target more (a
 tracemalloc snapshot can take seconds), so they run on a thread of their own, far less
 often (`top_every`, `pauses_every`), one agent at a time, and not at all while nobody
 watches. Each answer becomes one message for the page (docs/protocol.md, "python").
+
+The heap profile is asked for two reasons. While a watch judges leaks (`heap` is the
+session's `HeapHistory`), one compact profile every `heap_every` seconds is kept, watched
+or not, so that a leak alert can name the stacks that grew (docs/leak-detection.md).
+While `memlens top` shows a process's Python pane (`heap_view(key)`), its top stacks are
+published every `top_every` seconds, with their growth since the pane first showed it.
+One answer serves both when both are due.
 """
 
 from __future__ import annotations
@@ -16,16 +24,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memlens.errors import AgentBusy, AgentMisbehaved, MemlensError
+from memlens.errors import AgentBusy, AgentMisbehaved, BadHeapProfile, MemlensError
+from memlens.probes.python import PythonProbe
 from memlens.watch.agent_links import AgentLinks
+from memlens.watch.heap_history import HeapHistory
+from memlens.watch.heap_points import STACKS_KEPT, VIEW_STACKS, HeapPoint, compact, top_stacks
 
 log = logging.getLogger(__name__)
 
 TOP_EVERY = 10.0  # s between two looks at the top allocation sites of one agent
 PAUSES_EVERY = 5.0  # s between two collections of gc pause times
 TOP_LIMIT = 15
+HEAP_EVERY = 30.0  # s between two in-use profiles kept for the leak alerts
 
 Publish = Callable[[dict[str, Any]], None]
+Wanted = Callable[[str], bool]
 
 
 class PythonPoller:
@@ -38,6 +51,9 @@ class PythonPoller:
         top_every: float = TOP_EVERY,
         pauses_every: float = PAUSES_EVERY,
         limit: int = TOP_LIMIT,
+        heap: HeapHistory | None = None,
+        heap_every: float = HEAP_EVERY,
+        heap_view: Wanted | None = None,
     ) -> None:
         self.agents = agents
         self.publish = publish
@@ -45,7 +61,11 @@ class PythonPoller:
         self.top_every = top_every
         self.pauses_every = pauses_every
         self.limit = limit
+        self.heap = heap
+        self.heap_every = heap_every
+        self.heap_view = heap_view
         self._next: dict[tuple[str, str], float] = {}
+        self._view_base: dict[str, HeapPoint] = {}  # the first profile each pane showed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.requests = 0
@@ -71,34 +91,83 @@ class PythonPoller:
     def poll_once(self, now: float) -> int:
         """One pass: every request that is due, for every linked agent; returns how
         many were made. Public for tests."""
-        if not self.watching():
-            return 0
+        watching = self.watching()
         made = 0
         for key, probe in self.agents.probes().items():
-            if probe.tracing and self._due(key, "top", now):
-                made += self._ask(key, "top", functools.partial(probe.top, self.limit), now)
-            if self._due(key, "gc", now):
+            if watching and probe.tracing and self._due(key, "top", now):
+                # With more than one frame traced, each site comes with its traceback
+                # (and a line reached by two call paths is two sites).
+                by = "traceback" if probe.frames > 1 else "lineno"
+                ask = functools.partial(probe.top, self.limit, by)
+                made += self._ask(key, "top", ask, now)
+            if watching and self._due(key, "gc", now):
                 made += self._ask(key, "gc", probe.gc_pauses, now)
+            if (probe.heap_status or {}).get("running"):
+                made += self._heap(key, probe, now)
         return made
+
+    def _heap(self, key: str, probe: PythonProbe, now: float) -> int:
+        """The in-use profile, when the history or the pane wants one."""
+        keep = self.heap is not None and self._due(key, "heap", now)
+        view = self.heap_view is not None and self.heap_view(key) and self._due(key, "view", now)
+        if not (keep or view):
+            return 0
+        request = functools.partial(probe.heap, "profile", kind="inuse", limit=STACKS_KEPT)
+        what = "heap" if keep else "view"
+        answer = self._request(key, what, request, now)
+        if keep and view:  # asked once for both: both wait as long
+            self._next[(key, "view")] = self._next.get((key, "heap"), now)
+        if answer is None:
+            return 0
+        received = time.time()
+        if keep:
+            self._next[(key, "heap")] = now + self.heap_every
+        try:
+            point = compact(answer, received)
+        except BadHeapProfile as e:  # checked by the client, but not as a whole profile
+            log.info("the heap profile of %s cannot be used: %s", key, e)
+            return 0
+        if keep:
+            assert self.heap is not None
+            self.heap.add_point(key, point)
+        if view:
+            self._next[(key, "view")] = now + self.top_every
+            base = self._view_base.get(key)
+            if base is None or base.start != point.start:  # first shown, or restarted
+                base = self._view_base[key] = point
+            stacks = top_stacks(base, point, limit=VIEW_STACKS)
+            self.publish({"type": "python", "key": key, "t": received, "heap": stacks})
+        self.requests += 1
+        return 1
 
     def _due(self, key: str, what: str, now: float) -> bool:
         return now >= self._next.get((key, what), float("-inf"))
 
     def _ask(self, key: str, what: str, request: Callable[[], dict[str, Any]], now: float) -> int:
-        every = self.top_every if what == "top" else self.pauses_every
-        try:
-            answer = request()
-        except AgentBusy as e:  # the agent rests after a costly request: come back later
-            self._next[(key, what)] = now + max(e.retry_after_s, 1.0)
+        answer = self._request(key, what, request, now)
+        if answer is None:
             return 0
-        except AgentMisbehaved as e:  # what it answered is not to be shown: no more asking
-            self.agents.misbehaved(key, e)
-            return 0
-        except MemlensError as e:
-            log.info("the agent of %s did not answer %s: %s", key, what, e)
-            self._next[(key, what)] = now + every
-            return 0
-        self._next[(key, what)] = now + every
+        self._next[(key, what)] = now + self._every(what)
         self.requests += 1
         self.publish({"type": "python", "key": key, "t": time.time(), what: answer})
         return 1
+
+    def _request(
+        self, key: str, what: str, request: Callable[[], dict[str, Any]], now: float
+    ) -> dict[str, Any] | None:
+        """The agent's answer; None when it gave none (and when to ask again is set)."""
+        try:
+            return request()
+        except AgentBusy as e:  # the agent rests after a costly request: come back later
+            self._next[(key, what)] = now + max(e.retry_after_s, 1.0)
+        except AgentMisbehaved as e:  # what it answered is not to be shown: no more asking
+            self.agents.misbehaved(key, e)
+        except MemlensError as e:
+            log.info("the agent of %s did not answer %s: %s", key, what, e)
+            self._next[(key, what)] = now + self._every(what)
+        return None
+
+    def _every(self, what: str) -> float:
+        return {"top": self.top_every, "view": self.top_every, "heap": self.heap_every}.get(
+            what, self.pauses_every
+        )

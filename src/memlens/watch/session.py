@@ -34,6 +34,7 @@ from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Alert, Tick
 from memlens.probes import ProcessProbe
 from memlens.watch.alerts import AlertEngine
+from memlens.watch.heap_history import HeapHistory
 from memlens.watch.live import LiveView
 from memlens.watch.python_poll import PythonPoller
 from memlens.watch.recorder import Recorder
@@ -87,13 +88,28 @@ class Session:
                 alerts.sinks.append(recorder.on_alert)
             if self.metrics is not None:
                 alerts.sinks.append(self.metrics.on_alert)
+        # The heap profiles a leak alert names its stacks from, of the processes that run
+        # the heap profiler: asked for on the poller's thread, never on the sampler's.
+        self.heap: HeapHistory | None = None
+        self._poller: PythonPoller | None = None
+        if alerts is not None and self.sampler.agents.enabled:
+            self.heap = HeapHistory()
+            if alerts.stacks_of is None:
+                alerts.stacks_of = self.heap.growth
+            chain.append(self.heap.on_tick)
+            self._poller = PythonPoller(
+                self.sampler.agents,
+                self._publish_python,
+                watching=lambda: False,
+                heap=self.heap,
+                heap_every=alerts.settings.stacks_every,
+            )
         chain.extend(consumers)
         self._consumers = chain
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
         self._delivered_to: asyncio.AbstractEventLoop | None = None
         self._changed: Callable[[], None] = lambda: None
-        self._poller: PythonPoller | None = None
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -120,11 +136,13 @@ class Session:
         *,
         watching: Callable[[], bool] | None = None,
         changed: Callable[[], None] | None = None,
+        heap_view: Callable[[str], bool] | None = None,
     ) -> None:
         """From `start()` on, ticks, alerts and the agents' answers reach the live view
         on `loop`'s thread; `changed` runs there after each (a screen redraws).
         `watching` says whether anyone looks at the Python extras (default: the hub has
-        subscribers), so agents are asked only while someone does."""
+        subscribers), so agents are asked only while someone does; `heap_view(key)`
+        whether a face shows that target's top heap stacks (`memlens top`'s pane)."""
         live = self.live
         if live is None:
             raise ValueError("a session without a live view has nothing to deliver to")
@@ -133,11 +151,11 @@ class Session:
             self._changed = changed
         if self.alerts is not None:
             self.alerts.sinks.append(lambda alert: self._post(self._alert_to_live, alert))
-        self._poller = PythonPoller(
-            self.sampler.agents,
-            lambda message: self._post(self._python_to_live, message),
-            watching=watching or (lambda: len(live.hub) > 0),
-        )
+        looking = watching or (lambda: len(live.hub) > 0)
+        if self._poller is None:
+            self._poller = PythonPoller(self.sampler.agents, self._publish_python, looking)
+        self._poller.watching = looking
+        self._poller.heap_view = heap_view
 
     # -- running ----------------------------------------------------------------------
 
@@ -211,6 +229,10 @@ class Session:
             consume(tick)
         if self.live is not None:
             self._post(self._tick_to_live, tick)
+
+    def _publish_python(self, message: dict[str, Any]) -> None:
+        """An agent's answer, for the live view once a loop is attached (else dropped)."""
+        self._post(self._python_to_live, message)
 
     def _post(self, what: Callable[[Any], None], arg: Any) -> None:
         loop = self._loop

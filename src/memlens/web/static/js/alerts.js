@@ -3,6 +3,7 @@
 // the chart. Every alert is kept once, however many backfills repeat it; what an alert
 // shows is decided by the newest one of its banner (a target's leak, or a target's metric).
 
+import { fillStacks } from "./alertstacks.js";
 import { chartEl } from "./chart.js";
 import { fmtWhen } from "./format.js";
 import { needRender } from "./render.js";
@@ -168,6 +169,7 @@ function fillBanner(el, e, mode) {
   setText(when, fmtWhen(e.t));
   when.title = new Date(e.t * 1000).toString();
   el.querySelector(".alert-show").hidden = !(isLeak && state.targets.has(m.key));
+  fillStacks(el.querySelector(".alert-stacks"), m);
 }
 
 function alertFallbackText(m) {

@@ -70,7 +70,8 @@ export function flameBuild(profile) {
       var file = f && typeof f === "object" ? flameText(f.file, 1024) : "";
       var line = f && typeof f === "object" && isFinite(+f.line) ? +f.line : null;
       if (!frames) name = FLAME_NO_FRAME;
-      else if (!name) name = "?";
+      else if ((!name || name === "?") && file) name = file.split(/[\\/]/).pop() + (line == null ? "" : ":" + line);
+      else if (!name) name = "?";   // tracemalloc names no function ("?"): the file and line do
       var key = name + FLAME_SEP + file + FLAME_SEP + (line == null ? "" : line);
       if (!node.byKey) node.byKey = new Map();
       var kid = node.byKey.get(key);

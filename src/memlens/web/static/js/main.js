@@ -33,6 +33,15 @@
      [data-role=gc-pauses][data-count] gc pauses seen since the page opened (no data-count: no answer yet)
      [data-role=py-blocks][data-trend], [data-role=gc-collections], [data-role=gc-uncollectable]
      #python-top tbody tr[data-file][data-line]   the latest top allocation sites, by growth
+     [data-role=hp][data-running][data-sampler][data-view]
+                                      the heap profile: the profiler runs (true|false), its sampler
+                                      (sampling|tracemalloc), the graph shows inuse | growth (since
+                                      the mark [data-role=hp-view] names); [data-role=hp-toggle],
+                                      [data-role=hp-mark], [data-role=hp-error], [data-role=hp-note]
+     #python-flame[data-fg-kind][data-fg-total][data-fg-frames][data-fg-zoom][data-fg-match-share]
+                                      its flame graph (flamegraph.js): what it draws, the frame it is
+                                      zoomed into, the share the search matches (percent);
+                                      memlens.heap.flame() is its handle (frames(), locate(name))
      [data-role=top-empty]            shown while there are none
      #system-strip[data-points]       the machine's figures (hidden while the server sends none);
                                       data-points: readings in the visible range
@@ -47,6 +56,7 @@ import { refreshCardStatic } from "./cards.js";
 import { chartEl, makeChart, onResize } from "./chart.js";
 import { resetChips } from "./header.js";
 import { pyDestroyCharts } from "./python/charts.js";
+import { heapView } from "./python/heap.js";
 import { render, renderNow } from "./render.js";
 import { connect } from "./socket.js";
 import { alerts, detail, py, state, store, sys, ui } from "./state.js";
@@ -90,6 +100,7 @@ window.memlens = {
   detail: detail,
   alerts: alerts,
   python: py,
+  heap: heapView,
   system: sys,
   chart: function () { return ui.chart; },
 };

@@ -12,5 +12,8 @@ export var pyEl = {
   pauses: pyQ("gc-pauses"), pausesSummary: pyQ("gc-pauses-summary"), pauseList: pyQ("gc-pause-list"),
   topSub: pyQ("top-sub"), growthHead: pyQ("growth-head"), topEmpty: pyQ("top-empty"),
   topTable: document.getElementById("python-top"),
+  hp: pyQ("hp"), hpInfo: pyQ("hp-info"), hpTools: pyQ("hp-tools"), hpToggle: pyQ("hp-toggle"),
+  hpView: pyQ("hp-view"), hpMark: pyQ("hp-mark"), hpState: pyQ("hp-state"), hpError: pyQ("hp-error"),
+  hpNote: pyQ("hp-note"), hpFlame: document.getElementById("python-flame"),
   topBody: document.querySelector("#python-top tbody"),
 };

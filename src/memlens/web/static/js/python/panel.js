@@ -1,11 +1,12 @@
 // The Python panel drawn for the visible range: which process, the switch's state, the
-// charts and the figures.
+// charts and the figures; the heap profile (heap.js) and the tables (tables.js).
 
 import { colorOf } from "../chart.js";
 import { DASH, fmtBytes, fmtDuration, fmtSignedCount, fmtThousands } from "../format.js";
 import { pyDestroyCharts, pyMakeCharts, pyView } from "./charts.js";
 import { pyEligible, pyFrames, pyOf, pyTracing } from "./data.js";
 import { pyEl, pyPanel } from "./elements.js";
+import { renderHeap } from "./heap.js";
 import { renderPauses, renderTop } from "./tables.js";
 import { py, state, ui } from "../state.js";
 import { labelOf } from "../targets.js";
@@ -127,5 +128,6 @@ export function renderPython(range) {
   setAttr(pyEl.blocks, "data-trend", trend == null ? null : trend > 0 ? "up" : trend < 0 ? "down" : "flat");
 
   renderPauses(ps);
+  renderHeap(rec, ps, live);
   renderTop(ps, tracing, live);
 }

@@ -1,8 +1,10 @@
-// The Python panel's lists: the latest gc pauses and the fastest-growing allocation sites.
+// The Python panel's lists: the latest gc pauses and the fastest-growing allocation sites
+// (each with the stacks behind it, sites.js).
 
 import { PY_PATH_MAX } from "../constants.js";
 import { DASH, fmtBytes, fmtClock, fmtCount, fmtMs, fmtSignedBytes, fmtSignedCount, fmtThousands, fmtWhen } from "../format.js";
 import { pyEl } from "./elements.js";
+import { siteDetail } from "./sites.js";
 import { py } from "../state.js";
 import { num, setAttr, setText } from "../util.js";
 
@@ -61,8 +63,8 @@ export function renderPauses(ps) {
 }
 
 export function renderTop(ps, tracing, live) {
-  var top = ps.top;
-  var shown = py.key + "|" + ps.topVersion + "|" + tracing;
+  var top = ps.top, heap = ps.heap && ps.heap.profile ? ps.heap : null;
+  var shown = py.key + "|" + ps.topVersion + "|" + tracing + "|" + (heap ? heap.version : 0);
   if (py.topShown === shown) return;
   py.topShown = shown;
   var body = pyEl.topBody;
@@ -113,7 +115,9 @@ export function renderTop(ps, tracing, live) {
     tr.appendChild(size);
     tr.appendChild(growth);
     tr.appendChild(count);
+    var more = siteDetail(site, tr, where, heap);
     body.appendChild(tr);
+    if (more) body.appendChild(more);
   });
   var has = body.children.length > 0;
   pyEl.topTable.hidden = !has;
