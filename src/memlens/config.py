@@ -368,6 +368,14 @@ def judging(config: str | None, recorded: Mapping[str, Any] | None, where: str) 
     return Judging(recorded_settings(recorded, where), RECORDED)
 
 
+def origin_of(settings: Settings) -> str:
+    """Which settings a live verdict or a command's own run was judged with, in words:
+    the config file's, or the defaults when none was found."""
+    if settings.source is None:
+        return "default settings (no config file)"
+    return f"settings of {settings.source}"
+
+
 def limit_for(max_rss: float | None, memory_limit: float | None) -> float | None:
     """The limit a leak's time to a limit (and so its severity) is measured against: the
     nearer of the RSS threshold and the target's own memory limit, where known. One rule

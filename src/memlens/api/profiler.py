@@ -46,7 +46,7 @@ from memlens.api.snapshot import (
     system_memory_percent,
     with_own_python_fields,
 )
-from memlens.config import Settings, Thresholds, limit_for, load_settings
+from memlens.config import Thresholds, limit_for, load_settings
 from memlens.errors import AccessDenied
 from memlens.model import Alert, Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
@@ -100,7 +100,9 @@ class Profiler:
             raise ValueError("max_snapshots must be at least 1")
         if not retention > 0:
             raise ValueError("retention must be a positive number of seconds")
-        settings = load_settings(Path(config)) if config is not None else Settings()
+        # The same settings as the command line's: --config's file, else the memlens.toml
+        # (or pyproject.toml) found from the current directory up, else the defaults.
+        settings = load_settings(Path(config) if config is not None else None)
         self.data_dir = Path(data_dir).expanduser()
         self.path = self.data_dir / DB_NAME
         self.max_snapshots = max_snapshots

@@ -34,7 +34,7 @@ from memlens.analysis.leaks import GROWING, LEAK, RAISED, LevelEvent, OnlineDete
 from memlens.analysis.leakstacks import stack_text
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.live import Level
-from memlens.config import Settings, limit_for
+from memlens.config import Settings, limit_for, origin_of
 from memlens.model import Alert, Target, Tick
 from memlens.probes.limits import memory_limit
 from memlens.units import human_bytes
@@ -127,6 +127,7 @@ class AlertEngine:
         self.dropped_ticks = 0
         self.evaluations = 0
         self.alerts: list[Alert] = []  # every alert so far, for a summary at the end
+        self._origin = origin_of(settings)  # said by every leak and growing alert
 
     # -- threads ----------------------------------------------------------------------
 
@@ -225,9 +226,10 @@ class AlertEngine:
             if event.kind == LEAK:
                 alert = self._leak(target, now, event.state, event.status.finding)
                 alert.data["rule"] = event.status.rule
-                yield alert
             else:
-                yield self._growing(target, now, event)
+                alert = self._growing(target, now, event)
+            alert.data["settings"] = self._origin
+            yield alert
         yield from self._rate_threshold(watched, now, detector)
 
     def _leak(self, target: Target, now: float, state: str, finding: LeakFinding) -> Alert:
@@ -436,9 +438,12 @@ def _threshold(
 
 
 def console_sink(write: Callable[[str], object]) -> Sink:
-    """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'."""
+    """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'; the growing status
+    stays off the terminal."""
 
     def sink(alert: Alert) -> None:
+        if alert.kind == GROWING:
+            return  # a calm status for the page and the recording, not a terminal's alarm
         stamp = time.strftime("%H:%M:%S", time.localtime(alert.t))
         what = alert.kind if alert.data.get("state") != "cleared" else f"{alert.kind} cleared"
         write(f"memlens: {stamp} {what}: {alert.text}")
