@@ -13,6 +13,7 @@ short as three samples), so one garbage collection does not read as "came back d
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,8 +85,12 @@ def short_run(
     start = min(floor[:head])
     end = floor[-1]
     peak = max(floor)
-    diffs = sorted(abs(b - a) for a, b in itertools.pairwise(floor))
-    scatter = 1.4826 * diffs[len(diffs) // 2] / 1.41421356 if diffs else 0.0
+    # The scatter of the floor from its successive differences around their median: a
+    # steady climb (equal differences) has none, noise has as much as it has.
+    diffs = sorted(b - a for a, b in itertools.pairwise(floor))
+    centre = diffs[len(diffs) // 2] if diffs else 0.0
+    spread = sorted(abs(d - centre) for d in diffs)
+    scatter = 1.4826 * spread[len(spread) // 2] / math.sqrt(2.0) if spread else 0.0
     least = max(config.step_min, config.min_growth_noise * scatter)
     if end - start >= least and _rises(env.times, floor, start, scatter, config):
         shape = GREW
