@@ -191,13 +191,13 @@ def programs(every: float) -> list[Program]:
     for name, spec in json.loads(manifest.read_text()).items():
         p = Program(name, spec["does"], spec["verdict"], spec["alarm"])
         found = read_series(PROGRAMS / spec["file"])
-        one = max(found.series, key=lambda x: len(x.times))
+        one = next(x for x in found.series if x.kind == "process")
         finding = detect(one.times, one.values)
         p.verdict, p.reason = finding.verdict.value, finding.reason
         p.minutes = (one.times[-1] - one.times[0]) / MINUTE
         key = one.key or "s"
         alerts = replay(
-            [ReplaySeries(key, one.name, one.pid or 0, one.times, one.values, one.started)],
+            [ReplaySeries(key, name, one.pid or 0, one.times, one.values, one.started)],
             Settings(),
             every=every,
         )[key]

@@ -227,7 +227,9 @@ def _replay(
     for i, (cut, _) in enumerate(judged):
         assert cut is not None
         key = cut.key if cut.key is not None else f"series-{i}"
-        series.append(ReplaySeries(key, cut.name, cut.pid or 0, cut.times, cut.values, cut.started))
+        # The engine names a process "name (PID n)" itself: the label's "(pid n)" goes.
+        name = cut.name.removesuffix(f" (pid {cut.pid})") if cut.pid is not None else cut.name
+        series.append(ReplaySeries(key, name, cut.pid or 0, cut.times, cut.values, cut.started))
     known: dict[str, float] = {k: float(v) for k, v in limits.items()}
     if args.limit is not None:
         known = {s.key: float(args.limit) for s in series}
