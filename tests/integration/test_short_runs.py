@@ -13,16 +13,17 @@ import pytest
 
 from helpers import run_memlens
 
-# Takes 8 MB (touched) every 0.2 s for 3 s, then holds it for 1.5 s: about 120 MB.
+# Takes 8 MB (touched) every 0.5 s for 8 s, then holds it for 3 s: about 128 MB. Long
+# enough for the live engine's one-second floor to have the 8 points a status needs.
 GROWING = r"""
 import time
 held = []
-for _ in range(15):
+for _ in range(16):
     buf = bytearray(8 << 20)
     buf[::4096] = b"x" * len(buf[::4096])
     held.append(buf)
-    time.sleep(0.2)
-time.sleep(1.5)
+    time.sleep(0.5)
+time.sleep(3)
 """
 
 SAID = re.compile(

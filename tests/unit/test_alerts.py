@@ -221,3 +221,17 @@ def test_fast_samples_reach_the_detector_as_one_floor_value_a_second() -> None:
     detector = alerts._watched["1-1"].detector
     assert 95 <= len(detector) <= 100
     assert set(detector._values.tolist()) == {95.0 * MB}  # the floor of each second
+
+
+def test_leak_and_growing_alerts_name_their_settings_and_rule() -> None:
+    alerts, seen = engine()
+    for tick in ticks(100 * MB + i * 0.5 * MB for i in range(300)):
+        alerts.process(tick)
+    kinds = {a.kind for a in seen}
+    assert {"leak", "growing"} <= kinds
+    for alert in seen:
+        assert alert.data["settings"] == "default settings (no config file)"
+        assert alert.data["rule"]
+    growing = next(a for a in seen if a.kind == "growing")
+    assert growing.message()["type"] == "growing"
+    assert growing.data["state"] == "raised"

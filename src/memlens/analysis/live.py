@@ -91,7 +91,7 @@ def judge(
     fast = _fast(times, values, found.limit, born, config)
     if fast is not None:
         return fast
-    if found.verdict is Verdict.INSUFFICIENT:
+    if found.verdict is Verdict.INSUFFICIENT and len(times) >= config.min_envelope_points:
         run = short_run(times, values, config)
         if run is not None and run.shape == GREW and run.duration > 0:
             found = dataclasses.replace(found, rate=run.growth / run.duration)

@@ -79,11 +79,13 @@ def short_run(
     if len(times) < 2:
         return None
     env = lower_envelope(times, values, _params(config))
-    floor = list(env.values) if len(env.values) >= 3 else list(values)
+    floor = list(env.values) if len(env.values) >= 2 else list(values)
     duration = times[-1] - times[0]
+    # The start and the end are the lowest of the first and the last fifth: a run of a
+    # few samples has no floor windows to spare, and its last sample may sit on a peak.
     head = max(1, len(floor) // 5)
     start = min(floor[:head])
-    end = floor[-1]
+    end = min(floor[-head:])
     peak = max(floor)
     # The scatter of the floor from its successive differences around their median: a
     # steady climb (equal differences) has none, noise has as much as it has.

@@ -46,7 +46,7 @@ from memlens.api.snapshot import (
     system_memory_percent,
     with_own_python_fields,
 )
-from memlens.config import Thresholds, limit_for, load_settings
+from memlens.config import Thresholds, limit_for, load_settings, origin_of
 from memlens.errors import AccessDenied
 from memlens.model import Alert, Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
@@ -314,6 +314,7 @@ class Profiler:
                         pid=target.pid,
                         text=f"{who}: leak no longer seen",
                     )
+                    data["settings"] = origin_of(self._settings)
                     recorder.store.add_event(rid, "leak", now, data, target.key)
                     self._leaking = None
                 self._rate_threshold(0.0, now)
@@ -337,6 +338,7 @@ class Profiler:
                 text=f"{who}: {first_line}",
                 analysis=leak.analysis,
             )
+            data["settings"] = origin_of(self._settings)
             recorder.store.add_event(rid, "leak", now, data, target.key)
             self._leaking = finding
             self._rate_threshold(finding.rate or 0.0, now)
