@@ -269,6 +269,7 @@ _DETECTOR_KEYS: dict[str, Callable[[object], float]] = {
     "live_keep": _number,
     "fast_rate": _rate,
     "cost_horizon": _duration,
+    "live_min_growth": _size,
 }
 
 

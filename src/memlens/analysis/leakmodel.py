@@ -101,6 +101,7 @@ class DetectorConfig:
     live_keep: float = 0.75  # the last third's rate >= this × the first third's
     fast_rate: float = 10.0 * MB / MINUTE  # bytes/s: a steady climb this fast alarms at once
     cost_horizon: float = 1.0 * HOUR  # s: a leak this close to the limit alarms at once
+    live_min_growth: float = 4.0 * MB  # bytes: a trend alarm needs this much growth so far
 
     # -- severity: the worse of the rate band and the time-to-limit band
     rate_bands: tuple[tuple[float, Severity], ...] = field(

@@ -56,6 +56,7 @@ _LEVEL_RANK = {Level.QUIET: 0, Level.GROWING: 1, Level.LEAK: 2}
 
 FAST_WINDOWS = (60.0, 120.0, 240.0)  # s: the recent stretches the fast rule looks at
 FAST_CHUNKS = 12  # floor points in each
+YOUNG_FAST_KEEP = 0.9  # a young process's fast climb: a warm-up's slowing is slight at first
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,16 @@ def _trend(
             f"{_projection(rate, found)}; a leak if it keeps its pace for "
             f"{duration_text(wait)}",
         )
+    growth = found.growth or 0.0
+    if growth < config.live_min_growth:
+        return LiveStatus(
+            Level.GROWING,
+            "trend",
+            found,
+            f"growing {rate_text(rate)} for {duration_text(now - onset)}, "
+            f"+{human_bytes(growth)} so far; {_projection(rate, found)}; a leak alarm "
+            f"from +{human_bytes(config.live_min_growth)}",
+        )
     return LiveStatus(Level.LEAK, "trend", found, found.reason)
 
 
@@ -189,8 +200,10 @@ def _fast(
     for window in FAST_WINDOWS:
         if now - times[0] < window:
             return None
-        if now - window - born < config.young_age and window < FAST_WINDOWS[-1]:
+        young = now - window - born < config.young_age
+        if young and window < FAST_WINDOWS[-1]:
             continue
+        keep = max(config.live_keep, YOUNG_FAST_KEEP) if young else config.live_keep
         lo = bisect_left(times, now - window)
         ts, vs = times[lo:], values[lo:]
         if len(ts) < 2 * FAST_CHUNKS:
@@ -204,9 +217,9 @@ def _fast(
         rate = trend.slope
         if rate < config.fast_rate or trend.p_up >= config.alpha:
             continue
-        if not _steady(xs, ys, rate, config):
+        if not _steady(xs, ys, rate, keep, config):
             continue
-        if lo and ys[-1] <= _past_top(times, values, lo, window / FAST_CHUNKS):
+        if lo and ys[-1] <= _past_top(times, values, lo, window / FAST_CHUNKS, config.novelty):
             continue
         if _sawtooth(times, values, lo, config):
             return None
@@ -237,7 +250,9 @@ def _fast(
     return None
 
 
-def _steady(xs: Sequence[float], ys: Sequence[float], rate: float, config: DetectorConfig) -> bool:
+def _steady(
+    xs: Sequence[float], ys: Sequence[float], rate: float, keep: float, config: DetectorConfig
+) -> bool:
     """Growth along a line: the line fits better than one step, the last third's rate is
     at least `live_keep` × the first third's, and the growth is clear of the scatter
     around the line."""
@@ -245,7 +260,7 @@ def _steady(xs: Sequence[float], ys: Sequence[float], rate: float, config: Detec
     third = n // 3
     first = theil_sen(xs[: third + 1], ys[: third + 1]).slope
     last = theil_sen(xs[-third - 1 :], ys[-third - 1 :]).slope
-    if first <= 0.0 or last < config.live_keep * first:
+    if first <= 0.0 or last < keep * first:
         return False
     mean_x = sum(xs) / n
     mean_y = sum(ys) / n
@@ -273,18 +288,26 @@ def _sse(ys: Sequence[float]) -> float:
     return sum((y - mean) ** 2 for y in ys)
 
 
-def _past_top(times: Sequence[float], values: Sequence[float], lo: int, window: float) -> float:
-    """The floor's highest level before the recent stretch: the highest of the floors
-    (20th percentiles: a burst or a sawtooth peak is not the floor) of windows as long
-    as the stretch's own floor points, over the whole past the detector keeps."""
-    top = float("-inf")
+def _past_top(
+    times: Sequence[float], values: Sequence[float], lo: int, window: float, novelty: float
+) -> float:
+    """How high the floor must now stand to be new: above the highest of the past's
+    floors (20th percentiles of windows as long as the stretch's own floor points, over
+    the whole past the detector keeps: a burst or a sawtooth peak is not the floor) by
+    `novelty` × (that top − their median), as classify.py asks of a late leak. A floor
+    that wanders reaches new highs now and then; a leak leaves its past range behind."""
+    floors: list[float] = []
     end = lo
     while end > 0:
         begin = bisect_left(times, times[end - 1] - window, 0, end)
         chunk = sorted(values[begin:end])
-        top = max(top, chunk[int(0.2 * (len(chunk) - 1))])
+        floors.append(chunk[int(0.2 * (len(chunk) - 1))])
         end = begin
-    return top
+    if not floors:
+        return float("-inf")
+    top = max(floors)
+    floors.sort()
+    return top + novelty * (top - floors[len(floors) // 2])
 
 
 def _projection(rate: float, found: LeakFinding) -> str:
