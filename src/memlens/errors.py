@@ -49,6 +49,13 @@ class TargetGone(MemlensError):
     exit_code = EXIT_UNREADABLE
 
 
+class MapUnreadable(MemlensError):
+    """A process's memory map could not be read whole: an I/O error, or a layout this
+    memlens does not know (docs/maps.md)."""
+
+    exit_code = EXIT_UNREADABLE
+
+
 class PortInUse(MemlensError):
     """The address the server should listen on is taken."""
 
@@ -129,3 +136,22 @@ class AgentRequestFailed(MemlensError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class AttachUnsupported(MemlensError):
+    """The process cannot be attached to as it is: not CPython, a Python older than 3.10,
+    or no tool to attach with (gdb); the message says what would make it possible."""
+
+    exit_code = EXIT_USAGE
+
+
+class AttachBlocked(AccessDenied):
+    """The OS refuses to let memlens trace the process (ptrace): kernel.yama.ptrace_scope,
+    a container without CAP_SYS_PTRACE; the message names what blocks it and the fix."""
+
+
+class AttachFailed(MemlensError):
+    """The attach was tried and did not start the agent: the process stayed busy past the
+    timeout, or the start-up inside it failed. The process is left running."""
+
+    exit_code = EXIT_UNREADABLE

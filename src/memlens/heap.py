@@ -3,28 +3,5 @@
 
 from __future__ import annotations
 
-from memlens.api.heap import (
-    DEFAULT_INTERVAL,
-    MAX_FRAMES,
-    HeapProfilerError,
-    is_running,
-    mark,
-    save,
-    snapshot,
-    start,
-    status,
-    stop,
-)
-
-__all__ = [
-    "DEFAULT_INTERVAL",
-    "MAX_FRAMES",
-    "HeapProfilerError",
-    "is_running",
-    "mark",
-    "save",
-    "snapshot",
-    "start",
-    "status",
-    "stop",
-]
+from memlens.api.heap import *  # noqa: F403
+from memlens.api.heap import __all__ as __all__  # noqa: PLC0414  (re-exported)

@@ -117,6 +117,9 @@ class Target:
     exit_code: int | None = None
     exit_reason: str | None = None
     python: dict[str, object] | None = None  # the agent, when the process runs one
+    # A CPython 3.10+ process of ours, where `memlens attach` could start an agent: a hint
+    # for the live page, never recorded, and no part of what the target is.
+    attachable: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -133,6 +136,7 @@ class Target:
             "exit_code": self.exit_code,
             "exit_reason": self.exit_reason,
             "python": None if self.python is None else dict(self.python),
+            "attachable": self.attachable,
         }
 
 
@@ -241,6 +245,50 @@ class Alert:
     def message(self) -> dict[str, Any]:
         """As the stream sends it (docs/protocol.md)."""
         return {"type": self.kind, "t": self.t, "key": self.key, **self.data}
+
+
+# -- memory maps --------------------------------------------------------------------------
+# Where a process's memory lives (docs/maps.md), as a reading travels and is kept: read
+# by probes/maps.py, recorded by store/, streamed as "maps" messages, exported.
+
+MAP_CATEGORIES: tuple[str, ...] = ("heap", "anon", "file", "stack", "shmem", "other")
+MAP_FIGURES: tuple[str, ...] = ("rss", "pss", "uss", "swap")
+MAP_TOP = 32  # mappings kept per reading: the largest by RSS
+# One of a reading's largest mappings: start address (hex text), permissions, what it is
+# (its path as the kernel wrote it, or its kind: text from the process), category, role,
+# size and RSS in bytes.
+MAP_TOP_FIELDS: tuple[str, ...] = ("start", "perms", "label", "category", "role", "size", "rss")
+
+
+@dataclass(frozen=True)
+class MapSample:
+    """One reading of a process's memory map: bytes by category (each `MAP_FIGURES`, in
+    that order), the thread stacks and mappings counted, its largest mappings (dicts of
+    `MAP_TOP_FIELDS`) and the runtimes recognised (dicts: name, what, count, size, rss)."""
+
+    t: float
+    categories: dict[str, tuple[int, int, int, int]]
+    thread_stacks: int = 0
+    mappings: int = 0
+    top: tuple[dict[str, Any], ...] = ()
+    runtimes: tuple[dict[str, Any], ...] = ()
+
+    def rss(self) -> dict[str, int]:
+        return {c: self.categories.get(c, (0, 0, 0, 0))[0] for c in MAP_CATEGORIES}
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the stream and the JSON export carry it (docs/protocol.md, "maps")."""
+        return {
+            "t": self.t,
+            "categories": {
+                c: dict(zip(MAP_FIGURES, self.categories.get(c, (0, 0, 0, 0)), strict=True))
+                for c in MAP_CATEGORIES
+            },
+            "thread_stacks": self.thread_stacks,
+            "mappings": self.mappings,
+            "top": [dict(m) for m in self.top],
+            "runtimes": [dict(r) for r in self.runtimes],
+        }
 
 
 # -- heap profiles ------------------------------------------------------------------------

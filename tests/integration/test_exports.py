@@ -38,6 +38,7 @@ from memlens.formats import (
 from memlens.formats.codec import decode_column, encode_column
 from memlens.model import SAMPLE_FIELDS, Reading, Target, Tick
 from memlens.probes import open_process
+from memlens.probes.maps import MapsProbe
 from memlens.store import Recording, Store, StoreReader, load_recording
 from memlens.units import human_bytes
 from memlens.watch.sampler import Sampler, SamplerConfig
@@ -80,11 +81,17 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         rid = store.begin_recording(
             name="grower", command="python alloc.py --token hunter2", interval=0.05, host="here"
         )
+        maps = MapsProbe(child.pid)
         for mb in (0, 16, 32, 0, 8):
             if mb:
                 child.alloc(mb)
-            store.add_tick(rid, sampler.sample_once())
+            tick = sampler.sample_once()
+            store.add_tick(rid, tick)
+            for key in tick.samples:  # the process, not its sum: a reading of its map
+                if not key.startswith("sum-"):
+                    store.add_maps(rid, key, maps.read().sample())
             time.sleep(0.02)
+        maps.close()
         store.add_event(rid, "note", time.time(), {"text": "halfway", "n": 1})
         child.command("exit 3")
         child.proc.wait()
@@ -188,6 +195,7 @@ def assert_same(original: Recording, copy: Recording) -> None:
     assert [(e.target_key, e.t, e.kind, e.data) for e in copy.events] == [
         (e.target_key, e.t, e.kind, e.data) for e in original.events
     ]
+    assert copy.maps == original.maps
 
 
 @pytest.mark.parametrize("fmt", ["json", "binary"])
@@ -204,6 +212,8 @@ def test_export_then_import_gives_the_same_recording(
         assert original.series[proc.key]["cpu"][0] is None
         assert any(isinstance(v, float) for v in original.series[proc.key]["cpu"])
         assert set(original.series[proc.key]["uss"]) == {None}
+        assert len(original.maps[proc.key]) == 5
+        assert original.maps[proc.key][2].rss()["anon"] >= 48 * MB
     path = tmp_path / f"export.{FORMATS[fmt].extension}"
     path.write_bytes(FORMATS[fmt].write(original))
     target_db = tmp_path / "other.db"
@@ -226,6 +236,7 @@ def test_json_export_is_the_documented_document(synthetic: Recorded) -> None:
         "targets",
         "series",
         "events",
+        "maps",
     }
     assert doc["targets"] == [t.to_dict() for t in original.targets]
     assert doc["series"] == original.series  # exactly the reader's columnar shape

@@ -131,6 +131,23 @@ def test_the_value_shown_follows_the_child(allocator: Allocator) -> None:
     drive(app, scenario, (100, 30))
 
 
+def test_where_the_memory_lives_is_shown_once_the_map_is_read(allocator: Allocator) -> None:
+    allocator.alloc(32)
+    app = TopApp(live_feed(str(allocator.pid), "--interval", "0.1", "--maps-interval", "0.2"))
+
+    def where() -> str | None:
+        return next((ln for ln in screen_text(app).splitlines() if "where  " in ln), None)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, "the memory map", lambda: where() is not None)
+        line = where()
+        assert line is not None
+        # Largest first: the 32 MB bytearray is anonymous memory.
+        assert line.split("where  ", 1)[1].startswith("anon ")
+
+    drive(app, scenario, (120, 40))
+
+
 def test_pause_freezes_the_screen_and_sampling_goes_on(allocator: Allocator) -> None:
     feed = live_feed(str(allocator.pid), "--interval", "0.1")
     app = TopApp(feed)

@@ -39,10 +39,25 @@ class RuntimeDirError(OSError):
     """The runtime directory is missing and cannot be made, or is not private to us."""
 
 
+# The directory `memlens attach` named: the attaching viewer's, which may differ from the
+# one this process's environment names (a service started without XDG_RUNTIME_DIR).
+_chosen_dir: str | None = None
+
+
+def use_runtime_dir(path: str) -> None:
+    """Registers in `path` from now on (it must be private to this user, as any)."""
+    global _chosen_dir
+    if not path.startswith("/"):
+        raise ValueError("the runtime directory must be an absolute path")
+    _chosen_dir = path
+
+
 def runtime_dir(create: bool = True) -> str:
     """The per-user directory of entries and sockets, made private when created."""
     xdg = environ("XDG_RUNTIME_DIR")
-    if xdg.startswith("/") and _owned_dir(xdg):
+    if _chosen_dir is not None:
+        path = _chosen_dir
+    elif xdg.startswith("/") and _owned_dir(xdg):
         path = _join(xdg, "memlens")
     else:
         path = f"/tmp/memlens-{posix.getuid()}"

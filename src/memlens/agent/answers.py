@@ -309,6 +309,7 @@ def _heap_profile(value: Any, where: str) -> dict[str, Any]:
 
 
 BYE = _record()
+AGENT_STOP = _record(stopping=_flag, heap_error=_nullable(_text(MAX_ERROR_TEXT)))
 
 # Each op's answer, by op; an op not here has no answer memlens reads.
 RESULTS: dict[str, Check] = {
@@ -324,6 +325,7 @@ RESULTS: dict[str, Check] = {
     "heap.status": HEAP_STATUS,
     "heap.mark": HEAP_MARK,
     "heap.profile": _heap_profile,
+    "agent.stop": AGENT_STOP,
     "bye": BYE,
 }
 assert set(RESULTS) == {"hello", *OPS}

@@ -128,6 +128,14 @@ class AgentClient:
             message["since"] = since
         return self._call(message, max(self.timeout, COSTLY_TIMEOUT_S))
 
+    def stop_agent(self) -> dict[str, Any]:
+        """Stops the heap profiler and then the agent (`memlens detach`): the process goes
+        on, its socket and registry entry are removed, and this connection ends."""
+        try:
+            return self.request("agent.stop")
+        finally:
+            self._drop()
+
     def close(self) -> None:
         """Says bye (best effort) and closes; safe to call twice."""
         if self._sock is None:

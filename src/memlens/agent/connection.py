@@ -96,11 +96,21 @@ class Handler:
                     break
                 conn.settimeout(FRAME_TIMEOUT_S)  # sendall's timeout covers the whole answer
                 conn.sendall(answer)
+                if session.stop_agent:
+                    _stop_agent()
         finally:
             try:
                 session.close()
             except Exception as exc:  # not to hide why the loop ended, if it failed
                 log_once("session-close", f"memlens agent: closing failed: {exc!r}", exc=exc)
+
+
+def _stop_agent() -> None:
+    """agent.stop, after its answer went out: what `memlens.agent.stop()` does, from this
+    viewer's thread (stop() hangs up on this connection too, and this loop then ends)."""
+    from memlens.agent import lifecycle
+
+    lifecycle.stop()
 
 
 def after_stop() -> None:

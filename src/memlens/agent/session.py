@@ -14,6 +14,7 @@ from memlens.agent._constants import PROTOCOL_VERSION
 from memlens.agent.budget import CostGate
 from memlens.agent.protocol import (
     E_BAD_REQUEST,
+    E_REFUSED,
     E_UNAUTHORIZED,
     E_UNKNOWN_OP,
     E_UNSUPPORTED_PROTOCOL,
@@ -47,6 +48,7 @@ OPS = (
     "heap.status",
     "heap.mark",
     "heap.profile",
+    "agent.stop",
     "bye",
 )
 HEAP_KINDS = ("inuse", "allocated", "growth")
@@ -88,6 +90,7 @@ class Session:
         self.id = next(_ids)
         self.greeted = False
         self.closing = False
+        self.stop_agent = False  # set by agent.stop: the agent stops once this answer is sent
         self.baselines = tracing.Baselines()
         self._ops: dict[str, Callable[[Message], dict[str, Any]]] = {
             "stats": self._stats,
@@ -101,6 +104,7 @@ class Session:
             "heap.status": self._heap_status,
             "heap.mark": self._heap_mark,
             "heap.profile": self._heap_profile,
+            "agent.stop": self._agent_stop,
             "bye": self._bye,
         }
 
@@ -227,6 +231,24 @@ class Session:
         with self.state.gate.run("heap.profile") as cost:  # tracemalloc's snapshot is
             result = heap.PROFILER.profile(kind, since, limit)
         return {**result, "elapsed_s": cost.elapsed_s, "over_budget": cost.over_budget}
+
+    def _agent_stop(self, message: Message) -> dict[str, Any]:
+        """Stops the heap profiler now, and the agent once the answer is sent (`memlens
+        detach`). Only on the Unix socket, whose peers are this process's user or root: a
+        token holder on the network may look, not end the agent. Nothing else is done: the
+        program goes on, and tracemalloc is switched off only if the agent switched it on."""
+        if self.transport != "unix":
+            raise RequestError(E_REFUSED, "agent.stop is answered on the Unix socket only")
+        heap = sys.modules.get("memlens.agent.heap")
+        heap_error = None
+        if heap is not None:
+            try:
+                heap.PROFILER.stop()
+            except RequestError as exc:
+                heap_error = exc.text[:300]
+        self.stop_agent = True
+        self.closing = True
+        return {"stopping": True, "heap_error": heap_error}
 
     def _bye(self, message: Message) -> dict[str, Any]:
         self.closing = True

@@ -14,6 +14,7 @@ from memlens import units
 from memlens.errors import UsageError
 from memlens.outside.visible import visible
 from memlens.probes import ProcessProbe, open_process
+from memlens.watch.maps_poll import AUTO_TARGETS, BUDGET, MAPS_EVERY, MAX_TARGETS, MapsSettings
 from memlens.watch.sampler import MAX_INTERVAL, MIN_INTERVAL, SamplerConfig, check_interval
 
 DEFAULT_PORT = 8765
@@ -146,6 +147,32 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         help="do not read the machine's CPU, memory, swap, disk, network and GPUs with "
         "each sample (nor show, send or record them)",
     )
+    maps = p.add_mutually_exclusive_group()
+    maps.add_argument(
+        "--maps",
+        dest="maps",
+        action="store_const",
+        const="all",
+        default="auto",
+        help=f"read where the memory of every watched process lives (smaps by category; "
+        f"default: of the first {AUTO_TARGETS} processes only)",
+    )
+    maps.add_argument(
+        "--no-maps",
+        dest="maps",
+        action="store_const",
+        const="off",
+        help="do not read the processes' memory maps",
+    )
+    p.add_argument(
+        "--maps-interval",
+        type=parse_interval,
+        default=MAPS_EVERY,
+        metavar="SECONDS",
+        help=f"seconds between two readings of a process's memory map, at least "
+        f"(default {MAPS_EVERY:g}; longer when the readings would take over "
+        f"{BUDGET * 100:g}%% of a core)",
+    )
 
 
 def sampler_config(
@@ -167,7 +194,17 @@ def sampler_config(
         agent_token=getattr(args, "agent_token", None),
         tracemalloc_frames=args.tracemalloc,
         system=args.system,
+        maps=maps_settings(args),
     )
+
+
+def maps_settings(args: argparse.Namespace) -> MapsSettings | None:
+    """The maps poller's settings from --maps, --no-maps and --maps-interval."""
+    chosen = getattr(args, "maps", "off")
+    if chosen == "off":
+        return None
+    every = getattr(args, "maps_interval", MAPS_EVERY)
+    return MapsSettings(every=every, targets=MAX_TARGETS if chosen == "all" else AUTO_TARGETS)
 
 
 def add_target_options(p: argparse.ArgumentParser, verb: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memlens.agent.registry import find_agent
+from memlens.cli._attaching import add_attach_option, attach_where_needed
 from memlens.cli._common import Command, parse_duration, parse_pid, parse_size, warn
 from memlens.cli._summary import shown_name
 from memlens.cli.export import write_stdout
@@ -48,8 +49,8 @@ MIN_INTERVAL, MAX_INTERVAL = 1024, 1 << 30
 DEFAULT_LIMIT = 2000
 BUSY_TRIES = 5  # an agent busy with another costly request is asked again, this often
 NO_AGENT_HINT = (
-    "start it with the agent: `memlens run --profile -- python app.py`, or "
-    "MEMLENS_AGENT=1 in its environment"
+    "--attach starts it in the running process (docs/attach.md), or start the program with "
+    "it: `memlens run --profile -- python app.py`, or MEMLENS_AGENT=1 in its environment"
 )
 
 
@@ -103,6 +104,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--agent-token", metavar="TOKEN", help="the agent's token, if it was started with one"
     )
+    add_attach_option(p)
 
 
 def _parse_limit(text: str) -> int:
@@ -125,6 +127,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be from 1KiB to 1GiB")
     pid = parse_pid(args.pid)
     process = open_process(pid)
+    if find_agent(pid) is None and (args.attach or sys.stdin.isatty()):
+        try:
+            attach_where_needed([pid], args, required=True)
+        except BaseException:
+            process.close()
+            raise
     try:
         profile = _take(process, pid, args)
     finally:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from memlens.agent import list_agents
 from memlens.cli import ls
 from memlens.cli._alerts import add_alert_options, settings_from_args
+from memlens.cli._attaching import add_attach_option, attach_where_needed
 from memlens.cli._common import Command, add_sampling_options, sampler_config, warn
 from memlens.cli._runs import store_path
 from memlens.cli._targets import add_agent_target_options, open_agent_targets
@@ -51,6 +52,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "in memory only)",
     )
     add_alert_options(p)
+    add_attach_option(p)
     for action in p._actions:
         action.help = HELP.get(action.dest, action.help)
 
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         warn("--max-gc-growth needs the Python agent, and --no-agents leaves it out")
     recorders: list[Recorder] = []
     if args.pids or args.name:
+        # Before the screen is drawn: an attach may ask a question on the terminal.
+        attach_where_needed([int(t) for t in args.pids if t.isdigit()], args)
         probes, pattern = open_agent_targets(args, "watch")
         feed = feed_for(args, settings, probes, pattern, recorders)
         app = TopApp(feed, handle_signals=True)

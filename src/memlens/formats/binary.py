@@ -23,6 +23,7 @@ stream is inflated a column at a time against the sizes the header declares (see
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import zlib
@@ -40,6 +41,7 @@ from memlens.formats.codec import (
     max_payload,
 )
 from memlens.formats.limits import MAX_HEADER_BYTES, Inflater, check_depth
+from memlens.formats.maps_bundle import maps_from_plain, maps_to_plain
 from memlens.store import Recording
 
 MAGIC = b"MLREC"
@@ -58,6 +60,7 @@ def dump_binary(recording: Recording) -> bytes:
         "events": [event_to_dict(e) for e in recording.events],
         "columns": list(COLUMNS),
         "counts": [len(recording.series[t.key]["t"]) for t in recording.targets],
+        "maps": maps_to_plain(recording),
     }
     head = json.dumps(meta, separators=(",", ":")).encode()
     parts = [_LENGTH.pack(len(head)), head]
@@ -129,7 +132,9 @@ def _parse(body: Inflater, source: str) -> Recording:
             values[name] = _column(body, count, times=name == "t")
         series[str(target.get("key"))] = values
     body.finish()
-    return recording_from_parts(source, meta["recording"], targets, series, meta["events"])
+    recording = recording_from_parts(source, meta["recording"], targets, series, meta["events"])
+    maps = maps_from_plain(source, meta.get("maps"), [t.key for t in recording.targets])
+    return dataclasses.replace(recording, maps=maps)
 
 
 def _column(body: Inflater, count: int, *, times: bool) -> list[Value]:

@@ -73,6 +73,9 @@ def write_recording(store: Store, recording: Recording, *, timeout: float = 60.0
         store.add_tick(rid, Tick(seq, t, samples))
     for event in recording.events:
         store.add_event(rid, event.kind, event.t, event.data, event.target_key)
+    for key, readings in recording.maps.items():
+        for reading in readings:
+            store.add_maps(rid, key, reading)
     if info.ended is not None:
         store.end_recording(rid, ended=info.ended, exit_code=info.exit_code)
     store.flush(timeout)

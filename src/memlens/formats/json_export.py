@@ -7,6 +7,7 @@ object per sample. Python writes floats with `repr`, which reads back as the sam
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from memlens._version import __version__
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
 from memlens.formats.bundle import event_to_dict, info_to_dict, recording_from_parts
 from memlens.formats.limits import check_depth
+from memlens.formats.maps_bundle import maps_from_plain, maps_to_plain
 from memlens.store import Recording
 
 FORMAT = "memlens-recording"
@@ -29,6 +31,7 @@ def to_document(recording: Recording) -> dict[str, Any]:
         "targets": [t.to_dict() for t in recording.targets],
         "series": {t.key: recording.series[t.key] for t in recording.targets},
         "events": [event_to_dict(e) for e in recording.events],
+        "maps": maps_to_plain(recording),
     }
 
 
@@ -64,6 +67,8 @@ def load_json(data: bytes, source: str) -> Recording:
     series = doc.get("series", {})
     if not isinstance(series, dict):
         raise CorruptRecording(f"{source} is a damaged memlens export: series is not an object")
-    return recording_from_parts(
+    recording = recording_from_parts(
         source, doc.get("recording"), doc.get("targets", []), series, doc.get("events", [])
     )
+    maps = maps_from_plain(source, doc.get("maps"), [t.key for t in recording.targets])
+    return dataclasses.replace(recording, maps=maps)

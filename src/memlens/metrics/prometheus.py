@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from memlens.analysis.leakmodel import LeakFinding
 from memlens.model import SAMPLE_FIELDS, Alert, Reading, SystemReading, Target, Tick
+from memlens.probes.maps import CATEGORIES, MapsReading, Usage
 
 if TYPE_CHECKING:
     # prometheus_client is imported on the first scrape: a watch that nobody scrapes
@@ -122,6 +123,47 @@ LEAK_RATE = Spec(
 LEAK_TIME_TO_LIMIT = _process(
     "memlens_leak_time_to_limit_seconds", "s", "Time until the leak reaches the memory limit."
 )
+MAP_LABELS = (*TARGET_LABELS, "category")
+# A memory map's figures by category (memlens.probes.maps), read every 10 s or so.
+MAP_SPECS: tuple[tuple[str, Spec], ...] = (
+    (
+        "rss",
+        Spec(
+            "memlens_process_map_resident_bytes",
+            "gauge",
+            "By",
+            MAP_LABELS,
+            "Resident memory by where it lives (heap, anon, file, stack, shmem, other).",
+        ),
+    ),
+    (
+        "pss",
+        Spec(
+            "memlens_process_map_proportional_bytes",
+            "gauge",
+            "By",
+            MAP_LABELS,
+            "Proportional set size by where it lives.",
+        ),
+    ),
+    (
+        "uss",
+        Spec(
+            "memlens_process_map_unique_bytes",
+            "gauge",
+            "By",
+            MAP_LABELS,
+            "Private memory (USS) by where it lives.",
+        ),
+    ),
+    (
+        "swap",
+        Spec(
+            "memlens_process_map_swap_bytes", "gauge", "By", MAP_LABELS, "Swap by where it lives."
+        ),
+    ),
+)
+THREAD_STACKS = _process("memlens_process_thread_stacks", "1", "Thread stacks in the memory map.")
 SYSTEM_SPECS: tuple[tuple[str, Spec], ...] = (
     ("cpu_percent", _system("memlens_system_cpu_percent", "%", "CPU use, all CPUs, 0-100.")),
     ("mem_total", _system("memlens_system_memory_total_bytes", "By", "Physical memory.")),
@@ -180,6 +222,8 @@ SPECS: tuple[Spec, ...] = (
     LEAK_ALERT,
     LEAK_RATE,
     LEAK_TIME_TO_LIMIT,
+    *(spec for _, spec in MAP_SPECS),
+    THREAD_STACKS,
     *(spec for _, spec in SYSTEM_SPECS),
     *(spec for _, spec in GPU_SPECS),
     TARGETS,
@@ -230,6 +274,7 @@ class LiveMetrics:
         self._lock = threading.Lock()
         self._targets: dict[str, _Known] = {}
         self._latest: dict[str, Reading] = {}
+        self._maps: dict[str, tuple[dict[str, Usage], int]] = {}
         self._exited: deque[tuple[float, str]] = deque()
         self._system: SystemReading | None = None
         self._alerting: set[str] = set()  # keys whose leak alert is raised
@@ -265,6 +310,7 @@ class LiveMetrics:
                 self._latest.update(tick.samples)
             for target in tick.exits:
                 self._latest.pop(target.key, None)
+                self._maps.pop(target.key, None)
                 was = self._targets.get(target.key)
                 if was is not None and was.running:
                     self._targets[target.key] = _Known(was.labels, was.start_time, was.kind, False)
@@ -277,6 +323,12 @@ class LiveMetrics:
                 if known_one is not None and not known_one.running:
                     del self._targets[key]
                     self._alerting.discard(key)
+
+    def on_maps(self, key: str, reading: MapsReading) -> None:
+        """A memory map's reading (the maps poller's sink, on its thread)."""
+        with self._lock:
+            if key in self._targets and self._targets[key].running:
+                self._maps[key] = (reading.categories, reading.thread_stacks)
 
     def on_alert(self, alert: Alert) -> None:
         """An alert sink: a raised leak alert holds until cleared or the target goes."""
@@ -293,6 +345,7 @@ class LiveMetrics:
         with self._lock:
             targets = list(self._targets.items())
             latest = dict(self._latest)
+            maps = dict(self._maps)
             system = self._system
             left_out = self.left_out
             alerting = set(self._alerting)
@@ -310,6 +363,9 @@ class LiveMetrics:
                 continue
             for field, spec in READING_SPECS:
                 put(spec, known.labels, reading[_FIELD_INDEX[field]])
+            mapped = maps.get(key)
+            if mapped is not None:
+                _map_series(put, known.labels, *mapped)
         if self.verdicts is not None:
             _leaks(put, dict(targets), self.verdicts(), alerting)
         if system is not None:
@@ -363,6 +419,16 @@ def _leaks(
         put(LEAK_ALERT, known.labels, 1.0 if key in alerting else 0.0)
         put(LEAK_RATE, (*known.labels, finding.severity.value), finding.rate)
         put(LEAK_TIME_TO_LIMIT, known.labels, finding.time_to_limit)
+
+
+def _map_series(put: Put, labels: Labels, categories: dict[str, Usage], stacks: int) -> None:
+    for category in CATEGORIES:
+        usage = categories.get(category)
+        if usage is None:
+            continue
+        for field, spec in MAP_SPECS:
+            put(spec, (*labels, category), getattr(usage, field))
+    put(THREAD_STACKS, labels, stacks)
 
 
 def _system_series(put: Put, system: SystemReading, targets: Iterable[tuple[str, _Known]]) -> None:

@@ -18,6 +18,7 @@ from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import limit_for
 from memlens.report.advice import recommendations
 from memlens.report.leaks import detected, grown, leak_events
+from memlens.report.maps import maps_section, with_causes
 from memlens.report.model import Leaks, RecordingLike, Report, TargetReport, label
 from memlens.report.period import clip, period_of
 from memlens.report.system import system_section
@@ -63,6 +64,8 @@ def build_report(
                 events=events,
             )
         )
+    maps = maps_section(getattr(recording, "maps", None) or {}, targets, cutoff)
+    targets = list(with_causes(targets, maps))
     if any(e.kind == "leak" for e in events):
         leaks = Leaks("events", tuple(grown(leaks.items, targets)))
     else:
@@ -79,4 +82,5 @@ def build_report(
         system_memory=system_section(recording.system, cutoff, system),
         exits=tuple(exits(recording.targets, period)),
         recommendations=tuple(recommendations(targets, violations)),
+        maps=maps,
     )

@@ -21,6 +21,7 @@ from memlens.analysis.leaktext import headline, rate_text
 from memlens.formats.html import BUCKETS, bytes_attr, color
 from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
+from memlens.model import MAP_CATEGORIES
 from memlens.report.markdown import (
     CALLERS_WIDTH,
     GAUGE_STATS,
@@ -86,7 +87,7 @@ Times on the charts are in this browser's time zone; series longer than \
 {4 * BUCKETS:,} samples are drawn from their M4 reduction.</p>
 {"".join(_target(t, i) for i, t in enumerate(report.targets))}
 </section>
-<section id="system">
+{_maps(report)}<section id="system">
 <h2>System memory</h2>
 <p>{escape(report.system_memory.note)}</p>
 {_system_table(report.system_memory)}
@@ -218,6 +219,32 @@ def _target(t: TargetReport, index: int) -> str:
         f'<div class="chart" id="chart-{index}" data-key="{escape(t.target.key)}"></div>'
         f"<ul>{''.join(items)}</ul></div>"
     )
+
+
+def _maps(report: Report) -> str:
+    """Where each process's memory lived; nothing for a recording made without maps."""
+    if not report.maps:
+        return ""
+    parts = ['<section id="maps">\n<h2>Where the memory lives</h2>']
+    for m in report.maps:
+        since = "over the leak" if m.window is not None else "over the period"
+        rows = "".join(
+            f'<tr data-category="{c}"><td>{c}</td>'
+            + "".join(
+                f'<td class=num data-value="{v}">{escape(human_bytes(v))}</td>'
+                for v in (m.first[c], m.last[c], m.grew[c])
+            )
+            + "</tr>"
+            for c in MAP_CATEGORIES
+        )
+        cause = f'<p class="cause">{escape(m.cause)}</p>' if m.cause else ""
+        parts.append(
+            f'<h3>{escape(m.name)}</h3><p class="meta">{escape(m.reading)} · '
+            f"{m.readings:,} readings</p>{cause}"
+            f'<table class="maps" data-target="{escape(m.target_key)}">'
+            f"{_head(('category', 'first', 'last', f'grew {since}'))}<tbody>{rows}</tbody></table>"
+        )
+    return "\n".join(parts) + "\n</section>\n"
 
 
 def _system_table(s: SystemMemory) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.analysis.leaktext import headline
+from memlens.model import MAP_CATEGORIES, MAP_FIGURES
 from memlens.report.model import (
     Exit,
     Figures,
@@ -23,6 +24,7 @@ from memlens.report.model import (
     Mark,
     Report,
     SystemMemory,
+    TargetMaps,
     TargetReport,
     Violation,
 )
@@ -76,6 +78,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "system_memory": _system(report.system_memory),
         "exits": [_exit(e) for e in report.exits],
         "recommendations": [r.to_dict() for r in report.recommendations],
+        "maps": [_maps(m) for m in report.maps],
+    }
+
+
+def _maps(m: TargetMaps) -> dict[str, Any]:
+    return {
+        "target_key": m.target_key,
+        "name": m.name,
+        "readings": m.readings,
+        "first": _num(m.first_t),
+        "last": _num(m.last_t),
+        "categories": {
+            c: {
+                "first_rss": m.first[c],
+                "grew": m.grew[c],
+                **dict(zip(MAP_FIGURES, m.last_figures[c], strict=True)),
+            }
+            for c in MAP_CATEGORIES
+        },
+        "leak_window": None if m.window is None else [_num(m.window[0]), _num(m.window[1])],
+        "cause": m.cause,
+        "reading": m.reading,
+        "thread_stacks": m.thread_stacks,
     }
 
 

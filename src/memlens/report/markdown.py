@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from memlens.analysis.explain import Change
 from memlens.analysis.leakstacks import callers_text, frame_text
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
+from memlens.model import MAP_CATEGORIES
 from memlens.outside.visible import visible, visible_md
 from memlens.report.model import (
     Gauge,
@@ -148,6 +149,8 @@ def render_report_md(report: Report) -> str:
         lines.append(f"- **Report made:** {utc_time(report.generated)}")
     lines += ["", "## Summary", "", *_summary(report), ""]
     lines += ["## Process memory", "", *_memory(report), ""]
+    if report.maps:
+        lines += ["## Where the memory lives", "", *_maps(report), ""]
     lines += ["## System memory", "", *_system(report), ""]
     lines += ["## Leaks", "", *_leaks(report), ""]
     lines += ["## Threshold violations", "", *_violations(report), ""]
@@ -207,6 +210,28 @@ def _memory(report: Report) -> Iterable[str]:
         yield f"- **Threads:** {count_text(t.threads)}"
         yield f"- **File descriptors:** {count_text(t.fds)}"
         yield f"- **State:** {_inline(exit_text(t.target))}"
+
+
+def _maps(report: Report) -> Iterable[str]:
+    for m in report.maps:
+        yield f"### {visible_md(m.name)}"
+        yield ""
+        yield f"- **Reading:** {_inline(m.reading)}"
+        if m.cause:
+            yield f"- **Over the leak:** {_inline(m.cause)}"
+        if m.thread_stacks:
+            yield f"- **Thread stacks:** {m.thread_stacks}"
+        yield ""
+        since = "over the leak" if m.window is not None else "over the period"
+        yield from _table(
+            ("category", "first", "last", f"grew {since}"),
+            (
+                [c, human_bytes(m.first[c]), human_bytes(m.last[c]), human_bytes(m.grew[c])]
+                for c in MAP_CATEGORIES
+            ),
+            right=range(1, 4),
+        )
+        yield ""
 
 
 def _system(report: Report) -> Iterable[str]:

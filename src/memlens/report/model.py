@@ -229,6 +229,29 @@ class Exit:
 
 
 @dataclass(frozen=True)
+class TargetMaps:
+    """One process's map over the period: `first` and `last` are resident bytes by
+    category at the first and last reading, `last_figures` every figure (rss, pss, uss,
+    swap) at the last; `grew` is by category over the leak (`window`) when the process
+    leaked, else over the period; `cause` the sentence naming the category that carried
+    a leak's growth (None when it did not leak, or no category carried most of it)."""
+
+    target_key: str
+    name: str
+    readings: int
+    first_t: float
+    last_t: float
+    first: dict[str, int]
+    last: dict[str, int]
+    last_figures: dict[str, tuple[int, int, int, int]]
+    grew: dict[str, int]
+    window: tuple[float, float] | None
+    cause: str | None
+    reading: str
+    thread_stacks: int
+
+
+@dataclass(frozen=True)
 class Report:
     recording: RecordingRow
     generated: float | None
@@ -240,6 +263,9 @@ class Report:
     system_memory: SystemMemory
     exits: tuple[Exit, ...]
     recommendations: tuple[Recommendation, ...]
+    # Where each process's memory lived (report/maps.py: TargetMaps), for the targets whose
+    # memory map was read; empty for a recording made without them.
+    maps: tuple[TargetMaps, ...] = ()
 
 
 def label(target: Target) -> str:

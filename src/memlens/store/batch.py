@@ -13,7 +13,16 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Reading, SystemReading, Target
+from memlens.model import (
+    MAP_CATEGORIES,
+    SAMPLE_FIELDS,
+    SYSTEM_FIELDS,
+    MapSample,
+    Reading,
+    SystemReading,
+    Target,
+)
+from memlens.store.schema import MAP_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,10 @@ _INSERT_SAMPLES = (
 _INSERT_SYSTEM = (
     f"INSERT OR IGNORE INTO system_samples (recording_id, t, {', '.join(SYSTEM_FIELDS)}, gpus) "
     f"VALUES ({', '.join('?' * (len(SYSTEM_FIELDS) + 3))})"
+)
+_INSERT_MAPS = (
+    f"INSERT OR IGNORE INTO map_samples (target_id, t, {', '.join(MAP_COLUMNS)}, "
+    f"thread_stacks, mappings, top, runtimes) VALUES ({', '.join('?' * (len(MAP_COLUMNS) + 6))})"
 )
 # Bad data rather than a bad disk: retrying cannot help, so such a batch is split up and
 # the offending operation alone is rejected.
@@ -141,7 +154,30 @@ class LimitOp:
     rows: int = 0
 
 
-DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp
+@dataclass(slots=True)
+class MapsOp:
+    """One reading of a target's memory map (one row; not counted among the samples)."""
+
+    recording_id: int
+    key: str
+    t: float
+    row: tuple[object, ...]  # MAP_COLUMNS, thread_stacks, mappings, top and runtimes (JSON)
+    rows: int = 1
+
+    @classmethod
+    def of(cls, recording_id: int, key: str, sample: MapSample) -> MapsOp:
+        figures = [v for c in MAP_CATEGORIES for v in sample.categories.get(c, (0, 0, 0, 0))]
+        row = (
+            *figures,
+            sample.thread_stacks,
+            sample.mappings,
+            json.dumps(list(sample.top)),
+            json.dumps(list(sample.runtimes)),
+        )
+        return cls(recording_id, key, sample.t, row)
+
+
+DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp | MapsOp
 
 
 @dataclass(slots=True)
@@ -234,6 +270,9 @@ class Applier:
                     "VALUES (?, ?, ?, ?, ?)",
                     (op.recording_id, tid, op.t, op.kind, op.data),
                 )
+            elif isinstance(op, MapsOp):
+                tid = self._target_id(op.recording_id, op.key, op.t)
+                conn.execute(_INSERT_MAPS, (tid, op.t, *op.row))
             elif isinstance(op, LimitOp):
                 tid = self._target_id(op.recording_id, op.key, op.t)
                 conn.execute("UPDATE targets SET memory_limit = ? WHERE id = ?", (op.limit, tid))

@@ -32,7 +32,7 @@ from typing import Any
 
 from memlens._version import __version__
 from memlens.errors import MemlensError, NotARecording, StoreUnwritable
-from memlens.model import Target, Tick
+from memlens.model import MapSample, Target, Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.store.batch import (
     Applier,
@@ -40,6 +40,7 @@ from memlens.store.batch import (
     EndOp,
     EventOp,
     LimitOp,
+    MapsOp,
     SamplesOp,
     SystemOp,
     TargetOp,
@@ -69,7 +70,7 @@ class _Stop:
     pass
 
 
-_Op = TickOp | TargetOp | EventOp | EndOp | LimitOp | _Begin | _Flush | _Stop
+_Op = TickOp | TargetOp | EventOp | EndOp | LimitOp | MapsOp | _Begin | _Flush | _Stop
 
 
 def connect(path: Path, *, busy_timeout: float, create: bool) -> sqlite3.Connection:
@@ -261,6 +262,13 @@ class Store:
                 system = SystemOp.of(recording_id, reading)
             self._submitted += len(tick.samples) + len(exits) + (system is not None)
         self._put(TickOp(recording_id, tick.time, tick.samples, new, exits, system))
+
+    def add_maps(self, recording_id: int, key: str, sample: MapSample) -> None:
+        """Queue one reading of a target's memory map. Never blocks."""
+        op = MapsOp.of(recording_id, key, sample)  # JSON encoded here: bad data fails here
+        with self._lock:
+            self._submitted += 1
+        self._put(op)
 
     def add_event(
         self,

@@ -18,12 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from memlens.errors import NotARecording, UsageError
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Column, Target
+from memlens.model import (
+    MAP_CATEGORIES,
+    MAP_FIGURES,
+    SAMPLE_FIELDS,
+    SYSTEM_FIELDS,
+    Column,
+    MapSample,
+    Target,
+)
 from memlens.store.downsample import m4_params, m4_points, m4_sql
 from memlens.store.files import existing_file, location_is_read_only, sniff, translate
-from memlens.store.schema import MIGRATIONS, SCHEMA_VERSION, check, migrate
+from memlens.store.schema import MAP_COLUMNS, MIGRATIONS, SCHEMA_VERSION, check, migrate
 
 _CACHE_KIB = 32 * 1024
+_MAP_JSON_LIMIT = 256 * 1024  # characters of a map row's JSON lists read back
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +280,32 @@ class StoreReader:
         ts, vs = m4_points(self._rows(m4_sql(field), m4_params(tid, start, end, buckets)))
         return {"t": ts, field: vs, "bucketed": True}
 
+    def map_samples(
+        self,
+        recording_id: int,
+        key: str,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[MapSample]:
+        """The readings of a target's memory map with since < t <= until, oldest first."""
+        tid = self._target_id(recording_id, key)
+        if tid is None:
+            return []
+        where: list[str] = ["target_id = ?"]
+        params: list[object] = [tid]
+        if since is not None:
+            where.append("t > ?")
+            params.append(since)
+        if until is not None:
+            where.append("t <= ?")
+            params.append(until)
+        rows = self._rows(
+            f"SELECT t, {', '.join(MAP_COLUMNS)}, thread_stacks, mappings, top, runtimes "
+            f"FROM map_samples WHERE {' AND '.join(where)} ORDER BY t",
+            params,
+        )
+        return [_map_sample(row) for row in rows]
+
     def system_series(
         self,
         recording_id: int,
@@ -367,6 +402,7 @@ class StoreReader:
                 )
                 conn.execute("COMMIT")
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM map_samples WHERE t < ?", (samples_before,))
             deleted_events = conn.execute(
                 "DELETE FROM events WHERE t < ?", (events_before,)
             ).rowcount
@@ -378,6 +414,38 @@ class StoreReader:
         finally:
             conn.close()
         return deleted_samples, deleted_events
+
+
+def _map_sample(row: Sequence[Any]) -> MapSample:
+    width = len(MAP_FIGURES)
+    figures = row[1 : 1 + len(MAP_COLUMNS)]
+    categories = {
+        c: tuple(int(v) for v in figures[i * width : (i + 1) * width])
+        for i, c in enumerate(MAP_CATEGORIES)
+    }
+    stacks, mappings, top, runtimes = row[1 + len(MAP_COLUMNS) :]
+    return MapSample(
+        float(row[0]),
+        categories,  # type: ignore[arg-type]
+        int(stacks),
+        int(mappings),
+        _json_dicts(top),
+        _json_dicts(runtimes),
+    )
+
+
+def _json_dicts(text: object) -> tuple[dict[str, Any], ...]:
+    """A JSON list of objects as kept in a row; nothing when it is not one (a file may
+    come from anywhere) or is longer than a map row ever holds."""
+    if not isinstance(text, str) or len(text) > _MAP_JSON_LIMIT:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, dict))
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:

@@ -7,10 +7,10 @@ shape of a recording, so those layers share it without importing one another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from memlens.model import Column, Target
+from memlens.model import Column, MapSample, Target
 from memlens.store.reader import Event, RecordingInfo, StoreReader
 
 Series = dict[str, Column]  # "t" and every SAMPLE_FIELDS name, the reader's shape
@@ -29,6 +29,9 @@ class Recording:
     series: dict[str, Series]  # by target key, one entry per target
     events: list[Event]
     system: SystemSeries | None = None
+    # Readings of the targets' memory maps, by target key (only the targets that have
+    # any; empty for a recording made without them).
+    maps: dict[str, list[MapSample]] = field(default_factory=dict)
 
     @property
     def sample_count(self) -> int:
@@ -54,4 +57,12 @@ def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
         series = {t.key: reader.series(info.id, t.key) for t in targets}
         events = reader.events(info.id)
         system = reader.system_series(info.id)
-    return Recording(info, targets, series, events, system if system["t"] else None)
+        maps = {t.key: reader.map_samples(info.id, t.key) for t in targets}
+    return Recording(
+        info,
+        targets,
+        series,
+        events,
+        system if system["t"] else None,
+        {key: found for key, found in maps.items() if found},
+    )

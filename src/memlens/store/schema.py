@@ -19,7 +19,7 @@ from pathlib import Path
 
 from memlens._version import __version__
 from memlens.errors import NewerSchema, NotARecording
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS
+from memlens.model import MAP_CATEGORIES, MAP_FIGURES, SAMPLE_FIELDS, SYSTEM_FIELDS
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -165,11 +165,40 @@ def _add_judging(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE targets ADD COLUMN memory_limit INTEGER")
 
 
+# map_samples' figures: heap_rss, heap_pss, heap_uss, heap_swap, anon_rss, …
+MAP_COLUMNS: tuple[str, ...] = tuple(f"{c}_{f}" for c in MAP_CATEGORIES for f in MAP_FIGURES)
+
+
+def _add_map_samples(conn: sqlite3.Connection) -> None:
+    """Version 5: where each process's memory lived, one row per reading of its map
+    (docs/maps.md), every 10 s or so.
+
+    Keyed by (target_id, t) WITHOUT ROWID, as `samples` is. The figures by category are
+    columns, so a chart of one category is one column; the largest mappings (`top`) and
+    the runtimes are JSON lists, read and written whole with their row.
+    """
+    columns = ",\n    ".join(f"{name} INTEGER NOT NULL" for name in MAP_COLUMNS)
+    conn.execute(
+        f"""
+CREATE TABLE map_samples (
+    target_id INTEGER NOT NULL REFERENCES targets (id),
+    t REAL NOT NULL,
+    {columns},
+    thread_stacks INTEGER NOT NULL,
+    mappings INTEGER NOT NULL,
+    top TEXT NOT NULL DEFAULT '[]',
+    runtimes TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (target_id, t)
+) WITHOUT ROWID"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _create_v1,
     _add_python_fields,
     _add_system_samples,
     _add_judging,
+    _add_map_samples,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -48,6 +48,7 @@ class TargetView:
     gc: dict[str, Any] | None
     finding: LeakFinding | None
     heap_stacks: dict[str, Any] | None = None  # the heap profiler's top stacks
+    maps: dict[str, Any] | None = None  # the newest reading of its memory map ("maps")
 
 
 def target_view(
@@ -68,6 +69,7 @@ def target_view(
     top = live.python.get((key, "top"))
     gc = live.python.get((key, "gc"))
     stacks = live.python.get((key, "heap"))
+    recent = live.maps.get(key)
     return TargetView(
         key=key,
         label=label(target),
@@ -87,6 +89,7 @@ def target_view(
         gc=None if gc is None else gc.get("gc"),
         finding=finding,
         heap_stacks=None if stacks is None else stacks.get("heap"),
+        maps=recent[-1] if recent else None,
     )
 
 

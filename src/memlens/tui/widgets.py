@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -18,6 +19,7 @@ from textual.widget import Widget
 
 from memlens.analysis.leaktext import headline, rate_text
 from memlens.analysis.stats import SeriesSummary
+from memlens.model import MAP_CATEGORIES
 from memlens.outside.visible import visible
 from memlens.tui.stacks import stack_lines
 from memlens.tui.view import TargetView, interval_text, window_text
@@ -266,6 +268,8 @@ def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
         f"threads {_count(last.get('threads'))} · fds {_count(last.get('fds'))} · "
         f"cpu {'–' if cpu is None else f'{cpu:.1f}%'} · vms {human_bytes(last.get('vms'))}"
     ]
+    if view.maps is not None:
+        lines.append(where_text(view.maps, width))
     python = view.python
     if python is None:
         lines.append("Python  no agent in this process")
@@ -290,6 +294,16 @@ def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
     stacks = stack_lines(view.heap_stacks, limit=top_limit, width=width)
     lines.extend(stacks or _top_sites(view, top_limit))
     return "\n".join(lines)
+
+
+def where_text(reading: dict[str, Any], width: int) -> str:
+    """'where  anon 40.1 MB · file 12.0 MB · heap 1.0 MB …': resident memory by category
+    (docs/maps.md), largest first, from the newest reading of the memory map."""
+    categories = reading.get("categories") or {}
+    rss = {c: int((categories.get(c) or {}).get("rss") or 0) for c in MAP_CATEGORIES}
+    parts = [f"{c} {human_bytes(v)}" for c, v in sorted(rss.items(), key=lambda kv: -kv[1]) if v]
+    line = "where  " + " · ".join(parts)
+    return line if len(line) <= width else line[: max(0, width - 1)] + "…"
 
 
 def _top_sites(view: TargetView, limit: int) -> list[str]:

@@ -69,6 +69,10 @@ class AgentLinks:
     def probes(self) -> dict[str, PythonProbe]:
         return {key: link.probe for key, link in list(self._links.items())}
 
+    def look_again(self, key: str) -> None:
+        """Looks for `key`'s agent at the next scan, however recently it was looked for."""
+        self._looked.pop(key, None)
+
     def adopt(self, key: str, probe: PythonProbe, *, fill: bool = False) -> None:
         """Link a probe found another way (a remote agent's probe)."""
         self._links[key] = _Link(probe, fill)

@@ -54,6 +54,10 @@ SystemMemory = Callable[[], float]
 # The stacks that grew in a target's heap over [t0, t1] (the alert's `heap_growth`), or
 # None where its profiles cannot say: memlens.watch.heap_history.HeapHistory.growth.
 StacksOf = Callable[[str, float, float], "dict[str, Any] | None"]
+# Where a target's memory grew over [t0, t1], by category, and the sentence naming the
+# category that carried it (the alert's `map_growth`), or None without two readings of
+# its memory map: memlens.watch.maps_poll.MapsPoller.growth.
+MapsOf = Callable[[str, float, float], "dict[str, Any] | None"]
 
 
 def target_memory_limit(target: Target) -> float | None:
@@ -112,11 +116,14 @@ class AlertEngine:
         limit_of: LimitOf = _limit_of,
         system_memory: SystemMemory = _system_memory_percent,
         stacks_of: StacksOf | None = None,
+        maps_of: MapsOf | None = None,
     ) -> None:
         """`stacks_of` names the stacks a leak grew in, for a target whose heap is
-        profiled (the session sets it when it keeps profiles)."""
+        profiled (the session sets it when it keeps profiles); `maps_of` the category of
+        memory it grew in, for a target whose memory map is read."""
         self.settings = settings
         self.stacks_of = stacks_of
+        self.maps_of = maps_of
         self.sinks = list(sinks)
         self._limit_of = limit_of
         self._system_memory = system_memory
@@ -256,6 +263,11 @@ class AlertEngine:
                 data["text"] += (
                     f"; grew most in {stack_text(top)}, +{human_bytes(top['growth_bytes'])}"
                 )
+            where = self._maps(target, finding, now)
+            if where is not None:
+                data["map_growth"] = where
+                if where.get("cause"):
+                    data["text"] += f"; {where['cause']}"
         else:
             data["text"] = f"{who}: leak alert withdrawn: {headline(finding)}"
         return Alert(LEAK, now, target.key, data)
@@ -277,6 +289,18 @@ class AlertEngine:
             "text": f"{who}: {text}",
         }
         return Alert(GROWING, now, target.key, data)
+
+    def _maps(self, target: Target, finding: LeakFinding, now: float) -> dict[str, Any] | None:
+        """Where the memory grew from the leak's onset to now, by category; None when
+        the target's memory map is not read."""
+        if self.maps_of is None:
+            return None
+        t0 = finding.onset if finding.onset is not None else finding.start
+        try:
+            return self.maps_of(target.key, now if t0 is None else t0, now)
+        except Exception:  # a nicety, like the stacks: the alert goes out without it
+            log.exception("alert engine: the memory maps of %s could not be compared", target.key)
+            return None
 
     def _stacks(self, target: Target, finding: LeakFinding, now: float) -> dict[str, Any] | None:
         """The stacks that grew from the leak's onset (the samples' start when it has

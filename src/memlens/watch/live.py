@@ -14,12 +14,12 @@ from array import array
 from collections import deque
 from typing import Any
 
-from memlens.model import SYSTEM_FIELDS, Alert, Column, SystemReading, Target, Tick
+from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
 from memlens.store import RecordingInfo
 from memlens.watch.archive import Archive, concat
 from memlens.watch.history import History
 from memlens.watch.hub import Hub
-from memlens.watch.messages import backfill, dumps, encode_tick, hello
+from memlens.watch.messages import backfill, dumps, encode_tick, hello, maps_message
 
 # The part of a live backfill older than the ring: raw up to 4 × this many samples, then
 # M4 buckets. Kept small because it bounds what every new tab costs the server (and its
@@ -27,6 +27,8 @@ from memlens.watch.messages import backfill, dumps, encode_tick, hello
 OLDER_BUCKETS = 500
 # Alerts a new tab gets in its backfill (the store keeps all of them).
 RECENT_ALERTS = 200
+# Readings of each target's memory map kept for new tabs: an hour at the default pace.
+RECENT_MAPS = 360
 
 
 class LiveView:
@@ -56,6 +58,7 @@ class LiveView:
         self.started = time.time()
         self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
         self.python: dict[tuple[str, str], dict[str, Any]] = {}  # latest per (key, part)
+        self.maps: dict[str, deque[dict[str, Any]]] = {}  # recent readings per target
 
     def apply(self, tick: Tick) -> None:
         for target in tick.new_targets:
@@ -85,6 +88,13 @@ class LiveView:
         for part in ("top", "gc", "heap"):
             if part in message:
                 self.python[(str(message["key"]), part)] = message
+        self.hub.publish(dumps(message))
+
+    def post_maps(self, key: str, sample: MapSample) -> None:
+        """A reading of a target's memory map for open tabs, kept for those that open
+        later (on the loop's thread)."""
+        message = maps_message(key, sample)
+        self.maps.setdefault(key, deque(maxlen=RECENT_MAPS)).append(message)
         self.hub.publish(dumps(message))
 
     def hello_message(self) -> str:
@@ -133,6 +143,7 @@ class LiveView:
                 list(self.alerts),
                 list(self.python.values()),
                 system=self.system.series(),
+                maps=[m for recent in self.maps.values() for m in recent],
             )
         )
 

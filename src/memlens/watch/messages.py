@@ -8,7 +8,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memlens._version import __version__
-from memlens.model import SAMPLE_FIELDS, SYSTEM_FIELDS, Column, Reading, SystemReading, Target, Tick
+from memlens.model import (
+    SAMPLE_FIELDS,
+    SYSTEM_FIELDS,
+    Column,
+    MapSample,
+    Reading,
+    SystemReading,
+    Target,
+    Tick,
+)
 
 PROTOCOL_VERSION = 1
 UNITS = {"memory": "bytes", "time": "seconds", "cpu": "percent"}
@@ -54,9 +63,11 @@ def backfill(
     python: Sequence[Mapping[str, object]] = (),
     *,
     system: Mapping[str, Sequence[object]] | None = None,
+    maps: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, object]:
     return {
         "type": "backfill",
+        "maps": list(maps),
         "seq": seq,
         "series": series,
         "bucketed": bucketed or {},
@@ -84,6 +95,11 @@ def system_values(reading: SystemReading) -> dict[str, Any]:
     values = reading.to_dict()
     del values["t"]
     return values
+
+
+def maps_message(key: str, sample: MapSample) -> dict[str, object]:
+    """A reading of a target's memory map (docs/protocol.md, "maps")."""
+    return {"type": "maps", "key": key, **sample.to_dict()}
 
 
 def target_added(target: Target) -> dict[str, object]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from memlens.config import Settings, judged_with
 from memlens.model import Alert, Tick
+from memlens.probes.maps import MapsReading
 from memlens.store import EVENTS_RETENTION_S, SAMPLES_RETENTION_S, Store, StoreReader
 from memlens.watch.alerts import target_memory_limit
 
@@ -66,6 +67,10 @@ class Recorder:
             limit = target_memory_limit(target)
             if limit is not None:
                 self.store.set_memory_limit(self.recording_id, target.key, tick.time, int(limit))
+
+    def on_maps(self, key: str, reading: MapsReading) -> None:
+        """Keep a reading of a target's memory map (the maps poller's sink, its thread)."""
+        self.store.add_maps(self.recording_id, key, reading.sample())
 
     def on_alert(self, alert: Alert) -> None:
         """Keep a leak or threshold event with the recording (from any thread)."""

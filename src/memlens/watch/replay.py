@@ -10,12 +10,14 @@ from memlens.store import StoreReader
 from memlens.watch.archive import Archive
 from memlens.watch.hub import Hub
 from memlens.watch.live import recording_summary
-from memlens.watch.messages import backfill, dumps, hello
+from memlens.watch.messages import backfill, dumps, hello, maps_message
 
 ALERT_KINDS = ("leak", "growing", "threshold")  # the events a page shows
 # The machine's readings a backfill carries at most: a recording's are thinned to these,
 # enough for the system strip's sparklines over the whole of it.
 SYSTEM_POINTS = 2000
+# Readings of a target's memory map a backfill carries at most (every k-th, the last kept).
+MAPS_POINTS = 720
 
 
 class ReplayView:
@@ -36,6 +38,7 @@ class ReplayView:
         # Read with the older history, on a thread (`older_history`), since a recording
         # still being written grows; the latest read serves every hello and backfill.
         self._system: dict[str, list[Any]] | None = None
+        self._maps: list[dict[str, object]] = []
 
     @property
     def end(self) -> float:
@@ -63,6 +66,13 @@ class ReplayView:
         reader, rid = self.archive.reader, self.archive.recording_id
         series = reader.system_series(rid, points=SYSTEM_POINTS)
         self._system = series if series["t"] else {}
+        maps: list[dict[str, object]] = []
+        for key in self.targets:
+            found = reader.map_samples(rid, key)
+            step = max(1, -(-len(found) // MAPS_POINTS))
+            kept = found[::-1][::step][::-1]  # every k-th, counted back from the last
+            maps.extend(maps_message(key, sample) for sample in kept)
+        self._maps = maps
 
     def older_history(self) -> dict[str, tuple[dict[str, Column], int]]:
         start = self.info.started
@@ -75,7 +85,16 @@ class ReplayView:
         older = older if older is not None else self.older_history()
         series = {key: past for key, (past, _) in older.items()}
         bucketed = {key: count for key, (_, count) in older.items() if count}
-        return dumps(backfill(self.seq, series, bucketed, self.alerts, system=self.system_series()))
+        return dumps(
+            backfill(
+                self.seq,
+                series,
+                bucketed,
+                self.alerts,
+                system=self.system_series(),
+                maps=self._maps,
+            )
+        )
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.archive.reader.series(self.archive.recording_id, key, since=since, limit=limit)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from memlens.attach.target import attachable
 from memlens.errors import MemlensError, TargetGone
 from memlens.model import Reading, SystemReading, Target, Tick
 from memlens.outside.redact import redact_cmdline
@@ -26,6 +27,7 @@ from memlens.probes.proctable import ProcessMatcher, ancestors, descendants, sta
 from memlens.probes.python import PythonProbe
 from memlens.probes.system import SystemProbe
 from memlens.watch.agent_links import AgentLinks, Candidate
+from memlens.watch.maps_poll import MapsSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,9 @@ class SamplerConfig:
     system: bool = True
     gpu: bool = True
     system_every: float = 1.0
+    # Where the processes' memory lives (smaps by category), read by the session's maps
+    # poller on a thread of its own at a budgeted rate (watch/maps_poll.py); None: never.
+    maps: MapsSettings | None = None
     # One more round when the sampler stops, after its thread has ended: a process that
     # exited since the previous round (between ticks, or just before the stop) is then
     # seen gone and its exit recorded. `run` and `check` want their command's exit.
@@ -143,6 +148,7 @@ class Sampler:
             name=probe.name,
             cmdline=redact_cmdline(probe.cmdline),
             parent=parent,
+            attachable=self.agents.enabled and attachable(probe),
         )
         if self.config.children and root is None and parent is None:
             root = f"sum-{ident.key}"
@@ -173,6 +179,11 @@ class Sampler:
             return open_process(pid, detail=self.config.detail, backend=self.config.backend)
         except MemlensError:
             return None  # gone already, or not ours: discovery skips it quietly
+
+    def look_again(self, key: str) -> None:
+        """The agent of `key` is to be looked for at the next rescan (it was just started
+        by an attach): a request thread may call this."""
+        self.agents.look_again(key)
 
     def _link_agents(self, now: float) -> None:
         linux = self.config.backend in (None, "linux")

@@ -33,9 +33,11 @@ from typing import Any, Literal
 from memlens.metrics.prometheus import LiveMetrics
 from memlens.model import Alert, Tick
 from memlens.probes import ProcessProbe
+from memlens.probes.maps import MapsReading
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.heap_history import HeapHistory
 from memlens.watch.live import LiveView
+from memlens.watch.maps_poll import MapsPoller, Sink
 from memlens.watch.python_poll import PythonPoller
 from memlens.watch.recorder import Recorder
 from memlens.watch.sampler import Sampler, SamplerConfig
@@ -106,6 +108,18 @@ class Session:
             )
         chain.extend(consumers)
         self._consumers = chain
+        self.maps: MapsPoller | None = None
+        if config.maps is not None:
+            sinks: list[Sink] = []
+            if self.metrics is not None:
+                sinks.append(self.metrics.on_maps)
+            if recorder is not None:
+                sinks.append(recorder.on_maps)
+            if live is not None:
+                sinks.append(lambda key, reading: self._post(self._maps_to_live, (key, reading)))
+            self.maps = MapsPoller(self.sampler.targets, sinks, config.maps)
+            if alerts is not None and alerts.maps_of is None:
+                alerts.maps_of = self.maps.growth
         self._judge = judge
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
         self._delivered_to: asyncio.AbstractEventLoop | None = None
@@ -174,6 +188,8 @@ class Session:
         self.sampler.start()
         if self._poller is not None:
             self._poller.start()
+        if self.maps is not None:
+            self.maps.start()
 
     def sample_now(self, adjust: Callable[[Tick], Tick] | None = None) -> Tick:
         """One round on the caller's thread, handed to every consumer (and the live view)
@@ -200,6 +216,8 @@ class Session:
             self._stopped = True
         if self._poller is not None:
             self._poller.stop()
+        if self.maps is not None:
+            self.maps.stop()
         # The sampler's last round (an exit it records) and the engine's last alerts still
         # reach the live view, where a loop still runs to take them (`settle` waits).
         self.sampler.stop()
@@ -258,6 +276,10 @@ class Session:
     def _alert_to_live(self, alert: Alert) -> None:
         assert self.live is not None
         self.live.post_alert(alert)
+
+    def _maps_to_live(self, keyed: tuple[str, MapsReading]) -> None:
+        assert self.live is not None
+        self.live.post_maps(keyed[0], keyed[1].sample())
 
     def _python_to_live(self, message: dict[str, Any]) -> None:
         assert self.live is not None

@@ -29,6 +29,7 @@ from memlens.errors import AgentRequestFailed, MemlensError
 from memlens.model import SAMPLE_FIELDS
 from memlens.probes.python import PythonProbe
 from memlens.watch.messages import dumps, target_added
+from memlens.web.attach_api import attach_routes
 from memlens.web.fastsend import RawSendMiddleware, encode_text_frame
 from memlens.web.heap_api import heap_routes
 from memlens.web.limits import BodyLimitMiddleware, parse_json
@@ -52,10 +53,12 @@ def create_app(
     *,
     metrics: LiveMetrics | None = None,
     dashboard: bool = True,
+    look_again: Callable[[str], None] | None = None,
 ) -> Starlette:
     """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz.
     `python` finds a target's Python agent, for the page's tracemalloc switch and heap
-    profiler (memlens.web.heap_api).
+    profiler (memlens.web.heap_api); `look_again` has the sampler look for a target's
+    agent at once, after the page's "look inside" attached one (memlens.web.attach_api).
     `metrics` adds /metrics (Prometheus), behind the same Host and token checks as the
     rest; `dashboard=False` leaves only it and /healthz (`memlens exporter`)."""
     policy = policy or SecurityPolicy()
@@ -185,6 +188,7 @@ def create_app(
             Route("/api/range", api_range),
             Route("/api/python/tracemalloc", api_tracemalloc, methods=["POST"]),
             *heap_routes(view, python),
+            *attach_routes(view, look_again),
             WebSocketRoute("/ws", stream),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ]

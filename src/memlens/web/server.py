@@ -103,6 +103,7 @@ async def serve(
         python=session.sampler.agents.probe,
         metrics=session.metrics,
         dashboard=dashboard,
+        look_again=session.sampler.look_again,
     )
     server = uvicorn.Server(uvicorn_config(app))
 

@@ -1,6 +1,7 @@
 // A card per target: its name, state, and the RSS figures of the visible range.
 
 import { refreshCardAlerts } from "./alerts.js";
+import { refreshAttach, wireAttach } from "./attach.js";
 import { colorOf, relabelSeries } from "./chart.js";
 import { DASH, fmtBytes, fmtCount, fmtCpu, fmtWhen } from "./format.js";
 import { state, store } from "./state.js";
@@ -24,6 +25,7 @@ export function createCard(rec) {
     cpu: q('[data-stat="cpu"]'),
     flags: q('[data-role="flags"]'), leak: q('[data-role="leak"]'), threshold: q('[data-role="threshold"]'),
   };
+  wireAttach(rec);
   cardsEl.appendChild(node);
 }
 
@@ -60,6 +62,7 @@ export function refreshCardStatic(rec) {
   if (exited) setText(c.note, exitNote(rec));
   relabelSeries(rec.key);
   refreshCardAlerts(rec);
+  refreshAttach(rec);
 }
 
 function setStat(el, bytes) {

@@ -43,6 +43,12 @@
                                       zoomed into, the share the search matches (percent);
                                       memlens.heap.flame() is its handle (frames(), locate(name))
      [data-role=top-empty]            shown while there are none
+     #where-panel[data-key][data-readings]
+                                      where the memory lives (hidden until a memory map is read);
+                                      #where-chart polygon[data-category][data-rss] (RSS now),
+                                      #where-legend li[data-category][data-rss],
+                                      #where-grew tbody tr[data-label][data-start][data-category][data-growth]
+                                      the mappings that grew most since #where-since's moment
      #system-strip[data-points]       the machine's figures (hidden while the server sends none);
                                       data-points: readings in the visible range
      #system-strip [data-metric=cpu_percent|mem_percent|swap_used|disk_read_bps|disk_write_bps|net_rx_bps|net_tx_bps|gpu]
@@ -62,6 +68,7 @@ import { connect } from "./socket.js";
 import { alerts, detail, py, state, store, sys, ui } from "./state.js";
 import { darkQuery, readTheme } from "./theme.js";
 import "./python/switch.js";   // the switch's handlers: it exports nothing
+import "./where/view.js";      // the "where" panel draws itself as readings arrive
 
 // The theme changed (a dark mode switch): charts are made again in its colours.
 function onThemeChange() {

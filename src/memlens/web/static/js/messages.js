@@ -14,6 +14,7 @@ import { addRow, mergeSeries } from "./store.js";
 import { sysOnReading, sysOnSeries, sysReset } from "./system.js";
 import { fieldIndex, noteLatest, targetFor, upsertTarget } from "./targets.js";
 import { pick } from "./util.js";
+import { onMaps, onMapsBackfill } from "./where/data.js";
 import { selectWindow } from "./zoom.js";
 
 function onHello(msg) {
@@ -110,6 +111,7 @@ function onBackfill(msg) {
   addAlerts(msg.alerts);   // after a reconnect, the same alerts again: kept once
   if (Array.isArray(msg.python)) msg.python.forEach(onPython);   // the latest answers; kept once
   sysOnSeries(msg.system);
+  onMapsBackfill(msg.maps);
   markConnected();
   renderNow();
   if (state.mode === "recording") fetchLastSamples();
@@ -213,6 +215,7 @@ export function onMessage(ev) {
     case "leak":
     case "threshold": addAlerts([msg]); break;
     case "python": onPython(msg); break;
+    case "maps": onMaps(msg); break;
     default: break;   // unknown message types are ignored (protocol rule)
   }
 }
