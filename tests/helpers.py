@@ -315,3 +315,25 @@ def synthetic_day(path: Path, *, seconds: int = 86_400, spike_at: int = 50_000) 
     finally:
         store.close()
     return rid, target.key
+
+
+def _store_reader() -> Any:
+    from memlens.store import StoreReader
+
+    return StoreReader
+
+
+def wait_for_recorded_target(db: Path, pid: int, recorder: subprocess.Popen[str]) -> None:
+    """Until the recorder has written the target (it may take a moment to start)."""
+    for _ in range(600):
+        assert recorder.poll() is None, "the recorder ended early"
+        if db.exists():
+            try:
+                with _store_reader().open(db) as reader:
+                    info = reader.recording("last")
+                    if any(t.pid == pid for t in reader.targets(info.id)) and info.sample_count:
+                        return
+            except Exception:  # the file is being created
+                pass
+        time.sleep(0.05)
+    raise AssertionError("the recorder never wrote its target")

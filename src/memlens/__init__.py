@@ -8,8 +8,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
+    from memlens.api.compat import MemoryThresholds
     from memlens.api.measure import measure, profile
-    from memlens.api.profiler import Profiler
+    from memlens.api.profiler import MemoryProfiler, Profiler, mark
     from memlens.api.sampling import SamplingConfig
     from memlens.api.snapshot import MemoryLeak, MemorySnapshot
     from memlens.api.tracker import Tracker, track
@@ -37,6 +38,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext memlens`: the %%memlens and %memlens_watch magics (memlens.api.notebook)."""
+    from memlens.api.notebook import load
+
+    load(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
@@ -45,11 +53,14 @@ __all__ = [
     "AllocationHotspot",
     "AnalysisReport",
     "MemoryLeak",
+    "MemoryProfiler",
     "MemorySnapshot",
+    "MemoryThresholds",
     "Profiler",
     "SamplingConfig",
     "Tracker",
     "__version__",
+    "mark",
     "measure",
     "profile",
     "track",

@@ -23,7 +23,7 @@ from memlens.agent.client import AgentClient
 from memlens.errors import AgentMisbehaved, AgentRequestFailed, AgentUnavailable
 from memlens.model import Reading
 from memlens.watch.agent_links import AgentLinks, Candidate
-from memlens.watch.python_poll import PythonPoller
+from memlens.watch.python_poll import PythonPoller, growing
 
 FAKE = r"""
 import json, os, socket, sys, threading, time
@@ -217,3 +217,39 @@ def test_the_poller_publishes_nothing_a_misbehaving_agent_says(
     assert published == []
     assert "p1" not in links
     assert poller.poll_once(time.monotonic() + 60) == 0
+
+
+def test_counting_objects_now_waits_out_the_agents_rest(fake_agent: Any) -> None:
+    """The page's "Count now" never asks an agent that said it rests: it is asked when
+    the rest ends."""
+    busy = {"ok": False, "code": "busy", "error": "resting", "retry_after_s": 20.0}
+    pid, _ = fake_agent({"objects": busy})
+    links = AgentLinks(recheck=0.0)
+    assert links.scan([Candidate("p1", pid, None)], time.monotonic()) == ["p1"]
+    published: list[dict[str, Any]] = []
+    try:
+        poller = PythonPoller(links, published.append, lambda: True)
+        poller.poll_once(time.monotonic())
+        assert not any("objects" in m for m in published)
+        assert poller.count_objects_now("p1") > 10.0
+        assert "p1" in links  # busy is not misbehaving
+    finally:
+        links.forget("p1")
+
+
+def test_the_types_that_grew_come_first_then_the_new_ones() -> None:
+    before = {"dict": 100, "Order": 10, "list": 50}
+    base = (1000.0, before, 160)
+    counts = {"dict": 105, "Order": 510, "list": 40, "Fresh": 7}
+    got = growing(base, counts, {"total": 700, "elapsed_s": 0.01})
+    assert [(t["type"], t["growth"], t["new"]) for t in got["types"]] == [
+        ("Order", 500, False),
+        ("dict", 5, False),
+        ("Fresh", None, True),
+    ]
+    assert got["total_growth"] == 540
+    assert got["since"] == 1000.0
+    assert not got["first"]
+    first = growing(base, before, {"total": 160})
+    assert first["first"]
+    assert [t["type"] for t in first["types"]] == ["dict", "list", "Order"]

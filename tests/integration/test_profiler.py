@@ -141,14 +141,14 @@ def _leak_steadily(held: list[bytes], stop: threading.Event) -> None:
         time.sleep(0.02)
 
 
-def test_detect_memory_leaks_finds_a_leaking_thread(tmp_path: Path) -> None:
+def test_watch_memory_leaks_finds_a_leaking_thread(tmp_path: Path) -> None:
     p = memlens.Profiler(tmp_path, detector=SHORT)
     held: list[bytes] = []
     stop = threading.Event()
     leaker = threading.Thread(target=_leak_steadily, args=(held, stop))
     leaker.start()
     try:
-        leaks = p.detect_memory_leaks(duration_minutes=0.25)
+        leaks = p.watch_memory_leaks(duration_minutes=0.25)
     finally:
         stop.set()
         leaker.join()
@@ -176,7 +176,7 @@ def test_detect_memory_leaks_finds_a_leaking_thread(tmp_path: Path) -> None:
         held.clear()
 
 
-def test_detect_memory_leaks_on_a_steady_process_finds_none(tmp_path: Path) -> None:
+def test_watch_memory_leaks_on_a_steady_process_finds_none(tmp_path: Path) -> None:
     # The steady process is the test runner itself. After hundreds of tests its caches
     # (and the profiler's own store) still settle by some hundred KB a minute, which six
     # seconds cannot tell from a leak: only growth of 2 MB/min or more counts here.
@@ -189,16 +189,16 @@ def test_detect_memory_leaks_on_a_steady_process_finds_none(tmp_path: Path) -> N
     )
     p = memlens.Profiler(tmp_path, detector=quick)
     try:
-        assert p.detect_memory_leaks(duration_minutes=0.1) == []
+        assert p.watch_memory_leaks(duration_minutes=0.1) == []
     finally:
         p.cleanup()
 
 
-def test_detect_memory_leaks_refuses_a_duration_the_detector_cannot_judge(
+def test_watch_memory_leaks_refuses_a_duration_the_detector_cannot_judge(
     profiler: memlens.Profiler,
 ) -> None:
     with pytest.raises(ValueError, match="min_duration"):
-        profiler.detect_memory_leaks(duration_minutes=0.5)
+        profiler.watch_memory_leaks(duration_minutes=0.5)
 
 
 def test_profile_function_gives_the_result_and_two_snapshots(
@@ -386,7 +386,7 @@ def leak():
 threading.Thread(target=leak, daemon=True).start()
 quick = DetectorConfig(min_duration=10, min_points=30, min_leak_window=10, envelope_window=0.5)
 with memlens.Profiler(sys.argv[1], detector=quick) as p:
-    leaks = p.detect_memory_leaks(duration_minutes=0.25)
+    leaks = p.watch_memory_leaks(duration_minutes=0.25)
     print(leaks[0].finding.verdict.value, leaks[0].finding.severity.value, flush=True)
 """
 

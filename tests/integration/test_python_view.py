@@ -188,6 +188,32 @@ def test_the_tracemalloc_switch_refuses_what_a_foreign_page_could_send(
         assert server.stop() == 0
 
 
+def test_count_now_refuses_what_a_foreign_page_could_send(child: subprocess.Popen[str]) -> None:
+    server = MemlensServer("watch", str(child.pid), "--port", "0", "--no-record")
+    try:
+        api = "api/python/objects"
+        key = server.get("api/targets", timeout=10).json()["targets"][0]["key"]
+        assert server.post(api, data={"target": key}, timeout=10).status_code == 415
+        foreign = server.post(
+            api, json={"target": key}, headers={"Origin": "http://evil.example"}, timeout=10
+        )
+        assert foreign.status_code == 403
+        assert server.post(api, json={"target": "nope"}, timeout=10).status_code == 404
+        assert server.post(api, json={"target": 7}, timeout=10).status_code == 400
+        assert server.post(api, json=[key], timeout=10).status_code == 400
+        assert server.get(api, timeout=10).status_code == 405
+        # The agent is found once the sampler links it: then the count is asked for.
+        deadline = time.monotonic() + 30
+        while (answer := server.post(api, json={"target": key}, timeout=10)).status_code == 404:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.json()["target"] == key
+        assert answer.json()["in_s"] >= 0
+    finally:
+        assert server.stop() == 0
+
+
 SELF_TRACING_CHILD = CHILD.replace(
     "memlens.agent.start()", "memlens.agent.start()\nimport tracemalloc\ntracemalloc.start(3)"
 )

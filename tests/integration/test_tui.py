@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from memlens.cli.top import feed_for
 from memlens.config import Settings
 from memlens.model import Reading, Target, Tick
 from memlens.tui import Feed, TopApp
-from memlens.tui.widgets import Tab, tabs_text
+from memlens.tui.widgets import MARK_GLYPH, MARK_TICK, Tab, tabs_text
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 
@@ -126,7 +127,7 @@ def test_the_value_shown_follows_the_child(allocator: Allocator) -> None:
         await until(pilot, "the 32 MB", lambda: (shown_rss(app) or 0) >= before + 30)
         text = screen_text(app)
         assert "█" in text  # the chart draws it
-        assert "q quit  p pause  w window  t tracemalloc  +/- interval  s save" in text
+        assert "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save" in text
 
     drive(app, scenario, (100, 30))
 
@@ -243,6 +244,97 @@ def test_t_switches_tracemalloc_in_the_agent_and_the_top_sites_appear(
 
     drive(app, scenario, (100, 30))
     assert not tracing(agent_child.pid)  # switched on here, so off again at the end
+
+
+MARKER = r"""
+import sys
+import memlens, memlens.agent
+
+memlens.agent.start()
+print("ready", flush=True)
+for line in sys.stdin:
+    print(memlens.mark(line.rstrip("\n").replace("\\e", "\x1b")), flush=True)
+"""
+
+
+@pytest.fixture
+def marker() -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", MARKER],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def test_a_programs_mark_is_on_tops_chart_and_in_its_details(
+    marker: subprocess.Popen[str],
+) -> None:
+    app = TopApp(live_feed(str(marker.pid), "--interval", "0.2"))
+    assert marker.stdin is not None
+    assert marker.stdout is not None
+
+    def axis() -> str:
+        return next(line for line in screen_text(app).splitlines() if "└" in line)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, "the agent", lambda: "tracemalloc OFF" in screen_text(app))
+        assert "marks  " not in screen_text(app)
+        assert MARK_TICK not in axis()
+        marker.stdin.write("batch 2 \\e[2J starts\n")
+        marker.stdin.flush()
+        assert marker.stdout.readline().strip() == "1"
+        await until(pilot, "the mark", lambda: "marks  " in screen_text(app))
+        [line] = [row for row in screen_text(app).splitlines() if "marks  " in row]
+        assert line.endswith("batch 2 \\x1b[2J starts")  # the escape made visible
+        assert "\x1b" not in screen_text(app)
+        await until(pilot, "the tick on the axis", lambda: MARK_TICK in axis())
+        assert MARK_GLYPH in screen_text(app)
+
+    drive(app, scenario, (100, 30))
+
+
+OBJECTS_CHILD = r"""
+import time
+import memlens.agent
+memlens.agent.start()
+
+class Order:
+    pass
+
+HELD = []
+print("ready", flush=True)
+while True:
+    HELD.extend(Order() for _ in range(200))
+    time.sleep(0.05)
+"""
+
+
+def test_the_object_types_that_grow_fastest_are_in_the_python_pane() -> None:
+    with python_child(OBJECTS_CHILD) as child:
+        feed = live_feed(str(child.pid), "--interval", "0.2")
+        app = TopApp(feed)
+
+        def objects_line() -> str:
+            found = [r for r in screen_text(app).splitlines() if "objects  " in r]
+            return found[0][found[0].index("objects  ") :] if found else ""
+
+        async def scenario(pilot: Pilot[None]) -> None:
+            await until(pilot, "the agent", lambda: "tracemalloc OFF" in screen_text(app))
+            await until(pilot, "the first count", lambda: "most numerous" in objects_line())
+            await pilot.press("o")  # counts again now, rather than in 30 s
+            await until(pilot, "the growth", lambda: "since " in objects_line())
+            assert re.search(r"objects  since [\d:]+: \+[\d,]+ __main__\.Order", objects_line())
+
+        drive(app, scenario, (110, 30))
 
 
 def test_top_started_with_tracemalloc_says_on_and_t_switches_it_off(

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from memlens.agent import heap
+from memlens.agent import heap, marks
 from memlens.agent.gcpauses import MAX_PAUSES
 from memlens.agent.session import BY, HEAP_KINDS, OPS, ORDER
 from memlens.agent.tracing import MAX_FRAMES, MAX_LIMIT
@@ -265,7 +265,14 @@ HEAP_STATUS = _record(
     live_samples=_count,
     overhead_bytes=_count,
 )
-STATS = _with(STATS, heap=HEAP_STATUS)
+STATS = _with(STATS, heap=HEAP_STATUS, marks=_record(last=_count))
+_MARK = _record(
+    seq=_count,
+    time=_seconds,
+    text=_text(marks.MAX_TEXT),
+    recorded_in=_nullable(_text(marks.MAX_PATH)),
+)
+MARKS = _record(last=_count, marks=_list(_MARK, marks.MAX_MARKS))
 HEAP_MARK = _record(name=_text(heap.MAX_MARK_NAME), time=_seconds)
 _FRAME = _record(function=_TEXT, file=_TEXT, line=_count)
 
@@ -319,6 +326,7 @@ RESULTS: dict[str, Check] = {
     "tracemalloc.stop": TRACING,
     "top": TOP,
     "objects": OBJECTS,
+    "marks": MARKS,
     "gc.pauses": GC_PAUSES,
     "heap.start": HEAP_STATUS,
     "heap.stop": HEAP_STATUS,

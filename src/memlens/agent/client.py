@@ -102,6 +102,10 @@ class AgentClient:
         message = {"op": "top", "by": by, "limit": limit, "order": order}
         return self._call(message, max(self.timeout, COSTLY_TIMEOUT_S))
 
+    def marks(self, after: int = 0) -> dict[str, Any]:
+        """The program's marks numbered above `after` (memlens.mark), oldest first."""
+        return self.request("marks", after=after)
+
     def objects(self, limit: int = 20) -> dict[str, Any]:
         return self._call({"op": "objects", "limit": limit}, max(self.timeout, COSTLY_TIMEOUT_S))
 

@@ -116,6 +116,9 @@ def _after_fork_in_child() -> None:
                 connection.after_fork_in_child()
             except Exception:
                 pass  # its state is the viewers'; the child's own agent starts all the same
+        marks = sys.modules.get("memlens.agent.marks")
+        if marks is not None:
+            marks.after_fork_in_child()
         parent, _current = _current, None
         if parent is None:
             return

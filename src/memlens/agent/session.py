@@ -42,6 +42,7 @@ OPS = (
     "tracemalloc.stop",
     "top",
     "objects",
+    "marks",
     "gc.pauses",
     "heap.start",
     "heap.stop",
@@ -98,6 +99,7 @@ class Session:
             "tracemalloc.stop": self._trace_stop,
             "top": self._top,
             "objects": self._objects,
+            "marks": self._marks,
             "gc.pauses": self._gc_pauses,
             "heap.start": self._heap_start,
             "heap.stop": self._heap_stop,
@@ -162,6 +164,17 @@ class Session:
         result["gc"]["pauses_collecting"] = self.state.gc_pauses.collecting
         heap = sys.modules.get("memlens.agent.heap")  # never loaded just to say "off"
         result["heap"] = heap.PROFILER.status() if heap is not None else _heap_off()
+        marks = sys.modules.get("memlens.agent.marks")  # loaded by the first mark
+        result["marks"] = {"last": marks.last() if marks is not None else 0}
+        return result
+
+    def _marks(self, message: Message) -> dict[str, Any]:
+        """The program's marks newer than `after` (memlens.mark): read, never run."""
+        after = int_arg(message, "after", 0, 0, 1 << 62)
+        marks = sys.modules.get("memlens.agent.marks")
+        if marks is None:
+            return {"last": 0, "marks": []}
+        result: dict[str, Any] = marks.since(after)
         return result
 
     def _trace_start(self, message: Message) -> dict[str, Any]:

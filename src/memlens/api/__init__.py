@@ -10,8 +10,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
+    from memlens.api.compat import MemoryThresholds
     from memlens.api.measure import Measurement, measure, profile
-    from memlens.api.profiler import Profiler
+    from memlens.api.profiler import MemoryProfiler, Profiler, mark
     from memlens.api.sampling import SamplingConfig
     from memlens.api.snapshot import MemoryLeak, MemorySnapshot
     from memlens.api.tracker import Tracker, track
@@ -27,7 +28,10 @@ WHERE = {
     "Measurement": "memlens.api.measure",
     "MemoryLeak": "memlens.api.snapshot",
     "MemorySnapshot": "memlens.api.snapshot",
+    "MemoryProfiler": "memlens.api.profiler",
+    "MemoryThresholds": "memlens.api.compat",
     "Profiler": "memlens.api.profiler",
+    "mark": "memlens.api.profiler",
     "measure": "memlens.api.measure",
     "profile": "memlens.api.measure",
 }
@@ -51,11 +55,14 @@ __all__ = [
     "AnalysisReport",
     "Measurement",
     "MemoryLeak",
+    "MemoryProfiler",
     "MemorySnapshot",
+    "MemoryThresholds",
     "Profiler",
     "SamplingConfig",
     "TrackEvent",
     "Tracker",
+    "mark",
     "measure",
     "profile",
     "track",

@@ -1,5 +1,5 @@
-"""A leak found by `Profiler.detect_memory_leaks`, told as the CLI tells it: the
-detector's finding, its headline and analysis, and the source lines that grew.
+"""A leak found by `Profiler.detect_memory_leaks` (or `watch_memory_leaks`), told as the CLI
+tells it: the detector's finding, its headline and analysis, and the source lines that grew.
 
 The lines come from two tracemalloc snapshots, one at each end of the detection,
 compared by line: what was allocated between them and is still alive. memlens's own

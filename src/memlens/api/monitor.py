@@ -34,6 +34,11 @@ class Repeater:
         self.interval: float | None = None
 
     @property
+    def thread(self) -> threading.Thread | None:
+        thread = self._thread
+        return thread if thread is not None and thread.is_alive() else None
+
+    @property
     def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()

@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import tracemalloc
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -35,10 +36,12 @@ from typing import Any, NamedTuple, TypeVar
 from memlens.analysis.leakmodel import DetectorConfig, LeakFinding
 from memlens.analysis.leaks import detect
 from memlens.analysis.leaktext import rate_text
+from memlens.api.compat import MemoryThresholds, add_familiar_keys, as_thresholds
 from memlens.api.leaks import leak_event, memory_leak, series, top_allocations
 from memlens.api.monitor import Repeater, end_at_exit
 from memlens.api.report import NOTE_SOURCE, profiler_section
 from memlens.api.snapshot import (
+    MB,
     MemoryLeak,
     MemorySnapshot,
     gc_objects_count,
@@ -63,11 +66,38 @@ from memlens.watch.session import Session
 log = logging.getLogger(__name__)
 
 DB_NAME = "memlens.db"
+DEFAULT_DATA_DIR = "logs/performance/memory"  # where the Profiler it replaces kept its data
 DAY = 86400.0
 RETENTION = 7 * DAY
 DETECTION_POINTS = 120  # samples a leak detection aims for (the detector needs 60)
 
 R = TypeVar("R")
+MAX_MARK = 1000  # characters of a mark's text
+
+# Every Profiler alive in this process, for memlens.mark().
+_PROFILERS: weakref.WeakSet[Profiler] = weakref.WeakSet()
+
+
+def mark(text: str) -> int:
+    """Set a mark now in the recording of every Profiler of this process that has one
+    open (see Profiler.mark), in the recording `memlens run` or `check` makes of this
+    process (MEMLENS_RECORDING_DB), and, when this process runs the agent, in the agent's
+    ring of marks, which a `memlens watch`/`record`/`top` of it reads; how many took it."""
+    from memlens.api.marks import mark_agent, mark_own_recording, own_recording
+
+    marked = 0
+    for profiler in list(_PROFILERS):
+        if profiler.recording_id is not None:
+            profiler.mark(text)
+            marked += 1
+    stored = mark_own_recording(str(text))
+    if stored:
+        marked += 1
+    # Written into `memlens run`'s store already, it is still shown live through the
+    # agent, marked as kept so that run's recorder, which reads the agent, skips it.
+    if mark_agent(str(text), own_recording() if stored else None) and not stored:
+        marked += 1
+    return marked
 
 
 class _Watch(NamedTuple):
@@ -82,15 +112,17 @@ class _Watch(NamedTuple):
 
 
 class Profiler:
-    """Snapshots of this process into `data_dir`/memlens.db; see docs/library.md."""
+    """Snapshots of this process into `data_dir`/memlens.db; see docs/library.md.
+    Code written for the MemoryProfiler it replaces runs unchanged (docs/library.md,
+    "Coming from another Profiler"): its names keep their meaning, in its units."""
 
     def __init__(
         self,
-        data_dir: str | os.PathLike[str],
+        data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR,
         *,
         max_snapshots: int = 1000,
         retention: float = RETENTION,
-        thresholds: Thresholds | None = None,
+        thresholds: Thresholds | MemoryThresholds | None = None,
         detector: DetectorConfig | None = None,
         config: str | os.PathLike[str] | None = None,
         trace: bool = False,
@@ -105,12 +137,15 @@ class Profiler:
         settings = load_settings(Path(config) if config is not None else None)
         self.data_dir = Path(data_dir).expanduser()
         self.path = self.data_dir / DB_NAME
-        self.max_snapshots = max_snapshots
+        self._max_snapshots = max_snapshots
         self.retention = float(retention)
         self.detector = detector or settings.detector
         self._settings = dataclasses.replace(
-            settings, thresholds=thresholds or settings.thresholds, detector=self.detector
+            settings,
+            thresholds=as_thresholds(thresholds) or settings.thresholds,
+            detector=self.detector,
         )
+        self._assigned: Thresholds | MemoryThresholds = thresholds or self._settings.thresholds
         self._trace = trace
         self._started_tracing = False
         self._pid = os.getpid()
@@ -127,22 +162,41 @@ class Profiler:
         self.interval = 5.0
         self._open()
         end_at_exit(self)
+        _PROFILERS.add(self)
 
     # -- settings -----------------------------------------------------------------------
 
     @property
-    def thresholds(self) -> Thresholds:
-        """Limits whose crossings become threshold events (None: not watched): `max_rss`
-        (bytes), `max_system_memory` (percent), `max_leak_rate` (bytes/s),
-        `max_gc_growth` (Python objects per second). Settable."""
-        return self._settings.thresholds
+    def thresholds(self) -> Thresholds | MemoryThresholds:
+        """Limits whose crossings become threshold events (None: not watched): a
+        `Thresholds` (`max_rss` bytes, `max_system_memory` percent, `max_leak_rate`
+        bytes/s, `max_gc_growth` objects/s) or a `MemoryThresholds` (the same in MB).
+        Settable; reads back what was assigned."""
+        return self._assigned
 
     @thresholds.setter
-    def thresholds(self, value: Thresholds) -> None:
+    def thresholds(self, value: Thresholds | MemoryThresholds) -> None:
+        limits = as_thresholds(value)
+        if not isinstance(limits, Thresholds):
+            raise TypeError("thresholds must be a Thresholds or a MemoryThresholds")
         with self._lock:
-            self._settings = dataclasses.replace(self._settings, thresholds=value)
+            self._assigned = value
+            self._settings = dataclasses.replace(self._settings, thresholds=limits)
             if self._watch is not None:
                 self._watch.engine.settings = self._settings
+
+    @property
+    def max_snapshots(self) -> int:
+        """How many snapshots `snapshots` keeps (the newest); settable."""
+        return self._max_snapshots
+
+    @max_snapshots.setter
+    def max_snapshots(self, value: int) -> None:
+        if value < 1:
+            raise ValueError("max_snapshots must be at least 1")
+        with self._lock:
+            self._max_snapshots = value
+            self._snapshots = deque(self._snapshots, maxlen=value)
 
     @property
     def snapshots(self) -> list[MemorySnapshot]:
@@ -211,6 +265,18 @@ class Profiler:
     def _monitored(self) -> None:
         self.take_snapshot(context="monitoring")
 
+    def mark(self, text: str) -> None:
+        """Set a mark now in this Profiler's recording: a `mark` event (docs/storage.md)
+        that charts draw as a labelled vertical line and `memlens analyze --since`
+        starts from."""
+        with self._lock:
+            watch = self._open()
+            data = {"text": str(text)[:MAX_MARK], "source": "program", "pid": self._pid}
+            t = max(time.time(), self._last_t)
+            watch.recorder.store.add_event(
+                watch.recorder.recording_id, "mark", t, data, watch.target.key
+            )
+
     def profile_function(
         self, func: Callable[..., R], *args: Any, **kwargs: Any
     ) -> tuple[R, MemorySnapshot, MemorySnapshot]:
@@ -242,9 +308,43 @@ class Profiler:
     def monitoring(self) -> bool:
         return self._monitor.running
 
+    @property
+    def monitoring_active(self) -> bool:
+        """Whether the monitoring thread runs. Setting it False stops the thread (as
+        stop_monitoring()); True starts it at the last interval."""
+        return self._monitor.running
+
+    @monitoring_active.setter
+    def monitoring_active(self, value: bool) -> None:
+        if value:
+            self.start_monitoring(self.interval)
+        else:
+            self.stop_monitoring()
+
+    @property
+    def monitoring_thread(self) -> threading.Thread | None:
+        """The monitoring thread while it runs, else None."""
+        return self._monitor.thread
+
     # -- leaks ----------------------------------------------------------------------------
 
-    def detect_memory_leaks(
+    def detect_memory_leaks(self, duration_minutes: float = 5.0) -> list[MemoryLeak]:
+        """Judge the snapshots of the past `duration_minutes` (monitoring's and any
+        other kept in `snapshots`) with the leak detector and return at once: one
+        MemoryLeak when the RSS leaks, else none. Differs: a window the detector cannot
+        judge (under its `min_duration`, or too few snapshots) finds none, and
+        `top_allocations` is empty (watch_memory_leaks names the lines)."""
+        seconds = float(duration_minutes) * 60.0
+        if not seconds > 0:
+            raise ValueError("duration_minutes must be positive")
+        with self._lock:
+            since = time.time() - seconds
+            taken = [s for s in self._snapshots if s.timestamp >= since]
+        if len(taken) < 2:
+            return []
+        return self._judge(taken, [])
+
+    def watch_memory_leaks(
         self, duration_minutes: float = 5.0, *, interval: float | None = None
     ) -> list[MemoryLeak]:
         """Watch this process for `duration_minutes` (blocking) and judge its RSS with the
@@ -260,7 +360,7 @@ class Profiler:
         if seconds < self.detector.min_duration:
             raise ValueError(
                 f"{seconds:g} s is shorter than the detector's min_duration "
-                f"({self.detector.min_duration:g} s): detect for longer, or pass "
+                f"({self.detector.min_duration:g} s): watch for longer, or pass "
                 "Profiler(detector=DetectorConfig(min_duration=...)) (docs/library.md)"
             )
         if interval is not None:
@@ -271,7 +371,7 @@ class Profiler:
             tracemalloc.start()
         try:
             before = tracemalloc.take_snapshot()
-            taken = [self._take("leak detection: start")]
+            taken = [self.take_snapshot("leak detection: start")]
             origin = time.monotonic()
             slot = 0
             while True:
@@ -280,7 +380,9 @@ class Profiler:
                 due = min(origin + slot * step, origin + seconds)
                 time.sleep(max(0.0, due - now))
                 last = due >= origin + seconds
-                taken.append(self._take("leak detection: end" if last else "leak detection"))
+                taken.append(
+                    self.take_snapshot("leak detection: end" if last else "leak detection")
+                )
                 if last:
                     break
             after = tracemalloc.take_snapshot()
@@ -289,17 +391,16 @@ class Profiler:
                 tracemalloc.stop()
         return self._judge(taken, top_allocations(before, after))
 
-    def _judge(
-        self, taken: list[tuple[MemorySnapshot, Reading]], allocations: list[str]
-    ) -> list[MemoryLeak]:
-        times = [s.timestamp for s, _ in taken]
+    def _judge(self, taken: list[MemorySnapshot], allocations: list[str]) -> list[MemoryLeak]:
+        times = [s.timestamp for s in taken]
 
-        def column(name: str) -> list[Any]:
-            return [getattr(reading, name) for _, reading in taken]
+        def column(name: str, scale: float = 1.0) -> list[float | None]:
+            values = (getattr(s, name) for s in taken)
+            return [None if v is None else v * scale for v in values]
 
         known = memory_limit(self._pid)
-        limit = limit_for(self.thresholds.max_rss, None if known is None else known.bytes)
-        finding = detect(times, column("rss"), limit=limit, config=self.detector)
+        limit = limit_for(self._settings.thresholds.max_rss, None if known is None else known.bytes)
+        finding = detect(times, column("process_memory_mb", MB), limit=limit, config=self.detector)
         with self._lock:
             watch = self._open()
             recorder, target = watch.recorder, watch.target
@@ -321,13 +422,13 @@ class Profiler:
                 return []
             leak = memory_leak(
                 finding,
-                taken[0][0],
-                taken[-1][0],
+                taken[0],
+                taken[-1],
                 allocations=allocations,
-                threads=series(times, column("threads")),
-                fds=series(times, column("fds")),
-                heap=series(times, column("py_heap")),
-                gc_objects=series(times, [s.gc_objects_count for s, _ in taken]),
+                threads=series(times, column("thread_count")),
+                fds=series(times, column("file_descriptors")),
+                heap=series(times, column("tracemalloc_current_mb", MB)),
+                gc_objects=series(times, column("gc_objects_count")),
             )
             first_line = leak.analysis.splitlines()[0]
             data = leak_event(
@@ -347,7 +448,7 @@ class Profiler:
     def _rate_threshold(self, rate: float, now: float) -> None:
         """max_leak_rate against what detect_memory_leaks found, with the live alerts'
         hysteresis: above when a leak is faster, below again under 95% of the limit."""
-        limit = self.thresholds.max_leak_rate
+        limit = self._settings.thresholds.max_leak_rate
         watch = self._watch
         if limit is None or watch is None:
             return
@@ -379,7 +480,10 @@ class Profiler:
 
     def generate_memory_report(self, hours: float = 24.0) -> dict[str, Any]:
         """`memlens report`'s JSON object (docs/cli.md) for the last `hours` of this
-        Profiler's recording, plus a "profiler" object (docs/library.md)."""
+        Profiler's recording, plus a "profiler" object (docs/library.md), plus the
+        familiar keys in MB (`period_hours`, `snapshots_count`, `process_memory`,
+        `memory_leaks`...). Differs: `process_memory.trend` is the detector's verdict
+        (leak, plateau, step, flat, insufficient)."""
         with self._lock:
             watch = self._open()
             recorder, target = watch.recorder, watch.target
@@ -394,7 +498,9 @@ class Profiler:
             recording,
             hours=hours,
             config=self.detector,
-            limit=None if self.thresholds.max_rss is None else float(self.thresholds.max_rss),
+            limit=None
+            if self._settings.thresholds.max_rss is None
+            else float(self._settings.thresholds.max_rss),
             now=time.time(),
             limits={key: float(v) for key, v in limits.items()},
         )
@@ -405,9 +511,9 @@ class Profiler:
             [e for e in recording.events if e.target_key == target.key],
             target=mine,
             start=report.period.start,
-            thresholds=self.thresholds.active(),
+            thresholds=self._settings.thresholds.active(),
         )
-        return out
+        return add_familiar_keys(out, hours)
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -486,3 +592,6 @@ class Profiler:
             watch, self._watch = self._watch, None
             if watch is not None:
                 watch.session.stop()
+
+
+MemoryProfiler = Profiler  # the name code written for the Profiler memlens replaces imports

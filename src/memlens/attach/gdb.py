@@ -25,6 +25,7 @@ import queue
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -208,9 +209,15 @@ class _Mi:
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
-            # Killing gdb detaches it from the process (the kernel does).
+            # Killing gdb detaches it from the process (the kernel does); a breakpoint it
+            # had not deleted yet would stay in the process's code (docs/attach.md).
             self.proc.kill()
             self.proc.wait()
+            sys.stderr.write(
+                "memlens: gdb did not end and was killed; had its breakpoint in "
+                "PyCallable_Check not been removed, the process would stop with SIGTRAP "
+                "at its next call: restart it when you can\n"
+            )
         self._reader.join(5)  # it reads to the end of gdb's output, then closes nothing
         for stream in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):

@@ -95,6 +95,14 @@ def open_child(child: subprocess.Popen[bytes], **options: Any) -> ProcessProbe |
         return None
 
 
+def marks_env(path: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The command's environment naming the store it is recorded into, so that
+    `memlens.mark(text)` in it reaches its recording (memlens.api.marks)."""
+    out = dict(os.environ if env is None else env)
+    out["MEMLENS_RECORDING_DB"] = str(path.resolve())
+    return out
+
+
 def shell_status(code: int) -> int:
     """A Popen return code as a shell reports it: 128 + N for a child killed by signal N."""
     return code if code >= 0 else 128 - code
@@ -106,7 +114,7 @@ def record_command(
     """Run the command to its end, recording it and its descendants (with a summed
     series) into `path`. Returns (the Popen return code, the recording's id)."""
     existing_file(path, writing=True)  # a FIFO or a directory, before the command starts
-    child = start_child(command)
+    child = start_child(command, marks_env(path))
     with signals_held(child):
         shown = redact_cmdline(command)
         probe = open_child(child)

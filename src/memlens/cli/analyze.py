@@ -81,6 +81,12 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="leave out the first part of each series, e.g. a known start-up: 90s, 10m",
     )
     p.add_argument(
+        "--since",
+        metavar="MARK",
+        help="a recording: judge from its newest mark with this text (memlens.mark, "
+        "memlens mark PID TEXT) on",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         help="memlens.toml or pyproject.toml with the detector's settings "
@@ -115,8 +121,11 @@ def run(args: argparse.Namespace) -> int:
         found = select(found, args.target)
     max_rss = settings.thresholds.max_rss
     judged: list[Judged] = []
+    since = None if args.since is None else _mark_time(args.run, args, args.since, recorded)
     for series in found.series:
         cut = series.after(args.skip)
+        if since is not None:
+            cut = _since(cut, since)
         limit = args.limit
         if limit is None:
             limit = limit_for(max_rss, limits.get(cut.key or ""))
@@ -144,6 +153,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 Recorded = tuple[dict[str, Any] | None, dict[str, int]]
+
+
+def _mark_time(text: str, args: argparse.Namespace, mark: str, recorded: Recorded | None) -> float:
+    """When the newest mark saying `mark` was set in the recording `text` names."""
+    if recorded is None:
+        raise UsageError("--since MARK reads the marks of a recording; this file has none")
+    reader, info = open_run(text, args)
+    try:
+        marks = [e for e in reader.events(info.id, kinds=["mark"]) if e.data.get("text") == mark]
+        names = sorted({str(e.data.get("text")) for e in reader.events(info.id, kinds=["mark"])})
+    finally:
+        reader.close()
+    if not marks:
+        known = ", ".join(repr(n) for n in names[:10]) or "none"
+        raise UsageError(f"recording {info.id} has no mark {mark!r} (its marks: {known})")
+    return max(e.t for e in marks)
+
+
+def _since(series: NamedSeries, t: float) -> NamedSeries:
+    kept = [(x, v) for x, v in zip(series.times, series.values, strict=True) if x >= t]
+    return dataclasses.replace(series, times=[x for x, _ in kept], values=[v for _, v in kept])
 
 
 def _open(text: str, args: argparse.Namespace) -> tuple[SeriesFile, Recorded | None]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memlens.analysis.gate import CODE, Criterion, GateResult, TargetSeries, judge
+from memlens.cli._chart import chart_format, recording_chart
 from memlens.cli._child import record_command, shell_status
 from memlens.cli._common import Command, parse_duration, parse_interval, parse_rate, parse_size
 from memlens.cli._runs import open_run, store_path
@@ -24,10 +25,11 @@ from memlens.cli._summary import shown_name
 from memlens.config import Settings, load_settings, origin_of
 from memlens.config import judging as judging_of
 from memlens.errors import UsageError
+from memlens.formats.output import write_atomic
 from memlens.outside.redact import redact_cmdline
 from memlens.outside.visible import visible
 from memlens.report.junit import write_junit
-from memlens.store import RecordingInfo, StoreReader
+from memlens.store import RecordingInfo, StoreReader, load_recording
 from memlens.units import human_duration
 
 DEFAULT_INTERVAL = 0.1  # s: CI runs are short, and the short-run rule needs 24 samples
@@ -66,6 +68,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="leave this much of the start out of the growth and leak rules (e.g. 60s)",
     )
     p.add_argument("--junit", metavar="FILE", help="also write the verdict as JUnit XML")
+    p.add_argument(
+        "--chart",
+        metavar="FILE",
+        help="also write the chart (RSS, leak windows, marks, limits) as FILE.svg or FILE.png",
+    )
     p.add_argument(
         "--allow-exit-code",
         type=parse_exit_code,
@@ -116,10 +123,13 @@ class _Checked:
     about: dict[str, str]
     seconds: float | None
     settings: Settings | None = None  # a recording's own (or --config's): judged with these
+    chart: bytes | None = None  # --chart's image
 
 
 def run(args: argparse.Namespace) -> int:
     command, run_name = _what(args)
+    if args.chart:
+        chart_format(args.chart)  # a name that is no chart fails before the command runs
     settings = load_settings(args.config)
     if command is not None:
         checked = _run_command(command, args)
@@ -145,7 +155,19 @@ def run(args: argparse.Namespace) -> int:
     if args.junit:
         about = checked.about | {"warmup": f"{args.warmup:g}"}
         write_junit(args.junit, result, properties=about, seconds=checked.seconds)
+    if args.chart and checked.chart is not None:
+        write_atomic(Path(args.chart), checked.chart)
     return result.exit_code
+
+
+def _chart(reader: StoreReader, info: RecordingInfo, args: argparse.Namespace) -> bytes | None:
+    """--chart's image of the recording, drawn with the limit the check judged by."""
+    if not args.chart:
+        return None
+    fmt = chart_format(args.chart)
+    return recording_chart(
+        load_recording(reader, info), reader, fmt, config=args.config, max_rss=args.max_rss
+    )
 
 
 def _run_command(command: list[str], args: argparse.Namespace) -> _Checked:
@@ -164,13 +186,14 @@ def _run_command(command: list[str], args: argparse.Namespace) -> _Checked:
         reader = stack.enter_context(StoreReader.open(path))
         info = reader.recording(recording_id)
         series = _series(reader, info)
+        chart = _chart(reader, info, args)
     about = {
         "command": redact_cmdline(command),
         "exit_code": str(shell_status(code)),
         "settings": origin_of(settings),
     }
     where = f"{info.id} in {path}" if kept is not None else None
-    return _Checked(series, code, where, about, _seconds(info))
+    return _Checked(series, code, where, about, _seconds(info), chart=chart)
 
 
 def _read_recording(run_name: str, args: argparse.Namespace) -> _Checked:
@@ -179,6 +202,7 @@ def _read_recording(run_name: str, args: argparse.Namespace) -> _Checked:
         series = _series(reader, info)
         recorded, _ = reader.judged_with(info.id)
         judging = judging_of(args.config, recorded, str(reader.path))
+        chart = _chart(reader, info, args)
     where = f"{info.id} ({info.name}) in {reader.path}"
     about = {"recording": where}
     if info.command is not None:
@@ -186,7 +210,7 @@ def _read_recording(run_name: str, args: argparse.Namespace) -> _Checked:
     if info.exit_code is not None:
         about["exit_code"] = str(shell_status(info.exit_code))
     about["settings"] = judging.origin
-    return _Checked(series, info.exit_code, where, about, _seconds(info), judging.settings)
+    return _Checked(series, info.exit_code, where, about, _seconds(info), judging.settings, chart)
 
 
 def _seconds(info: RecordingInfo) -> float | None:

@@ -1,4 +1,5 @@
-"""`memlens export RUN --format FORMAT`: a recording as a CSV, JSON, HTML or binary file."""
+"""`memlens export RUN --format FORMAT`: a recording as a CSV, JSON, HTML or binary file,
+or its chart as an SVG or PNG image."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from memlens.cli._chart import CHARTS, recording_chart
 from memlens.cli._common import Command, quiet_stdout
 from memlens.cli._runs import add_db_option, open_run
 from memlens.errors import UsageError
@@ -26,14 +28,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--format",
-        choices=list(FORMATS),
-        help="what to write (default: from the extension of -o, .csv .json .html .mlrec)",
+        choices=[*FORMATS, *CHARTS],
+        help="what to write (default: from the extension of -o, .csv .json .html .mlrec "
+        ".svg .png); svg and png are the chart: RSS per target, leak windows, marks, limits",
     )
     p.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         help="where to write (default memlens-ID.EXT in the current directory; - for stdout)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="svg, png: judge leaks with this file's settings (default: the recording's)",
     )
     add_db_option(p)
 
@@ -48,9 +56,12 @@ def run(args: argparse.Namespace) -> int:
     reader, info = open_run(args.run, args)
     try:
         recording = load_recording(reader, info)
+        if fmt.name in CHARTS:
+            data = recording_chart(recording, reader, fmt.name, config=args.config)
     finally:
         reader.close()
-    data = fmt.write(recording)
+    if fmt.name not in CHARTS:
+        data = fmt.write(recording)
     if to_stdout:
         if not write_stdout(data):
             return 0  # the reader stopped early (`| head`): as any filter, say nothing
@@ -64,13 +75,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chart(name: str) -> Format:
+    """A chart as a Format: written by the caller, which has the store's settings."""
+
+    def unused(recording: Recording) -> bytes:
+        raise AssertionError("a chart is written from its recording and store")
+
+    return Format(name, name, unused, text=name == "svg")
+
+
 def _format(args: argparse.Namespace) -> Format:
     if args.format:
-        return FORMATS[args.format]
+        return _chart(args.format) if args.format in CHARTS else FORMATS[args.format]
     if args.output and args.output != "-":
         found = format_for_path(args.output)
         if found is not None:
             return found
+        suffix = args.output.rsplit(".", 1)[-1].lower()
+        if suffix in CHARTS:
+            return _chart(suffix)
     raise UsageError(f"say which format with --format ({', '.join(FORMATS)})")
 
 
@@ -100,4 +123,9 @@ def write_file(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-COMMAND = Command("export", "write a recording as a CSV, JSON, HTML or binary file", configure, run)
+COMMAND = Command(
+    "export",
+    "write a recording as a CSV, JSON, HTML or binary file, or its chart as SVG or PNG",
+    configure,
+    run,
+)

@@ -19,7 +19,14 @@ from typing import Any
 
 from memlens.agent import autostart_env
 from memlens.cli._alerts import add_alert_options, alert_engine, settings_from_args
-from memlens.cli._child import open_child, shell_status, signals_held, start_child, wait_for
+from memlens.cli._child import (
+    marks_env,
+    open_child,
+    shell_status,
+    signals_held,
+    start_child,
+    wait_for,
+)
 from memlens.cli._common import Command, add_serving_options, parse_size, sampler_config
 from memlens.cli._dashboard import security_for
 from memlens.cli._runs import store_path
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     env = _agent_env(args) if args.agent or args.profile else None
     if args.record:  # a FIFO or a directory, refused before the command starts
         existing_file(_output(args), writing=True)
+        env = marks_env(_output(args), env)
     sock = bind_socket(args.host, args.port) if args.web else None
     try:
         child = start_child(command, env)

@@ -45,6 +45,7 @@ class PythonProbe:
         self.tracing = False
         self.frames = 0
         self.heap_status: dict[str, Any] | None = None  # the latest stats' or heap op's
+        self.marks_last = 0  # the number of the program's newest mark, from the latest stats
 
     @classmethod
     def find(
@@ -99,6 +100,10 @@ class PythonProbe:
     def gc_pauses(self) -> dict[str, Any]:
         return self._call(lambda c: c.gc_pauses())
 
+    def marks(self, after: int) -> dict[str, Any]:
+        """The program's marks numbered above `after` (cheap: a copy of a short ring)."""
+        return self._call(lambda c: c.marks(after))
+
     def objects(self, limit: int = 20) -> dict[str, Any]:
         return self._call(lambda c: c.objects(limit=limit))
 
@@ -140,6 +145,7 @@ def fields_of(stats: dict[str, Any], probe: PythonProbe | None = None) -> Python
         probe.frames = int(traced.get("frames") or 0)
         if "heap" in stats:
             probe.heap_status = stats["heap"]
+        probe.marks_last = int((stats.get("marks") or {}).get("last") or 0)
     generations = (stats.get("gc") or {}).get("generations") or []
     collections = sum(int(g.get("collections", 0)) for g in generations)
     uncollectable = sum(int(g.get("uncollectable", 0)) for g in generations)

@@ -43,7 +43,7 @@ from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")
 BAND = "rgba(228, 87, 46, 0.18)"  # the leak window's shade
-MARK_COLORS = {"leak": "#c0392b", "threshold": "#f0a202", "exit": "#6c7a89"}
+MARK_COLORS = {"leak": "#c0392b", "threshold": "#f0a202", "exit": "#6c7a89", "mark": "#2c3e50"}
 
 # The colours are the script's too (in the JSON block): the style takes them from here.
 ROOT_STYLE = (

@@ -93,7 +93,8 @@ class Figures:
 
 @dataclass(frozen=True)
 class Mark:
-    """A moment the chart marks: a leak alert, a threshold crossed, an exit."""
+    """A moment the chart marks: a leak alert, a threshold crossed, an exit, a mark set
+    from the program or the shell (`memlens.mark`, `memlens mark`)."""
 
     t: float
     kind: str

@@ -56,7 +56,8 @@ def target_report(
         if e.target_key == target.key
         and ts[0] <= e.t <= ts[-1] + 1.0
         and (
-            (e.kind == "leak" and e.data.get("state") == "raised")
+            e.kind == "mark"
+            or (e.kind == "leak" and e.data.get("state") == "raised")
             or (e.kind == "threshold" and e.data.get("state") == "above")
         )
     ]

@@ -81,6 +81,7 @@ class TopApp(App[None]):
         Binding("p", "pause", "pause"),
         Binding("w", "window", "window"),
         Binding("t", "tracemalloc", "tracemalloc"),
+        Binding("o", "objects", "count objects"),
         Binding("plus,equals_sign", "interval(1)", "longer interval"),
         Binding("minus", "interval(-1)", "shorter interval"),
         Binding("s", "save", "save report"),
@@ -307,6 +308,21 @@ class TopApp(App[None]):
             self.say("no Python agent in this process: nothing to trace")
             return
         self.run_worker(self._switch(self.selected, not probe.tracing), exit_on_error=False)
+
+    def action_objects(self) -> None:
+        """Count the selected process's objects by type now (else every 30 s)."""
+        if self.feed is None or self.selected is None:
+            return
+        if self.feed.agent(self.selected) is None:
+            self.say("no Python agent in this process: no objects to count")
+            return
+        wait = self.feed.count_objects(self.selected)
+        if wait is None:
+            self.say("objects are not counted here")
+        elif wait > 0.5:
+            self.say(f"the agent rests: counting objects in {wait:.0f} s")
+        else:
+            self.say("counting objects…")
 
     async def _switch(self, key: str, on: bool) -> None:
         assert self.feed is not None

@@ -118,6 +118,10 @@ class Feed:
             self.sampler.set_interval(interval)
         self.live.interval = interval
 
+    def count_objects(self, key: str) -> float | None:
+        """Count the target's objects by type now, or once its agent's rest ends."""
+        return None if self.session is None else self.session.count_objects_now(key)
+
     def agent(self, key: str) -> PythonProbe | None:
         return None if self.sampler is None else self.sampler.agents.probe(key)
 

@@ -49,6 +49,8 @@ class TargetView:
     finding: LeakFinding | None
     heap_stacks: dict[str, Any] | None = None  # the heap profiler's top stacks
     maps: dict[str, Any] | None = None  # the newest reading of its memory map ("maps")
+    objects: dict[str, Any] | None = None  # object types growing fastest ("objects")
+    marks: tuple[tuple[float, str], ...] = ()  # (t, text) in the window: memlens.mark()
 
 
 def target_view(
@@ -69,6 +71,7 @@ def target_view(
     top = live.python.get((key, "top"))
     gc = live.python.get((key, "gc"))
     stacks = live.python.get((key, "heap"))
+    objects = live.python.get((key, "objects"))
     recent = live.maps.get(key)
     return TargetView(
         key=key,
@@ -90,6 +93,12 @@ def target_view(
         finding=finding,
         heap_stacks=None if stacks is None else stacks.get("heap"),
         maps=recent[-1] if recent else None,
+        objects=None if objects is None else objects.get("objects"),
+        marks=tuple(
+            (float(m["t"]), str(m["text"]))
+            for m in live.marks
+            if m.get("key") == key and start < float(m["t"]) <= end
+        ),
     )
 
 

@@ -9,6 +9,7 @@ and the selected target is marked with brackets. Colour only repeats what the te
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ LABEL_WIDTH = 9  # "1023.9 MB"
 MB = 1024.0 * 1024.0
 RSS_STYLE = "bold cyan"
 HEAP_STYLE = "yellow"
+MARK_GLYPH = "┊"  # a mark's column, where nothing else is drawn
+MARK_TICK = "▲"  # under it, on the time axis
+MARK_STYLE = "bold magenta"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ def chart_lines(
     so a one-sample spike stays visible however long the window."""
     plot_width = max(1, width - LABEL_WIDTH - 1)
     rows = max(1, height - 1)
+    marked = _mark_columns(view, plot_width)
     rss = _columns(view.times, view.rss, view.start, view.end, plot_width)
     heap = _columns(view.times, view.heap, view.start, view.end, plot_width)
     known = [v for v in (*rss, *heap) if v is not None]
@@ -68,12 +73,34 @@ def chart_lines(
         rss_e = [_eighths(v, lo, hi, rows) for v in rss]
         heap_e = [_eighths(v, lo, hi, rows) for v in heap]
         for r in range(rows - 1, -1, -1):
-            lines.append([(_axis_label(r, rows, lo, hi) + "│", ""), *_row(r, rss_e, heap_e)])
+            row = _row(r, rss_e, heap_e, marked)
+            lines.append([(_axis_label(r, rows, lo, hi) + "│", ""), *row])
     left = f"-{window_text(view.end - view.start)}"
     right = "paused" if paused else "now"
     fill = max(1, plot_width - len(left) - len(right) - 2)
-    lines.append([(" " * LABEL_WIDTH + "└", ""), (f"{left} {'─' * fill} {right}", "")])
+    axis = f"{left} {'─' * fill} {right}"
+    lines.append([(" " * LABEL_WIDTH + "└", ""), *_with_ticks(axis, marked)])
     return lines
+
+
+def _mark_columns(view: TargetView, n: int) -> set[int]:
+    """The plot's columns that hold a mark (memlens.mark) of the window."""
+    span = view.end - view.start
+    if span <= 0:
+        return set()
+    return {min(n - 1, max(0, int((t - view.start) / span * n))) for t, _ in view.marks}
+
+
+def _with_ticks(axis: str, marked: set[int]) -> list[tuple[str, str]]:
+    """The time axis as runs, a tick under each marked column."""
+    runs: list[tuple[str, str]] = []
+    for c, ch in enumerate(axis):
+        cell, style = (MARK_TICK, MARK_STYLE) if c in marked and ch == "─" else (ch, "")
+        if runs and runs[-1][1] == style:
+            runs[-1] = (runs[-1][0] + cell, style)
+        else:
+            runs.append((cell, style))
+    return runs
 
 
 def _columns(
@@ -115,15 +142,19 @@ def _eighths(value: float | None, lo: float, hi: float, rows: int) -> int:
     return min(rows * 8, max(1, e))
 
 
-def _row(r: int, rss: list[int], heap: list[int]) -> list[tuple[str, str]]:
+def _row(
+    r: int, rss: list[int], heap: list[int], marked: set[int] | None = None
+) -> list[tuple[str, str]]:
     runs: list[tuple[str, str]] = []
-    for top, inner in zip(rss, heap, strict=True):
+    for c, (top, inner) in enumerate(zip(rss, heap, strict=True)):
         if inner >= r * 8 + 4 and top >= (r + 1) * 8:
             cell, style = HEAP_GLYPH, HEAP_STYLE
         elif top >= (r + 1) * 8:
             cell, style = RSS_GLYPH, RSS_STYLE
         elif top > r * 8:
             cell, style = EIGHTHS[top - r * 8], RSS_STYLE
+        elif marked and c in marked:
+            cell, style = MARK_GLYPH, MARK_STYLE
         else:
             cell, style = " ", ""
         if runs and runs[-1][1] == style:
@@ -268,6 +299,8 @@ def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
         f"threads {_count(last.get('threads'))} · fds {_count(last.get('fds'))} · "
         f"cpu {'–' if cpu is None else f'{cpu:.1f}%'} · vms {human_bytes(last.get('vms'))}"
     ]
+    if view.marks:
+        lines.append(marks_text(view.marks, width))
     if view.maps is not None:
         lines.append(where_text(view.maps, width))
     python = view.python
@@ -291,9 +324,46 @@ def details_text(view: TargetView, *, top_limit: int, width: int = 80) -> str:
         longest = float(pauses.get("max_s") or 0) * 1e3
         blocks += f" · gc pauses {pauses['count']}, max {longest:.1f} ms"
     lines.append(blocks)
+    if view.objects is not None:
+        lines.append(objects_text(view.objects, width))
     stacks = stack_lines(view.heap_stacks, limit=top_limit, width=width)
     lines.extend(stacks or _top_sites(view, top_limit))
     return "\n".join(lines)
+
+
+def objects_text(objects: dict[str, Any], width: int) -> str:
+    """'objects  since 12:04:31: +1,204 app.Order · +310 dict · new Foo (2,048)': the
+    types whose counts grew most since the pane's first count (the agent's `objects`,
+    every 30 s while shown); the first count names the most numerous instead."""
+    types = objects.get("types") or []
+    if objects.get("first"):
+        parts = [f"{visible(str(t['type']))} {_count(t['count'])}" for t in types]
+        line = "objects  most numerous: " + (" · ".join(parts) or "none")
+        line += " (growth from the next count)"
+    else:
+        parts = []
+        for t in types:
+            name = visible(str(t["type"]))
+            growth = t.get("growth")
+            parts.append(
+                f"new {name} ({_count(t['count'])})" if growth is None else f"+{growth:,} {name}"
+            )
+        since = time.strftime("%H:%M:%S", time.localtime(float(objects.get("since") or 0)))
+        line = f"objects  since {since}: " + (" · ".join(parts) or "no type grew")
+    return line if len(line) <= width else line[: max(0, width - 1)] + "…"
+
+
+def marks_text(marks: Sequence[tuple[float, str]], width: int) -> str:
+    """'marks  ▲ 12:04:31 batch 2 starts · ▲ 12:05:02 phase 3': the window's marks, the
+    newest last, their text made visible (it is the program's); cut to `width`."""
+    parts = [
+        f"{MARK_TICK} {time.strftime('%H:%M:%S', time.localtime(t))} {visible(text)}"
+        for t, text in marks
+    ]
+    line = "marks  " + " · ".join(parts)
+    if len(line) > width:
+        line = "marks  … " + " · ".join(parts)[-(width - 9) :]
+    return line[:width]
 
 
 def where_text(reading: dict[str, Any], width: int) -> str:
@@ -335,4 +405,4 @@ def _count(value: float | int | None) -> str:
     return f"{int(value):,}"
 
 
-HELP = "q quit  p pause  w window  t tracemalloc  +/- interval  s save  tab target"
+HELP = "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save  tab target"

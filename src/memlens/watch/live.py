@@ -12,6 +12,7 @@ import math
 import time
 from array import array
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
@@ -20,6 +21,7 @@ from memlens.watch.archive import Archive, concat
 from memlens.watch.history import History
 from memlens.watch.hub import Hub
 from memlens.watch.messages import backfill, dumps, encode_tick, hello, maps_message
+from memlens.watch.messages import mark as mark_message
 
 # The part of a live backfill older than the ring: raw up to 4 × this many samples, then
 # M4 buckets. Kept small because it bounds what every new tab costs the server (and its
@@ -29,6 +31,7 @@ OLDER_BUCKETS = 500
 RECENT_ALERTS = 200
 # Readings of each target's memory map kept for new tabs: an hour at the default pace.
 RECENT_MAPS = 360
+RECENT_MARKS = 200  # marks kept for tabs that open later
 
 
 class LiveView:
@@ -59,6 +62,7 @@ class LiveView:
         self.alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
         self.python: dict[tuple[str, str], dict[str, Any]] = {}  # latest per (key, part)
         self.maps: dict[str, deque[dict[str, Any]]] = {}  # recent readings per target
+        self.marks: deque[dict[str, Any]] = deque(maxlen=RECENT_MARKS)
 
     def apply(self, tick: Tick) -> None:
         for target in tick.new_targets:
@@ -81,11 +85,17 @@ class LiveView:
         self.alerts.append(message)
         self.hub.publish(dumps(message))
 
+    def post_mark(self, key: str | None, t: float, data: Mapping[str, Any]) -> None:
+        """A mark for open tabs, kept for those that open later (on the loop's thread)."""
+        message = mark_message(key, t, str(data.get("text", "")), str(data.get("source", "")))
+        self.marks.append(message)
+        self.hub.publish(dumps(message))
+
     def post_python(self, message: dict[str, Any]) -> None:
         """An answer of a Python agent (top sites, gc pauses, the heap profiler's top
         stacks) for open tabs; the latest of each kind per target is kept for tabs that
         open later (on the loop's thread)."""
-        for part in ("top", "gc", "heap"):
+        for part in ("top", "gc", "heap", "objects"):
             if part in message:
                 self.python[(str(message["key"]), part)] = message
         self.hub.publish(dumps(message))
@@ -144,6 +154,7 @@ class LiveView:
                 list(self.python.values()),
                 system=self.system.series(),
                 maps=[m for recent in self.maps.values() for m in recent],
+                marks=list(self.marks),
             )
         )
 

@@ -64,10 +64,12 @@ def backfill(
     *,
     system: Mapping[str, Sequence[object]] | None = None,
     maps: Sequence[Mapping[str, object]] = (),
+    marks: Sequence[Mapping[str, object]] = (),
 ) -> dict[str, object]:
     return {
         "type": "backfill",
         "maps": list(maps),
+        "marks": list(marks),
         "seq": seq,
         "series": series,
         "bucketed": bucketed or {},
@@ -75,6 +77,11 @@ def backfill(
         "python": list(python),
         "system": system,
     }
+
+
+def mark(key: str | None, t: float, text: str, source: str) -> dict[str, object]:
+    """A mark ("batch 2 starts") on a target's chart: memlens.mark or `memlens mark`."""
+    return {"type": "mark", "key": key, "t": t, "text": text, "source": source}
 
 
 def tick(

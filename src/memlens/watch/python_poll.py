@@ -36,9 +36,14 @@ TOP_EVERY = 10.0  # s between two looks at the top allocation sites of one agent
 PAUSES_EVERY = 5.0  # s between two collections of gc pause times
 TOP_LIMIT = 15
 HEAP_EVERY = 30.0  # s between two in-use profiles kept for the leak alerts
+OBJECTS_EVERY = 30.0  # s between two counts of objects by type (a walk over every object)
+OBJECTS_ASKED = 100  # types the agent names, most numerous first (its most)
+OBJECTS_SHOWN = 10  # types shown, fastest-growing first
 
 Publish = Callable[[dict[str, Any]], None]
 Wanted = Callable[[str], bool]
+ObjectsBase = tuple[float, dict[str, int], int]  # when, {type: count}, all objects
+MarkSink = Callable[[str, dict[str, Any]], None]  # (target key, {"seq", "time", "text"})
 
 
 class PythonPoller:
@@ -54,6 +59,7 @@ class PythonPoller:
         heap: HeapHistory | None = None,
         heap_every: float = HEAP_EVERY,
         heap_view: Wanted | None = None,
+        on_mark: MarkSink | None = None,
     ) -> None:
         self.agents = agents
         self.publish = publish
@@ -64,8 +70,14 @@ class PythonPoller:
         self.heap = heap
         self.heap_every = heap_every
         self.heap_view = heap_view
+        self.on_mark = on_mark
+        self._marks_seen: dict[str, int] = {}  # key → the number of the newest mark read
         self._next: dict[tuple[str, str], float] = {}
         self._view_base: dict[str, HeapPoint] = {}  # the first profile each pane showed
+        self.objects_every = OBJECTS_EVERY
+        # per target, the first count of objects by type shown
+        self._objects_base: dict[str, ObjectsBase] = {}
+        self._resting: dict[tuple[str, str], float] = {}  # until when an agent said it rests
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.requests = 0
@@ -94,6 +106,8 @@ class PythonPoller:
         watching = self.watching()
         made = 0
         for key, probe in self.agents.probes().items():
+            if self.on_mark is not None and probe.marks_last != self._marks_seen.get(key, 0):
+                made += self._marks(key, probe, now)
             if watching and probe.tracing and self._due(key, "top", now):
                 # With more than one frame traced, each site comes with its traceback
                 # (and a line reached by two call paths is two sites).
@@ -102,9 +116,67 @@ class PythonPoller:
                 made += self._ask(key, "top", ask, now)
             if watching and self._due(key, "gc", now):
                 made += self._ask(key, "gc", probe.gc_pauses, now)
+            if key not in self.agents:  # dropped by an answer above: ask it no more
+                continue
+            if self._shown(key, watching) and self._due(key, "objects", now):
+                made += self._objects(key, probe, now)
             if (probe.heap_status or {}).get("running"):
                 made += self._heap(key, probe, now)
         return made
+
+    def count_objects_now(self, key: str) -> float:
+        """Ask for the target's object counts at the next pass (a face's button) rather
+        than when next due, unless its agent said it rests: then when the rest ends. The
+        seconds until then, about."""
+        now = time.monotonic()
+        when = max(now, self._resting.get((key, "objects"), now))
+        self._next[(key, "objects")] = when
+        return when - now
+
+    def _shown(self, key: str, watching: bool) -> bool:
+        """Whether a face shows this target's Python details now: `memlens top`'s pane
+        shows one target (heap_view), a page every target that has an agent."""
+        if self.heap_view is not None:
+            return self.heap_view(key)
+        return watching
+
+    def _objects(self, key: str, probe: PythonProbe, now: float) -> int:
+        """The object types whose counts grew most since the first count shown: costly
+        for the target (a walk over every object), so asked at most every
+        `objects_every` seconds, and later when the agent says it rests."""
+        ask = functools.partial(probe.objects, OBJECTS_ASKED)
+        answer = self._request(key, "objects", ask, now)
+        if answer is None:
+            return 0
+        self._next[(key, "objects")] = now + self.objects_every
+        self.requests += 1
+        received = time.time()
+        counts = {str(t["type"]): int(t["count"]) for t in answer.get("types", [])}
+        base = self._objects_base.get(key)
+        if base is None:
+            total = int(answer.get("total", 0))
+            base = self._objects_base[key] = (received, counts, total)
+        self.publish(
+            {"type": "python", "key": key, "t": received, "objects": growing(base, counts, answer)}
+        )
+        return 1
+
+    def _marks(self, key: str, probe: PythonProbe, now: float) -> int:
+        """The program's new marks (memlens.mark), recorded and shown whether anyone
+        looks or not: a mark is part of the recording. Cheap for the agent: a copy of a
+        short ring; each stats answer says whether there is anything new."""
+        seen = self._marks_seen.get(key, 0)
+        if probe.marks_last < seen:  # the program restarted its numbering (a fork's child)
+            seen = 0
+        answer = self._request(key, "marks", functools.partial(probe.marks, seen), now)
+        if answer is None:
+            return 0
+        self.requests += 1
+        self._marks_seen[key] = int(answer.get("last", seen))
+        assert self.on_mark is not None
+        for mark in answer.get("marks", []):
+            self.on_mark(key, mark)
+        return 1
 
     def _heap(self, key: str, probe: PythonProbe, now: float) -> int:
         """The in-use profile, when the history or the pane wants one."""
@@ -159,7 +231,7 @@ class PythonPoller:
         try:
             return request()
         except AgentBusy as e:  # the agent rests after a costly request: come back later
-            self._next[(key, what)] = now + max(e.retry_after_s, 1.0)
+            self._next[(key, what)] = self._resting[(key, what)] = now + max(e.retry_after_s, 1.0)
         except AgentMisbehaved as e:  # what it answered is not to be shown: no more asking
             self.agents.misbehaved(key, e)
         except MemlensError as e:
@@ -168,6 +240,41 @@ class PythonPoller:
         return None
 
     def _every(self, what: str) -> float:
-        return {"top": self.top_every, "view": self.top_every, "heap": self.heap_every}.get(
-            what, self.pauses_every
-        )
+        every = {
+            "top": self.top_every,
+            "view": self.top_every,
+            "heap": self.heap_every,
+            "objects": self.objects_every,
+        }
+        return every.get(what, self.pauses_every)
+
+
+def growing(base: ObjectsBase, counts: dict[str, int], answer: dict[str, Any]) -> dict[str, Any]:
+    """The types whose counts grew most since `base` (the first count shown), as the
+    "objects" part of a python message (docs/protocol.md). The agent names only the most
+    numerous types: one that was not among them before is `new` (its growth unknown,
+    shown after those that grew). The first count has nothing to grow from: it shows
+    the most numerous types, `first` set."""
+    since, before, before_total = base
+    total = int(answer.get("total", 0))
+    first = counts is before
+    grew: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
+    for name, count in counts.items():
+        was = before.get(name)
+        if was is None:
+            new.append({"type": name, "count": count, "growth": None, "new": True})
+        elif first or count > was:
+            grew.append({"type": name, "count": count, "growth": count - was, "new": False})
+    grew.sort(key=lambda t: (-t["growth"], -t["count"], t["type"]))
+    new.sort(key=lambda t: (-t["count"], t["type"]))
+    if first:
+        grew.sort(key=lambda t: (-t["count"], t["type"]))
+    return {
+        "since": since,
+        "first": first,
+        "total": total,
+        "total_growth": total - before_total,
+        "types": (grew + new)[:OBJECTS_SHOWN],
+        "elapsed_s": float(answer.get("elapsed_s", 0.0)),
+    }

@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from memlens.config import Settings, judged_with
 from memlens.model import Alert, Tick
@@ -75,6 +76,10 @@ class Recorder:
     def on_alert(self, alert: Alert) -> None:
         """Keep a leak or threshold event with the recording (from any thread)."""
         self.store.add_event(self.recording_id, alert.kind, alert.t, alert.data, alert.key)
+
+    def on_mark(self, key: str, t: float, data: dict[str, Any]) -> None:
+        """Keep a program's mark (read from its agent) with the recording (any thread)."""
+        self.store.add_event(self.recording_id, "mark", t, data, key)
 
     def finish(self, exit_code: int | None = None) -> None:
         if self._finished:

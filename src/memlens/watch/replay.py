@@ -11,6 +11,7 @@ from memlens.watch.archive import Archive
 from memlens.watch.hub import Hub
 from memlens.watch.live import recording_summary
 from memlens.watch.messages import backfill, dumps, hello, maps_message
+from memlens.watch.messages import mark as mark_message
 
 ALERT_KINDS = ("leak", "growing", "threshold")  # the events a page shows
 # The machine's readings a backfill carries at most: a recording's are thinned to these,
@@ -39,6 +40,7 @@ class ReplayView:
         # still being written grows; the latest read serves every hello and backfill.
         self._system: dict[str, list[Any]] | None = None
         self._maps: list[dict[str, object]] = []
+        self._marks: list[dict[str, object]] = []
 
     @property
     def end(self) -> float:
@@ -73,6 +75,12 @@ class ReplayView:
             kept = found[::-1][::step][::-1]  # every k-th, counted back from the last
             maps.extend(maps_message(key, sample) for sample in kept)
         self._maps = maps
+        self._marks = [
+            mark_message(
+                e.target_key, e.t, str(e.data.get("text", "")), str(e.data.get("source", ""))
+            )
+            for e in reader.events(rid, kinds=("mark",))
+        ]
 
     def older_history(self) -> dict[str, tuple[dict[str, Column], int]]:
         start = self.info.started
@@ -93,6 +101,7 @@ class ReplayView:
                 self.alerts,
                 system=self.system_series(),
                 maps=self._maps,
+                marks=self._marks,
             )
         )
 

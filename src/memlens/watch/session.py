@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
@@ -105,6 +107,15 @@ class Session:
                 watching=lambda: False,
                 heap=self.heap,
                 heap_every=alerts.settings.stacks_every,
+                on_mark=self._on_agent_mark,
+            )
+        elif recorder is not None and self.sampler.agents.enabled:
+            # Without alerts (--no-alerts) the program's marks are still recorded.
+            self._poller = PythonPoller(
+                self.sampler.agents,
+                self._publish_python,
+                watching=lambda: False,
+                on_mark=self._on_agent_mark,
             )
         chain.extend(consumers)
         self._consumers = chain
@@ -133,6 +144,16 @@ class Session:
     @property
     def config(self) -> SamplerConfig:
         return self.sampler.config
+
+    @property
+    def python_poller(self) -> PythonPoller | None:
+        """What asks the agents for their costlier answers (None without agents)."""
+        return self._poller
+
+    def count_objects_now(self, key: str) -> float | None:
+        """Count the target's objects by type at the poller's next pass (a face's
+        button); seconds until then, None when nothing asks the agents."""
+        return None if self._poller is None else self._poller.count_objects_now(key)
 
     def stats(self) -> dict[str, int]:
         return {"ticks": self.sampler.ticks, "missed_ticks": self.sampler.missed_ticks}
@@ -167,7 +188,9 @@ class Session:
             self.alerts.sinks.append(lambda alert: self._post(self._alert_to_live, alert))
         looking = watching or (lambda: len(live.hub) > 0)
         if self._poller is None:
-            self._poller = PythonPoller(self.sampler.agents, self._publish_python, looking)
+            self._poller = PythonPoller(
+                self.sampler.agents, self._publish_python, looking, on_mark=self._on_agent_mark
+            )
         self._poller.watching = looking
         self._poller.heap_view = heap_view
 
@@ -248,6 +271,34 @@ class Session:
         if self.live is not None:
             self._post(self._tick_to_live, tick)
 
+    def _on_agent_mark(self, key: str, mark: dict[str, Any]) -> None:
+        """A program's mark read from its agent (on the poller's thread): into the
+        recording as a `mark` event, and onto the live chart."""
+        data: dict[str, Any] = {"text": str(mark.get("text", "")), "source": "program"}
+        pid = self._pid_of(key)
+        if pid is not None:
+            data["pid"] = pid
+        t = float(mark.get("time", time.time()))
+        if self.recorder is not None and not self._recorded(mark.get("recorded_in")):
+            self.recorder.on_mark(key, t, data)
+        self._post(self._mark_to_live, (key, t, data))
+
+    def _recorded(self, where: object) -> bool:
+        """Whether the program already wrote its mark into this session's own store
+        (`memlens run` names it to the program): then it is not kept twice."""
+        if not isinstance(where, str) or self.recorder is None:
+            return False
+        try:
+            return os.path.samefile(where, self.recorder.path)
+        except (OSError, ValueError):
+            return False
+
+    def _pid_of(self, key: str) -> int | None:
+        for target in self.sampler.targets():
+            if target.key == key:
+                return target.pid
+        return None
+
     def _publish_python(self, message: dict[str, Any]) -> None:
         """An agent's answer, for the live view once a loop is attached (else dropped)."""
         self._post(self._python_to_live, message)
@@ -280,6 +331,10 @@ class Session:
     def _maps_to_live(self, keyed: tuple[str, MapsReading]) -> None:
         assert self.live is not None
         self.live.post_maps(keyed[0], keyed[1].sample())
+
+    def _mark_to_live(self, mark: tuple[str, float, dict[str, Any]]) -> None:
+        assert self.live is not None
+        self.live.post_mark(*mark)
 
     def _python_to_live(self, message: dict[str, Any]) -> None:
         assert self.live is not None

@@ -54,11 +54,14 @@ def create_app(
     metrics: LiveMetrics | None = None,
     dashboard: bool = True,
     look_again: Callable[[str], None] | None = None,
+    count_objects: Callable[[str], float | None] | None = None,
 ) -> Starlette:
     """`stats` adds counters owned elsewhere (the sampler's ticks and misses) to /healthz.
     `python` finds a target's Python agent, for the page's tracemalloc switch and heap
     profiler (memlens.web.heap_api); `look_again` has the sampler look for a target's
     agent at once, after the page's "look inside" attached one (memlens.web.attach_api).
+    `count_objects` asks a target's agent for its object counts at once (the page's
+    "Count now"), or once the agent's rest ends, rather than 30 s after the last.
     `metrics` adds /metrics (Prometheus), behind the same Host and token checks as the
     rest; `dashboard=False` leaves only it and /healthz (`memlens exporter`)."""
     policy = policy or SecurityPolicy()
@@ -95,6 +98,21 @@ def create_app(
             known.python = probe.info()
             view.hub.publish(dumps(target_added(known)))
         return JSONResponse({"target": key, **state})
+
+    async def api_objects(request: Request) -> Response:
+        try:
+            body = parse_json(await request.body())
+            if not isinstance(body, dict) or not isinstance(body.get("target"), str):
+                raise TypeError
+        except (ValueError, TypeError):
+            return JSONResponse({"error": 'send {"target": KEY}'}, status_code=400)
+        key = body["target"]
+        if python is None or python(key) is None:
+            return JSONResponse({"error": f"target {key!r} has no Python agent"}, status_code=404)
+        wait = count_objects(key) if count_objects is not None else None
+        if wait is None:
+            return JSONResponse({"error": "objects are not counted here"}, status_code=404)
+        return JSONResponse({"target": key, "in_s": round(wait, 1)})
 
     async def dashboard_page(request: Request) -> Response:
         token = request.query_params.get("token")
@@ -187,6 +205,7 @@ def create_app(
             Route("/api/samples", api_samples),
             Route("/api/range", api_range),
             Route("/api/python/tracemalloc", api_tracemalloc, methods=["POST"]),
+            Route("/api/python/objects", api_objects, methods=["POST"]),
             *heap_routes(view, python),
             *attach_routes(view, look_again),
             WebSocketRoute("/ws", stream),

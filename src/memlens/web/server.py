@@ -104,6 +104,7 @@ async def serve(
         metrics=session.metrics,
         dashboard=dashboard,
         look_again=session.sampler.look_again,
+        count_objects=session.count_objects_now,
     )
     server = uvicorn.Server(uvicorn_config(app))
 

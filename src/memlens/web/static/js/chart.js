@@ -2,6 +2,7 @@
 
 import { EPS, FONT_STACK, PY_SYNC } from "./constants.js";
 import { BYTE_INCRS, DASH, fmtBytes, fmtBytesAxis, fmtTimeAxis, fmtWhen } from "./format.js";
+import { drawMarks } from "./chartmarks.js";
 import { drawMarkerLines, drawMarkerShades } from "./markers.js";
 import { pyResize } from "./python/charts.js";
 import { needRender } from "./render.js";
@@ -131,9 +132,10 @@ export function makeChart() {
       // with the pointer off the chart, the legend shows the newest values
       setCursor: [legendToLatest],
       setData: [legendToLatest],
-      // alert markers: the leak windows under the lines, the alert times over them
+      // alert markers: the leak windows under the lines, the alert times over them;
+      // the program's marks over them too
       drawAxes: [drawMarkerShades],
-      draw: [drawMarkerLines],
+      draw: [drawMarkerLines, drawMarks],
     },
   };
   ui.chart = new uPlot(opts, [[]], chartEl);

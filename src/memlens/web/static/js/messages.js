@@ -1,6 +1,7 @@
 // The socket's messages (docs/protocol.md) applied to the page.
 
 import { addAlerts } from "./alerts.js";
+import { addMarks } from "./chartmarks.js";
 import { refreshCardStatic } from "./cards.js";
 import { POINT_CAP, POINT_CAP_MAX, PROTOCOL, PY_COLS, PY_FIELDS } from "./constants.js";
 import { clearDetail } from "./detail.js";
@@ -109,6 +110,7 @@ function onBackfill(msg) {
   if (typeof msg.seq === "number") state.lastSeq = msg.seq;
   noteBucketed(msg.series || {}, msg.bucketed && typeof msg.bucketed === "object" ? msg.bucketed : {});
   addAlerts(msg.alerts);   // after a reconnect, the same alerts again: kept once
+  addMarks(msg.marks);     // likewise
   if (Array.isArray(msg.python)) msg.python.forEach(onPython);   // the latest answers; kept once
   sysOnSeries(msg.system);
   onMapsBackfill(msg.maps);
@@ -214,6 +216,7 @@ export function onMessage(ev) {
     case "exit": onExit(msg); break;
     case "leak":
     case "threshold": addAlerts([msg]); break;
+    case "mark": addMarks([msg]); break;
     case "python": onPython(msg); break;
     case "maps": onMaps(msg); break;
     default: break;   // unknown message types are ignored (protocol rule)

@@ -62,6 +62,12 @@ export var alerts = {
   arrivals: 0,
 };
 
+// Marks on the chart (chartmarks.js): "batch 2 starts", from the program or the shell.
+export var marks = {
+  list: [],                    // {t, key, text, source, id}, by time
+  seen: new Set(),             // ids of the marks in list
+};
+
 // The Python panel (python/*.js); each target's Python data is on its record (rec.py).
 export var py = {
   key: null,                     // the process the panel shows
@@ -71,6 +77,7 @@ export var py = {
   dataSig: "",                   // what the charts show now: redrawn only when it changes
   optionsSig: "",
   topShown: null,                // the top answer the table shows (and the state it was drawn in)
+  objectsShown: null,            // the objects answer the table shows (python/objects.js)
   pausesShown: null,
 };
 

@@ -25,6 +25,7 @@ function pyNew() {
     busy: false, error: "",
     frames: 0, since: null,      // tracing depth and start, from the switch's answer
     top: null, topVersion: 0,    // latest "top" answer: {t, data}
+    objects: null, objectsVersion: 0, objectsNote: "",   // latest "objects" part: {t, data}
     gcLastT: -Infinity, gcVersion: 0,
     gc: { count: 0, total: 0, max: null, since: null, dropped: 0, last: null, pauses: [] },
   };
@@ -136,6 +137,11 @@ export function onPython(msg) {
   if (msg.top && typeof msg.top === "object" && (!ps.top || t > ps.top.t)) {
     ps.top = { t: t, data: msg.top };
     ps.topVersion++;
+  }
+  if (msg.objects && typeof msg.objects === "object" && (!ps.objects || t > ps.objects.t)) {
+    ps.objects = { t: t, data: msg.objects };
+    ps.objectsNote = "";
+    ps.objectsVersion++;
   }
   if (msg.gc && typeof msg.gc === "object" && t > ps.gcLastT) {
     // each answer holds the pauses since the previous ask; a backfill repeats the latest

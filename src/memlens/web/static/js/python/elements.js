@@ -16,4 +16,6 @@ export var pyEl = {
   hpView: pyQ("hp-view"), hpMark: pyQ("hp-mark"), hpState: pyQ("hp-state"), hpError: pyQ("hp-error"),
   hpNote: pyQ("hp-note"), hpFlame: document.getElementById("python-flame"),
   topBody: document.querySelector("#python-top tbody"),
+  objects: pyQ("objects"), objSub: pyQ("obj-sub"), objCount: pyQ("obj-count"), objEmpty: pyQ("obj-empty"),
+  objGrowthHead: pyQ("obj-growth-head"), objBody: document.querySelector("#python-objects tbody"),
 };

@@ -7,6 +7,7 @@ import { pyDestroyCharts, pyMakeCharts, pyView } from "./charts.js";
 import { pyEligible, pyFrames, pyOf, pyTracing } from "./data.js";
 import { pyEl, pyPanel } from "./elements.js";
 import { renderHeap } from "./heap.js";
+import { renderObjects } from "./objects.js";
 import { renderPauses, renderTop } from "./tables.js";
 import { py, state, ui } from "../state.js";
 import { labelOf } from "../targets.js";
@@ -130,4 +131,5 @@ export function renderPython(range) {
   renderPauses(ps);
   renderHeap(rec, ps, live);
   renderTop(ps, tracing, live);
+  renderObjects(ps);
 }
