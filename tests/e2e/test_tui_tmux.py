@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
     reason="tmux is not installed (scripts/test installs Debian's tmux when it can)",
 )
 PATIENCE = 30.0  # s: how long to wait for what must happen (never a pass threshold)
-HELP = "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save  tab target"
+HELP = "q quit  p pause  w window  t trace  o objects  +/- interval  s save  tab target"
 
 
 class Tmux:

@@ -48,7 +48,7 @@ def test_watch_attach_starts_the_agent_it_then_reads() -> None:
 
 
 @pytest.mark.parametrize(("answer", "attached"), [("y", True), ("", False), ("no", False)])
-def test_on_a_terminal_it_asks_first(answer: str, attached: bool) -> None:
+def test_on_a_terminal_profile_asks_first(answer: str, attached: bool) -> None:
     asked: list[str] = []
 
     def ask(question: str) -> str:
@@ -57,10 +57,17 @@ def test_on_a_terminal_it_asks_first(answer: str, attached: bool) -> None:
 
     with child(_python("3.12"), SLEEPING) as proc:
         args = argparse.Namespace(attach=False, agent_token=None)
-        attach_where_needed([proc.pid], args, ask=ask, interactive=True)
+        attach_where_needed([proc.pid], args, required=True, ask=ask, interactive=True)
         assert len(asked) == 1
         assert f"PID {proc.pid} runs Python 3.12" in asked[0]
         assert (find_agent(proc.pid) is not None) is attached
+
+
+def test_watch_and_top_never_ask_on_a_terminal() -> None:
+    with child(_python("3.12"), SLEEPING) as proc:
+        args = argparse.Namespace(attach=False, agent_token=None)
+        attach_where_needed([proc.pid], args, ask=pytest.fail, interactive=True)
+        assert find_agent(proc.pid) is None
 
 
 def test_a_process_that_is_not_python_is_not_asked_about() -> None:

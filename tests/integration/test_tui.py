@@ -127,7 +127,7 @@ def test_the_value_shown_follows_the_child(allocator: Allocator) -> None:
         await until(pilot, "the 32 MB", lambda: (shown_rss(app) or 0) >= before + 30)
         text = screen_text(app)
         assert "█" in text  # the chart draws it
-        assert "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save" in text
+        assert "q quit  p pause  w window  t trace  o objects  +/- interval  s save" in text
 
     drive(app, scenario, (100, 30))
 

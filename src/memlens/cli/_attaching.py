@@ -1,7 +1,9 @@
 """`--attach` on the commands that look inside Python (`watch`, `top`, `profile`): the
-agent started in a named process that runs none, after asking on a terminal, or without
-asking when `--attach` is given. Elsewhere (a pipe, a script) nothing is attached unless
-`--attach` says so: an attach stops the process for a moment (docs/attach.md)."""
+agent started in a named process that runs none when `--attach` is given. `profile`, which
+cannot work without the agent, also asks the person at a terminal; `watch` and `top`
+never ask (they show a process from the outside as ever), and off a terminal nothing is
+attached unless `--attach` says so: an attach stops the process for a moment
+(docs/attach.md)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from memlens.agent import find_agent
 from memlens.errors import AttachUnsupported, MemlensError, TargetNotFound
 from memlens.outside.visible import visible
 
+ASKS = ", without asking (on a terminal memlens asks first without this)"
 
-def add_attach_option(p: argparse.ArgumentParser) -> None:
+
+def add_attach_option(p: argparse.ArgumentParser, *, asks: bool = False) -> None:
     p.add_argument(
         "--attach",
         action="store_true",
-        help="start the agent in a named Python process that runs none, without asking "
-        "(memlens attach; on a terminal memlens asks first without this)",
+        help="start the agent in a named Python process that runs none, as memlens attach "
+        "does"
+        + (", without asking (on a terminal memlens asks first without this)" if asks else ""),
     )
 
 
@@ -32,8 +37,9 @@ def attach_where_needed(
     interactive: bool | None = None,
 ) -> None:
     """Starts the agent in each of `pids` that is a CPython process without one: with
-    --attach, or when the person at the terminal says yes. `required` (profile): a
-    process that cannot be attached to is an error, not a process watched from outside."""
+    --attach, or, where `required` (profile: a process that cannot be attached to is then
+    an error, not a process watched from outside), when the person at the terminal says
+    yes."""
     from memlens.attach import attach
     from memlens.attach.target import check_owner, python_target
 
@@ -53,7 +59,7 @@ def attach_where_needed(
                 raise
             continue
         if not getattr(args, "attach", False):
-            if not tty:
+            if not (tty and required):
                 continue
             question = (
                 f"PID {pid} runs Python {target.version_text} without the memlens agent. "

@@ -104,7 +104,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--agent-token", metavar="TOKEN", help="the agent's token, if it was started with one"
     )
-    add_attach_option(p)
+    add_attach_option(p, asks=True)
 
 
 def _parse_limit(text: str) -> int:

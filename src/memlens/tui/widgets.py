@@ -405,4 +405,4 @@ def _count(value: float | int | None) -> str:
     return f"{int(value):,}"
 
 
-HELP = "q quit  p pause  w window  t tracemalloc  o objects  +/- interval  s save  tab target"
+HELP = "q quit  p pause  w window  t trace  o objects  +/- interval  s save  tab target"
