@@ -41,6 +41,8 @@ min_duration = "30s"
 min_points = 20
 envelope_window = "1s"
 min_leak_window = "10s"
+young_age = "0s"   # the live levels' minutes, scaled down as well: no warm-up prior
+fast_rate = 0      # and no fast rule (its windows are minutes long)
 """
 
 # A child that allocates and touches memory on command, so its RSS moves by known amounts.

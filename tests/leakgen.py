@@ -314,10 +314,33 @@ KINDS: dict[str, tuple[Verdict, Generator]] = {
 }
 
 
+def fast_leak(rng: random.Random) -> tuple[list[float], float, dict[str, float]]:
+    """A leak of 20-100 MB/min, 10 min to 1 h, from the start or (half of them) from 20-60%
+    of the series: what a runaway cache or a leak per request costs under load."""
+    n = round(_log_uniform(rng, 10 * MINUTE, HOUR)) + 1
+    base = rng.uniform(50, 500) * MB
+    rate = _log_uniform(rng, 20.0, 100.0) * MB / MINUTE
+    start = 0 if rng.random() < 0.5 else round(rng.uniform(0.2, 0.6) * (n - 1))
+    sd = _noise_sd(rng, rate * MINUTE / MB / 2.0)
+    floor = [base + rate * max(0, i - start) for i in range(n)]
+    return _finish(floor, sd, rng), rate, {"base": base, "sd": sd, "start": float(start)}
+
+
+# Kinds outside the 12 above (their seeds do not move the others'): fast leaks, for the
+# time to detection of leaks of 20 MB/min and more.
+EXTRA_KINDS: dict[str, tuple[Verdict, Generator]] = {
+    "fast_leak": (Verdict.LEAK, fast_leak),
+}
+
+
 def generate(kind: str, seed: int) -> Series:
     """The series of `kind` for `seed`: the same on every run."""
-    label, make = KINDS[kind]
-    rng = random.Random(seed * 1009 + sorted(KINDS).index(kind))
+    if kind in EXTRA_KINDS:
+        label, make = EXTRA_KINDS[kind]
+        rng = random.Random(seed * 1009 + 100 + sorted(EXTRA_KINDS).index(kind))
+    else:
+        label, make = KINDS[kind]
+        rng = random.Random(seed * 1009 + sorted(KINDS).index(kind))
     values, rate, params = make(rng)
     times = [T0 + i for i in range(len(values))]
     onset = T0 + params["start"] if label is Verdict.LEAK else None

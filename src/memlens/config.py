@@ -264,6 +264,12 @@ _DETECTOR_KEYS: dict[str, Callable[[object], float]] = {
     "envelope_window": _duration,
     "min_leak_window": _duration,
     "min_envelope_points": _integer,
+    "young_age": _duration,
+    "young_wait": _duration,
+    "live_keep": _number,
+    "fast_rate": _rate,
+    "cost_horizon": _duration,
+    "live_min_growth": _size,
 }
 
 
@@ -361,6 +367,14 @@ def judging(config: str | None, recorded: Mapping[str, Any] | None, where: str) 
     if recorded is None:
         return Judging(Settings(), DEFAULTS)
     return Judging(recorded_settings(recorded, where), RECORDED)
+
+
+def origin_of(settings: Settings) -> str:
+    """Which settings a live verdict or a command's own run was judged with, in words:
+    the config file's, or the defaults when none was found."""
+    if settings.source is None:
+        return "default settings (no config file)"
+    return f"settings of {settings.source}"
 
 
 def limit_for(max_rss: float | None, memory_limit: float | None) -> float | None:

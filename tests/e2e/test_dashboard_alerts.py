@@ -32,6 +32,8 @@ min_duration = "15s"
 min_points = 20
 envelope_window = "1s"
 min_leak_window = "8s"
+young_age = "0s"
+fast_rate = 0
 """
 
 

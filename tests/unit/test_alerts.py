@@ -18,6 +18,8 @@ FAST = DetectorConfig(
     envelope_window=2.0,
     min_leak_window=20.0,
     persistence=2,
+    young_age=0.0,  # no warm-up prior and no fast rule: the trend rule alone, compressed
+    fast_rate=0.0,
 )
 
 
@@ -76,7 +78,7 @@ def test_a_leak_that_stops_is_withdrawn() -> None:
         alerts.process(tick)
     states = [a.data["state"] for a in seen if a.kind == "leak"]
     assert states == ["raised", "cleared"]
-    cleared = next(a for a in seen if a.data.get("state") == "cleared")
+    cleared = next(a for a in seen if a.kind == "leak" and a.data.get("state") == "cleared")
     assert cleared.data["finding"]["verdict"] != "leak"
     assert "withdrawn" in cleared.text
 
@@ -219,3 +221,17 @@ def test_fast_samples_reach_the_detector_as_one_floor_value_a_second() -> None:
     detector = alerts._watched["1-1"].detector
     assert 95 <= len(detector) <= 100
     assert set(detector._values.tolist()) == {95.0 * MB}  # the floor of each second
+
+
+def test_leak_and_growing_alerts_name_their_settings_and_rule() -> None:
+    alerts, seen = engine()
+    for tick in ticks(100 * MB + i * 0.5 * MB for i in range(300)):
+        alerts.process(tick)
+    kinds = {a.kind for a in seen}
+    assert {"leak", "growing"} <= kinds
+    for alert in seen:
+        assert alert.data["settings"] == "default settings (no config file)"
+        assert alert.data["rule"]
+    growing = next(a for a in seen if a.kind == "growing")
+    assert growing.message()["type"] == "growing"
+    assert growing.data["state"] == "raised"

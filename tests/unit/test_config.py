@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from memlens.analysis.leakmodel import DetectorConfig, Severity
-from memlens.config import find_config, load_settings
+from memlens.api.profiler import Profiler
+from memlens.config import Settings, find_config, load_settings, origin_of
 from memlens.errors import UsageError
 from memlens.units import parse_duration, parse_rate, parse_size
 
@@ -111,3 +112,34 @@ def test_a_bad_file_is_one_line_naming_the_key(tmp_path: Path, text: str, says: 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no config file"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_the_live_levels_are_set_in_leaks(tmp_path: Path) -> None:
+    path = tmp_path / "memlens.toml"
+    path.write_text(
+        '[leaks]\nyoung_age = "15m"\nyoung_wait = "12m"\nlive_keep = 0.6\n'
+        'fast_rate = "20MB/min"\ncost_horizon = "2h"\n'
+    )
+    detector = load_settings(path).detector
+    assert detector.young_age == 900.0
+    assert detector.young_wait == 720.0
+    assert detector.live_keep == 0.6
+    assert detector.fast_rate == parse_rate("20MB/min")
+    assert detector.cost_horizon == 7200.0
+
+
+def test_a_verdict_names_its_settings(tmp_path: Path) -> None:
+    path = tmp_path / "memlens.toml"
+    path.write_text("[leaks]\npersistence = 4\n")
+    assert origin_of(load_settings(path)) == f"settings of {path}"
+    assert origin_of(Settings()) == "default settings (no config file)"
+
+
+def test_the_profiler_finds_the_config_as_the_commands_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "memlens.toml").write_text("[leaks]\npersistence = 7\n")
+    monkeypatch.chdir(tmp_path)
+    profiler = Profiler(tmp_path / "data")
+    assert profiler.detector.persistence == 7
+    assert load_settings().detector.persistence == 7  # what the commands read from here

@@ -23,7 +23,13 @@ from memlens.watch.heap_points import compact, grown_stacks, pair, top_stacks
 T0 = 1_800_000_000.0
 MB = 1024 * 1024
 FAST = DetectorConfig(
-    min_duration=60.0, min_points=30, envelope_window=2.0, min_leak_window=20.0, persistence=2
+    min_duration=60.0,
+    min_points=30,
+    envelope_window=2.0,
+    min_leak_window=20.0,
+    persistence=2,
+    young_age=0.0,  # the live levels' minutes, scaled down too: no warm-up prior, no fast rule
+    fast_rate=0.0,
 )
 
 

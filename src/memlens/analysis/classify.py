@@ -21,6 +21,7 @@ from memlens.analysis.leakmodel import (
 )
 from memlens.analysis.leaktext import clock, duration_text, p_text, rate_range, rate_text
 from memlens.analysis.shapes import Shape, fit_shapes
+from memlens.analysis.shortrun import short_run
 from memlens.analysis.trend import Trend, theil_sen, upper_p
 from memlens.units import human_bytes
 
@@ -45,7 +46,7 @@ class _Analysis:
 
     def run(self) -> LeakFinding:
         cfg = self.config
-        short = too_short(self.ts, cfg, self.limit)
+        short = too_short(self.ts, cfg, self.limit, self.vs)
         if short is not None:
             return short
         env = lower_envelope(self.ts, self.vs, _envelope_params(cfg))
@@ -306,18 +307,32 @@ def _envelope_params(cfg: DetectorConfig) -> EnvelopeParams:
     )
 
 
-def too_short(ts: Sequence[float], cfg: DetectorConfig, limit: float | None) -> LeakFinding | None:
-    """INSUFFICIENT below `min_points` samples or `min_duration` seconds, else None."""
+def too_short(
+    ts: Sequence[float],
+    cfg: DetectorConfig,
+    limit: float | None,
+    vs: Sequence[float] | None = None,
+) -> LeakFinding | None:
+    """INSUFFICIENT below `min_points` samples or `min_duration` seconds, else None.
+    With the values, its reason says what the short run did (analysis/shortrun.py):
+    "grew 50 MB in 30 s and did not come back: growth, too short to call a trend"."""
     duration = ts[-1] - ts[0] if ts else 0.0
     if len(ts) >= cfg.min_points and duration >= cfg.min_duration:
         return None
+    need = (
+        f"{len(ts)} samples over {duration_text(duration)}; need at least "
+        f"{cfg.min_points} over {duration_text(cfg.min_duration)}"
+    )
+    run = short_run(ts, vs, cfg) if vs is not None else None
+    if run is None:
+        return finding(Verdict.INSUFFICIENT, ts, limit, confidence=0.0, reason=need)
     return finding(
         Verdict.INSUFFICIENT,
         ts,
         limit,
         confidence=0.0,
-        reason=f"{len(ts)} samples over {duration_text(duration)}; need at least "
-        f"{cfg.min_points} over {duration_text(cfg.min_duration)}",
+        growth=run.growth,
+        reason=f"{run.sentence()} ({need} for a verdict)",
     )
 
 

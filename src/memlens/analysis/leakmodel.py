@@ -95,6 +95,14 @@ class DetectorConfig:
     window: float = 4.0 * HOUR  # s of samples the online detector keeps
     headroom_quantile: float = 0.95  # peaks above the floor, for the time to a limit
 
+    # -- live levels (analysis/live.py): when a LEAK verdict becomes an alarm
+    young_age: float = 600.0  # s: growth that began this soon after the start may be a warm-up
+    young_wait: float = 480.0  # s: ... and must keep its pace this long before an alarm
+    live_keep: float = 0.75  # the last third's rate >= this × the first third's
+    fast_rate: float = 10.0 * MB / MINUTE  # bytes/s: a steady climb this fast alarms at once
+    cost_horizon: float = 1.0 * HOUR  # s: a leak this close to the limit alarms at once
+    live_min_growth: float = 4.0 * MB  # bytes: a trend alarm needs this much growth so far
+
     # -- severity: the worse of the rate band and the time-to-limit band
     rate_bands: tuple[tuple[float, Severity], ...] = field(
         default=(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import le
 
 from memlens.analysis.classify import classify, finding, time_to_limit, too_short
@@ -35,11 +36,13 @@ from memlens.analysis.leakmodel import (
     severity_for,
 )
 from memlens.analysis.leaktext import rate_text
+from memlens.analysis.live import Level, LiveStatus, judge
 from memlens.units import human_bytes
 
 __all__ = [
     "DetectorConfig",
     "LeakFinding",
+    "LevelEvent",
     "OnlineDetector",
     "Severity",
     "Verdict",
@@ -49,6 +52,21 @@ __all__ = [
 ]
 
 Analyser = Callable[[Sequence[float], Sequence[float]], LeakFinding]
+
+LEAK = "leak"
+GROWING = "growing"
+RAISED = "raised"
+CLEARED = "cleared"
+
+
+@dataclass(frozen=True)
+class LevelEvent:
+    """A change of a live level: `kind` LEAK or GROWING, `state` RAISED or CLEARED, and
+    the evaluation's status (its level, rule, finding and sentence)."""
+
+    kind: str
+    state: str
+    status: LiveStatus
 
 
 def detect(
@@ -74,7 +92,7 @@ def naive_slope(
     """The first-to-last slope: LEAK whenever the last sample is `min_growth` above the
     first. What a glance at a chart does; the peer in bench/bench_leaks.py."""
     ts, vs = _clean(times, values)
-    short = too_short(ts, config, limit)
+    short = too_short(ts, config, limit, vs)
     if short is not None:
         return short
     duration = ts[-1] - ts[0]
@@ -124,6 +142,7 @@ class OnlineDetector:
         limit: float | None = None,
         config: DetectorConfig = DetectorConfig(),  # noqa: B008 - frozen, shared safely
         analyser: Analyser | None = None,
+        start: float | None = None,
     ) -> None:
         self.limit = limit
         self.config = config
@@ -137,7 +156,11 @@ class OnlineDetector:
         self._streak = 0
         self._quiet = 0
         self._alerted: Severity | None = None
+        self._calm = 0
+        self.start = start
+        self.growing = False  # a growing status stands
         self.last: LeakFinding | None = None
+        self.status: LiveStatus | None = None
 
     def __len__(self) -> int:
         return len(self._times) - self._head
@@ -158,29 +181,61 @@ class OnlineDetector:
         self._trim(t)
 
     def evaluate(self, now: float | None = None) -> LeakFinding | None:
+        """One evaluation; the finding when a leak alarm is raised (or its severity
+        rises), else None. `step()` gives every change of level."""
+        for event in self.step(now):
+            if event.kind == LEAK and event.state == RAISED:
+                return event.status.finding
+        return None
+
+    def step(self, now: float | None = None) -> list[LevelEvent]:
+        """One evaluation, and what changed: a leak alarm raised (again when its
+        severity rises) or cleared, a growing status raised or cleared.
+
+        The alarm needs LEAK from `persistence` evaluations in a row (one for the fast
+        and cost rules, whose evidence already spans minutes); it is withdrawn after
+        `persistence` evaluations without. GROWING is raised at once, since it is only
+        shown; it ends when the alarm is raised, or after `persistence` quiet ones.
+        """
         if now is not None:
             self._trim(now)
         times = self._times[self._head :].tolist()
         values = self._values[self._head :].tolist()
         if self._analyser is not None:
-            finding = self._analyser(times, values)
+            found = self._analyser(times, values)
+            level = Level.LEAK if found.is_leak else Level.QUIET
+            status = LiveStatus(level, "trend", found, found.reason)
         else:
-            finding = classify(times, values, self.limit, self.config)
-        self.last = finding
-        if finding.verdict is Verdict.LEAK:
+            found = classify(times, values, self.limit, self.config)
+            status = judge(times, values, found, start=self.start, config=self.config)
+        self.last = status.finding
+        self.status = status
+        events: list[LevelEvent] = []
+        if status.level is Level.LEAK:
             self._streak += 1
             self._quiet = 0
         else:
             self._streak = 0
             self._quiet += 1
-            if self._quiet >= self.config.persistence:
+            if self._quiet >= self.config.persistence and self._alerted is not None:
                 self._alerted = None
-        if self._streak < self.config.persistence:
-            return None
-        if self._alerted is not None and finding.severity.rank <= self._alerted.rank:
-            return None
-        self._alerted = finding.severity
-        return finding
+                events.append(LevelEvent(LEAK, CLEARED, status))
+        need = 1 if status.rule in ("fast", "cost") else self.config.persistence
+        severity = status.finding.severity
+        if self._streak >= need and (self._alerted is None or severity.rank > self._alerted.rank):
+            self._alerted = severity
+            events.append(LevelEvent(LEAK, RAISED, status))
+        if status.level is Level.GROWING and self._alerted is None:
+            self._calm = 0
+            if not self.growing:
+                self.growing = True
+                events.append(LevelEvent(GROWING, RAISED, status))
+        elif self.growing:
+            self._calm += 1
+            if self._alerted is not None or self._calm >= self.config.persistence:
+                self.growing = False
+                events.append(LevelEvent(GROWING, CLEARED, status))
+        return events
 
     def _trim(self, now: float) -> None:
         horizon = now - self.config.window

@@ -49,7 +49,7 @@ from memlens.api.snapshot import (
     system_memory_percent,
     with_own_python_fields,
 )
-from memlens.config import Settings, Thresholds, limit_for, load_settings
+from memlens.config import Thresholds, limit_for, load_settings, origin_of
 from memlens.errors import AccessDenied
 from memlens.model import Alert, Reading, Target, Tick
 from memlens.outside.redact import redact_cmdline
@@ -132,7 +132,9 @@ class Profiler:
             raise ValueError("max_snapshots must be at least 1")
         if not retention > 0:
             raise ValueError("retention must be a positive number of seconds")
-        settings = load_settings(Path(config)) if config is not None else Settings()
+        # The same settings as the command line's: --config's file, else the memlens.toml
+        # (or pyproject.toml) found from the current directory up, else the defaults.
+        settings = load_settings(Path(config) if config is not None else None)
         self.data_dir = Path(data_dir).expanduser()
         self.path = self.data_dir / DB_NAME
         self._max_snapshots = max_snapshots
@@ -413,6 +415,7 @@ class Profiler:
                         pid=target.pid,
                         text=f"{who}: leak no longer seen",
                     )
+                    data["settings"] = origin_of(self._settings)
                     recorder.store.add_event(rid, "leak", now, data, target.key)
                     self._leaking = None
                 self._rate_threshold(0.0, now)
@@ -436,6 +439,7 @@ class Profiler:
                 text=f"{who}: {first_line}",
                 analysis=leak.analysis,
             )
+            data["settings"] = origin_of(self._settings)
             recorder.store.add_event(rid, "leak", now, data, target.key)
             self._leaking = finding
             self._rate_threshold(finding.rate or 0.0, now)

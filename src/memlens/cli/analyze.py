@@ -1,5 +1,6 @@
-"""`memlens analyze FILE|RUN [--json]`: the leak detector's verdict on a recording, a
-memlens export, or a CSV from any tool.
+"""`memlens analyze FILE|RUN [--json] [--replay [--every 60s]]`: the leak detector's
+verdict on a recording, a memlens export, or a CSV from any tool; with --replay, also
+every alert the live engine would have raised on it (watch/rerun.py).
 
 It reports and never fails on a verdict (exit 0 whatever it says): gating a build on a
 leak is `memlens check`'s job, so a script can read the figures without an exit code
@@ -21,7 +22,7 @@ from memlens.analysis.leaktext import clock, headline, rate_range, rate_text
 from memlens.cli._common import Command, parse_duration, parse_size
 from memlens.cli._runs import add_db_option, open_run
 from memlens.cli._summary import shown_name
-from memlens.config import Judging, limit_for, load_settings
+from memlens.config import Judging, Settings, limit_for, load_settings
 from memlens.config import judging as judging_of
 from memlens.errors import NotARecording, UsageError
 from memlens.formats.series import (
@@ -35,6 +36,7 @@ from memlens.formats.series import (
 )
 from memlens.outside.visible import json_visible, visible
 from memlens.units import human_bytes, human_duration
+from memlens.watch.rerun import ReplayedAlert, ReplaySeries, replay
 
 # The order in which several series' verdicts are reported, the most serious first: a
 # leak grows without end; a step is memory that rose and stays, worth a look; a plateau
@@ -90,6 +92,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="memlens.toml or pyproject.toml with the detector's settings "
         "(default: the first found from the current directory up)",
     )
+    p.add_argument(
+        "--replay",
+        action="store_true",
+        help="run the live engine over each series as it would have run live, and list "
+        "every alert it would have raised (leak alarms and the calmer growing status)",
+    )
+    p.add_argument(
+        "--every",
+        type=parse_duration,
+        metavar="DURATION",
+        help="with --replay: series time between evaluations of a target "
+        "(default: leaks.every of the settings, 60s)",
+    )
     add_db_option(p)
 
 
@@ -115,13 +130,23 @@ def run(args: argparse.Namespace) -> int:
         if limit is None:
             limit = limit_for(max_rss, limits.get(cut.key or ""))
         judged.append((cut, detect(cut.times, cut.values, limit=limit, config=settings.detector)))
+    if args.every is not None and not args.replay:
+        raise UsageError("--every goes with --replay")
+    replayed = _replay(judged, settings, args, limits) if args.replay else None
     if args.json:
         body = to_json(found, judged, args.limit if args.limit is not None else max_rss)
         body["settings"] = judging.origin
+        if replayed is not None:
+            for entry, alerts in zip(body["series"], replayed, strict=True):  # type: ignore[call-overload]
+                entry["alerts"] = [a.to_dict() for a in alerts]
+            body["every"] = args.every if args.every is not None else settings.every
         out = json_visible(json.dumps(body, indent=2, ensure_ascii=False))
     else:
-        lines = _text(found, judged, settings.detector.ci_level)
+        lines = _text(found, judged, settings.detector.ci_level, replayed)
         lines.insert(1, f"judged with {judging.origin}")
+        if replayed is not None:
+            every = args.every if args.every is not None else settings.every
+            lines.insert(2, f"replayed through the live engine, evaluated every {every:g} s")
         out = "\n".join(visible(line) for line in lines)
     print(out, flush=True)  # a reader gone early (`| head`): main ends quietly
     return 0
@@ -224,13 +249,53 @@ def to_json(found: SeriesFile, judged: list[Judged], limit: float | None) -> dic
 # -- text -----------------------------------------------------------------------------
 
 
-def _text(found: SeriesFile, judged: list[Judged], ci_level: float) -> list[str]:
+def _replay(
+    judged: list[Judged], settings: Settings, args: argparse.Namespace, limits: dict[str, int]
+) -> list[list[ReplayedAlert]]:
+    """Each judged series' live alerts, as the engine would have raised them."""
+    series = []
+    for i, (cut, _) in enumerate(judged):
+        assert cut is not None
+        key = cut.key if cut.key is not None else f"series-{i}"
+        # The engine names a process "name (PID n)" itself: the label's "(pid n)" goes.
+        name = cut.name.removesuffix(f" (pid {cut.pid})") if cut.pid is not None else cut.name
+        series.append(ReplaySeries(key, name, cut.pid or 0, cut.times, cut.values, cut.started))
+    known: dict[str, float] = {k: float(v) for k, v in limits.items()}
+    if args.limit is not None:
+        known = {s.key: float(args.limit) for s in series}
+    out = replay(series, settings, every=args.every, limits=known)
+    return [out[s.key] for s in series]
+
+
+def _alert_lines(alerts: list[ReplayedAlert]) -> list[str]:
+    if not alerts:
+        return ["live alerts: none"]
+    lines = [f"live alerts: {len(alerts)}"]
+    for a in alerts:
+        what = a.kind if a.severity is None else f"{a.kind} ({a.severity})"
+        until = "still standing" if a.cleared_s is None else f"cleared at {_at(a.cleared_s)}"
+        lines.append(f"  {what} raised at {_at(a.raised_s)}, {until}: {a.text}")
+    return lines
+
+
+def _at(seconds: float) -> str:
+    return f"t+{human_duration(seconds)}"
+
+
+def _text(
+    found: SeriesFile,
+    judged: list[Judged],
+    ci_level: float,
+    replayed: list[list[ReplayedAlert]] | None = None,
+) -> list[str]:
     lines = [_title(found, len(judged))]
-    for series, finding in judged:
+    for i, (series, finding) in enumerate(judged):
         lines.append("")
         if series is not None:
             lines.append(_label(series))
         lines.extend(f"  {line}" for line in _figures(finding, ci_level))
+        if replayed is not None:
+            lines.extend(f"  {line}" for line in _alert_lines(replayed[i]))
         for advice in explain(finding):
             lines.append(f"  {advice.title}: {advice.seen}")
             lines.extend(f"    - {step}" for step in advice.advice)

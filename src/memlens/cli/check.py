@@ -22,7 +22,7 @@ from memlens.cli._child import record_command, shell_status
 from memlens.cli._common import Command, parse_duration, parse_interval, parse_rate, parse_size
 from memlens.cli._runs import open_run, store_path
 from memlens.cli._summary import shown_name
-from memlens.config import Settings, load_settings
+from memlens.config import Settings, load_settings, origin_of
 from memlens.config import judging as judging_of
 from memlens.errors import UsageError
 from memlens.formats.output import write_atomic
@@ -179,14 +179,19 @@ def _run_command(command: list[str], args: argparse.Namespace) -> _Checked:
             path = Path(folder) / "check.db"
         else:
             path = kept
+        settings = load_settings(args.config)
         code, recording_id = record_command(
-            command, path, interval=args.interval, settings=load_settings(args.config)
+            command, path, interval=args.interval, settings=settings
         )
         reader = stack.enter_context(StoreReader.open(path))
         info = reader.recording(recording_id)
         series = _series(reader, info)
         chart = _chart(reader, info, args)
-    about = {"command": redact_cmdline(command), "exit_code": str(shell_status(code))}
+    about = {
+        "command": redact_cmdline(command),
+        "exit_code": str(shell_status(code)),
+        "settings": origin_of(settings),
+    }
     where = f"{info.id} in {path}" if kept is not None else None
     return _Checked(series, code, where, about, _seconds(info), chart=chart)
 

@@ -55,6 +55,7 @@ class NamedSeries:
     kind: str  # "process", "sum" (a process and its descendants), or "series"
     times: list[float]  # seconds: Unix times, or seconds from the file's start
     values: list[float | None]  # bytes; None where unknown
+    started: float | None = None  # when the process started (Unix time), where known
 
     def after(self, seconds: float) -> NamedSeries:
         """Without the samples of the first `seconds` after this series' first sample."""
@@ -156,7 +157,13 @@ def _target_series(
             ts.append(float(t))
             vs.append(None if v is None else float(v))
     return NamedSeries(
-        target.key, _label(target.kind, target.name, target.pid), target.pid, target.kind, ts, vs
+        target.key,
+        _label(target.kind, target.name, target.pid),
+        target.pid,
+        target.kind,
+        ts,
+        vs,
+        target.start_time or None,
     )
 
 

@@ -24,7 +24,7 @@ from memlens.model import MAP_CATEGORIES, MAP_FIGURES, SAMPLE_FIELDS, SYSTEM_FIE
 Migration = Callable[[sqlite3.Connection], None]
 
 APP = "memlens"
-EVENT_KINDS: tuple[str, ...] = ("exit", "leak", "threshold", "note", "warning", "mark")
+EVENT_KINDS: tuple[str, ...] = ("exit", "leak", "growing", "threshold", "note", "warning", "mark")
 
 # Retention defaults (seconds) for `StoreReader.prune`; see docs/storage.md.
 SAMPLES_RETENTION_S = 90 * 86400.0

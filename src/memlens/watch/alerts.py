@@ -30,10 +30,11 @@ from typing import Any
 
 from memlens.analysis.explain import explain
 from memlens.analysis.leakmodel import LeakFinding
-from memlens.analysis.leaks import OnlineDetector
+from memlens.analysis.leaks import GROWING, LEAK, RAISED, LevelEvent, OnlineDetector
 from memlens.analysis.leakstacks import stack_text
 from memlens.analysis.leaktext import headline, rate_text
-from memlens.config import Settings, limit_for
+from memlens.analysis.live import Level
+from memlens.config import Settings, limit_for, origin_of
 from memlens.model import Alert, Target, Tick
 from memlens.probes.limits import memory_limit
 from memlens.units import human_bytes
@@ -133,6 +134,7 @@ class AlertEngine:
         self.dropped_ticks = 0
         self.evaluations = 0
         self.alerts: list[Alert] = []  # every alert so far, for a summary at the end
+        self._origin = origin_of(settings)  # said by every leak and growing alert
 
     # -- threads ----------------------------------------------------------------------
 
@@ -211,23 +213,30 @@ class AlertEngine:
         except Exception:  # a limit is a nicety: judge without it
             log.debug("no memory limit for %s", target.key, exc_info=True)
         limit = limit_for(self.settings.thresholds.max_rss, limit)
-        detector = OnlineDetector(limit=limit, config=self.settings.detector)
+        detector = OnlineDetector(
+            limit=limit, config=self.settings.detector, start=target.start_time or None
+        )
         # Stagger first evaluations across one period so targets found together do not
-        # all cost their milliseconds in one round.
+        # all cost their milliseconds in one round. The first comes after one period:
+        # a short run has its statement and a fast leak its alarm long before the
+        # detector's `min_duration` (analysis/live.py).
         offset = (zlib.crc32(target.key.encode()) % 1000) / 1000.0 * self.settings.every
-        first = now + self.settings.detector.min_duration + offset
+        first = now + self.settings.every + offset
         self._watched[target.key] = _Watched(target, detector, due=first)
 
     def _evaluate(self, watched: _Watched, now: float) -> Iterable[Alert]:
         detector = watched.detector
-        was_alerting = detector.alerting
-        finding = detector.evaluate(now)
+        events = detector.step(now)
         self.evaluations += 1
         target = watched.target
-        if finding is not None:
-            yield self._leak(target, now, "raised", finding)
-        elif was_alerting and not detector.alerting and detector.last is not None:
-            yield self._leak(target, now, "cleared", detector.last)
+        for event in events:
+            if event.kind == LEAK:
+                alert = self._leak(target, now, event.state, event.status.finding)
+                alert.data["rule"] = event.status.rule
+            else:
+                alert = self._growing(target, now, event)
+            alert.data["settings"] = self._origin
+            yield alert
         yield from self._rate_threshold(watched, now, detector)
 
     def _leak(self, target: Target, now: float, state: str, finding: LeakFinding) -> Alert:
@@ -239,7 +248,7 @@ class AlertEngine:
             "name": target.name,
             "pid": target.pid,
         }
-        if state == "raised":
+        if state == RAISED:
             data["text"] = f"{who}: {headline(finding)}"
             watched = self._watched.get(target.key)
             if watched is not None and len(watched.heap) >= 2:
@@ -261,7 +270,25 @@ class AlertEngine:
                     data["text"] += f"; {where['cause']}"
         else:
             data["text"] = f"{who}: leak alert withdrawn: {headline(finding)}"
-        return Alert("leak", now, target.key, data)
+        return Alert(LEAK, now, target.key, data)
+
+    def _growing(self, target: Target, now: float, event: LevelEvent) -> Alert:
+        """The calm level: a floor that rises, with its rate and where it leads; not an
+        alarm (docs/leak-detection.md, "Live levels")."""
+        who = f"{target.name} (PID {target.pid})"
+        status = event.status
+        rate = status.finding.rate if status.level is not Level.QUIET else None
+        text = status.text if event.state == RAISED else "no longer growing"
+        data: dict[str, Any] = {
+            "state": event.state,
+            "rule": status.rule,
+            "rate": rate,
+            "finding": status.finding.to_dict(),
+            "name": target.name,
+            "pid": target.pid,
+            "text": f"{who}: {text}",
+        }
+        return Alert(GROWING, now, target.key, data)
 
     def _maps(self, target: Target, finding: LeakFinding, now: float) -> dict[str, Any] | None:
         """Where the memory grew from the leak's onset to now, by category; None when
@@ -435,11 +462,14 @@ def _threshold(
 
 
 def console_sink(write: Callable[[str], object]) -> Sink:
-    """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'."""
+    """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'; the growing status
+    stays off the terminal."""
 
     def sink(alert: Alert) -> None:
+        if alert.kind == GROWING:
+            return  # a calm status for the page and the recording, not a terminal's alarm
         stamp = time.strftime("%H:%M:%S", time.localtime(alert.t))
-        what = alert.kind if alert.data.get("state") != "cleared" else "leak cleared"
+        what = alert.kind if alert.data.get("state") != "cleared" else f"{alert.kind} cleared"
         write(f"memlens: {stamp} {what}: {alert.text}")
 
     return sink

@@ -1,11 +1,12 @@
 // "leak" and "threshold" messages, live and in the backfill's `alerts` (see
 // docs/protocol.md): a banner per active alert, a badge on the target's card, a marker on
-// the chart. Every alert is kept once, however many backfills repeat it; what an alert
+// the chart. "growing" (the calm live level: the floor rises, not an alarm) is only the
+// card's badge, with its rate, and the live rule's sentence as its title. Every alert is kept once, however many backfills repeat it; what an alert
 // shows is decided by the newest one of its banner (a target's leak, or a target's metric).
 
 import { fillStacks } from "./alertstacks.js";
 import { chartEl } from "./chart.js";
-import { fmtWhen } from "./format.js";
+import { fmtBytes, fmtWhen } from "./format.js";
 import { needRender } from "./render.js";
 import { alerts, state, store } from "./state.js";
 import { labelOf } from "./targets.js";
@@ -25,12 +26,13 @@ function alertId(a) {
 }
 
 function bannerIdOf(a) {
+  if (a.type === "growing") return "growing|" + a.key;
   return a.type === "leak" ? "leak|" + a.key : "threshold|" + (a.metric || "") + "|" + (a.key == null ? "" : a.key);
 }
 
 function validAlert(a) {
   if (!a || typeof a !== "object" || num(a.t) == null || typeof a.state !== "string") return false;
-  if (a.type === "leak") return typeof a.key === "string";
+  if (a.type === "leak" || a.type === "growing") return typeof a.key === "string";
   return a.type === "threshold" && (a.key == null || typeof a.key === "string");
 }
 
@@ -70,6 +72,7 @@ function metricName(metric) { return METRIC_NAMES[metric] || String(metric || "v
 // What a banner shows now: "active", "withdrawn" (a leak cleared) or null (nothing).
 function bannerMode(e) {
   var m = e.msg;
+  if (m.type === "growing") return null;   // calm: the card says it, no banner
   if (m.type === "leak") return m.state === "cleared" ? "withdrawn" : "active";
   return m.state === "above" ? "active" : null;
 }
@@ -79,6 +82,7 @@ function refreshAlerts() {
   alerts.list.forEach(function (e) {
     latest.set(e.banner, e);
     var m = e.msg;
+    if (m.type === "growing") return;
     if (m.type === "leak") {
       var raised = m.state !== "cleared";
       var mk = { t: e.t, key: m.key, kind: raised ? "leak" : "cleared", severity: severityOf(m), lo: null };
@@ -211,11 +215,18 @@ export function refreshCardAlerts(rec) {
       texts.push(m.text || "");
     }
   });
-  c.leak.hidden = !leakOn;
+  var grow = alerts.latest.get("growing|" + rec.key);
+  var growOn = !leakOn && !!grow && grow.msg.state !== "cleared";
+  c.leak.hidden = !leakOn && !growOn;
   setAttr(c.leak, "data-severity", leakOn ? severityOf(leak.msg) : null);
+  setAttr(c.leak, "data-level", leakOn ? "leak" : growOn ? "growing" : null);
   if (leakOn) {
     setText(c.leak, "LEAK \u00b7 " + severityOf(leak.msg));
     c.leak.title = leak.msg.text || "";
+  } else if (growOn) {
+    var rate = num(grow.msg.rate);
+    setText(c.leak, "growing" + (rate != null && rate > 0 ? " \u00b7 " + fmtBytes(rate * 60) + "/min" : ""));
+    c.leak.title = typeof grow.msg.text === "string" ? grow.msg.text : "";
   }
   c.threshold.hidden = metrics.length === 0;
   setAttr(c.threshold, "data-metric", metrics.length ? metrics.join(" ") : null);
@@ -223,6 +234,6 @@ export function refreshCardAlerts(rec) {
     setText(c.threshold, metrics.map(metricName).join(", ") + " over limit");
     c.threshold.title = texts.join("\n");
   }
-  c.flags.hidden = !leakOn && !metrics.length;
+  c.flags.hidden = !leakOn && !growOn && !metrics.length;
   setAttr(c.root, "data-leak", leakOn ? severityOf(leak.msg) : null);
 }
