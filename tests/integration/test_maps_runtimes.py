@@ -133,13 +133,16 @@ libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 gate = threading.Event()
+written = threading.Semaphore(0)
 def work():
     for _ in range(64):
         p = libc.malloc(64 << 10)   # below the mmap threshold: in this thread's arena
         ctypes.memset(p, 1, 64 << 10)
+    written.release()
     gate.wait()
 threads = [threading.Thread(target=work) for _ in range(4)]
 for t in threads: t.start()
+for t in threads: written.acquire()  # every thread has written its 4 MB
 print("ready", flush=True)
 sys.stdin.read()
 """
