@@ -242,10 +242,18 @@ def test_allocated_counts_what_was_freed_too(apps: list[App], tmp_path: Path) ->
 # -- a window: started here, marked, stopped again -------------------------------------
 
 
+DEFAULT_SIGINT_THEN_PROFILE = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'memlens', 'profile', *sys.argv[1:]])"
+)
+
+
 def start_profile(*args: str) -> subprocess.Popen[str]:
     """`memlens profile ARGS` in the background, once it has begun its window."""
+    # As at a terminal, where Ctrl-C reaches it: SIGINT at its default (a background job
+    # of a script has it ignored, and an ignored SIGINT stays ignored across exec).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "memlens", "profile", *args],
+        [sys.executable, "-c", DEFAULT_SIGINT_THEN_PROFILE, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
