@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from memlens.agent._entry import proc_stat
 from memlens.agent.registry import AgentEntry, find_agent, process_start_ticks, runtime_dir
 from memlens.attach import gdb, remote
 from memlens.attach.target import (
@@ -71,9 +72,22 @@ def attach(
             remote.remove_script(script)
         return Attached(entry, False, "remote_exec", None, target)
     runtime = str(runtime_dir())  # where this viewer looks, whatever the process's env says
-    injection = gdb.inject(pid, heap_interval, timeout, runtime)
+    try:
+        injection = gdb.inject(pid, heap_interval, timeout, runtime)
+    except AttachFailed:
+        # gdb may time out or end because the process went away under it: say that.
+        if _ended(pid, ticks):
+            raise TargetGone(f"PID {pid} exited during the attach") from None
+        raise
     entry = wait_for_entry(pid, ticks, time.monotonic() + ENTRY_WAIT_S)
     return Attached(entry, False, f"gdb:{injection.path}", injection.stopped_s, target)
+
+
+def _ended(pid: int, ticks: int | None) -> bool:
+    """The process is gone, a zombie its parent has not reaped yet, or its PID names
+    another process now."""
+    fields = proc_stat(pid)
+    return not fields or fields[0] == b"Z" or process_start_ticks(pid) != ticks
 
 
 def wait_for_entry(pid: int, ticks: int | None, deadline: float) -> AgentEntry:
