@@ -4,6 +4,7 @@ leakgen and synthetic heap, gc, thread and fd series beside them."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -96,7 +97,12 @@ def test_too_short_a_series_asks_for_a_longer_recording() -> None:
     [rec] = explain(rss_of("short"))
     assert rec.kind == "insufficient"
     assert "memlens record PID --duration 1h" in rec.advice[0]
-    assert f"{rec.title}: {rec.seen}".startswith("Too little data to judge: 1")
+    # What a short run honestly shows (the sentence analyze, report and check share),
+    # then how much data there was against what a verdict needs.
+    said = f"{rec.title}: {rec.seen}"
+    assert said.startswith("Too little data to judge: ")
+    assert "too short to call a trend" in said
+    assert re.search(r"\(\d+ samples over .+; need at least 60 over 5 min 0 s", said), said
 
 
 def test_no_advice_repeats_its_title_as_it_is_printed() -> None:
