@@ -24,7 +24,8 @@ rules, first match wins (docs/maps.md says the same):
   under /dev → other;
 - any other path → file.
 
-Thread stacks are anonymous mappings. They are recognised by the guard-page pattern:
+Thread stacks and runtimes are recognised by `map_runtimes.py`. Thread stacks are
+anonymous mappings. They are recognised by the guard-page pattern:
 glibc (and musl, and the JVM) allocates a thread's stack as one mapping and makes its
 lowest pages inaccessible, so a stack reads as an anonymous `---p` mapping of at most
 1 MiB directly followed by an anonymous `rw-p` one (the stack proper). glibc's malloc
@@ -52,12 +53,20 @@ import errno
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from memlens.errors import AccessDenied, MapUnreadable, TargetGone, TargetNotFound, UsageError
 from memlens.model import MAP_CATEGORIES, MAP_FIGURES, MAP_TOP, MapSample
+from memlens.probes.map_runtimes import (
+    ARENA,
+    GO_HEAP_START,
+    Row,
+    Runtime,
+    recognise,
+    xmx_bytes,
+)
 
 CATEGORIES = MAP_CATEGORIES
 USAGE_FIELDS = MAP_FIGURES
@@ -65,10 +74,6 @@ USAGE_FIELDS = MAP_FIGURES
 MAX_BYTES = 32 * 1024 * 1024  # of smaps read: about 30,000 mappings
 MAX_MAPPINGS = 30_000  # parsed; the kernel's default limit is 65,530 per process
 CHUNK = 1024 * 1024
-MAX_GUARD = 1024 * 1024  # the inaccessible pages below a thread's stack
-ARENA = 64 * 1024 * 1024  # glibc's HEAP_MAX_SIZE on 64-bit: each non-main heap's size
-GO_HEAP_START = 0x00C0_0000_0000  # Go's first arena hint on 64-bit Linux
-GO_HEAP_SPAN = 1 << 40
 _KB = 1024
 
 _HEADER = re.compile(
@@ -83,7 +88,6 @@ _FIELD_PATTERNS = tuple(
     for name in (b"Rss", b"Pss", b"Private_Clean", b"Private_Dirty", b"Swap")
 )
 _ROLLUP = re.compile(rb"^(Rss|Pss|Private_Clean|Private_Dirty|Swap): +(\d+) kB$", re.M)
-_XMX = re.compile(r"^-Xmx(\d+)([kKmMgGtT]?)$")
 
 
 class Usage(NamedTuple):
@@ -126,18 +130,6 @@ class Mapping:
         if self.role and not self.path.startswith("/"):
             return self.role
         return self.path or "[anon]"
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """A runtime whose memory the mappings show plainly: its name, what was found
-    (`what`, a phrase), how many regions, their size and resident bytes."""
-
-    name: str
-    what: str
-    count: int = 0
-    size: int = 0
-    rss: int = 0
 
 
 @dataclass(frozen=True)
@@ -346,15 +338,6 @@ def _with_cost(reading: MapsReading, seconds: float) -> MapsReading:
     )
 
 
-class _Raw(NamedTuple):
-    start: int
-    end: int
-    perms: str
-    inode: int
-    path: str
-    usage: Usage
-
-
 def _headers(raw: bytes) -> list[tuple[bytes, ...]]:
     """Each mapping's header line: the first line, and the line after each `VmFlags:`
     line (the last of every entry since Linux 3.8). Matching only there is several times
@@ -381,7 +364,7 @@ def _headers(raw: bytes) -> list[tuple[bytes, ...]]:
     return out
 
 
-def _split(raw: bytes) -> tuple[list[_Raw], bool]:
+def _split(raw: bytes) -> tuple[list[Row], bool]:
     """The mappings of an smaps text, at most MAX_MAPPINGS; whether some were left."""
     truncated = len(raw) >= MAX_BYTES
     last = raw.rfind(b"\nVmFlags:")
@@ -398,12 +381,12 @@ def _split(raw: bytes) -> tuple[list[_Raw], bool]:
         headers = headers[:MAX_MAPPINGS]
         truncated = True
     new_usage = Usage._make
-    out: list[_Raw] = []
+    out: list[Row] = []
     for (start, end, perms, inode, path), rss, pss, clean, dirty, swap in zip(
         headers, *columns, strict=False
     ):
         out.append(
-            _Raw(
+            Row(
                 int(start, 16),
                 int(end, 16),
                 perms.decode("ascii"),
@@ -447,23 +430,7 @@ def parse(
     rows, truncated = _split(raw)
     categories = [category_of(r.path, r.perms) for r in rows]
     roles = [""] * len(rows)
-    glibc = any(_is_glibc(r.path) for r in rows)
-    runtimes: list[Runtime] = []
-    arenas = _arenas(rows, categories, roles) if glibc else []
-    if arenas:
-        runtimes.append(_runtime("glibc malloc", rows, arenas, "arenas beyond the main heap"))
-    go = _go_heap(rows, categories, roles)
-    if go:
-        runtimes.append(_runtime("Go", rows, go, "heap from 0xc000000000"))
-    if any(r.path.endswith("/libjvm.so") for r in rows):
-        jvm = _jvm_heap(rows, categories, roles, cmdline() if cmdline else [])
-        if jvm:
-            runtimes.append(_runtime("JVM", rows, jvm, "heap reservation (-Xmx)"))
-        else:
-            runtimes.append(Runtime("JVM", "its heap is not told apart (no -Xmx)"))
-    if any(_is_node(r.path) for r in rows):
-        runtimes.append(Runtime("V8", "its spaces are among the anonymous mappings"))
-    stacks = _thread_stacks(rows, categories, roles)
+    runtimes, stacks = recognise(rows, categories, roles, cmdline)
     sums = {c: [0, 0, 0, 0] for c in CATEGORIES}
     mappings: list[Mapping] = []
     for row, category, role in zip(rows, categories, roles, strict=True):
@@ -490,142 +457,10 @@ def parse(
     )
 
 
-def _is_glibc(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name == "libc.so.6" or (name.startswith("libc-2.") and name.endswith(".so"))
-
-
-def _is_node(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name == "node" or name.startswith(("libnode.so", "libv8.so"))
-
-
-def _private_anon(row: _Raw, category: str) -> bool:
-    return category == "anon" and not row.path and row.perms[3] == "p"
-
-
-def _arenas(rows: list[_Raw], categories: list[str], roles: list[str]) -> list[int]:
-    """glibc's non-main heaps: a `rw-p` anonymous mapping at a 64 MiB boundary,
-    alone 64 MiB long or followed by a `---p` one that ends exactly 64 MiB after it
-    (glibc reserves each heap whole and aligned, and opens it from the bottom)."""
-    found: list[int] = []
-    i = 0
-    while i < len(rows):
-        row = rows[i]
-        if row.perms == "rw-p" and _private_anon(row, categories[i]) and row.start % ARENA == 0:
-            if row.end - row.start == ARENA:
-                found.append(i)
-            elif i + 1 < len(rows):
-                nxt = rows[i + 1]
-                if (
-                    nxt.perms == "---p"
-                    and _private_anon(nxt, categories[i + 1])
-                    and nxt.start == row.end
-                    and nxt.end == row.start + ARENA
-                ):
-                    found.extend((i, i + 1))
-                    i += 1
-        i += 1
-    for i in found:
-        roles[i] = "malloc arena"
-    return found
-
-
-def _thread_stacks(rows: list[_Raw], categories: list[str], roles: list[str]) -> list[int]:
-    """The guard-page pattern: an inaccessible anonymous mapping of at most MAX_GUARD
-    directly below an anonymous `rw-p` one; both count as stack."""
-    found: list[int] = []
-    for i in range(len(rows) - 1):
-        guard, stack = rows[i], rows[i + 1]
-        if (
-            guard.perms == "---p"
-            and stack.perms == "rw-p"
-            and not roles[i]
-            and not roles[i + 1]
-            and _private_anon(guard, categories[i])
-            and _private_anon(stack, categories[i + 1])
-            and guard.end == stack.start
-            and guard.end - guard.start <= MAX_GUARD
-        ):
-            found.append(i + 1)
-            for j in (i, i + 1):
-                categories[j] = "stack"
-                roles[j] = "thread stack"
-    return found
-
-
-def _go_heap(rows: list[_Raw], categories: list[str], roles: list[str]) -> list[int]:
-    """Go reserves its heap from its first arena hint upward: plain only when an
-    anonymous mapping starts exactly there."""
-    if not any(
-        r.start == GO_HEAP_START and _private_anon(r, c)
-        for r, c in zip(rows, categories, strict=True)
-    ):
-        return []
-    found = [
-        i
-        for i, r in enumerate(rows)
-        if GO_HEAP_START <= r.start < GO_HEAP_START + GO_HEAP_SPAN
-        and _private_anon(r, categories[i])
-    ]
-    for i in found:
-        roles[i] = "Go heap"
-    return found
-
-
-def xmx_bytes(cmdline: Iterable[str]) -> int | None:
-    """The -Xmx of a java command line, in bytes (the last one wins, as in java)."""
-    found = None
-    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    for arg in cmdline:
-        m = _XMX.match(arg)
-        if m:
-            found = int(m.group(1)) * units[m.group(2).lower()]
-    return found
-
-
-def _jvm_heap(
-    rows: list[_Raw], categories: list[str], roles: list[str], cmdline: list[str]
-) -> list[int]:
-    """The Java heap is one reservation of exactly -Xmx: a run of adjacent mappings,
-    from the start of an anonymous one to the end of another, of that size. A mapping
-    of a file may sit inside it (HotSpot maps its class-data archive's heap objects,
-    classes.jsa, into the heap's top) and keeps its category."""
-    size = xmx_bytes(cmdline)
-    if not size:
-        return []
-    for i, first in enumerate(rows):
-        if not _private_anon(first, categories[i]) or roles[i]:
-            continue
-        j, end = i, first.end
-        while end - first.start < size and j + 1 < len(rows):
-            nxt = rows[j + 1]
-            if nxt.start != end or roles[j + 1] or categories[j + 1] not in ("anon", "file"):
-                break
-            j, end = j + 1, nxt.end
-        if end - first.start == size:
-            found = list(range(i, j + 1))
-            for k in found:
-                roles[k] = "Java heap"
-            return found
-    return []
-
-
-def _runtime(name: str, rows: list[_Raw], indices: list[int], what: str) -> Runtime:
-    starts = {rows[i].start for i in indices}
-    return Runtime(
-        name,
-        what,
-        count=len(starts)
-        if name != "glibc malloc"
-        else sum(rows[i].perms == "rw-p" for i in indices),
-        size=sum(rows[i].end - rows[i].start for i in indices),
-        rss=sum(rows[i].usage.rss for i in indices),
-    )
-
-
 __all__ = [
+    "ARENA",
     "CATEGORIES",
+    "GO_HEAP_START",
     "USAGE_FIELDS",
     "Mapping",
     "MapsProbe",
