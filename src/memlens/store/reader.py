@@ -225,15 +225,8 @@ class StoreReader:
         tid = self._target_id(recording_id, key)
         if tid is None:
             return out
-        where: list[str] = ["target_id = ?"]
-        params: list[object] = [tid]
-        if since is not None:
-            where.append("t > ?")
-            params.append(since)
-        if until is not None:
-            where.append("t <= ?")
-            params.append(until)
-        sql = f"SELECT t, {_SAMPLE_COLUMNS} FROM samples WHERE {' AND '.join(where)}"
+        where, params = _window(tid, since, until)
+        sql = f"SELECT t, {_SAMPLE_COLUMNS} FROM samples WHERE {where}"
         if limit is None:
             rows = self._rows(sql + " ORDER BY t", params)
         else:
@@ -291,17 +284,10 @@ class StoreReader:
         tid = self._target_id(recording_id, key)
         if tid is None:
             return []
-        where: list[str] = ["target_id = ?"]
-        params: list[object] = [tid]
-        if since is not None:
-            where.append("t > ?")
-            params.append(since)
-        if until is not None:
-            where.append("t <= ?")
-            params.append(until)
+        where, params = _window(tid, since, until)
         rows = self._rows(
             f"SELECT t, {', '.join(MAP_COLUMNS)}, thread_stacks, mappings, top, runtimes "
-            f"FROM map_samples WHERE {' AND '.join(where)} ORDER BY t",
+            f"FROM map_samples WHERE {where} ORDER BY t",
             params,
         )
         return [_map_sample(row) for row in rows]
@@ -500,3 +486,16 @@ def _migrate_file(path: Path) -> None:
         raise translate(path, e, writing=True) from None
     finally:
         conn.close()
+
+
+def _window(tid: int, since: float | None, until: float | None) -> tuple[str, list[object]]:
+    """The WHERE clause (and its parameters) of one target's rows with since < t <= until."""
+    where = ["target_id = ?"]
+    params: list[object] = [tid]
+    if since is not None:
+        where.append("t > ?")
+        params.append(since)
+    if until is not None:
+        where.append("t <= ?")
+        params.append(until)
+    return " AND ".join(where), params
