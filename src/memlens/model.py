@@ -120,6 +120,10 @@ class Target:
     # A CPython 3.10+ process of ours, where `memlens attach` could start an agent: a hint
     # for the live page, never recorded, and no part of what the target is.
     attachable: bool = field(default=False, compare=False)
+    ppid: int | None = None  # the parent's PID when the target was found
+    # The label of its group under the watch's --group-by (analysis/groups.py); "" for a
+    # sum series, which is a group of its own.
+    group: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -137,6 +141,8 @@ class Target:
             "exit_reason": self.exit_reason,
             "python": None if self.python is None else dict(self.python),
             "attachable": self.attachable,
+            "ppid": self.ppid,
+            "group": self.group,
         }
 
 
