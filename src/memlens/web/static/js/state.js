@@ -28,14 +28,30 @@ export var state = {
 };
 
 // The data store (store.js). Plain arrays: uPlot reads null as "no value".
-export var store = { times: [], cols: new Map(), order: [], version: 0 };   // version: bumped by merges
+// pss: key -> PSS column, for the targets that have had a PSS value (groups' honest sums).
+export var store = { times: [], cols: new Map(), pss: new Map(), order: [], version: 0 };   // version: bumped by merges
 
 // The RSS chart (chart.js) and the colours it is drawn in (theme.js).
 export var ui = {
   chart: null,                 // the uPlot instance
-  chartKeys: [],               // series order in the chart (index + 1)
+  chartKeys: [],               // series order in the chart (index + 1): target keys, or in
+                               // grouped mode the ids of grouping.specs
+  grouped: false,              // the chart draws groups (made again when this changes)
   range: null,                 // [lo, hi] of the x scale for the next draw
   theme: readTheme(),
+};
+
+// Groups on the chart (groups.js, groupchart.js, grouplegend.js): past a few processes the
+// chart draws each group's sum, mean, top members and others instead of every process.
+export var grouping = {
+  top: 5,                      // members drawn per group (DEFAULT_TOP)
+  by: "rss",                   // what ranks them: "rss" (newest) or "growth" (over the view)
+  pinned: new Set(),           // target keys the user pinned: drawn whatever their rank
+  specs: [],                   // the chart's series, in order (index + 1): {id, kind, ...}
+  sig: "",                     // the series the chart has now
+  groups: [],                  // per group: {label, keys, top, others, measure, count}
+  focus: null,                 // the series index under the pointer (uPlot's focus)
+  groupBy: null,               // hello.group_by: what the server groups by
 };
 
 // Zoom detail (detail.js).
