@@ -6,8 +6,11 @@ legend, and which measure a sum is."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import MB, MemlensServer
-from memlens.analysis.groups import MEASURE_TEXT, honest_sum
+from memlens.analysis.groups import MEASURE_TEXT, group_leak_text, honest_sum
 
 pytestmark = pytest.mark.browser
 
@@ -314,6 +317,115 @@ def test_groups_on_the_chart(
     except Exception:
         if page is not None:
             page.screenshot(path=str(artifacts_dir / "groups-chart-failed.png"), full_page=True)
+        raise
+    finally:
+        if page is not None:
+            page.close()
+        server.stop()
+
+
+def leak_message(key: str, t: float, state: str = "raised") -> dict[str, Any]:
+    return {
+        "type": "leak",
+        "t": t,
+        "key": key,
+        "state": state,
+        "severity": "medium",
+        "text": f"LEAK: {key} grows",
+        "group": "grower",
+    }
+
+
+def group_message(
+    members: list[str], of: int, t: float, state: str = "raised", *, text: bool = True
+) -> dict[str, Any]:
+    rate = 3 * MB / 60
+    msg: dict[str, Any] = {
+        "type": "group_leak",
+        "t": t,
+        "key": None,
+        "state": state,
+        "group": "grower",
+        "count": len(members),
+        "of": of,
+        "rate_each": rate,
+        "members": members,
+        "severity": "high",
+    }
+    if text:
+        msg["text"] = group_leak_text("grower", len(members), of, rate)
+    return msg
+
+
+BANNERS = "n => document.querySelectorAll('#alerts .alert-banner').length === n"
+GROUP_BANNER = '#alerts .alert-banner[data-alert-type="group_leak"][data-group="grower"]'
+
+
+def test_a_group_banner_holds_its_members_leaks(
+    browser: Any, family: Family, artifacts_dir: Path
+) -> None:
+    """Messages sent to the page through its real socket, beside the real server's."""
+    server = MemlensServer("watch", str(family.pid), "--children", "--port", "0", "--no-record")
+    page = None
+    routes: list[Any] = []
+
+    def route(ws: Any) -> None:
+        ws.connect_to_server()  # the server's messages pass on as they are
+        routes.append(ws)
+
+    def send(*messages: dict[str, Any]) -> None:
+        for m in messages:
+            routes[0].send(json.dumps(m))
+
+    try:
+        by_pid = keys_by_pid(server)
+        growers = [by_pid[pid] for pid in family.growers]
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = PageErrors(page)
+        page.route_web_socket(re.compile(r"/ws"), route)
+        page.goto(server.url)
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=15_000)
+        page.wait_for_selector('#chart[data-grouped="true"]')
+        t = time.time()
+
+        # Three members leak: three banners, until their group's banner holds them.
+        send(*(leak_message(k, t) for k in growers[:3]))
+        page.wait_for_function(BANNERS, arg=3)
+        send(group_message(growers[:3], GROWERS, t + 1, text=False))
+        page.wait_for_selector(GROUP_BANNER, state="visible")
+        assert page.locator("#alerts .alert-banner:visible").count() == 1
+        text = page.inner_text(f"{GROUP_BANNER} .alert-text")
+        assert text == group_leak_text("grower", 3, GROWERS, 3 * MB / 60)  # the page's own words
+        assert text == "3 of 5 processes of grower leak, about 3.0 MB/min each"
+        assert page.get_attribute(GROUP_BANNER, "data-severity") == "high"
+        assert page.get_attribute(GROUP_BANNER, "role") == "alert"
+        assert page.inner_text(f"{GROUP_BANNER} .alert-tag") == "GROUP LEAK · high"
+        page.eval_on_selector(GROUP_BANNER, "el => { el.dataset.seen = 'first'; }")
+
+        # A fourth: the same banner, its counts updated in place.
+        send(leak_message(growers[3], t + 2), group_message(growers[:4], GROWERS, t + 2))
+        page.wait_for_selector(f'{GROUP_BANNER}[data-count="4"][data-seen="first"]')
+        assert page.locator("#alerts .alert-banner:visible").count() == 1
+        assert page.inner_text(f"{GROUP_BANNER} .alert-text").startswith("4 of 5 processes")
+
+        # The banner opens on its members; one of them is pinned on the chart from there.
+        page.click(f"{GROUP_BANNER} .alert-members summary")
+        names = page.locator(f"{GROUP_BANNER} .alert-member-list li")
+        assert names.count() == 4
+        page.screenshot(path=str(artifacts_dir / "group-banner.png"))
+        page.click(f'{GROUP_BANNER} .alert-member-list li[data-key="{growers[0]}"] button')
+        page.wait_for_selector(f'.gl-member[data-key="{growers[0]}"][data-pinned="true"]')
+
+        # Cleared: the group's banner goes, and the members' own leaks stand again.
+        send(group_message(growers[:4], GROWERS, t + 3, state="cleared"))
+        page.wait_for_selector(GROUP_BANNER, state="detached")
+        page.wait_for_function(BANNERS, arg=4)
+        for k in growers[:4]:
+            assert page.locator(f'#alerts .alert-banner[data-alert-key="{k}"]').is_visible()
+        assert list(errors) == []
+    except Exception:
+        if page is not None:
+            page.screenshot(path=str(artifacts_dir / "group-banner-failed.png"), full_page=True)
         raise
     finally:
         if page is not None:

@@ -116,7 +116,7 @@ function renderBanners() {
   var folded = foldedLeaks(alerts.latest);   // members' leaks a group's banner holds
   alerts.latest.forEach(function (e, bid) {
     var mode = bannerMode(e);
-    if (mode && e.msg.type === "leak" && folded.has(e.msg.key)) mode = null;
+    if (mode && e.msg.type === "leak" && folded.has(e.msg)) mode = null;
     if (mode) want.push({ bid: bid, e: e, mode: mode });
   });
   // active leaks first, the most severe first; then limits; then withdrawn notes; newest first

@@ -29,8 +29,10 @@ export function isGroupLeak(m) { return m.type === "group_leak"; }
 // The group banner stands until the engine clears it.
 export function groupLeakActive(m) { return m.state !== "cleared"; }
 
-// Target keys (and group labels) whose own leak banners a standing group banner holds.
-// latest: banner id -> its newest entry.
+// The leak alerts a standing group banner holds: those of the members it names, and those
+// of any process of its group (a member's alert names its group; past the 100 members a
+// message names, the page knows the group of each target). latest: banner id -> its
+// newest entry.
 export function foldedLeaks(latest) {
   var keys = new Set(), groups = new Set();
   latest.forEach(function (e) {
@@ -40,9 +42,9 @@ export function foldedLeaks(latest) {
     if (Array.isArray(m.members)) m.members.forEach(function (k) { if (typeof k === "string") keys.add(k); });
   });
   return {
-    has: function (key) {
-      if (keys.has(key)) return true;
-      var rec = state.targets.get(key);
+    has: function (m) {
+      if (keys.has(m.key) || (typeof m.group === "string" && groups.has(m.group))) return true;
+      var rec = state.targets.get(m.key);
       return !!rec && groups.has(groupOf(rec));
     },
     size: groups.size,
