@@ -83,7 +83,8 @@ function groupItem(g) {
   var head = el("div", "gl-head");
   head.appendChild(swatch(g.color, "sum"));
   head.appendChild(el("strong", "gl-label", visible(g.label)));
-  head.appendChild(el("span", "gl-count muted", g.keys.length + " processes"));
+  var exited = exitedOf(g);
+  head.appendChild(el("span", "gl-count muted", g.keys.length + " processes" + (exited ? " (" + exited + " exited)" : "")));
   var sum = el("span", "gl-sum");
   sum.setAttribute("data-role", "group-sum");
   var sumTag = el("span", "gl-tag", "sum");
@@ -145,6 +146,12 @@ function fillOthers(d, g) {
   d.appendChild(ul);
 }
 
+function exitedOf(g) {
+  var n = 0;
+  g.keys.forEach(function (k) { var r = state.targets.get(k); if (r && r.state === "exited") n++; });
+  return n;
+}
+
 function specColor(key) {
   var s = grouping.specs[specIndex(key) - 1];
   return s ? s.color : ui.theme.axis;
@@ -195,7 +202,9 @@ function fillValues(idx) {
 
 // Each render: the legend again if the chart's series changed, its values always.
 export function updateGroupLegend() {
-  var sig = grouping.sig + "#" + grouping.groups.map(function (g) { return g.others.length; }).join(",");
+  var sig = grouping.sig + "#" + grouping.groups.map(function (g) {
+    return g.keys.length + "/" + g.others.length + "/" + exitedOf(g);
+  }).join(",");
   if (sig !== builtSig) { builtSig = sig; build(); }
   rows.forEach(function (r) {
     if (!r.measure) return;

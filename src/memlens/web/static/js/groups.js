@@ -69,7 +69,7 @@ export function topAndOthers(values, keys, n) {
   return { top: ranked.slice(0, n), others: ranked.slice(n) };
 }
 
-// How each member ranks: its newest RSS, or its growth over the visible range (newest
+// How each member ranks: its newest RSS (none once it exited), or its growth over the visible range (newest
 // minus oldest value in view). src(k) -> {col, off} or null: a member's RSS column, its
 // data row j at col[off + j]; rows r0..r1 (data rows) are the visible ones.
 export function rankValues(keys, by, src, r0, r1) {
@@ -82,9 +82,10 @@ export function rankValues(keys, by, src, r0, r1) {
     }
     if (by === "growth") out.set(k, first == null || last == null ? null : last - first);
     else {
+      // an exited process has no RSS now: it ranks last
       var rec = state.targets.get(k);
       var now = rec && rec.latest && rec.latest.rss != null ? rec.latest.rss : last;
-      out.set(k, now == null ? null : now);
+      out.set(k, now == null || (rec && rec.state === "exited") ? null : now);
     }
   });
   return out;
