@@ -142,9 +142,16 @@ def family() -> Iterator[Family]:
         fam.stop()
 
 
-def keys_by_pid(server: MemlensServer) -> dict[int, str]:
-    targets = server.get("api/targets").json()["targets"]
-    return {t["pid"]: t["key"] for t in targets if t["kind"] == "process"}
+def keys_by_pid(server: MemlensServer, family: Family) -> dict[int, str]:
+    """The process targets by PID, once the watch has found every child."""
+    deadline = time.monotonic() + 20
+    while True:
+        targets = server.get("api/targets").json()["targets"]
+        found = {t["pid"]: t["key"] for t in targets if t["kind"] == "process"}
+        if len(found) == 1 + SLEEPERS + GROWERS or time.monotonic() > deadline:
+            assert set(family.growers) <= set(found)
+            return found
+        time.sleep(0.2)
 
 
 def open_page(browser: Any, server: MemlensServer) -> tuple[Any, PageErrors, OutsideRequests]:
@@ -221,7 +228,7 @@ def test_groups_on_the_chart(
     )
     page = None
     try:
-        by_pid = keys_by_pid(server)
+        by_pid = keys_by_pid(server, family)
         growers = [by_pid[pid] for pid in family.growers]
         largest_first = growers[::-1]  # grower i allocates more than grower i - 1
         page, errors, outside = open_page(browser, server)
@@ -378,7 +385,7 @@ def test_a_group_banner_holds_its_members_leaks(
             routes[0].send(json.dumps(m))
 
     try:
-        by_pid = keys_by_pid(server)
+        by_pid = keys_by_pid(server, family)
         growers = [by_pid[pid] for pid in family.growers]
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = PageErrors(page)
