@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,6 +254,68 @@ def test_sorting_by_growth_puts_the_growing_child_first(browser: Any) -> None:
         assert page.get_attribute(first, "data-pid") != str(family.grower_pid)
         assert list(errors) == []
     finally:
+        if page is not None:
+            page.close()
+        if server is not None:
+            server.stop()
+        family.stop()
+
+
+# Settings that let the leak detector judge within seconds instead of minutes.
+FAST_LEAKS = """
+[leaks]
+every = "1s"
+persistence = 2
+min_duration = "15s"
+min_points = 20
+envelope_window = "1s"
+min_leak_window = "8s"
+young_age = "0s"
+fast_rate = 0
+"""
+
+
+def test_the_leak_column_shows_the_detectors_verdict(browser: Any, tmp_path: Path) -> None:
+    config = tmp_path / "memlens.toml"
+    config.write_text(FAST_LEAKS)
+    family = Family(10, grower=True)
+    done = threading.Event()
+
+    def leak() -> None:  # 2 MB every 0.2 s, 400 MB at most
+        for _ in range(200):
+            if done.wait(0.2):
+                return
+            family.grow(2)
+
+    server = None
+    page = None
+    thread = threading.Thread(target=leak, daemon=True)
+    try:
+        server = MemlensServer(
+            "watch", "--name", family.token, "--port", "0", "--interval", "0.2",
+            "--no-record", "--config", str(config),
+        )  # fmt: skip
+        page = open_page(browser, server, 11)
+        errors = PageErrors(page)
+        thread.start()
+        row = f'#table-grid tr.tt-row[data-pid="{family.grower_pid}"]'
+        page.click('#table-grid th[data-col="leak"] button')
+        page.wait_for_selector(f'{row}[data-leak="leak"]', timeout=60_000)
+        badge = page.locator(f"{row} .tt-leak")
+        assert (badge.text_content() or "").startswith("leak · ")
+        assert badge.get_attribute("data-severity") in ("low", "medium", "high", "critical")
+        # sorted by the verdict, the leaking process comes first
+        page.wait_for_function(
+            "pid => document.querySelector('#table-grid tr.tt-row').dataset.pid === pid",
+            arg=str(family.grower_pid),
+            timeout=5_000,
+        )
+        assert page.locator('#table-grid tr.tt-row[data-leak="leak"]').count() == 1
+        assert list(errors) == []
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join(timeout=10)
         if page is not None:
             page.close()
         if server is not None:
