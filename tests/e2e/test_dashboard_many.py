@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
 from helpers import ALLOCATOR_SOURCE, MB, MemlensServer
+from memlens.model import Reading, Target, Tick
+from memlens.store import Store
 
 pytestmark = pytest.mark.browser
 
@@ -321,3 +324,53 @@ def test_the_leak_column_shows_the_detectors_verdict(browser: Any, tmp_path: Pat
         if server is not None:
             server.stop()
         family.stop()
+
+
+def test_a_served_recording_fills_every_row_and_sorts_by_exact_growth(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A recording opens on all of it: each row's growth is its target's known growth
+    over the whole recording, exactly, and sorting by growth orders them by it."""
+    path = tmp_path / "many.db"
+    count, seconds, step = 12, 120, 8192
+    start = time.time() - seconds - 60
+    targets = [
+        Target(f"{7000 + i}-1", "process", 7000 + i, start, f"worker{i}", f"worker --n {i}")
+        for i in range(count)
+    ]
+    with Store.open(path) as store:
+        rid = store.begin_recording(
+            name="many", command="workers", interval=1.0, host="test", started=start
+        )
+        for s in range(seconds):
+            readings = {
+                t.key: Reading(50 * MB + i * s * step, 0, 0, 0, 1, 3, 1.0)
+                for i, t in enumerate(targets)
+            }
+            new = tuple(targets) if s == 0 else ()
+            store.add_tick(rid, Tick(s + 1, start + s, readings, new))
+        store.end_recording(rid, ended=start + seconds)
+        store.flush(60)
+    server = MemlensServer("serve", str(path), "--port", "0")
+    page = browser.new_page(viewport=VIEWPORT)
+    errors = PageErrors(page)
+    try:
+        page.goto(server.url)
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=30_000)
+        page.wait_for_selector(f'#target-table[data-total="{count}"]', timeout=15_000)
+        page.click('#table-grid th[data-col="growth"] button')
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('#table-grid tr.tt-row')]"
+            ".filter(r => r.dataset.growth !== undefined).length === n",
+            arg=count,
+            timeout=10_000,
+        )
+        rows = page.eval_on_selector_all(
+            "#table-grid tr.tt-row", "els => els.map(e => [e.dataset.pid, e.dataset.growth])"
+        )
+        want = [[str(7000 + i), str(i * (seconds - 1) * step)] for i in reversed(range(count))]
+        assert rows == want
+        assert list(errors) == []
+    finally:
+        page.close()
+        server.stop()

@@ -31,6 +31,7 @@ var t = {
   shown: [],                 // filtered and sorted
   stamp: 0,                  // bumped at each refresh: sparklines redraw once per refresh
   last: -Infinity,           // when the figures were last worked out (ms)
+  trailing: 0,               // a timer: one more refresh after the last change
   sort: { col: "rss", dir: "descending" },   // the biggest first, as top does
   active: null,              // key of the row the keyboard is on
   pool: [],                  // row elements, reused
@@ -77,7 +78,12 @@ export function updateTable(colOf, i0, i1) {
   sectionEl.hidden = !on;
   if (!on) { t.all = null; return; }
   var now = Date.now();
-  if (t.all && now - t.last < REFRESH_MS) return;
+  if (t.all && now - t.last < REFRESH_MS) {
+    // what changed since is shown at the next refresh, even when no tick comes to draw
+    // the page again (a recording, a watch whose targets all exited)
+    if (!t.trailing) t.trailing = setTimeout(function () { t.trailing = 0; needRender(); }, REFRESH_MS - (now - t.last));
+    return;
+  }
   t.last = now;
   t.all = buildRows(colOf, i0, i1);
   t.stamp++;
@@ -99,12 +105,12 @@ function reorder() {
   paint();
 }
 
-function paint() {
-  var n = t.shown.length;
+function paint(again) {
+  var n = t.shown.length, viewH = scrollEl.clientHeight;
   var headH = gridEl.tHead ? gridEl.tHead.offsetHeight : ROW_H;
   var top = Math.max(0, scrollEl.scrollTop - headH);
   var first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-  var last = Math.min(n, Math.ceil((top + scrollEl.clientHeight) / ROW_H) + OVERSCAN);
+  var last = Math.min(n, Math.ceil((top + viewH) / ROW_H) + OVERSCAN);
   if (last < first) last = first;
   topPad.firstChild.style.height = first * ROW_H + "px";
   bottomPad.firstChild.style.height = (n - last) * ROW_H + "px";
@@ -123,6 +129,8 @@ function paint() {
   while (bodyEl.children.length > want.length) bodyEl.removeChild(bodyEl.lastChild);
   var activeIn = t.shown.some(function (r, k) { return r.key === t.active && k >= first && k < last; });
   setAttr(gridEl, "aria-activedescendant", activeIn ? "tt-active" : null);
+  // the box grew with these rows (a search was cleared): fill what it shows now
+  if (!again && scrollEl.clientHeight > viewH + 1) paint(true);
 }
 
 function makeRow() {
