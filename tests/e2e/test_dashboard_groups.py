@@ -290,6 +290,7 @@ def test_groups_on_the_chart(
         smallest = largest_first[-1]
         click_line(page, smallest)
         page.wait_for_selector(f'.gl-member[data-key="{smallest}"][data-pinned="true"]')
+        page.wait_for_selector(f'#target-chips .chip[data-pinned][data-key="{smallest}"]')
         page.select_option("#group-top", "3")
         wait_for_top(page, "grower", largest_first[:3])
         found = groups(page)

@@ -12,7 +12,7 @@ import { chartEl } from "./chart.js";
 import { fmtBytes } from "./format.js";
 import { togglePin } from "./groupchart.js";
 import { groupOf } from "./groups.js";
-import { grouping, state } from "./state.js";
+import { state, view } from "./state.js";
 import { labelOf } from "./targets.js";
 import { num, setAttr, setText } from "./util.js";
 
@@ -97,7 +97,7 @@ export function fillGroupBanner(el, m) {
     b.textContent = rec ? visible(labelOf(rec)) : k;
     b.title = "pin it on the chart";
     b.addEventListener("click", function () {
-      if (!grouping.pinned.has(k)) togglePin(k);
+      if (!view.pinned.has(k)) togglePin(k);
       chartEl.scrollIntoView({ block: "nearest" });
     });
     li.appendChild(b);

@@ -10,7 +10,9 @@ import { fmtBytes, fmtBytesAxis, BYTE_INCRS } from "./format.js";
 import {
   collectGroups, combineMeasures, deriveGroup, honestCol, measureName, rankValues, topAndOthers,
 } from "./groups.js";
-import { grouping, state, ui } from "./state.js";
+import { grouping, state, ui, view } from "./state.js";
+import { repaintTable } from "./table.js";
+import { togglePin as toggleTablePin } from "./tabledata.js";
 import { labelOf } from "./targets.js";
 import { hexToRgba } from "./theme.js";
 import { needRender } from "./render.js";
@@ -74,9 +76,10 @@ function groupMeasure(label) {
 function visible(text) { return String(text).replace(/[\u0000-\u001f\u007f]/g, "\u00b7"); }
 
 // Pins and unpins a member: drawn whatever its rank while pinned.
+// The pins are the page's (the header's chips, the picker and the table show them too).
 export function togglePin(key) {
-  if (grouping.pinned.has(key)) grouping.pinned.delete(key);
-  else grouping.pinned.add(key);
+  toggleTablePin(key);
+  repaintTable();
   needRender();
 }
 
@@ -102,18 +105,18 @@ function specOpts(spec) {
   if (spec.kind === "total") o.dash = [2, 3];
   if (spec.kind === "mean") { o.dash = [7, 4]; o.width = 1.75; }
   if (spec.kind === "hi" || spec.kind === "lo") { o.stroke = hexToRgba(spec.color, 0.4); o.width = 1; }
-  if (spec.kind === "member" && grouping.pinned.has(spec.key)) o.width = 2;
+  if (spec.kind === "member" && view.pinned.has(spec.key)) o.width = 2;
   return o;
 }
 
 // The series to draw now, and the columns of those that are not a target's own RSS.
-function plan(view) {
+function plan(dv) {
   var palette = ui.theme.palette, P = palette.length;
   var g = collectGroups();
   var specs = [], cols = new Map(), groups = [], measures = [];
-  var rows = view.times.length;
-  function rss(k) { return view.src(k, "rss"); }
-  function pss(k) { return view.src(k, "pss"); }
+  var rows = dv.times.length;
+  function rss(k) { return dv.src(k, "rss"); }
+  function pss(k) { return dv.src(k, "pss"); }
   var next = g.groups.length + g.totals.length;   // member colours after the groups'
   function memberSpec(key, group, pinned) {
     var rec = state.targets.get(key);
@@ -132,10 +135,10 @@ function plan(view) {
   });
   g.groups.forEach(function (grp, gi) {
     var color = palette[gi % P];
-    var ranks = rankValues(grp.keys, grouping.by, rss, view.r0, view.r1);
+    var ranks = rankValues(grp.keys, grouping.by, rss, dv.r0, dv.r1);
     var split = topAndOthers(ranks, grp.keys, grouping.top);
-    var pinned = split.others.filter(function (k) { return grouping.pinned.has(k); });
-    var rest = split.others.filter(function (k) { return !grouping.pinned.has(k); });
+    var pinned = split.others.filter(function (k) { return view.pinned.has(k); });
+    var rest = split.others.filter(function (k) { return !view.pinned.has(k); });
     var d = deriveGroup(grp.keys, rest, rss, pss, rows);
     var base = ID + grp.label + ID;
     var info = {
@@ -155,10 +158,10 @@ function plan(view) {
       cols.set(info.ids.hi, d.hi);
       cols.set(info.ids.lo, d.lo);
     }
-    split.top.forEach(function (k) { memberSpec(k, grp.label, grouping.pinned.has(k)); });
+    split.top.forEach(function (k) { memberSpec(k, grp.label, view.pinned.has(k)); });
     pinned.forEach(function (k) { memberSpec(k, grp.label, true); });
   });
-  g.singles.forEach(function (k) { memberSpec(k, null, grouping.pinned.has(k)); });
+  g.singles.forEach(function (k) { memberSpec(k, null, view.pinned.has(k)); });
   grouping.groups = groups;
   grouping.measure = combineMeasures(measures);
   return { specs: specs, cols: cols };
@@ -185,16 +188,16 @@ function sync(specs) {
 }
 
 // The grouped chart's data for a view: [times, col per series].
-export function groupedData(view) {
-  var p = plan(view);
+export function groupedData(dv) {
+  var p = plan(dv);
   sync(p.specs);
   var label = sumAxisLabel();
   if (ui.chart.axes[2] && ui.chart.axes[2].label !== label) ui.chart.axes[2].label = label;
-  var data = [view.times];
+  var data = [dv.times];
   var empty = null;
   p.specs.forEach(function (s) {
-    var col = p.cols.get(s.id) || view.col(s.key, "rss");
-    if (!col) col = empty || (empty = new Array(view.times.length).fill(null));
+    var col = p.cols.get(s.id) || dv.col(s.key, "rss");
+    if (!col) col = empty || (empty = new Array(dv.times.length).fill(null));
     data.push(col);
   });
   return data;

@@ -9,7 +9,7 @@ import { DASH, fmtBytes, fmtSignedBytes, fmtWhen } from "./format.js";
 import { togglePin } from "./groupchart.js";
 import { MEASURE_TEXT, measureName } from "./groups.js";
 import { needRender } from "./render.js";
-import { grouping, state, ui } from "./state.js";
+import { grouping, state, ui, view } from "./state.js";
 import { labelOf } from "./targets.js";
 import { setAttr, setText } from "./util.js";
 
@@ -104,7 +104,7 @@ function groupItem(g) {
   rows.push({ si: specIndex(g.ids.mean), v: meanV, measure: mean, group: g, word: "mean per process" });
 
   var members = el("ul", "gl-members");
-  g.top.forEach(function (k) { members.appendChild(memberButton(k, specColor(k), grouping.pinned.has(k), "line")); });
+  g.top.forEach(function (k) { members.appendChild(memberButton(k, specColor(k), view.pinned.has(k), "line")); });
   g.pinned.forEach(function (k) { members.appendChild(memberButton(k, specColor(k), true, "line")); });
   li.appendChild(members);
 

@@ -27,6 +27,14 @@ export var state = {
   backfills: 0,
 };
 
+// What the person picked among many targets: pins (the header's picker, the table, the
+// chart's legend: the chart draws pinned targets whatever their rank in their group) and
+// the target whose details are open (cards.js).
+export var view = {
+  pinned: new Set(),           // keys
+  open: null,                  // key of the target whose card is shown in table mode
+};
+
 // The data store (store.js). Plain arrays: uPlot reads null as "no value".
 // pss: key -> PSS column, for the targets that have had a PSS value (groups' honest sums).
 export var store = { times: [], cols: new Map(), pss: new Map(), order: [], version: 0 };   // version: bumped by merges
@@ -46,7 +54,6 @@ export var ui = {
 export var grouping = {
   top: 5,                      // members drawn per group (DEFAULT_TOP)
   by: "rss",                   // what ranks them: "rss" (newest) or "growth" (over the view)
-  pinned: new Set(),           // target keys the user pinned: drawn whatever their rank
   specs: [],                   // the chart's series, in order (index + 1): {id, kind, ...}
   sig: "",                     // the series the chart has now
   groups: [],                  // per group: {label, keys, top, others, measure, count}
