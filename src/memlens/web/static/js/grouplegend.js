@@ -19,6 +19,7 @@ var measureEl = document.getElementById("group-measure");
 var whenEl = document.getElementById("group-when");
 var topEl = document.getElementById("group-top");
 var byEl = document.getElementById("group-by");
+var serverByEl = document.getElementById("group-by-server");
 var builtSig = "";
 var openOthers = new Set();    // groups whose others' list is open
 var rows = [];                 // {spec index, element of its value}: filled by build
@@ -214,6 +215,9 @@ export function updateGroupLegend() {
     r.measure.title = m ? "The group's " + word + ": " + MEASURE_TEXT[m] : "";
     setAttr(r.measure, "data-measure", m);
   });
+  // what the server groups by (hello.group_by); a server that does not say groups by name
+  setText(serverByEl, "groups by " + (grouping.groupBy || "name"));
+  serverByEl.title = "the watch's --group-by";
   var m = grouping.measure;
   setText(measureEl, "sum: " + (m ? measureName(m) : DASH));
   measureEl.title = m ? MEASURE_TEXT[m] : "no sums yet";

@@ -10,7 +10,7 @@ import { getJSON, requestGapFill } from "./http.js";
 import { onPython, pyOnSample, pyOnSeries } from "./python/data.js";
 import { needRender, renderNow } from "./render.js";
 import { connEl, setConn } from "./socket.js";
-import { conn, state, sys } from "./state.js";
+import { conn, grouping, state, sys } from "./state.js";
 import { addRow, mergeSeries } from "./store.js";
 import { sysOnReading, sysOnSeries, sysReset } from "./system.js";
 import { fieldIndex, noteLatest, targetFor, upsertTarget } from "./targets.js";
@@ -31,6 +31,7 @@ function onHello(msg) {
     state.cap = Math.min(POINT_CAP_MAX, Math.max(POINT_CAP, state.capacity));
   }
   if (typeof msg.version === "string") state.version = msg.version;
+  grouping.groupBy = typeof msg.group_by === "string" ? msg.group_by : null;   // --group-by
   if (+msg.server_time > 0) state.clockSkew = +msg.server_time - Date.now() / 1000;
   var seen = {};
   (msg.targets || []).forEach(function (t) { var r = upsertTarget(t); if (r) seen[r.key] = true; });
