@@ -75,8 +75,8 @@ function groupMeasure(label) {
 
 function visible(text) { return String(text).replace(/[\u0000-\u001f\u007f]/g, "\u00b7"); }
 
-// Pins and unpins a member: drawn whatever its rank while pinned.
-// The pins are the page's (the header's chips, the picker and the table show them too).
+// Pins and unpins a member: drawn whatever its rank while pinned. The pins are the page's:
+// the header's chips, the picker and the table show them too.
 export function togglePin(key) {
   toggleTablePin(key);
   repaintTable();
