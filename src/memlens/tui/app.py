@@ -95,7 +95,7 @@ class TopApp(ListFace):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("p", "pause", "pause"),
         Binding("w", "window", "window"),
         Binding("t", "tracemalloc", "tracemalloc"),
@@ -401,4 +401,8 @@ class TopApp(ListFace):
         self.say(f"report saved to {shown}")
 
     async def action_quit(self) -> None:
+        self.exit()
+
+    async def action_interrupt(self) -> None:
+        """Ctrl-C: quit, also from the search box (where `q` is a letter)."""
         self.exit()

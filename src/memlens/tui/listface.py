@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.events import Key
 from textual.widgets import Input, Static
 
 from memlens.analysis.groups import DEFAULT_GROUP_BY
@@ -23,8 +24,9 @@ from memlens.tui.listview import TargetList, focus_text
 from memlens.tui.rows import figures_of
 from memlens.tui.view import WINDOWS, latest_rss
 
-# Actions whose keys type into the search box while it is open.
-SEARCH_KEEPS = frozenset({"cycle", "target", "toggle_list", "sort", "reverse"})
+# The actions whose keys still act while the search box is open; every other key types
+# into it (a letter typed right after `/`, before the box has the focus, included).
+WHILE_SEARCHING = frozenset({"escape", "open", "move", "page", "interrupt"})
 
 
 class ListFace(App[None]):
@@ -130,10 +132,13 @@ class ListFace(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While the search box is open, its keys are the box's."""
-        return not (self.searching and action in SEARCH_KEEPS)
+        return not self.searching or action in WHILE_SEARCHING
 
     def action_open(self) -> None:
         """On a group: fold or unfold it; on a target: its own view."""
+        if self.searching:  # typed before the box had the focus: the box's enter
+            self._end_search(keep=True)
+            return
         if not self.showing_list:
             return
         row = self.query_one(TargetList).current
@@ -174,12 +179,25 @@ class ListFace(App[None]):
         box.value = self.listing.query
         box.focus()
 
+    def on_key(self, event: Key) -> None:
+        """Keys typed right after `/`, before the box has taken the focus, go into it:
+        "/4242" typed fast (or pasted) searches for 4242."""
+        box = self.query_one("#search", Input)
+        if self.searching and not box.has_focus and event.is_printable and event.character:
+            box.insert_text_at_cursor(event.character)
+            event.stop()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         self.listing.query = event.value
         self._relist(at=first_match(self.listing.rows(), event.value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._end_search(keep=True)
+        """`enter` keeps the search and closes the box; a second `enter` typed before
+        the box let go of the keys opens the row, as it would once it had."""
+        if self.searching:
+            self._end_search(keep=True)
+        else:
+            self.action_open()
 
     def _end_search(self, *, keep: bool) -> None:
         self.searching = False

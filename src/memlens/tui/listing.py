@@ -73,14 +73,13 @@ def first_match(rows: list[Row], query: str) -> str | None:
 def list_header_text(
     figures: Mapping[str, Figures], *, interval: float, window: float, paused: bool
 ) -> str:
-    """'memlens top · 300 targets in 1 group · every 1 s · window 1 min · LIVE'."""
+    """'memlens top · 300 targets · 1 group · every 1 s · window 1 min · LIVE' (or '290/300
+    running' once some have ended), short enough for 80 columns."""
     groups = {f.group or f"\0{f.key}" for f in figures.values()}
     running = sum(1 for f in figures.values() if f.running)
     n = len(figures)
-    what = f"{n} target{'' if n == 1 else 's'}"
-    if running != n:
-        what += f" ({running} running)"
-    what += f" in {len(groups)} group{'' if len(groups) == 1 else 's'}"
+    what = f"{n} target{'' if n == 1 else 's'}" if running == n else f"{running}/{n} running"
+    what += f" · {len(groups)} group{'' if len(groups) == 1 else 's'}"
     mode = "PAUSED" if paused else "LIVE"
     return (
         f"memlens top · {what} · every {interval_text(interval)} · "

@@ -18,7 +18,7 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from memlens.analysis.groups import MEASURE_TEXT
-from memlens.analysis.leaktext import rate_text
+from memlens.analysis.leaktext import rate_text, verdict_word
 from memlens.tui.rows import ASCENDING, Row
 from memlens.units import human_bytes
 
@@ -152,15 +152,18 @@ def focus_text(row: Row | None, shown: int, total: int, query: str) -> str:
         return found + ("nothing matches: esc clears the search" if query else "no targets yet")
     t = row.target
     if t is not None:
-        return f"{found}{t.name} (PID {t.pid}) {t.state} · {t.command or '–'}"
+        verdict = verdict_word(t.verdict) if t.verdict else "not judged yet"
+        judged = f" · leak verdict {verdict}" if t.running else ""
+        return f"{found}{t.name} (PID {t.pid}) {t.state}{judged} · {t.command or '–'}"
     sum_ = row.total
     if sum_ is None or not sum_.count:
         return f"{found}{row.group}: {len(row.members)} processes, none running"
     running = f"{sum_.count} running" if sum_.count != len(row.members) else ""
     parts = [
         f"{row.group}: {len(row.members)} processes" + (f" ({running})" if running else ""),
-        f"{SUM_MARK} {human_bytes(sum_.total)} = {MEASURE_TEXT[sum_.measure]}",
+        f"{SUM_MARK} {human_bytes(sum_.total)}",
         f"mean {human_bytes(sum_.mean)}",
+        f"{SUM_MARK} is {MEASURE_TEXT[sum_.measure]}",
         f"RSS added up {human_bytes(sum_.rss)}",
     ]
     if sum_.uss is not None:

@@ -107,7 +107,7 @@ def figures_of(
             rss=None if reading is None else reading.rss,
             pss=None if reading is None else reading.pss,
             uss=None if reading is None else reading.uss,
-            growth=board.growth(key, window),
+            growth=board.growth(key, window) if target.state == "running" else None,
             verdict=None if finding is None else finding.verdict.value,
             threads=None if reading is None else reading.threads,
             fds=None if reading is None else reading.fds,
@@ -179,15 +179,25 @@ def sort_value(row: Row, column: str) -> tuple[bool, float | str]:
     return value is None, float(value or 0)
 
 
+def _running(row: Row) -> bool:
+    if row.target is not None:
+        return row.target.running
+    return any(m.running for m in row.members)
+
+
 def _sorted(rows: list[Row], column: str, reverse: bool) -> list[Row]:
     """Largest first (A→Z for names and PIDs), flipped by `reverse`; unknown values
-    last either way, ties by name then key so the order holds still between ticks."""
+    last either way, and what has ended after what runs; ties by name then key, so the
+    order holds still between ticks."""
     descending = (column not in ASCENDING) != reverse
     by_name = sorted(rows, key=lambda r: (sort_value(r, "name")[1], r.key))
-    known = [r for r in by_name if not sort_value(r, column)[0]]
-    unknown = [r for r in by_name if sort_value(r, column)[0]]
-    known.sort(key=lambda r: sort_value(r, column)[1], reverse=descending)
-    return known + unknown
+    out: list[Row] = []
+    for running in (True, False):
+        rows_ = [r for r in by_name if _running(r) == running]
+        known = [r for r in rows_ if not sort_value(r, column)[0]]
+        known.sort(key=lambda r: sort_value(r, column)[1], reverse=descending)
+        out += known + [r for r in rows_ if sort_value(r, column)[0]]
+    return out
 
 
 def list_rows(
