@@ -378,7 +378,10 @@ class TopApp(ListFace):
         if end is None:
             self.say("nothing to save yet")
             return
-        names = ", ".join(short_label(t) for t in self.feed.live.targets.values())
+        labels = [short_label(t) for t in self.feed.live.targets.values()]
+        names = ", ".join(labels[:3])  # a title, not a list of 300
+        if len(labels) > 3:
+            names += f" and {len(labels) - 3} more"
         recording = recording_of(
             self.feed.live, start=end - self.window, end=end, name=f"memlens top: {names}"
         )

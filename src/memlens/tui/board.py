@@ -25,7 +25,7 @@ from memlens.model import Reading, Tick
 
 # Points kept per window: enough for a rate, few enough that 1,000 targets × 3 windows
 # stay a few megabytes.
-POINTS = 120
+POINTS = 30
 # A rate needs this share of its window (or MIN_SECONDS, if less) between its first and
 # last points; before that the growth is "–" (a rate over half a second says nothing).
 MIN_SPAN = 0.05
