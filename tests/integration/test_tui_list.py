@@ -73,3 +73,25 @@ def test_a_leaking_group_is_one_line_above_the_list() -> None:
     assert "Σ3.1 GB" in screen  # the PSS added up ((20 + 30 MB grown) × 64), not 6.9 GB of RSS
     assert "+3.2 MB/s" in screen  # the group's growth: 64 × 3 MB/min
     assert lines[-1] == LIST_HELP
+
+
+def test_the_list_fits_the_terminal_at_every_size() -> None:
+    app = TopApp(workers_feed())
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        for width, height in [(80, 24), (60, 20), (160, 40), (80, 24)]:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            app.redraw()
+            await pilot.pause()
+            lines = screen_text(app).splitlines()
+            assert len(lines) == height
+            assert all(len(line) <= width for line in lines)
+            assert lines[0].startswith("memlens top · 64 targets")
+            second = "command" if width >= 140 else "PID" if width >= 80 else "RSS▼"
+            assert lines[2].split()[:2] == ["name", second]  # narrow: the PID gives way
+            assert lines[3].startswith("> ▾ gunicorn ×64")
+            shown = [line for line in lines if line.startswith("    gunicorn")]
+            assert len(shown) == height - 7  # header, leak, titles, group; focus, status, keys
+
+    drive(app, scenario, (80, 24))

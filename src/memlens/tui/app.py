@@ -334,7 +334,7 @@ class TopApp(ListFace):
         self.redraw()
 
     def action_tracemalloc(self) -> None:
-        if self.feed is None or self.selected is None:
+        if self.feed is None or self.selected is None or self._in_list("t"):
             return
         probe = self.feed.agent(self.selected)
         if probe is None:
@@ -344,7 +344,7 @@ class TopApp(ListFace):
 
     def action_objects(self) -> None:
         """Count the selected process's objects by type now (else every 30 s)."""
-        if self.feed is None or self.selected is None:
+        if self.feed is None or self.selected is None or self._in_list("o"):
             return
         if self.feed.agent(self.selected) is None:
             self.say("no Python agent in this process: no objects to count")
@@ -356,6 +356,13 @@ class TopApp(ListFace):
             self.say(f"the agent rests: counting objects in {wait:.0f} s")
         else:
             self.say("counting objects…")
+
+    def _in_list(self, key: str) -> bool:
+        """Whether the list is shown, where a process's own keys do nothing (they would
+        act on a process out of sight); it says so."""
+        if self.showing_list:
+            self.say(f"{key} acts on one process: enter opens the one at the cursor")
+        return self.showing_list
 
     async def _switch(self, key: str, on: bool) -> None:
         assert self.feed is not None

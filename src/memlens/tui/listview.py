@@ -164,8 +164,9 @@ def focus_text(row: Row | None, shown: int, total: int, query: str) -> str:
         f"{SUM_MARK} {human_bytes(sum_.total)}",
         f"mean {human_bytes(sum_.mean)}",
         f"{SUM_MARK} is {MEASURE_TEXT[sum_.measure]}",
-        f"RSS added up {human_bytes(sum_.rss)}",
     ]
+    if sum_.measure != "rss":
+        parts.append(f"RSS added up {human_bytes(sum_.rss)}")
     if sum_.uss is not None:
         parts.append(f"USS {human_bytes(sum_.uss)}")
     return found + " · ".join(parts)
