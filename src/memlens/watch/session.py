@@ -38,10 +38,11 @@ from memlens.probes import ProcessProbe
 from memlens.probes.maps import MapsReading
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.heap_history import HeapHistory
+from memlens.watch.heap_keep import HeapKeeper
 from memlens.watch.live import LiveView
 from memlens.watch.maps_poll import MapsPoller, Sink
 from memlens.watch.mark_spool import ShellMark
-from memlens.watch.python_poll import PythonPoller
+from memlens.watch.python_poll import HEAP_EVERY, PythonPoller
 from memlens.watch.recorder import Recorder
 from memlens.watch.sampler import Sampler, SamplerConfig
 from memlens.watch.shell_marks import ShellMarks
@@ -99,27 +100,23 @@ class Session:
                 alerts.sinks.append(self.metrics.on_alert)
         # The heap profiles a leak alert names its stacks from, of the processes that run
         # the heap profiler: asked for on the poller's thread, never on the sampler's.
+        # A recording keeps them too (heap_keep.py). Without alerts (--no-alerts), a
+        # recording still keeps them, and the program's marks.
         self.heap: HeapHistory | None = None
         self._poller: PythonPoller | None = None
-        if alerts is not None and self.sampler.agents.enabled:
+        if (alerts is not None or recorder is not None) and self.sampler.agents.enabled:
             self.heap = HeapHistory()
-            if alerts.stacks_of is None:
+            if alerts is not None and alerts.stacks_of is None:
                 alerts.stacks_of = self.heap.growth
+            if recorder is not None:
+                self.heap.sinks.append(HeapKeeper(recorder.on_heap).on_point)
             chain.append(self.heap.on_tick)
             self._poller = PythonPoller(
                 self.sampler.agents,
                 self._publish_python,
                 watching=lambda: False,
                 heap=self.heap,
-                heap_every=alerts.settings.stacks_every,
-                on_mark=self._on_agent_mark,
-            )
-        elif recorder is not None and self.sampler.agents.enabled:
-            # Without alerts (--no-alerts) the program's marks are still recorded.
-            self._poller = PythonPoller(
-                self.sampler.agents,
-                self._publish_python,
-                watching=lambda: False,
+                heap_every=HEAP_EVERY if alerts is None else alerts.settings.stacks_every,
                 on_mark=self._on_agent_mark,
             )
         chain.extend(consumers)
