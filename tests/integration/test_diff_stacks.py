@@ -1,6 +1,7 @@
-"""`memlens diff` with heap profiles: two real runs under `memlens run --profile` of a
-program whose leak in `f` the second run mostly fixes; the recordings keep the profiles,
-and the diff names f's stack with its change."""
+"""Heap profiles in recordings: two real runs under `memlens run --profile` of a program
+whose leak in `f` the second run mostly fixes; the recordings keep the profiles, and
+`memlens diff` names f's stack with its change. `memlens report` lists the largest
+stacks of a run's last profile, their names shown as data."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import MB, run_memlens
-from memlens.store import StoreReader
+from heap_fixtures import frame, profile, stack
+from helpers import MB, run_memlens, synthetic_day
+from memlens.store import Store, StoreReader
+from memlens.watch.heap_keep import HeapKeeper
+from memlens.watch.heap_points import compact
 
 # Leaks `f_blocks` blocks of 64 KiB in f and 30 in g, says so, then waits for its file.
 PROGRAM = """
@@ -106,3 +110,40 @@ def _line_of_f() -> int:
     the empty one after the opening quotes)."""
     lines = PROGRAM.split("\n")
     return next(i for i, line in enumerate(lines) if "bytearray" in line) + 1
+
+
+def test_a_report_lists_the_last_profiles_largest_stacks_their_names_shown_as_data(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "hostile.db"
+    rid, key = synthetic_day(db, seconds=120)
+    evil = frame("<img src=x onerror=alert(1)>\x1b[2J", "/srv/<b>app.py", 3)
+    kept = profile([stack([frame("main"), evil], 9 * MB), stack([frame("main")], 1 * MB)])
+    store = Store.open(db)
+    try:
+        point = compact(kept, time.time())
+        HeapKeeper(lambda k, t, row, drop: store.add_heap_profile(rid, k, t, row, drop)).on_point(
+            key, point
+        )
+        store.flush()
+    finally:
+        store.close()
+    data = json.loads(run_memlens("report", str(db), "--format", "json").stdout)
+    heap = data["heap"]
+    assert (heap["target_key"], heap["pid"], heap["inuse_bytes"]) == (key, 4242, 10 * MB)
+    assert [s["inuse_bytes"] for s in heap["stacks"]] == [9 * MB, 1 * MB]
+    assert heap["stacks"][0]["frames"][-1]["function"] == "<img src=x onerror=alert(1)>\x1b[2J"
+    md = run_memlens("report", str(db), "--format", "md").stdout
+    assert "## Heap in use by stack" in md
+    row = r"| 9.0 MB | &lt;img src=x onerror=alert(1)&gt;\\x1b\[2J (&lt;b&gt;app.py:3) ← main"
+    assert row in md  # Markdown's own characters escaped, the escape made visible
+    assert "\x1b" not in md
+    html = run_memlens("report", str(db), "--format", "html").stdout
+    assert '<section id="heap">' in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x" not in html
+    # A recording without heap profiles has no such section.
+    plain = tmp_path / "plain.db"
+    synthetic_day(plain, seconds=120)
+    assert json.loads(run_memlens("report", str(plain), "--format", "json").stdout)["heap"] is None
+    assert "Heap in use by stack" not in run_memlens("report", str(plain)).stdout

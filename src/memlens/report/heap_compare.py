@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from memlens.formats.heap_profile import load_json
-from memlens.model import Frame, HeapProfile
+from memlens.model import Frame, HeapProfile, sorted_stacks
+from memlens.report.model import HeapTop
 from memlens.store import StoreReader
 
-STACKS = 10  # stacks listed, the largest changes first
+STACKS = 10  # stacks listed, the largest changes first (or the largest, in a report)
 Key = tuple[tuple[str, str], ...]
 
 
@@ -74,6 +75,20 @@ def last_profile(reader: StoreReader, recording_id: int, main: str | None) -> Ke
     if data is None:
         return None
     return KeptProfile(row.key, row.t, load_json(data, f"{reader.path}: a heap profile"))
+
+
+def heap_top(kept: KeptProfile, name: str, limit: int = STACKS) -> HeapTop:
+    """The `limit` largest stacks of a kept profile by bytes in use, for the report."""
+    p = kept.profile
+    top = sorted_stacks(p.stacks, "inuse")[:limit]
+    return HeapTop(
+        target_key=kept.key,
+        name=name,
+        t=kept.t,
+        pid=p.pid,
+        inuse_bytes=p.inuse_bytes,
+        stacks=tuple((s.frames, s.inuse_bytes) for s in top if s.inuse_bytes > 0),
+    )
 
 
 def stack_changes(a: HeapProfile, b: HeapProfile, limit: int = STACKS) -> list[StackChange]:
