@@ -16,6 +16,7 @@ from helpers import MB, run_memlens, synthetic_day
 from memlens.store import Store, StoreReader
 from memlens.watch.heap_keep import HeapKeeper
 from memlens.watch.heap_points import compact
+from pprof_decode import decode
 
 # Leaks `f_blocks` blocks of 64 KiB in f and 30 in g, says so, then waits for its file.
 PROGRAM = """
@@ -97,12 +98,27 @@ def test_diff_names_the_stack_whose_leak_the_fix_shrank(tmp_path: Path) -> None:
     first = lines[start + 2].split()
     assert first[4].startswith("-")  # A, B (value unit each), then the change
     assert first[6:8] == ["f", f"(leak.py:{_line_of_f()})"]
-    # A run without heap profiles compares no stacks.
+    # The last profile kept, exported as memlens profile writes one: f's stack is in it.
+    folded = run_memlens("export", str(before), "--format", "collapsed", "-o", "-")
+    assert folded.returncode == 0, folded.stderr
+    sizes = {
+        line.rsplit(" ", 1)[0].split(";")[-1]: int(line.rsplit(" ", 1)[1])
+        for line in folded.stdout.splitlines()
+    }
+    [f_size] = [n for leaf, n in sizes.items() if leaf.startswith("f (") and "leak.py:" in leaf]
+    assert abs(f_size - top["a"]) <= 1  # whole bytes in the folded file
+    pb = tmp_path / "before.pb.gz"
+    assert run_memlens("export", str(before), "-o", str(pb)).returncode == 0
+    assert "f" in decode(pb.read_bytes()).strings
+    # A run without heap profiles compares no stacks, and has no profile to export.
     plain = tmp_path / "plain.db"
     assert run_memlens("run", "-o", str(plain), "--", sys.executable, "-c", "pass").returncode == 0
     none = json.loads(run_memlens("diff", str(before), str(plain), "--json").stdout)
     assert none["stacks"] is None
     assert "heap in use by stack" not in run_memlens("diff", str(before), str(plain)).stdout
+    refused = run_memlens("export", str(plain), "--format", "pprof", "-o", str(tmp_path / "x"))
+    assert refused.returncode == 2
+    assert "kept no heap profile" in refused.stderr
 
 
 def _line_of_f() -> int:
