@@ -148,3 +148,41 @@ def test_one_shell_mark_reaches_memlens_run_and_a_second_watch_of_its_child(
     late = run_memlens("mark", str(pid), "too late", "--db", str(run_db))
     assert late.returncode == 2
     assert f"no running watch of PID {pid}" in late.stderr
+
+
+PROFILED = """
+import os, sys, time
+import memlens
+p = memlens.Profiler(sys.argv[1])
+p.take_snapshot()
+print(os.getpid(), flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+p.take_snapshot()
+p.cleanup()
+"""
+
+
+def test_a_profilers_process_has_no_inbox_and_gets_the_mark_through_its_store(
+    tmp_path: Path, runtime: Path
+) -> None:
+    done = tmp_path / "done"
+    child = subprocess.Popen(
+        [sys.executable, "-c", PROFILED, str(tmp_path), str(done)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None
+        pid = int(child.stdout.readline())
+        db = tmp_path / "memlens.db"
+        marked = run_memlens("mark", str(pid), "by hand", "--db", str(db))
+        assert marked.returncode == 0, marked.stderr
+        assert marked.stdout.startswith("marked recording ")
+    finally:
+        done.touch()
+        _, err = child.communicate(timeout=PATIENCE)
+    assert child.returncode == 0, err
+    assert [(m["text"], m["source"]) for m in _marks(db)] == [("by hand", "shell")]
+    assert not (runtime / "memlens" / "marks").exists() or not any(
+        (runtime / "memlens" / "marks").iterdir()
+    )  # the Profiler samples on demand: it keeps no inbox
