@@ -117,12 +117,14 @@ function plan(dv) {
   var rows = dv.times.length;
   function rss(k) { return dv.src(k, "rss"); }
   function pss(k) { return dv.src(k, "pss"); }
-  var next = g.groups.length + g.totals.length;   // member colours after the groups'
+  // members' colours: those no group (nor total) has, while the palette has some left
+  var reserved = g.groups.length + g.totals.length, next = 0;
+  var free = palette.slice(Math.min(reserved, P - 3));
   function memberSpec(key, group, pinned) {
     var rec = state.targets.get(key);
     specs.push({
       id: key, kind: group ? "member" : "single", group: group, key: key, pinned: pinned,
-      color: palette[next++ % P], label: rec ? labelOf(rec) : key,
+      color: free[next++ % free.length], label: rec ? labelOf(rec) : key,
     });
   }
   g.totals.forEach(function (key, i) {
