@@ -76,6 +76,12 @@ class PssBudget:
     def forget(self, key: str) -> None:
         self._known.pop(key, None)
 
+    def stale(self, key: str) -> None:
+        """Read `key` again as soon as a round's budget allows (its sharing changed)."""
+        known = self._known.get(key)
+        if known is not None and known.read_at != _NEVER:
+            known.read_at = float("-inf")
+
     def fill(self, key: str, rollup: Rollup | None, reading: Reading, now: float) -> Reading:
         """`reading` with PSS and USS: read now when due and within the budget, else
         carried forward from the last read."""

@@ -237,6 +237,23 @@ class Sampler:
             self._pending_new.append(dataclasses.replace(watched.target))
 
     def _rescan(self) -> None:
+        before = len(self._watched)
+        self._found()
+        if len(self._watched) > before:
+            self._shares_changed(list(self._watched.values())[before:])
+
+    def _shares_changed(self, added: list[_Watched]) -> None:
+        """A process found since the last rescan may share pages with its parent and
+        siblings (a fork): their PSS fell, which their statm does not show, so their
+        smaps_rollup is read again as soon as the budget allows."""
+        parents = {w.target.ppid for w in added if w.target.ppid is not None}
+        new = {w.target.key for w in added}
+        for key, watched in self._live.items():
+            target = watched.target
+            if key not in new and (target.pid in parents or target.ppid in parents):
+                self.pss.stale(key)
+
+    def _found(self) -> None:
         self._known_pids &= {w.target.pid for w in self._live.values()}
         if self._matcher is not None:
             matched = [
