@@ -10,7 +10,8 @@ process, milliseconds for a large one, against about 1 µs for the statm read of
 So the sampler reads it here, at a budget:
 
 - a process is read when it is first seen (before its first reading leaves the round, so
-  a sum never counts a new member's shared pages in full);
+  a sum never counts a new member's shared pages in full), and its watched parent and
+  siblings as soon as the budget allows (`stale`: a fork lowered their PSS);
 - after that at most every `every` seconds (10 by default), and only while the round's
   reads have taken less than `share` of the round's interval (2% of a core by default;
   one read may go over). Processes left over are read in later rounds: the due ones wait,
