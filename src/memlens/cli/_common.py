@@ -114,7 +114,7 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
         "--detail",
         action="store_true",
         help="read USS and PSS every sample (costs up to milliseconds per process; "
-        "without it they are read every 10 s or so and carried forward in between)",
+        "without it they are read every 30 s or so and carried forward in between)",
     )
     p.add_argument(
         "--group-by",

@@ -12,8 +12,9 @@ So the sampler reads it here, at a budget:
 - a process is read when it is first seen (before its first reading leaves the round, so
   a sum never counts a new member's shared pages in full), and its watched parent and
   siblings as soon as the budget allows (`stale`: a fork lowered their PSS);
-- after that at most every `every` seconds (10 by default), and only while the round's
-  reads have taken less than `share` of the round's interval (2% of a core by default;
+- after that at most every `every` seconds (30 by default), and only while the round's
+  reads have taken less CPU time (the sampler thread's, which holds the kernel's page
+  walk) than `share` of the round's interval (2% of a core by default;
   one read may go over). Processes left over are read in later rounds: the due ones wait,
   the fresh ones are not due, so the budget moves along the list;
 - between two reads, PSS and USS are carried forward with the change in the process's
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 from memlens.model import Reading
 
-PSS_EVERY = 10.0  # s between two reads of one process's smaps_rollup, at least
+PSS_EVERY = 30.0  # s between two reads of one process's smaps_rollup, at least
 PSS_BUDGET = 0.02  # the share of one core the reads of a round may take
 _new_reading = tuple.__new__  # as in the probe: a Reading without Python's __new__
 _USS = 7  # index of uss in a Reading; pss follows it (model.SAMPLE_FIELDS)
@@ -67,9 +68,9 @@ class PssBudget:
         self.every = every
         self.share = share
         self._known: dict[str, _Known] = {}
-        self._left = 0.0  # seconds of reads left in this round
+        self._left = 0.0  # CPU seconds of reads left in this round
         self.reads = 0  # smaps_rollup reads so far, in all
-        self.seconds = 0.0  # the time they took, in all
+        self.seconds = 0.0  # the CPU time they took, in all
 
     def start_round(self, interval: float) -> None:
         self._left = self.share * interval
@@ -106,9 +107,9 @@ class PssBudget:
         if rollup is None:  # nothing to read it with: never ask again
             self._known[key] = _Known(None, None, 0, _NEVER, reading, reading)
             return reading
-        began = time.perf_counter()
+        began = time.thread_time()
         got = rollup()
-        took = time.perf_counter() - began
+        took = time.thread_time() - began
         self._left -= took
         self.reads += 1
         self.seconds += took
