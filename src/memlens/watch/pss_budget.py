@@ -96,9 +96,21 @@ class PssBudget:
             return known.output  # type: ignore[return-value]  # set with `source`
         if known.pss is None:
             return reading
+        # Between 0 and RSS (USS up to PSS), with comparisons: min() and max() would
+        # cost as much again as the rest, for every process whose memory moved.
         change = (reading.rss - reading.shared) - known.private
-        pss = min(reading.rss, max(0, known.pss + change))
-        uss = None if known.uss is None else min(pss, max(0, known.uss + change))
+        pss = known.pss + change
+        if pss < 0:
+            pss = 0
+        elif pss > reading.rss:
+            pss = reading.rss
+        uss = known.uss
+        if uss is not None:
+            uss += change
+            if uss < 0:
+                uss = 0
+            elif uss > pss:
+                uss = pss
         output = _with(reading, uss, pss)
         known.source, known.output = reading, output
         return output
