@@ -98,11 +98,10 @@ def test_forked_children_sharing_pages_sum_to_their_pss(tmp_path: Path) -> None:
             proc.stdin.write("fork\n")
             proc.stdin.flush()
             assert proc.stdout.readline().strip() == "forked"
-            found = sampler.sample_once()  # finds the 4 children and reads their PSS
-            assert len([t for t in found.new_targets if t.kind == "process"]) == 4
-            # The parent's PSS fell at the fork, which its statm cannot show: finding its
-            # children marks it to be read again, which the next round's budget does.
+            # The round that finds the 4 children reads their PSS, and the parent's again:
+            # it fell at the fork, which the parent's statm cannot show.
             tick = sampler.sample_once()
+            assert len([t for t in tick.new_targets if t.kind == "process"]) == 4
         finally:
             sampler.stop()
     members = [k for k in tick.samples if k != total.key]
@@ -195,6 +194,10 @@ def test_run_and_check_judge_a_forked_tree_on_its_pss(tmp_path: Path) -> None:
     assert pss_last is not None
     assert rss_last / pss_last > 3
     assert max(series["rss"]) > 600 * MB  # type: ignore[type-var]  # an RSS sum fails it
+    # Never more than a third of the RSS sum, not even in the round that found the
+    # children: the parent, whose PSS the fork halved and more, is read again in it.
+    honest = [p if p is not None else r for r, p in zip(series["rss"], series["pss"], strict=True)]
+    assert 3 * max(honest) < max(series["rss"])  # type: ignore[type-var,operator]
 
     passed = run_memlens("check", "--max-rss", limit, "--db", str(db), str(info.id))
     assert passed.returncode == 0, passed.stdout + passed.stderr
@@ -203,6 +206,34 @@ def test_run_and_check_judge_a_forked_tree_on_its_pss(tmp_path: Path) -> None:
     failed = run_memlens("check", "--max-rss", "100MB", "--db", str(db), str(info.id))
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert re.search(r"FAIL\s+max-rss\s+total", failed.stdout)
+
+
+def test_pss_is_read_again_after_the_process_execs() -> None:
+    from memlens.probes._linux import LinuxProcessProbe
+
+    shell = subprocess.Popen(
+        ["sh", "-c", "read line; exec sleep 600"], stdin=subprocess.PIPE, text=True
+    )
+    assert shell.stdin is not None
+    probe = LinuxProcessProbe(shell.pid)
+    try:
+        before = probe.read_rollup()
+        assert before is not None
+        shell.stdin.write("go\n")
+        shell.stdin.flush()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{shell.pid}/comm").read_text().strip() != "sleep":
+            assert time.monotonic() < deadline, "the shell never became sleep"
+            time.sleep(0.01)
+        # The kept smaps_rollup belonged to the shell's memory, gone with the exec.
+        after = probe.read_rollup()
+        assert after is not None
+        assert after[1] is not None
+    finally:
+        probe.close()
+        shell.kill()
+        shell.wait()
+        shell.stdin.close()
 
 
 @contextlib.contextmanager

@@ -185,7 +185,7 @@ class LinuxProcessProbe:
         if full or self._slow is None:
             self._slow = self._read_slow()
         if self.detail:
-            return (*self._slow, *self._read_rollup(), *_NO_PYTHON)
+            return (*self._slow, *(self.read_rollup() or (None, None)), *_NO_PYTHON)
         self._tail = (*self._slow, None, None, *_NO_PYTHON)
         return self._tail
 
@@ -217,10 +217,22 @@ class LinuxProcessProbe:
     def read_rollup(self) -> tuple[int | None, int | None] | None:
         """(USS, PSS) from smaps_rollup, for the sampler's budgeted reads
         (watch/pss_budget.py); None when the process cannot be read (gone, or hidden)."""
-        try:
-            return self._read_rollup()
-        except (OSError, ValueError):
-            return None
+        for _ in range(2):
+            try:
+                return self._read_rollup()
+            except (OSError, ValueError):
+                # A kept smaps_rollup is tied to the memory the process had when it was
+                # opened: after an exec (a `python3` shim that execs the real one) it
+                # reads ESRCH. Open it afresh once; a process really gone fails again.
+                self._drop_rollup()
+        return None
+
+    def _drop_rollup(self) -> None:
+        fd, self._rollup_fd = self._rollup_fd, None
+        if fd is not None:
+            self._fds.remove(fd)
+            with suppress(OSError):
+                os.close(fd)
 
     def _read_rollup(self) -> tuple[int | None, int | None]:
         # smaps_rollup walks every mapping of the target: tens of microseconds for a small

@@ -10,8 +10,9 @@ process, milliseconds for a large one, against about 1 µs for the statm read of
 So the sampler reads it here, at a budget:
 
 - a process is read when it is first seen (before its first reading leaves the round, so
-  a sum never counts a new member's shared pages in full), and its watched parent and
-  siblings as soon as the budget allows (`stale`: a fork lowered their PSS);
+  a sum never counts a new member's shared pages in full); its watched parent is read
+  again in the same round (`forget`), its siblings as soon as the budget allows
+  (`stale`): a fork lowered their PSS;
 - after that at most every `every` seconds (30 by default), and only while the round's
   reads have taken less CPU time (the sampler thread's, which holds the kernel's page
   walk) than `share` of the round's interval (2% of a core by default;

@@ -244,13 +244,19 @@ class Sampler:
 
     def _shares_changed(self, added: list[_Watched]) -> None:
         """A process found since the last rescan may share pages with its parent and
-        siblings (a fork): their PSS fell, which their statm does not show, so their
-        smaps_rollup is read again as soon as the budget allows."""
+        siblings (a fork): their PSS fell, which their statm does not show. The parent's
+        smaps_rollup is read again in this round, as a new process's is (it held all of
+        what it now shares: a tree's sum would count it in full, once more, until then),
+        the siblings' as soon as the budget allows."""
         parents = {w.target.ppid for w in added if w.target.ppid is not None}
         new = {w.target.key for w in added}
         for key, watched in self._live.items():
             target = watched.target
-            if key not in new and (target.pid in parents or target.ppid in parents):
+            if key in new:
+                continue
+            if target.pid in parents:
+                self.pss.forget(key)
+            elif target.ppid in parents:
                 self.pss.stale(key)
 
     def _found(self) -> None:
