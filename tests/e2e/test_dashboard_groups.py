@@ -439,3 +439,119 @@ def test_a_group_banner_holds_its_members_leaks(
         if page is not None:
             page.close()
         server.stop()
+
+
+# Settings that let the detector judge within seconds instead of minutes.
+FAST_LEAKS = """
+[leaks]
+every = "1s"
+persistence = 2
+min_duration = "15s"
+min_points = 20
+envelope_window = "1s"
+min_leak_window = "8s"
+young_age = "0s"
+fast_rate = 0
+"""
+
+
+def test_a_leaking_group_has_one_banner(
+    browser: Any, family: Family, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    """The real alert engine over real leaking children: one banner for their group."""
+    config = tmp_path / "memlens.toml"
+    config.write_text(FAST_LEAKS)
+    server = MemlensServer(
+        "watch",
+        str(family.pid),
+        "--children",
+        "--port",
+        "0",
+        "--no-record",
+        "--interval",
+        "0.2",
+        "--config",
+        str(config),
+    )
+    page = None
+    try:
+        by_pid = keys_by_pid(server, family)
+        growers = [by_pid[pid] for pid in family.growers]
+        page, errors, outside = open_page(browser, server)
+        page.wait_for_selector('#chart[data-grouped="true"]')
+        family.command("leak 1 0.25 100")  # 4 MB/s each, for 25 s
+
+        page.wait_for_selector(GROUP_BANNER, state="visible", timeout=60_000)
+        text = page.inner_text(f"{GROUP_BANNER} .alert-text")
+        assert re.fullmatch(r"[2-5] of 5 processes of grower leak, about .+/min each", text), text
+        count = int(text[0])
+        assert page.get_attribute(GROUP_BANNER, "data-count") == str(count)
+        # One banner: the members' own leak alerts came, and are folded into it. (The
+        # tree's total, no member of a group, may have a leak banner of its own.)
+        raised = page.evaluate(
+            """keys => keys.filter(k => {
+                const e = memlens.alerts.latest.get("leak|" + k);
+                return !!e && e.msg.state !== "cleared";
+            })""",
+            growers,
+        )
+        assert len(raised) >= 2
+        assert page.locator(f"{GROUP_BANNER}:visible").count() == 1
+        for key in growers:
+            assert page.locator(f'#alerts .alert-banner[data-alert-key="{key}"]').count() == 0
+        page.click(f"{GROUP_BANNER} .alert-members summary")
+        listed = page.eval_on_selector_all(
+            f"{GROUP_BANNER} .alert-member-list li", "els => els.map(el => el.dataset.key)"
+        )
+        assert len(listed) >= 2
+        assert set(listed) <= set(growers)
+        page.screenshot(path=str(artifacts_dir / "group-leak.png"))
+        assert list(errors) == []
+        assert outside.seen == []
+    except Exception:
+        if page is not None:
+            page.screenshot(path=str(artifacts_dir / "group-leak-failed.png"), full_page=True)
+        raise
+    finally:
+        if page is not None:
+            page.close()
+        server.stop()
+
+
+def test_the_chart_groups_as_the_server_does(browser: Any, family: Family) -> None:
+    """`--group-by parent`: the page's groups are the server's, not the names."""
+    server = MemlensServer(
+        "watch",
+        str(family.pid),
+        "--children",
+        "--group-by",
+        "parent",
+        "--port",
+        "0",
+        "--no-record",
+    )
+    page = None
+    try:
+        keys_by_pid(server, family)
+        targets = server.get("api/targets").json()["targets"]
+        label = next(t["group"] for t in targets if t["pid"] == family.growers[0])
+        assert label.startswith("children of ")
+        assert f"[{family.pid}]" in label
+        children = sorted(t["key"] for t in targets if t["group"] == label)
+        assert len(children) == SLEEPERS + GROWERS
+        page, errors, _ = open_page(browser, server)
+        page.wait_for_function(
+            "n => memlens.grouping.groups.length === 1"
+            " && memlens.grouping.groups[0].keys.length === n",
+            arg=len(children),
+        )
+        found = groups(page)
+        assert list(found) == [label]
+        assert sorted(found[label]["keys"]) == children
+        assert page.inner_text("#group-by-server") == "groups by parent"
+        assert page.get_attribute(f'.gl-group[data-group="{label}"]', "data-count") == "25"
+        assert list(errors) == []
+    finally:
+        if page is not None:
+            page.close()
+        server.stop()
