@@ -226,3 +226,17 @@ def test_columns_give_way_in_order_as_the_terminal_narrows() -> None:
             assert len(row_line(row, width, cursor=True)) == width
     assert header_line(80, "rss", False).split()[:3] == ["name", "PID", "RSS▼"]
     assert "name▲" in header_line(80, "name", False)
+
+
+def test_a_wide_terminal_gives_a_groups_label_the_command_columns_room() -> None:
+    label = "children of gunicorn: master process [812]"
+    rows = list_rows(by_key(figure(1, group=label), figure(2, group=label)))
+    group = rows[0]
+    assert group.is_group
+    wide = row_line(group, 160, cursor=False)
+    assert len(wide) == 160
+    assert f"{label} ×2" in wide  # the parent's PID is not cut off
+    assert "…" not in wide
+    narrow = row_line(group, 80, cursor=False)  # no command column: the name's room only
+    assert len(narrow) == 80
+    assert "[812]" not in narrow

@@ -4,7 +4,8 @@ cursor, and only the lines that fit drawn (300 or 3,000 targets cost the same).
 Columns give way when the terminal is narrow, the least needed first (a group's mean,
 descriptors, threads, PID, leak, growth), so the name and the memory always show, and a
 wide terminal adds the command line; the line under the list (`focus_text`) says the
-rest of the row the cursor is on. Every state reads without colour: the cursor's line
+rest of the row the cursor is on; a group's label, which has no command line, takes the
+command's room too. Every state reads without colour: the cursor's line
 starts with '>', the sorted column's title carries ▼ or ▲, a group's fold is ▾ or ▸.
 """
 
@@ -136,9 +137,15 @@ def header_line(width: int, sort: str, reverse: bool) -> str:
 def row_line(row: Row, width: int, *, cursor: bool) -> str:
     columns, name_width, command_width = layout(width)
     text = cells(row)
-    line = (CURSOR if cursor else " " * len(CURSOR)) + _fit(text["name"], name_width)
-    if command_width:
-        line += " " + _fit(text["command"], command_width)
+    line = CURSOR if cursor else " " * len(CURSOR)
+    if command_width and row.is_group:
+        # A group has no command line: its label ("children of gunicorn [812]") gets
+        # that room too, so the part that tells two groups apart is not cut off.
+        line += _fit(text["name"], name_width + 1 + command_width)
+    else:
+        line += _fit(text["name"], name_width)
+        if command_width:
+            line += " " + _fit(text["command"], command_width)
     for c in columns:
         line += " " + _fit(text[c.id], c.width, c.right)
     return line
