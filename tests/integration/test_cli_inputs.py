@@ -382,3 +382,37 @@ def test_name_matches_neither_memlens_nor_its_ancestors(tmp_path: Path) -> None:
     with StoreReader.open(db) as reader:
         info = reader.recording("last")
         assert [t.pid for t in reader.targets(info.id)] == [target.pid]
+
+
+MEMLENS = (sys.executable, "-m", "memlens")
+
+
+def test_name_does_not_match_another_memlens_watching_the_same_pattern(tmp_path: Path) -> None:
+    marker = "zz-other-memlens-marker"
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
+    # `memlens watch --name X` already running while `memlens record --name X` starts:
+    # its arguments hold the pattern, but it is not one of the processes asked for.
+    other = subprocess.Popen(
+        [*MEMLENS, "record", "--name", marker, "--duration", "30", "-o", str(tmp_path / "o.db")],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    db = tmp_path / "r.db"
+    try:
+        result = subprocess.run(
+            [*MEMLENS, "record", "--name", marker, "--duration", "1.5", "-o", str(db)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert other.poll() is None  # it was there all along
+    finally:
+        for proc in (target, other):
+            proc.kill()
+            proc.wait()
+    with StoreReader.open(db) as reader:
+        info = reader.recording("last")
+        assert [t.pid for t in reader.targets(info.id)] == [target.pid]

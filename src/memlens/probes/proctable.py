@@ -33,6 +33,20 @@ def _linux_name_and_cmdline(pid: int) -> tuple[str, str] | None:
     return name, cmdline
 
 
+def _runs_memlens(cmdline: str) -> bool:
+    """Whether a command line runs memlens: `memlens …`, `python /venv/bin/memlens …`
+    or `python -m memlens …`."""
+    words = cmdline.split(maxsplit=3)
+    if not words:
+        return False
+    program = os.path.basename(words[0])
+    if program == "memlens":
+        return True
+    if not program.startswith("python") or len(words) < 2:
+        return False
+    return os.path.basename(words[1]) == "memlens" or words[1:3] == ["-m", "memlens"]
+
+
 class ProcessMatcher:
     """Finds processes whose name or command line matches a regular expression.
 
@@ -57,7 +71,12 @@ class ProcessMatcher:
         self._rejected.add((pid, self._inodes.get(pid, 0)))
 
     def matches(self, name: str, cmdline: str) -> bool:
-        return bool(self.pattern.search(name) or self.pattern.search(cmdline))
+        if self.pattern.search(name):
+            return True
+        # Another memlens (`memlens top --name gunicorn` beside `memlens watch --name
+        # gunicorn`) holds the pattern in its own arguments: it is matched by its name
+        # only, so `--name memlens` still finds it.
+        return not _runs_memlens(cmdline) and bool(self.pattern.search(cmdline))
 
     def scan(self) -> list[int]:
         found: list[int] = []
