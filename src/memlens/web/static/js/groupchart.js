@@ -43,6 +43,9 @@ function drawSumLabels(u) {
     var i = ys.length - 1;
     while (i >= 0 && ys[i] == null) i--;
     if (i < 0) return;
+    // a group whose members have all exited: its line ends where they did, and a name
+    // at the right edge would read as its sum now
+    if (s.kind === "sum" && !groupRunning(s.group)) return;
     var y = u.valToPos(ys[i], "sum", true);
     if (!(y >= b.top && y <= b.top + b.height)) return;
     var m = s.kind === "sum" ? groupMeasure(s.group) : s.measure;
@@ -66,6 +69,14 @@ function drawSumLabels(u) {
     ctx.fillText(l.text, x, y);
   });
   ctx.restore();
+}
+
+function groupRunning(label) {
+  var g = grouping.groups.find(function (x) { return x.label === label; });
+  return !g || g.keys.some(function (k) {
+    var rec = state.targets.get(k);
+    return !rec || rec.state !== "exited";
+  });
 }
 
 function groupMeasure(label) {

@@ -187,6 +187,12 @@ function valueAt(si, idx) {
 
 function fillValues(idx) {
   rows.forEach(function (r) {
+    if (idx == null && r.group && exitedOf(r.group) === r.group.keys.length) {
+      // every member has exited: the group has no sum now (its last one is on the chart)
+      setText(r.v, DASH);
+      setAttr(r.v, "data-bytes", null);
+      return;
+    }
     if (r.hi) {
       var lo = valueAt(r.si, idx), hi = valueAt(r.hi, idx);
       setText(r.v, lo == null || hi == null ? DASH : fmtBytes(lo) + " \u2013 " + fmtBytes(hi));
