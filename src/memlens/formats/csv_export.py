@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from operator import itemgetter
 
 from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.formats.grouping import group_targets
@@ -23,26 +24,35 @@ from memlens.store import Recording
 HEADER: tuple[str, ...] = ("time", "target", "pid", "name", *SAMPLE_FIELDS, "group")
 
 
-def _cell(value: float | int | None) -> str:
-    return "" if value is None else repr(value)
+def _cells(column: list[float | int | None]) -> list[str]:
+    """A column's cells: `repr` of each value, "" where it is unknown (a column of the
+    Python agent's fields is often unknown throughout)."""
+    unknown = column.count(None)
+    if unknown == len(column):
+        return [""] * unknown
+    if not unknown:
+        return list(map(repr, column))
+    return ["" if v is None else repr(v) for v in column]
 
 
 def dump_csv(recording: Recording, *, group_by: str = DEFAULT_GROUP_BY) -> bytes:
     """Every sample; `group` is the label of its process's group under `group_by` (""
     for a sum series, a group of its own)."""
     grouping = group_targets(recording.targets, group_by)
-    rows: list[tuple[float, int, list[str]]] = []
+    # Each column is made text once, as a whole (a cell at a time costs three times as
+    # much at 300 processes × an hour); rows are (time, target's index, cells).
+    rows: list[tuple[float, int, tuple[str, ...]]] = []
     for index, target in enumerate(recording.targets):
         series = recording.series[target.key]
-        columns = [series[name] for name in SAMPLE_FIELDS]
-        fixed = [target.key, str(target.pid), target.name]
-        group = grouping.label(target)
-        for i, t in enumerate(series["t"]):
-            assert t is not None  # a sample always has a time
-            rows.append((t, index, [repr(t), *fixed, *(_cell(c[i]) for c in columns), group]))
-    rows.sort(key=lambda row: (row[0], row[1]))
+        ts = series["t"]
+        n = len(ts)
+        fixed = ([target.key] * n, [str(target.pid)] * n, [target.name] * n)
+        columns = [_cells(series[name]) for name in SAMPLE_FIELDS]
+        cells = zip(_cells(ts), *fixed, *columns, [grouping.label(target)] * n, strict=True)
+        rows.extend(zip(ts, [index] * n, cells, strict=True))  # type: ignore[arg-type]
+    rows.sort(key=itemgetter(0, 1))
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows(row for _, _, row in rows)
+    writer.writerows(row[2] for row in rows)
     return out.getvalue().encode()
