@@ -45,7 +45,7 @@ class Tmux:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self, command: list[str]) -> None:
+    def start(self, command: list[str], size: tuple[int, int] = (100, 30)) -> None:
         env = [f"{name}={os.environ[name]}" for name in ("XDG_RUNTIME_DIR", "MEMLENS_DB")]
         self(
             "new-session",
@@ -53,9 +53,9 @@ class Tmux:
             "-s",
             "top",
             "-x",
-            "100",
+            str(size[0]),
             "-y",
-            "30",
+            str(size[1]),
             "-c",
             str(ROOT),
             *[arg for pair in env for arg in ("-e", pair)],
