@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Any
 import pytest
 
 from helpers import MB, ROOT, run_memlens
-from memlens.model import Target
+from memlens.model import Reading, Target, Tick
 from memlens.store import Recording, Store, StoreReader, load_recording
 from memlens.watch.sampler import Sampler, SamplerConfig
 
 A, B = 18, 12  # children of each name
 FAMILY = ROOT / "tests" / "forkfamily.py"
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,7 @@ def open_page(browser: Any, path: Path, ready: str) -> tuple[Any, Any, list[str]
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("dialog", lambda d: (errors.append(f"a dialog: {d.message}"), d.dismiss()))
     page.goto(path.as_uri())
     page.wait_for_selector(ready, timeout=15_000)
     return context, page, errors
@@ -365,3 +368,68 @@ def test_the_html_report_shows_a_section_per_group_on_a_page_a_few_screens_tall(
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_svg_chart_draws_each_group_as_its_sum(family: Family, tmp_path: Path) -> None:
+    path = tmp_path / "family.svg"
+    done = run_memlens("export", family.run, "-o", str(path))
+    assert done.returncode == 0, done.stderr
+    root = ET.fromstring(path.read_text())
+    series = root.findall(f".//{SVG}g[@class='series']")
+    assert sorted(s.get("data-label") for s in series) == [
+        f"{family.a}: sum of {A} (PSS)",
+        f"{family.b}: sum of {B} (PSS)",
+    ]
+    assert len(root.findall(f".//{SVG}g[@class='legend']")) == 2
+    # The two leaks' windows are drawn on their group's line.
+    windows = root.findall(f".//{SVG}rect[@class='leak-window']")
+    assert {w.get("data-key") for w in windows} == {f"group:{family.b}"}
+
+
+# -- names from outside ----------------------------------------------------------------------
+
+INJECTION = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
+
+
+def hostile_store(db: Path, processes: int = 12) -> int:
+    """Processes named with markup, sampled for a minute: a group of them, on the page."""
+    targets = [
+        Target(f"{500 + i}-1", "process", 500 + i, 1.7e9, INJECTION, f"worker {INJECTION}")
+        for i in range(processes)
+    ]
+    store = Store.open(db)
+    rid = store.begin_recording(name="hostile", command="x", interval=1.0, host="here")
+    for seq in range(60):
+        samples = {
+            t.key: Reading(
+                (40 + i) * MB + seq * 4096, 90 * MB, 8 * MB, 0, 2, 9, 1.0, 10 * MB, 12 * MB
+            )
+            for i, t in enumerate(targets)
+        }
+        store.add_tick(rid, Tick(seq + 1, 1.7e9 + seq, samples, tuple(targets) if not seq else ()))
+    store.end_recording(rid, ended=1.7e9 + 60)
+    store.close()
+    return rid
+
+
+@pytest.mark.browser
+def test_markup_in_a_groups_name_stays_text_on_both_pages(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "hostile.db"
+    rid = hostile_store(db)
+    for command, ready in (
+        ("export", "body[data-group-charts]"),
+        ("report", "#chart-g0[data-ready]"),
+    ):
+        path = tmp_path / f"{command}.html"
+        done = run_memlens(command, f"{db}#{rid}", "-o", str(path))
+        assert done.returncode == 0, done.stderr
+        context, page, errors = open_page(browser, path, ready)
+        try:
+            heading = page.locator(".group h3").first.text_content() or ""
+            assert heading == f"{INJECTION} (12 processes)"
+            assert page.locator("img").count() == 0
+            assert page.evaluate("document.scripts.length") == 3  # data, uPlot, the page's
+            assert INJECTION in (page.locator("#chart-g0 .u-legend").text_content() or "")
+            assert errors == []  # no script error, no dialog
+        finally:
+            context.close()

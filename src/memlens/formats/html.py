@@ -92,10 +92,12 @@ page source).</footer>"""
 def _chart_note(parts: list[Section] | None) -> str:
     if parts is None:
         return ""
+    groups = sum(1 for s in parts if s.grouped)
+    alone = len(parts) - groups
     return (
-        f"{len(parts):,} groups and processes, each group as its sum; the largest "
-        f"{OVERVIEW_LINES} are drawn as lines, the others as one band from the lowest to "
-        "the highest of them. "
+        f"{groups:,} group{'' if groups == 1 else 's'}, each drawn as its sum, and "
+        f"{alone:,} process{'' if alone == 1 else 'es'} in no group; the {OVERVIEW_LINES} "
+        "largest are lines, the others one band from the lowest to the highest of them. "
     )
 
 

@@ -88,11 +88,7 @@ def render_report_html(report: Report) -> str:
 <h2>Process memory</h2>
 {groups_html(report)}
 {_figures_table(singles) if singles or not report.groups else ""}
-<p class="note">Charts: RSS over the period<span class="key band"></span>leak window \
-(onset to end)<span class="key leak"></span>leak alert<span class="key threshold"></span>\
-threshold crossed (a horizontal line: the RSS limit)<span class="key exit"></span>exit. \
-Times on the charts are in this browser's time zone; series longer than \
-{4 * BUCKETS:,} samples are drawn from their M4 reduction.</p>
+{_charts_key() if singles else ""}
 {"".join(_target(t, i) for i, t in enumerate(singles))}
 </section>
 {_maps(report)}<section id="system">
@@ -127,6 +123,18 @@ source).</footer>"""
         data=data,
         style=ROOT_STYLE + asset("report.css"),
         script=asset("groupchart.js") + asset("report.js"),
+    )
+
+
+def _charts_key() -> str:
+    """What the marks on a process's chart mean."""
+    return (
+        '<p class="note">Charts: RSS over the period<span class="key band"></span>leak window '
+        '(onset to end)<span class="key leak"></span>leak alert<span class="key threshold">'
+        "</span>threshold crossed (a horizontal line: the RSS limit)"
+        '<span class="key exit"></span>exit. Times on the charts are in this browser\'s time '
+        f"zone; series longer than {4 * BUCKETS:,} samples are drawn from their M4 "
+        "reduction.</p>"
     )
 
 
