@@ -74,6 +74,7 @@ def outputs() -> dict[str, Callable[[Recording], bytes]]:
         return lambda recording: render(build_report(recording, now=time.time()))
 
     return {
+        "the read alone (`load_recording`)": lambda recording: b"",
         "export csv": FORMATS["csv"].dump,
         "export json": FORMATS["json"].dump,
         "export html": FORMATS["html"].dump,
