@@ -151,8 +151,13 @@ def measure(series: Series | None, min_change: tuple[float, float] = (0.0, 0.0))
     values = [v for _, v in pairs]
     first, last = values[0], values[-1]
     points = _slice_medians(pairs)
+    low, high = min(values), max(values)
     if len(points) < 3:
-        return Change(first, last, min(values), max(values), last - first, 0.0, 1.0, False)
+        return Change(first, last, low, high, last - first, 0.0, 1.0, False)
+    if low == high:
+        # Level throughout (threads and fds mostly are): every pairwise slope is 0, so
+        # Theil-Sen's is 0 and Mann-Kendall's S is 0, whose p is one half.
+        return Change(first, last, low, high, 0.0, 0.0, 0.5, False)
     t0 = points[0][0]
     xs = [t - t0 for t, _ in points]
     ys = [v for _, v in points]
@@ -166,7 +171,7 @@ def measure(series: Series | None, min_change: tuple[float, float] = (0.0, 0.0))
     grows = (
         trend.p_up < ALPHA and change > 0.0 and change >= least and second >= STILL_RISING * change
     )
-    return Change(first, last, min(values), max(values), change, trend.slope, trend.p_up, grows)
+    return Change(first, last, low, high, change, trend.slope, trend.p_up, grows)
 
 
 def explain(
