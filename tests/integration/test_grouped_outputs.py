@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from helpers import MB, ROOT, run_memlens
+from leakgen import generate
 from memlens.model import Reading, Target, Tick
 from memlens.store import Recording, Store, StoreReader, load_recording
 from memlens.watch.sampler import Sampler, SamplerConfig
@@ -433,3 +434,61 @@ def test_markup_in_a_groups_name_stays_text_on_both_pages(browser: Any, tmp_path
             assert errors == []  # no script error, no dialog
         finally:
             context.close()
+
+
+# -- a pool whose workers leak, judged by the detector ---------------------------------------------
+
+
+def leaking_pool(db: Path, leaking: int = 3, steady: int = 3) -> int:
+    """A pool of `worker`s sampled at 1 Hz (leakgen's labelled series: `leaking` linear
+    leaks, `steady` flat ones) and a `cron` on its own, without alerts: the detector
+    judges them in the report."""
+    series = [generate("linear_leak", seed) for seed in range(1, leaking + 1)]
+    series += [generate("flat_wander", seed) for seed in range(1, steady + 2)]
+    n = min(len(s.times) for s in series)
+    targets = [
+        Target(f"{700 + i}-1", "process", 700 + i, series[0].times[0] - 5, "worker", "worker")
+        for i in range(leaking + steady)
+    ]
+    targets.append(Target("800-1", "process", 800, series[0].times[0] - 5, "cron", "cron"))
+    store = Store.open(db)
+    rid = store.begin_recording(name="pool", command="pool", interval=1.0, host="here")
+    for i in range(n):
+        samples = {
+            t.key: Reading(int(s.values[i]), 900 * MB, 9 * MB, 0, 4, 12, 1.0)
+            for t, s in zip(targets, series, strict=True)
+        }
+        store.add_tick(
+            rid, Tick(i + 1, series[0].times[i], samples, tuple(targets) if not i else ())
+        )
+    store.end_recording(rid, ended=series[0].times[n - 1] + 1)
+    store.close()
+    return rid
+
+
+def test_a_pools_leaking_workers_get_one_recommendation_and_rss_sums_say_so(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "pool.db"
+    rid = leaking_pool(db)
+    report = memlens_json("report", f"{db}#{rid}")
+    (worker,) = report["groups"]
+    assert (worker["label"], worker["count"]) == ("worker", 6)
+    assert worker["leaks"]["count"] == 3
+    assert worker["leaks"]["text"].startswith("3 of 6 processes of worker leak, about ")
+    # Without PSS the sum is the RSS added up, and it says so.
+    assert worker["measure"] == "rss"
+    assert "RSS" in worker["measure_text"]
+    leak_advice = [r for r in report["recommendations"] if r["subject"] == "worker, 3 processes"]
+    assert len(leak_advice) == 1
+    assert leak_advice[0]["seen"].startswith("3 of the 6 processes of worker; the first, worker (")
+    assert not any(
+        r["subject"].startswith("worker (")
+        for r in report["recommendations"]
+        if r["subject"] and r["kind"] == leak_advice[0]["kind"]
+    )
+    # The cron, alone under its name, keeps its own section.
+    assert [t["name"] for t in report["targets"] if t["group"] == "cron"] == ["cron"]
+    md = run_memlens("report", f"{db}#{rid}", "--format", "md").stdout
+    assert "### cron (800)" in md
+    assert "### worker (6 processes)" in md

@@ -19,7 +19,7 @@ from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import limit_for
 from memlens.formats.grouping import group_targets
 from memlens.report.advice import recommendations
-from memlens.report.groups import group_reports
+from memlens.report.groups import group_reports, merged_advice
 from memlens.report.leaks import detected, grown, leak_events
 from memlens.report.maps import maps_section, with_causes
 from memlens.report.model import Leaks, RecordingLike, Report, TargetReport, label
@@ -77,6 +77,7 @@ def build_report(
         leaks = Leaks("detector", tuple(detected(targets)))
     system = tuple(v for v in violations.items if v.metric == "system_memory")
     grouping = group_targets(recording.targets, group_by)
+    groups = group_reports(grouping, targets, recording.series, leaks, cutoff)
     return Report(
         recording=recording.info,
         generated=now,
@@ -87,9 +88,9 @@ def build_report(
         thresholds=violations,
         system_memory=system_section(recording.system, cutoff, system),
         exits=tuple(exits(recording.targets, period)),
-        recommendations=tuple(recommendations(targets, violations)),
+        recommendations=merged_advice(recommendations(targets, violations), groups),
         maps=maps,
         group_by=group_by,
         group_labels=grouping.labels,
-        groups=group_reports(grouping, targets, recording.series, leaks, cutoff),
+        groups=groups,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from memlens.analysis.explain import Recommendation
 from memlens.analysis.groups import DEFAULT_TOP, group_leak_text
 from memlens.formats.grouping import Columns, Grouping, sum_at, summed
 from memlens.report.model import GroupReport, Leak, Leaks, Member, TargetReport
@@ -84,3 +85,39 @@ def _member(t: TargetReport, leak: Leak | None) -> Member:
         growth=growth,
         leak=leak,
     )
+
+
+def merged_advice(
+    advice: Sequence[Recommendation], groups: Sequence[GroupReport]
+) -> tuple[Recommendation, ...]:
+    """The recording's advice with one piece per kind per group: 64 leaking workers of
+    one gunicorn get one "leak" recommendation that names the group, how many of its
+    processes it stands for and what was seen of the first of them, not 64 of them."""
+    group_of = {m.target.label: g for g in groups for m in g.members}
+    counts: dict[tuple[str, str], int] = {}
+    for r in advice:
+        g = group_of.get(r.subject or "")
+        if g is not None:
+            counts[(r.kind, g.label)] = counts.get((r.kind, g.label), 0) + 1
+    out: list[Recommendation] = []
+    done: set[tuple[str, str]] = set()
+    for r in advice:
+        g = group_of.get(r.subject or "")
+        key = (r.kind, g.label) if g is not None else None
+        if g is None or key is None or counts[key] < 2:
+            out.append(r)
+            continue
+        if key in done:
+            continue
+        done.add(key)
+        n = counts[key]
+        out.append(
+            Recommendation(
+                r.kind,
+                f"{n} of the {len(g.members)} processes of {g.label}; the first, "
+                f"{r.subject}: {r.seen}",
+                r.advice,
+                f"{g.label}, {n} processes",
+            )
+        )
+    return tuple(out)
