@@ -492,3 +492,6 @@ def test_a_pools_leaking_workers_get_one_recommendation_and_rss_sums_say_so(
     md = run_memlens("report", f"{db}#{rid}", "--format", "md").stdout
     assert "### cron (800)" in md
     assert "### worker (6 processes)" in md
+    # 7 processes are few: each worker keeps its own section too, after its group's.
+    assert md.index("### worker (6 processes)") < md.index("### worker (700)")
+    assert all(f"### worker ({pid})" in md for pid in range(700, 706))

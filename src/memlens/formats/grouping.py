@@ -35,6 +35,10 @@ from memlens.model import Target
 
 Columns = Mapping[str, Sequence[float | int | None]]
 
+# Processes a page or a report shows one by one, each with its own section and chart, as
+# before groups; past this many, a group of them is one section.
+FEW = 8
+
 
 @dataclass(frozen=True, slots=True)
 class Grouping:

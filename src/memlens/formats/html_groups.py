@@ -17,12 +17,11 @@ from typing import Any
 
 from memlens.analysis.groups import MEASURE_TEXT, GroupSum
 from memlens.formats.group_chart import Series, group_chart, ranked_chart
-from memlens.formats.grouping import Grouping, SumSeries, sum_at, summed
+from memlens.formats.grouping import FEW, Grouping, SumSeries, sum_at, summed
 from memlens.model import Target
 from memlens.store.recording import Recording
 from memlens.units import human_bytes, utc_time
 
-FEW = 8  # processes a page shows one by one, as before groups
 CHARTED_GROUPS = 6  # groups with a chart of their own; the others have their figures
 OVERVIEW_LINES = 8  # lines of the chart at the top; the rest are one band
 

@@ -189,7 +189,11 @@ def _memory(report: Report) -> Iterable[str]:
         return
     if report.groups:
         yield ""
-        yield "Processes in no group, and sums of a process tree:"
+        yield (
+            "Each process:"
+            if len(singles) == len(report.targets)
+            else "Processes in no group, and sums of a process tree:"
+        )
         yield ""
     yield from _table(
         ("target", "samples", "current", "min", "max", "average", "p95", "trend"),

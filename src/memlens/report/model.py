@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from memlens.analysis.explain import Change, Recommendation
 from memlens.analysis.groups import DEFAULT_GROUP_BY, GroupSum
 from memlens.analysis.leakmodel import LeakFinding, Severity
+from memlens.formats.grouping import FEW
 from memlens.model import Target
 
 
@@ -316,7 +317,10 @@ class Report:
 
     @property
     def singles(self) -> tuple[TargetReport, ...]:
-        """The targets in no group of two or more: each keeps a section of its own."""
+        """The targets with a section of their own: all of them up to FEW processes (a
+        group's section then comes in addition), else those in no group of two or more."""
+        if sum(1 for t in self.targets if t.target.kind == "process") <= FEW:
+            return self.targets
         grouped = {key for g in self.groups for key in g.keys}
         return tuple(t for t in self.targets if t.target.key not in grouped)
 

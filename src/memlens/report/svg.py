@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from memlens.formats.grouping import FEW
 from memlens.formats.html import BUCKETS, color
-from memlens.formats.html_groups import FEW
 from memlens.formats.m4 import m4
 from memlens.model import Target
 from memlens.outside.visible import visible
