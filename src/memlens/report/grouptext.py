@@ -25,8 +25,9 @@ def grouped_text(report: Report) -> str:
     members = sum(len(g.members) for g in report.groups)
     return (
         f"Grouped by {GROUP_BY_TEXT.get(report.group_by, report.group_by)}: {n} group"
-        f"{'' if n == 1 else 's'} of two processes or more ({members:,} processes); a "
-        "group's sum never counts a shared page twice."
+        f"{'' if n == 1 else 's'} of two processes or more ({members:,} processes). A "
+        "group's sum adds each member's PSS where it was read, so that a page shared by "
+        "several counts once, and its RSS elsewhere; each group says which."
     )
 
 
