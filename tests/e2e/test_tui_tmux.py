@@ -130,3 +130,19 @@ def test_ctrl_c_ends_top_cleanly(tmux: Tmux, allocator: Allocator) -> None:
     tmux.wait("the screen", lambda: shown_rss(tmux.screen()) is not None)
     tmux("send-keys", "-t", "top", "C-c")
     assert_ended_cleanly(tmux)
+
+
+def test_a_mark_from_the_shell_is_drawn_in_top(tmux: Tmux, allocator: Allocator) -> None:
+    tmux.start(top(allocator.pid))
+    tmux.wait("the screen", lambda: shown_rss(tmux.screen()) is not None)
+    marked = subprocess.run(
+        [sys.executable, "-m", "memlens", "mark", str(allocator.pid), "batch <2>\x1b[2J"],
+        capture_output=True, text=True, timeout=PATIENCE, cwd=ROOT,
+    )  # fmt: skip
+    assert marked.returncode == 0, marked.stderr
+    assert "in 1 running watch" in marked.stdout
+    # The details line lists it, the escape made visible rather than obeyed.
+    line = re.compile(r"marks  ▲ \d\d:\d\d:\d\d batch <2>\\x1b\[2J")
+    tmux.wait("the mark", lambda: line.search(tmux.screen()))
+    tmux("send-keys", "-t", "top", "q")
+    assert_ended_cleanly(tmux)

@@ -211,7 +211,7 @@ def test_export_then_import_gives_the_same_recording(
         assert [e.target_key for e in original.events if e.kind == "exit"]
         assert original.series[proc.key]["cpu"][0] is None
         assert any(isinstance(v, float) for v in original.series[proc.key]["cpu"])
-        assert set(original.series[proc.key]["uss"]) == {None}
+        assert all(isinstance(v, int) for v in original.series[proc.key]["uss"])  # budgeted
         assert len(original.maps[proc.key]) == 5
         assert original.maps[proc.key][2].rss()["anon"] >= 48 * MB
     path = tmp_path / f"export.{FORMATS[fmt].extension}"

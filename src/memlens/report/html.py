@@ -23,6 +23,7 @@ from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
 from memlens.model import MAP_CATEGORIES
 from memlens.report.groups_html import group_charts, groups_html
+from memlens.report.heap_compare import stack_label
 from memlens.report.markdown import (
     CALLERS_WIDTH,
     GAUGE_STATS,
@@ -39,7 +40,15 @@ from memlens.report.markdown import (
     value_text,
     violation_end,
 )
-from memlens.report.model import GrownStack, Leak, Report, SystemMemory, TargetReport, Violation
+from memlens.report.model import (
+    GrownStack,
+    HeapTop,
+    Leak,
+    Report,
+    SystemMemory,
+    TargetReport,
+    Violation,
+)
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -91,7 +100,7 @@ def render_report_html(report: Report) -> str:
 {_charts_key() if singles else ""}
 {"".join(_target(t, i) for i, t in enumerate(singles))}
 </section>
-{_maps(report)}<section id="system">
+{_maps(report)}{_heap(report.heap)}<section id="system">
 <h2>System memory</h2>
 <p>{escape(report.system_memory.note)}</p>
 {_system_table(report.system_memory)}
@@ -261,6 +270,25 @@ def _maps(report: Report) -> str:
             f"{_head(('category', 'first', 'last', f'grew {since}'))}<tbody>{rows}</tbody></table>"
         )
     return "\n".join(parts) + "\n</section>\n"
+
+
+def _heap(h: HeapTop | None) -> str:
+    """The last kept heap profile's largest stacks; nothing without heap profiles."""
+    if h is None:
+        return ""
+    rows = "".join(
+        f'<tr><td class=num data-value="{size}">{escape(human_bytes(size))}</td>'
+        f"<td><code>{escape(stack_label(frames))}</code></td></tr>"
+        for frames, size in h.stacks
+    )
+    return (
+        '<section id="heap">\n<h2>Heap in use by stack</h2>\n'
+        f"<p>The last heap profile kept of {escape(h.name)} (PID {h.pid}, "
+        f"{escape(utc_time(h.t))}): {escape(human_bytes(h.inuse_bytes))} in use; its "
+        "largest stacks, the allocating frame first.</p>\n"
+        f'<table class="heap" data-target="{escape(h.target_key)}">'
+        f"{_head(('in use', 'stack'))}<tbody>{rows}</tbody></table>\n</section>\n"
+    )
 
 
 def _system_table(s: SystemMemory) -> str:

@@ -15,7 +15,7 @@ from memlens.analysis.explain import Change, Recommendation
 from memlens.analysis.groups import DEFAULT_GROUP_BY, GroupSum
 from memlens.analysis.leakmodel import LeakFinding, Severity
 from memlens.formats.grouping import FEW
-from memlens.model import Target
+from memlens.model import Frame, Target
 
 
 class RecordingRow(Protocol):
@@ -295,6 +295,19 @@ class GroupReport:
 
 
 @dataclass(frozen=True)
+class HeapTop:
+    """The largest stacks of the last heap profile the recording kept of its main
+    target (report/heap_compare.py), by bytes in use; frames root first."""
+
+    target_key: str
+    name: str
+    t: float
+    pid: int
+    inuse_bytes: float
+    stacks: tuple[tuple[tuple[Frame, ...], float], ...]
+
+
+@dataclass(frozen=True)
 class Report:
     recording: RecordingRow
     generated: float | None
@@ -323,6 +336,9 @@ class Report:
             return self.targets
         grouped = {key for g in self.groups for key in g.keys}
         return tuple(t for t in self.targets if t.target.key not in grouped)
+
+    # The last kept heap profile's largest stacks; None without heap profiles.
+    heap: HeapTop | None = None
 
 
 def label(target: Target) -> str:

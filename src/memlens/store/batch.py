@@ -27,23 +27,37 @@ from memlens.store.schema import MAP_COLUMNS
 log = logging.getLogger(__name__)
 
 # key, kind, pid, start_time, name, cmdline, parent, members (JSON), state, exit_time,
-# exit_code, exit_reason: the order of _TARGET_COLUMNS
+# exit_code, exit_reason, ppid, group_label: the order of _TARGET_COLUMNS
 TargetRow = tuple[
-    str, str, int, float, str, str, str | None, str, str, float | None, int | None, str | None
+    str,
+    str,
+    int,
+    float,
+    str,
+    str,
+    str | None,
+    str,
+    str,
+    float | None,
+    int | None,
+    str | None,
+    int | None,
+    str | None,
 ]
 
 _TARGET_COLUMNS = (
     "key, kind, pid, start_time, name, cmdline, parent, members, state, exit_time, "
-    "exit_code, exit_reason"
+    "exit_code, exit_reason, ppid, group_label"
 )
 _UPSERT_TARGET = (
     f"INSERT INTO targets (recording_id, {_TARGET_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (recording_id, key) DO UPDATE SET kind = excluded.kind, pid = excluded.pid, "
     "start_time = excluded.start_time, name = excluded.name, cmdline = excluded.cmdline, "
     "parent = excluded.parent, members = excluded.members, state = excluded.state, "
     "exit_time = excluded.exit_time, exit_code = excluded.exit_code, "
-    "exit_reason = excluded.exit_reason"
+    "exit_reason = excluded.exit_reason, ppid = excluded.ppid, "
+    "group_label = excluded.group_label"
 )
 # OR IGNORE: a batch re-sent after a commit whose outcome was unknown adds nothing twice,
 # and `rowcount` stays the number of rows really added (for recordings.sample_count).
@@ -59,6 +73,10 @@ _INSERT_MAPS = (
     f"INSERT OR IGNORE INTO map_samples (target_id, t, {', '.join(MAP_COLUMNS)}, "
     f"thread_stacks, mappings, top, runtimes) VALUES ({', '.join('?' * (len(MAP_COLUMNS) + 6))})"
 )
+_INSERT_HEAP = (
+    "INSERT OR IGNORE INTO heap_profiles (target_id, t, pid, stacks, inuse_bytes, profile) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 # Bad data rather than a bad disk: retrying cannot help, so such a batch is split up and
 # the offending operation alone is rejected.
 _BAD_DATA = (
@@ -69,8 +87,9 @@ _BAD_DATA = (
 )
 
 
-# parent, members, state, exit_time, exit_code, exit_reason of a target never announced
-_PLACEHOLDER_REST = (None, "[]", "running", None, None, None)
+# parent, members, state, exit_time, exit_code, exit_reason, ppid, group_label of a
+# target never announced
+_PLACEHOLDER_REST = (None, "[]", "running", None, None, None, None, None)
 
 
 def target_row(target: Target) -> TargetRow:
@@ -87,6 +106,8 @@ def target_row(target: Target) -> TargetRow:
         target.exit_time,
         target.exit_code,
         target.exit_reason,
+        target.ppid,
+        target.group or None,
     )
 
 
@@ -177,7 +198,20 @@ class MapsOp:
         return cls(recording_id, key, sample.t, row)
 
 
-DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp | MapsOp
+@dataclass(slots=True)
+class HeapOp:
+    """One heap profile of a target (compressed JSON), and the older ones of that target
+    it replaces (`drop`: their times), in one transaction."""
+
+    recording_id: int
+    key: str
+    t: float
+    row: tuple[int, int, int, bytes]  # pid, stacks, inuse_bytes, profile
+    drop: tuple[float, ...] = ()
+    rows: int = 1
+
+
+DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp | MapsOp | HeapOp
 
 
 @dataclass(slots=True)
@@ -273,6 +307,13 @@ class Applier:
             elif isinstance(op, MapsOp):
                 tid = self._target_id(op.recording_id, op.key, op.t)
                 conn.execute(_INSERT_MAPS, (tid, op.t, *op.row))
+            elif isinstance(op, HeapOp):
+                tid = self._target_id(op.recording_id, op.key, op.t)
+                conn.execute(_INSERT_HEAP, (tid, op.t, *op.row))
+                conn.executemany(
+                    "DELETE FROM heap_profiles WHERE target_id = ? AND t = ?",
+                    [(tid, t) for t in op.drop],
+                )
             elif isinstance(op, LimitOp):
                 tid = self._target_id(op.recording_id, op.key, op.t)
                 conn.execute("UPDATE targets SET memory_limit = ? WHERE id = ?", (op.limit, tid))
