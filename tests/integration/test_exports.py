@@ -240,11 +240,12 @@ def test_json_export_is_the_documented_document(synthetic: Recorded) -> None:
         "group_by",
         "groups",
     }
-    # Each process's group is its label under --group-by (name by default); a sum is none.
-    assert doc["targets"] == [
-        {**t.to_dict(), "group": t.name if t.kind == "process" else ""} for t in original.targets
-    ]
+    assert doc["targets"] == [t.to_dict() for t in original.targets]
+    # The export's grouping (by name unless --group-by says otherwise): a sum is in none.
     assert doc["group_by"] == "name"
+    assert {g["label"]: g["members"] for g in doc["groups"]} == {
+        t.name: [t.key] for t in original.targets if t.kind == "process"
+    }
     assert doc["series"] == original.series  # exactly the reader's columnar shape
     assert list(doc["series"]["100-1"]) == ["t", *SAMPLE_FIELDS]
     assert doc["series"]["sum-100-1"]["t"] == []

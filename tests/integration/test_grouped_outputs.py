@@ -282,6 +282,7 @@ def test_the_json_export_carries_the_groups_and_imports_back(
         assert g["members"] == [t.key for t in members]
         assert g["measure"] == "pss"
         assert g["peak"]["total"] == sum_at(recording, members, g["peak"]["t"])[0]
+    # Each target keeps the group the sampler recorded (by name, its default).
     assert {t["group"] for t in doc["targets"]} == {family.a, family.b}
     path = tmp_path / "family.json"
     path.write_text(json.dumps(doc))

@@ -32,7 +32,9 @@ def to_document(recording: Recording, group_by: str = DEFAULT_GROUP_BY) -> dict[
         "version": VERSION,
         "memlens_version": __version__,
         "recording": info_to_dict(recording.info),
-        "targets": [{**t.to_dict(), "group": grouping.label(t)} for t in recording.targets],
+        # Each target as recorded (its `group` is the watch's); the export's grouping,
+        # under `group_by`, is in `groups`: an import gives back the recording unchanged.
+        "targets": [t.to_dict() for t in recording.targets],
         "group_by": group_by,
         "groups": groups_to_plain(grouping, recording.series),
         "series": {t.key: recording.series[t.key] for t in recording.targets},
