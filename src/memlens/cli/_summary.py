@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memlens.analysis import summarize
+from memlens.formats.grouping import FEW, group_targets, summed
 from memlens.model import Column, Target
 from memlens.outside.visible import for_rich, visible
 from memlens.store import RecordingInfo
 from memlens.units import human_bytes, human_duration
+
+SUM_MARK = "Σ"  # before a group's figures: its sum, as `memlens top` marks it
 
 if TYPE_CHECKING:
     # rich is imported where a table is printed: `memlens watch`, which shares this
@@ -41,20 +44,29 @@ def local_time(t: float | None) -> str:
 _WIDTHS = {"n": 4, "growth": 9, "state": 6, "min": 7, "max": 7, "last": 7}
 
 
+MEMBERS_SHOWN = 3  # members listed under a group's row, the largest first
+
+
 def targets_table(
     targets: Sequence[Target], series_of: Callable[[str], Mapping[str, Column]]
 ) -> Table:
+    """One row per target; past a few processes (formats.grouping.FEW), one row per group
+    of processes (its honest sum), its largest members under it and how many more, so
+    300 workers are a few lines, as in the report."""
     from rich import box
     from rich.table import Table
 
+    grouping = group_targets(targets)
+    grouped = sum(t.kind == "process" for t in targets) > FEW and bool(grouping.multi)
     table = Table(
-        title="resident memory (RSS) per target",
+        title="resident memory (RSS) per target"
+        + (f" · {SUM_MARK} a group's sum, PSS where read" if grouped else ""),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    table.add_column("target", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("target", no_wrap=True, overflow="ellipsis", max_width=22)
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("n", "right"),
         ("min", "right"),
@@ -65,29 +77,82 @@ def targets_table(
     )
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True, min_width=_WIDTHS.get(name, 8))
+    if not grouped:
+        for target in targets:
+            table.add_row(*_target_row(target, series_of(target.key)))
+        return table
+    multi = grouping.multi
     for target in targets:
-        series = series_of(target.key)
-        s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
-        label: Text | str = for_rich(f"{target.name} (pid {target.pid})")
-        if target.kind == "sum":
-            label = f"total: pid {target.pid} + children"
-        state = target.state
-        if target.state == "exited":
-            state = "exited" if target.exit_code is None else f"exit {target.exit_code}"
-        if s is None:
-            table.add_row(label, "0", "–", "–", "–", "–", state)
-            continue
-        growth = human_bytes(s.growth)
-        table.add_row(
-            label,
-            str(s.count),
-            human_bytes(s.min),
-            human_bytes(s.max),
-            human_bytes(s.last),
-            growth if s.growth < 0 else f"+{growth}",
-            state,
-        )
+        label = grouping.label(target)
+        if label not in multi:
+            table.add_row(*_target_row(target, series_of(target.key)))
+        elif multi[label][0] is target:
+            _group_rows(table, label, multi[label], series_of)
     return table
+
+
+def _target_row(target: Target, series: Mapping[str, Column], indent: str = "") -> list[Any]:
+    s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
+    label: Text | str = for_rich(f"{indent}{target.name} (pid {target.pid})")
+    if target.kind == "sum":
+        label = f"total: pid {target.pid} + children"
+    state = target.state
+    if target.state == "exited":
+        state = "exited" if target.exit_code is None else f"exit {target.exit_code}"
+    if s is None:
+        return [label, "0", "–", "–", "–", "–", state]
+    return [
+        label,
+        str(s.count),
+        human_bytes(s.min),
+        human_bytes(s.max),
+        human_bytes(s.last),
+        _signed(s.growth),
+        state,
+    ]
+
+
+def _group_rows(
+    table: Table,
+    label: str,
+    members: Sequence[Target],
+    series_of: Callable[[str], Mapping[str, Column]],
+) -> None:
+    """The group's sum as one row, then its largest members (by their last RSS)."""
+    series = {t.key: series_of(t.key) for t in members}
+    total = summed(series.values())
+    head: Text | str = for_rich(f"{SUM_MARK} {label} ×{len(members)}")
+    exited = len(members) - sum(t.state != "exited" for t in members)
+    state = f"{exited} exited" if exited else "running"
+    if total.total:
+        table.add_row(
+            head,
+            str(len(total.t)),
+            human_bytes(min(total.total)),
+            human_bytes(max(total.total)),
+            human_bytes(total.total[-1]),
+            _signed(total.total[-1] - total.total[0]),
+            state,
+            style="bold",
+        )
+    else:
+        table.add_row(head, "0", "–", "–", "–", "–", state, style="bold")
+
+    def last_rss(t: Target) -> float:
+        column = [v for v in series[t.key]["rss"] if v is not None]
+        return float(column[-1]) if column else -1.0
+
+    ranked = sorted(members, key=last_rss, reverse=True)
+    shown = ranked if len(ranked) <= MEMBERS_SHOWN + 1 else ranked[:MEMBERS_SHOWN]
+    for t in shown:
+        table.add_row(*_target_row(t, series[t.key], indent=" "))
+    if len(ranked) > len(shown):
+        table.add_row(f" … {len(ranked) - len(shown)} more", "", "", "", "", "", "")
+
+
+def _signed(growth: float) -> str:
+    text = human_bytes(growth)
+    return text if growth < 0 else f"+{text}"
 
 
 def print_recording(
