@@ -179,6 +179,13 @@ def test_run_and_check_judge_a_forked_tree_on_its_pss(tmp_path: Path) -> None:
     assert "above the limit" not in err  # no threshold alert: the PSS total stays below
     assert "RSS counted per process;" in out
     assert "PSS" in out
+    # The summary's row for the tree's total is its honest total: its peak is the PSS
+    # figure of the line under the table, not the RSS added up.
+    peak = re.search(r"at its peak: (\S+ \S+) RSS counted per process; (\S+ \S+) PSS", out)
+    assert peak is not None, out
+    [row] = [line for line in out.splitlines() if line.lstrip().startswith("Σ pid")]
+    assert peak.group(2) in row
+    assert peak.group(1) not in row
     with StoreReader.open(db) as reader:
         info = reader.recording("last")
         [total] = [t for t in reader.targets(info.id) if t.kind == "sum"]

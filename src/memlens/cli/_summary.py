@@ -58,9 +58,10 @@ def targets_table(
 
     grouping = group_targets(targets)
     grouped = sum(t.kind == "process" for t in targets) > FEW and bool(grouping.multi)
+    sums = grouped or any(t.kind == "sum" for t in targets)
     table = Table(
         title="resident memory (RSS) per target"
-        + (f" · {SUM_MARK} a group's sum, PSS where read" if grouped else ""),
+        + (f" · {SUM_MARK} a sum, in PSS where read" if sums else ""),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -92,10 +93,14 @@ def targets_table(
 
 
 def _target_row(target: Target, series: Mapping[str, Column], indent: str = "") -> list[Any]:
-    s = summarize(series["t"], series["rss"])  # type: ignore[arg-type]
+    values = series["rss"]
     label: Text | str = for_rich(f"{indent}{target.name} (pid {target.pid})")
     if target.kind == "sum":
-        label = f"total: pid {target.pid} + children"
+        # a tree's total counts shared pages once (its PSS), as its limit judges it
+        pss = series.get("pss") or [None] * len(values)
+        values = [r if p is None else p for r, p in zip(values, pss, strict=False)]
+        label = f"{SUM_MARK} pid {target.pid} + children"
+    s = summarize(series["t"], values)  # type: ignore[arg-type]
     state = target.state
     if target.state == "exited":
         state = "exited" if target.exit_code is None else f"exit {target.exit_code}"
@@ -182,7 +187,7 @@ def print_recording(
         if target.kind == "sum":
             line = honest_total_line(series_of(target.key))
             if line is not None:
-                console.print(f"  total of pid {target.pid} + children at its peak: {line}")
+                console.print(f"  tree total at its peak: {line}")
 
 
 def honest_total_line(series: Mapping[str, Column]) -> str | None:
