@@ -43,7 +43,7 @@ def test_show_summarises_a_group_in_one_row_and_its_largest_members(
     shown = run_memlens("show", str(db))
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert "Σ a group's sum, PSS where read" in shown.stdout
+    assert "Σ a sum, in PSS where read" in shown.stdout
     group = [line for line in lines if f"Σ dozer ×{WORKERS}" in line]
     assert len(group) == 1
     assert group[0].split()[-1] == "running"
