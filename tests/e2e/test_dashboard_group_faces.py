@@ -1,12 +1,14 @@
-"""Real Chromium, a real `memlens watch --name` over two groups of real processes, and one
-group whose members all exit: its legend has no sum any more (a sum of processes that
-are gone is not what the group holds now), while the group that runs keeps its own."""
+"""Real Chromium and a real `memlens watch` over groups of real processes: a group whose
+members all exit has no sum any more in the legend (a sum of processes that are gone is
+not what the group holds now), while the group that runs keeps its own; a group's label
+by parent shows whole in the table, the parent's PID included."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,43 @@ def test_a_group_whose_members_all_exited_has_no_sum_now(
         if page is not None:
             page.close()
         server.stop()
+
+
+# A parent named like a server's master (its comm: 15 characters, the most Linux keeps)
+# with 9 sleeping children: their group by parent is "children of gunicorn-master [PID]".
+MASTER = r"""
+import ctypes, subprocess, sys
+ctypes.CDLL(None).prctl(15, b"gunicorn-master", 0, 0, 0)
+kids = [subprocess.Popen(["sleep", "600"]) for _ in range(9)]
+print("ready", flush=True)
+sys.stdin.read()
+for k in kids:
+    k.kill()
+"""
+
+
+def test_a_long_group_label_shows_whole_in_the_table(browser: Any) -> None:
+    master = subprocess.Popen(
+        [sys.executable, "-c", MASTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert master.stdout is not None
+    assert master.stdout.readline().strip() == "ready"
+    label = f"children of gunicorn-master [{master.pid}]"
+    server = MemlensServer(
+        "watch", str(master.pid), "--children", "--group-by", "parent", "--port", "0", "--no-record"
+    )
+    page = None
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = PageErrors(page)
+        page.goto(server.url)
+        cell = f'tr.tt-row td[data-col="group"][title="{label}"]'
+        page.wait_for_selector(cell, timeout=20_000)
+        assert page.inner_text(cell) == label
+        assert page.eval_on_selector(cell, "td => td.scrollWidth <= td.clientWidth")
+        assert list(errors) == []
+    finally:
+        if page is not None:
+            page.close()
+        server.stop()
+        master.communicate(timeout=10)
