@@ -26,16 +26,29 @@ if chromium_missing():
 EACH = 5  # two groups of 5: past the 8 processes from which the chart draws groups
 
 
+# A goner names itself "goner" and holds 32 MB: bigger than any keeper (a copy of sleep).
+GONER = r"""
+import ctypes, time
+ctypes.CDLL(None).prctl(15, b"goner", 0, 0, 0)
+held = bytearray(32 * 1024 * 1024)
+held[::4096] = b"\x01" * len(range(0, len(held), 4096))
+time.sleep(600)
+"""
+
+
 @pytest.fixture
 def sleepers(tmp_path: Path) -> Iterator[dict[str, list[subprocess.Popen[bytes]]]]:
-    """`keeper`s and `goner`s: copies of sleep, so each group has its own name."""
+    """`keeper`s (copies of sleep) and bigger `goner`s, each command line naming
+    `tmp_path`, which the watch's --name matches."""
     sleep = shutil.which("sleep")
     assert sleep is not None
-    procs: dict[str, list[subprocess.Popen[bytes]]] = {}
-    for name in ("keeper", "goner"):
-        program = tmp_path / name
-        shutil.copy(sleep, program)
-        procs[name] = [subprocess.Popen([str(program), "600"]) for _ in range(EACH)]
+    shutil.copy(sleep, tmp_path / "keeper")
+    procs = {
+        "keeper": [subprocess.Popen([str(tmp_path / "keeper"), "600"]) for _ in range(EACH)],
+        "goner": [
+            subprocess.Popen([sys.executable, "-c", GONER, str(tmp_path)]) for _ in range(EACH)
+        ],
+    }
     try:
         yield procs
     finally:
@@ -43,6 +56,13 @@ def sleepers(tmp_path: Path) -> Iterator[dict[str, list[subprocess.Popen[bytes]]
             for p in group:
                 p.kill()
                 p.wait()
+
+
+def states_in_table_order(page: Any) -> list[str]:
+    states: list[str] = page.eval_on_selector_all(
+        "tr.tt-row", "rows => rows.map(r => r.getAttribute('data-state') || 'running')"
+    )
+    return states
 
 
 def group_sum(page: Any, label: str) -> str:
@@ -90,6 +110,17 @@ def test_a_group_whose_members_all_exited_has_no_sum_now(
         head = page.inner_text('.gl-group[data-group="goner"] .gl-count')
         assert head == f"{EACH} processes ({EACH} exited)"
         assert group_sum(page, "keeper").endswith("B")  # the running group keeps its sum
+        # The table lists what runs first, in either direction (as `memlens top` does),
+        # though the goners were the biggest.
+        ordered = ["running"] * EACH + ["exited"] * EACH
+        page.wait_for_function(
+            "n => document.querySelectorAll('tr.tt-row[data-state=\"exited\"]').length === n",
+            arg=EACH,
+        )
+        assert states_in_table_order(page) == ordered
+        page.click('.tt th[data-col="rss"] .tt-sort')
+        page.wait_for_selector('.tt th[data-col="rss"][aria-sort="ascending"]')
+        assert states_in_table_order(page) == ordered
         assert list(errors) == []
     finally:
         if page is not None:

@@ -115,13 +115,15 @@ function valueOf(row, col) {
   return row[col];
 }
 
-// Sorts rows in place by a column: totals first, then the column (unknown figures last
-// in either direction), then name and PID so equal rows keep still between updates.
+// Sorts rows in place by a column: totals first, what runs before what has exited (as in
+// `memlens top`: the biggest process is one that runs), then the column (unknown figures
+// last in either direction), then name and PID so equal rows keep still between updates.
 export function sortRows(rows, col, dir) {
   var sign = dir === "descending" ? -1 : 1;
   var text = !COLUMNS.some(function (c) { return c.id === col && (c.num || c.id === "leak"); });
   rows.sort(function (x, y) {
     if (x.sum !== y.sum) return x.sum ? -1 : 1;
+    if (x.exited !== y.exited) return x.exited ? 1 : -1;
     var a = valueOf(x, col), b = valueOf(y, col), c = 0;
     var an = a == null || (!text && !isFinite(a)), bn = b == null || (!text && !isFinite(b));
     if (an !== bn) return an ? 1 : -1;
