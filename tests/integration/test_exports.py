@@ -196,6 +196,7 @@ def assert_same(original: Recording, copy: Recording) -> None:
         (e.target_key, e.t, e.kind, e.data) for e in original.events
     ]
     assert copy.maps == original.maps
+    assert (copy.judged_with, copy.limits) == (original.judged_with, original.limits)
 
 
 @pytest.mark.parametrize("fmt", ["json", "binary"])
@@ -237,7 +238,9 @@ def test_json_export_is_the_documented_document(synthetic: Recorded) -> None:
         "series",
         "events",
         "maps",
+        "judged_with",
     }
+    assert doc["judged_with"] is None  # made without settings, as before memlens kept them
     assert doc["targets"] == [t.to_dict() for t in original.targets]
     assert doc["series"] == original.series  # exactly the reader's columnar shape
     assert list(doc["series"]["100-1"]) == ["t", *SAMPLE_FIELDS]
