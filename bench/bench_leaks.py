@@ -612,11 +612,15 @@ def report(
         )
     notes = (
         "What the remaining streaming alarms are: linear warm-up ramps that last longer "
-        "than the young process's wait (8 minutes and 3 evaluations), which are leaks for "
-        "as long as they ramp (the alarm is withdrawn when they stop), and a few slow "
-        "wanders that climb for half an hour. A young process's fast growth waits for 4 "
-        "minutes of steady climbing, so fast leaks from a process's start are alarmed "
-        "after about 4 minutes, and those that begin later within one or two. "
+        "than the young process's wait (8 minutes and 3 evaluations), or that climb at "
+        "20 MB/min or more for 2 minutes (50 for 1), which are leaks for as long as they "
+        "ramp (the alarm is withdrawn when they stop); a few warm-ups under a sawtooth "
+        "whose slowing the trend rule does not see; and a few slow wanders that climb for "
+        "half an hour. A young process's climb is judged on 2 minutes at 20 MB/min and on "
+        "1 minute at 50 MB/min, so fast leaks from a process's start are alarmed at the "
+        "first or second evaluation (one period and its stagger after the target appears, "
+        "here 1.4 min, then 2.4), and those that begin later within one or two minutes. "
+        "`--show-alarms` lists each wrong alarm's series, rule and text. "
         'docs/leak-detection.md ("Live levels") gives the rules.'
     )
     what = __doc__.split("\n\n    python")[0].split("\n", 1)[1].strip()
