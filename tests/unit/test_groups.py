@@ -89,3 +89,4 @@ def test_group_leak_banner() -> None:
     text = group_leak_text("gunicorn", 64, 64, 3 * MB / 60)
     assert text == "64 of 64 processes of gunicorn leak, about 3.0 MB/min each"
     assert group_leak_text("w", 1, 1, None) == "1 of 1 process of w leaks"
+    assert group_leak_text("w", 0, 4, None) == "no leak among the 4 processes of w"

@@ -199,6 +199,8 @@ def group_leak_text(label: str, count: int, of: int, rate_each: float | None) ->
     """The one banner for a group's leak: "64 of 64 processes of gunicorn leak, about
     3.1 MB/min each"."""
     noun = "process" if of == 1 else "processes"
+    if count <= 0:  # a report's group without a leak: a plain statement, not "0 of 4 leak"
+        return f"no leak among the {of} {noun} of {label}" if of != 1 else f"no leak in {label}"
     verb = "leaks" if count == 1 else "leak"
     text = f"{count} of {of} {noun} of {label} {verb}"
     if rate_each is not None and rate_each > 0:
