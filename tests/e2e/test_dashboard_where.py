@@ -160,3 +160,60 @@ def test_where_panel_shows_categories_and_what_grew(
         child.stdout.close()
     assert outside.seen == []
     assert errors == []
+
+
+BIG = "import sys; b = bytearray(80 << 20); b[::4096] = b'\\1' * (len(b) // 4096); "
+BIG += "print('ready', flush=True); sys.stdin.read()"
+
+
+def test_where_panel_follows_the_largest_target_until_one_is_chosen(browser: Any) -> None:
+    small = subprocess.Popen(["sleep", "600"])
+    big = subprocess.Popen(
+        [sys.executable, "-c", BIG], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert big.stdout is not None
+    assert big.stdout.readline().strip() == "ready"
+    server = MemlensServer(
+        "watch", str(small.pid), str(big.pid), "--port", "0", "--interval", "0.2",
+        "--maps-interval", "0.3", "--no-record",
+    )  # fmt: skip
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors = PageErrors(page)
+    try:
+        page.goto(server.url)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#where-target option').length === 2",
+            timeout=20_000,
+        )
+        # The small `sleep` was named first, yet the panel shows the 80 MB process.
+        page.wait_for_function(  # a target's key is "PID-start ticks"
+            f"() => document.querySelector('#where-panel').dataset.key.startsWith('{big.pid}-')",
+            timeout=10_000,
+        )
+        key = page.eval_on_selector("#where-panel", "el => el.dataset.key")
+        other = page.eval_on_selector_all("#where-target option", "os => os.map(o => o.value)")
+        chosen = next(k for k in other if k != key)
+        page.select_option("#where-target", chosen)
+        page.wait_for_function(
+            "k => document.querySelector('#where-panel').dataset.key === k",
+            arg=chosen,
+            timeout=5_000,
+        )
+        readings_then = readings(page)
+        page.wait_for_function(
+            "n => Number(document.querySelector('#where-panel').dataset.readings) !== n",
+            arg=readings_then,
+            timeout=10_000,
+        )
+        # The user's choice stands as new readings come: the panel no longer follows size.
+        assert page.eval_on_selector("#where-panel", "el => el.dataset.key") == chosen
+    finally:
+        page.close()
+        server.stop()
+        for p in (small, big):
+            p.kill()
+            p.wait(10)
+        assert big.stdin is not None
+        big.stdin.close()
+        big.stdout.close()
+    assert errors == []

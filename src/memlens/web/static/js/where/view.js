@@ -29,7 +29,8 @@ var el = {
 // SVG's namespace, taken from the page's own <svg> (no address written here).
 var SVG = el.chart ? el.chart.namespaceURI : null;
 
-var view = { key: null, clicked: null, scheduled: false, drawn: -1 };
+// `chosen`: the user picked a target; until then the panel follows the largest one.
+var view = { key: null, chosen: false, clicked: null, scheduled: false, drawn: -1 };
 
 function schedule() {
   if (view.scheduled) return;
@@ -39,6 +40,18 @@ function schedule() {
 
 function keys() {
   return Array.from(where.byKey.keys()).filter(function (k) { return where.byKey.get(k).length > 0; });
+}
+
+// The target whose newest reading is largest: with 300 processes, the first one found is
+// as likely a 2 MB `sleep` as the service the user came for.
+function largest(list) {
+  var best = list[0], most = -1;
+  list.forEach(function (k) {
+    var readings = where.byKey.get(k);
+    var total = rssOf(readings[readings.length - 1]).total;
+    if (total > most) { most = total; best = k; }
+  });
+  return best;
 }
 
 function nameOf(key) {
@@ -68,7 +81,8 @@ function draw() {
   var list = keys();
   el.panel.hidden = list.length === 0;
   if (!list.length) return;
-  if (view.key == null || list.indexOf(view.key) < 0) view.key = list[0];
+  if (view.key == null || list.indexOf(view.key) < 0) view.chosen = false;
+  if (!view.chosen) view.key = largest(list);
   syncSelect(list);
   var readings = where.byKey.get(view.key);
   var now = readings[readings.length - 1];
@@ -178,7 +192,11 @@ function drawGrew(readings, now) {
   if (el.empty) el.empty.hidden = rows.length > 0;
 }
 
-if (el.select) el.select.addEventListener("change", function () { view.key = el.select.value; schedule(); });
+if (el.select) el.select.addEventListener("change", function () {
+  view.key = el.select.value;
+  view.chosen = true;
+  schedule();
+});
 if (el.since) el.since.addEventListener("change", schedule);
 if (el.chart) el.chart.addEventListener("click", function (ev) {
   var box = el.chart.getBoundingClientRect();
