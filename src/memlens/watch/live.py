@@ -140,11 +140,15 @@ class LiveView:
         self, older: dict[str, tuple[dict[str, Column], int]] | None = None
     ) -> str:
         series = self.history.all_series()
-        bucketed: dict[str, int] = {}
+        # The leading points that are buckets' rather than samples: the history's own
+        # older tier, after what the store adds before it (all of that counted too when
+        # both are there, so the coarse part stays one run of leading points).
+        bucketed = {key: count for key in series if (count := self.history.coarse_points(key)) > 0}
         for key, (past, buckets) in (older or {}).items():
             if key in series and past["t"]:
                 series[key] = concat(past, series[key])
-                bucketed[key] = buckets
+                coarse = bucketed.get(key, 0)
+                bucketed[key] = len(past["t"]) + coarse if coarse else buckets
         return dumps(
             backfill(
                 self.seq,
@@ -167,10 +171,13 @@ class LiveView:
             return self.archive.downsampled(key, start, end, buckets)
         series = self.history.series(key, since=math.nextafter(start, -math.inf))
         keep = [i for i, t in enumerate(series["t"]) if t is not None and t <= end]
+        # Without a store, what is older than the recent samples is the history's buckets.
+        coarse_end = self.history.coarse_end(key)
+        first = series["t"][keep[0]] if keep else None
         return {
             "t": [series["t"][i] for i in keep],
             "rss": [series["rss"][i] for i in keep],
-            "bucketed": False,
+            "bucketed": first is not None and coarse_end is not None and first <= coarse_end,
         }
 
     def knows(self, key: str) -> bool:
