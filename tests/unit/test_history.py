@@ -74,16 +74,18 @@ def full_reading(rss: int, pss: int | None = None) -> Reading:
 
 
 def test_older_samples_keep_only_rss_and_pss_extremes_per_bucket() -> None:
-    # 4 recent samples with every field; older ones in buckets of 3 (8 older samples / 3).
+    # 4 recent samples with every field; older ones in buckets of 3 s (8 older / 3 buckets).
     history = History(capacity=12, recent=4, max_buckets=3)
-    assert (history.recent, history.step, history.buckets) == (4, 3, 3)
+    assert (history.recent, history.step, history.width) == (4, 3, 3.0)
     rss = [50, 10, 30, 40, 90, 20, 60, 60, 60, 5, 6, 7]
     for i, value in enumerate(rss):
         history.add("a", float(i), full_reading(value, pss=value + 1))
     series = history.series("a")
-    # samples 0..7 are older than the ring: buckets [0,1,2] [3,4,5] and the open [6,7],
-    # each giving its lowest and highest RSS in time order (one point for a flat bucket).
-    assert series["t"] == [0.0, 1.0, 4.0, 5.0, 6.0, 8.0, 9.0, 10.0, 11.0]
+    # samples 0..7 are older than the ring: buckets [0, 3) and [3, 6), closed, give their
+    # highest and lowest RSS in the order they came, the second at the bucket's start and
+    # middle (the first, with no bucket before it, at the samples' own times); the open
+    # one [6, 9) at its samples' times, one point when both are the same sample.
+    assert series["t"] == [0.0, 1.0, 3.0, 4.5, 6.0, 8.0, 9.0, 10.0, 11.0]
     assert series["rss"] == [50, 10, 90, 20, 60, 60, 5, 6, 7]
     assert series["pss"] == [51, 11, 91, 21, 61, 61, 6, 7, 8]
     assert series["vms"] == [None] * 5 + [120, 10, 12, 14]
@@ -93,20 +95,33 @@ def test_older_samples_keep_only_rss_and_pss_extremes_per_bucket() -> None:
 
 
 def test_buckets_wrap_and_the_history_spans_its_capacity() -> None:
-    history = History(capacity=40, recent=10, max_buckets=6)  # buckets of 5 samples
+    history = History(capacity=40, recent=10, max_buckets=6)  # buckets of 5 s
     for i in range(200):
         history.add("a", float(i), full_reading(1000 + (i % 7)))
     series = history.series("a")
     times = series["t"]
     assert times == sorted(times)
+    assert len(set(times)) == len(times)
     assert times[-10:] == [float(i) for i in range(190, 200)]
-    # 6 buckets of 5 samples before the ring: from 160 on, nothing older
     first = history.first_time("a")
     assert first is not None
-    assert 160.0 <= first < 165.0
+    assert 200 - 40 - 2 * history.width <= first <= 200 - 40  # the 40 newest, give or take
     assert times[0] == first
     assert history.coarse_points("a") == len(times) - 10
     assert all(v is not None for v in series["rss"])
+    # buckets' points stand on times every target shares (a bucket's start or middle),
+    # whenever it was sampled: here, at other times than "a"
+    for i in range(200):
+        history.add("b", 0.3 + i, full_reading(5 + i % 3))
+    for key in ("a", "b"):
+        closed = history.series(key)["t"][: history.coarse_points(key) - 2]  # not the open
+        assert closed
+        assert all(t % (history.width / 2) == 0 for t in closed)
+    history.add("c", 1000.3, full_reading(5))  # a new target's first bucket ...
+    for i in range(1, 30):
+        history.add("c", 1000.3 + i, full_reading(5 + i % 3))
+    first = history.first_time("c")
+    assert first == 1000.3  # ... has no point before its first sample
 
 
 def test_since_and_limit_reach_into_the_older_points() -> None:
@@ -125,21 +140,26 @@ def test_a_spike_inside_a_bucket_survives() -> None:
     for i in range(3600):
         history.add("a", float(i), full_reading(9_000_000 if i == 1234 else 1_000_000 + i))
     series = history.series("a")
-    assert 1234.0 in series["t"]
-    assert max(v for v in series["rss"] if v is not None) == 9_000_000
+    at = series["rss"].index(9_000_000)
+    start = (1234 // history.width) * history.width
+    assert start <= series["t"][at] < start + history.width
+    assert len(series["t"]) < 1000  # an hour, in 300 samples and the buckets' points
 
 
 def test_unknown_rss_never_hides_a_known_one_in_a_bucket() -> None:
-    buckets = Buckets(capacity=1, step=4)
-    buckets.add(1.0, math.nan, math.nan)
-    buckets.add(2.0, 300.0, 301.0)
-    buckets.add(3.0, math.nan, math.nan)
-    buckets.add(4.0, 200.0, math.nan)
-    assert len(buckets) == 1
+    buckets = Buckets(capacity=2, width=4.0)
+    for t in (0.5, 1.5, 2.5, 3.5):  # a first bucket: the samples' own times stay
+        buckets.add(t, 10.0, 10.0)
+    buckets.add(4.5, math.nan, math.nan)
+    buckets.add(5.5, 300.0, 301.0)
+    buckets.add(6.5, math.nan, math.nan)
+    buckets.add(7.5, 200.0, math.nan)
+    buckets.add(8.5, 7.0, 8.0)  # the next bucket: the one before closes
+    assert len(buckets) == 2
     t, rss, pss = buckets.series()
-    assert (t, rss) == ([2.0, 4.0], [300.0, 200.0])
-    assert pss[0] == 301.0
-    assert math.isnan(pss[1])
+    assert (t, rss) == ([0.5, 4.0, 6.0, 8.5], [10.0, 300.0, 200.0, 7.0])
+    assert pss[1] == 301.0
+    assert math.isnan(pss[2])
 
 
 def test_a_field_never_known_takes_no_column() -> None:

@@ -6,9 +6,10 @@ about 120 bytes, so keeping them all would take hundreds of megabytes. The store
 
 - the newest `recent` samples (5 minutes at 1 Hz) with every field (`Ring`), as the
   live faces draw and report them;
-- everything older, down to `capacity` samples in all, as buckets of `step` samples
-  (`Buckets`) that keep only the two samples with the lowest and the highest RSS (their
-  time, RSS and PSS), so a spike or a dip stays visible on a chart of the hour.
+- everything older, down to about `capacity` samples in all, as buckets of `step`
+  sampling intervals (`Buckets`) that keep only the two samples with the lowest and the
+  highest RSS (their RSS and PSS), so a spike or a dip stays visible on a chart of the
+  hour.
 
 Columns are `array('d')` (8 bytes a value, NaN for "unknown") rather than lists of
 Python objects (about 40 bytes a value), and a field a target has never had a value for
@@ -121,27 +122,43 @@ class Ring:
 
 
 class Buckets:
-    """Samples too old for the `Ring`, `step` to a bucket, `capacity` buckets at most.
+    """Samples too old for the `Ring`, in buckets of `width` seconds, `capacity` at most.
 
     Of each bucket only two samples stay, the ones with the lowest and the highest RSS
-    (time, RSS, PSS of each; one when they are the same sample): the shape of the line and
-    its extremes survive, at about 48 bytes per bucket instead of 120 per sample.
+    (RSS and PSS of each): the shape of the line and its extremes survive, at about 48
+    bytes per bucket instead of 120 per sample. Once a bucket is closed its two points
+    stand at its start and its middle, in the order they came: times every target shares
+    (a page keeps one time column for all of them), whatever time each extreme had; only
+    a bucket with none before it (a new target's first, the first after a gap) keeps their
+    own times, so no point stands before the target's first sample.
     """
 
-    __slots__ = ("_cols", "_count", "_open", "_points", "_start", "capacity", "step")
+    __slots__ = (
+        "_bucket",
+        "_cols",
+        "_count",
+        "_joined",
+        "_open",
+        "_points",
+        "_start",
+        "capacity",
+        "width",
+    )
 
     # Columns: t, rss, pss of the low sample, then of the high one.
     _WIDTH = 6
 
-    def __init__(self, capacity: int, step: int) -> None:
-        if capacity < 1 or step < 1:
-            raise ValueError("buckets need a capacity and a step of at least 1")
+    def __init__(self, capacity: int, width: float) -> None:
+        if capacity < 1 or not width > 0:
+            raise ValueError("buckets need a capacity of at least 1 and a width above 0")
         self.capacity = capacity
-        self.step = step
+        self.width = width
         self._cols = [array("d") for _ in range(self._WIDTH)]
         self._start = 0
         self._open = array("d", [_NAN]) * self._WIDTH  # the bucket being filled
-        self._count = 0  # samples in the open bucket
+        self._bucket = 0  # its number: it holds [number × width, (number + 1) × width)
+        self._count = 0  # samples in it
+        self._joined = False  # whether the previous bucket had samples too
         self._points = 0  # points the closed buckets give (one or two each)
 
     def __len__(self) -> int:
@@ -150,8 +167,15 @@ class Buckets:
 
     def add(self, t: float, rss: float, pss: float) -> None:
         """One more sample, older than any the `Ring` holds, newer than any held here."""
+        bucket = math.floor(t / self.width)
+        joined = False
+        if self._count and bucket != self._bucket:
+            joined = bucket == self._bucket + 1
+            self._close()
         b = self._open
         if self._count == 0:
+            self._bucket = bucket
+            self._joined = joined
             b[0], b[1], b[2], b[3], b[4], b[5] = t, rss, pss, t, rss, pss
         elif not math.isnan(rss):  # a known RSS competes; an unknown one never displaces it
             if not rss >= b[1]:  # lower, or the low one is unknown
@@ -159,12 +183,19 @@ class Buckets:
             if not rss <= b[4]:
                 b[3], b[4], b[5] = t, rss, pss
         self._count += 1
-        if self._count >= self.step:
-            self._close()
 
     def _close(self) -> None:
         cols, b = self._cols, self._open
+        start = self._bucket * self.width
         n = 1 if b[0] == b[3] else 2
+        if not self._joined:
+            pass  # the target's first bucket (or the first after a gap): its own times
+        elif n == 1:
+            b[0] = b[3] = start
+        elif b[0] < b[3]:
+            b[0], b[3] = start, start + self.width / 2
+        else:
+            b[0], b[3] = start + self.width / 2, start
         if len(cols[0]) < self.capacity:
             for col, value in zip(cols, b, strict=True):
                 col.append(value)
@@ -230,9 +261,9 @@ class Track:
 
     __slots__ = ("older", "recent")
 
-    def __init__(self, recent: int, buckets: int, step: int) -> None:
+    def __init__(self, recent: int, buckets: int, width: float) -> None:
         self.recent = Ring(recent)
-        self.older = Buckets(buckets, step) if buckets else None
+        self.older = Buckets(buckets, width) if buckets else None
 
     def add(self, t: float, reading: Reading) -> None:
         ring = self.recent
@@ -286,20 +317,29 @@ class History:
     """Every target's history, keyed by target key: `capacity` samples' worth each, the
     newest `recent` of them with every field (see the module's docstring)."""
 
-    def __init__(self, capacity: int, recent: int = RECENT, max_buckets: int = MAX_BUCKETS) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        recent: int = RECENT,
+        max_buckets: int = MAX_BUCKETS,
+        interval: float = 1.0,
+    ) -> None:
         if capacity < 1:
             raise ValueError("history capacity must be at least 1")
         self.capacity = capacity
         self.recent = max(1, min(capacity, recent))
         older = capacity - self.recent
+        # `step` samples (at `interval`) to a bucket; one more bucket than the older
+        # samples fill, since the buckets' edges fall on round times, not on samples.
         self.step = max(1, math.ceil(older / max(1, max_buckets))) if older else 0
-        self.buckets = math.ceil(older / self.step) if older else 0
+        self.width = self.step * interval
+        self.buckets = math.ceil(older / self.step) + 1 if older else 0
         self._tracks: dict[str, Track] = {}
 
     def add(self, key: str, t: float, reading: Reading) -> None:
         track = self._tracks.get(key)
         if track is None:
-            track = self._tracks[key] = Track(self.recent, self.buckets, self.step)
+            track = self._tracks[key] = Track(self.recent, self.buckets, self.width)
         track.add(t, reading)
 
     def first_time(self, key: str) -> float | None:

@@ -12,7 +12,7 @@ import math
 import time
 from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
@@ -51,7 +51,7 @@ class LiveView:
     ) -> None:
         self.interval = interval
         self.hub = hub or Hub()
-        self.history = History(history_capacity)
+        self.history = History(history_capacity, interval=interval)
         self.system_enabled = system  # the sampler reads the machine (not --no-system)
         self.system = SystemRing(history_capacity)
         self.archive = archive
@@ -139,28 +139,34 @@ class LiveView:
     def backfill_message(
         self, older: dict[str, tuple[dict[str, Column], int]] | None = None
     ) -> str:
-        series = self.history.all_series()
+        older = older or {}
+        keys = self.history.keys()
         # The leading points that are buckets' rather than samples: the history's own
         # older tier, after what the store adds before it (all of that counted too when
         # both are there, so the coarse part stays one run of leading points).
-        bucketed = {key: count for key in series if (count := self.history.coarse_points(key)) > 0}
-        for key, (past, buckets) in (older or {}).items():
-            if key in series and past["t"]:
-                series[key] = concat(past, series[key])
+        bucketed = {key: count for key in keys if (count := self.history.coarse_points(key)) > 0}
+        for key, (past, buckets) in older.items():
+            if key in self.history and past["t"]:
                 coarse = bucketed.get(key, 0)
                 bucketed[key] = len(past["t"]) + coarse if coarse else buckets
-        return dumps(
-            backfill(
-                self.seq,
-                series,
-                bucketed,
-                list(self.alerts),
-                list(self.python.values()),
-                system=self.system.series(),
-                maps=[m for recent in self.maps.values() for m in recent],
-                marks=list(self.marks),
-            )
+
+        def series() -> Iterator[tuple[str, dict[str, Column]]]:
+            for key in keys:
+                past = older.get(key, (None, 0))[0]
+                recent = self.history.series(key)
+                yield key, concat(past, recent) if past and past["t"] else recent
+
+        head = backfill(
+            self.seq,
+            {},
+            bucketed,
+            list(self.alerts),
+            list(self.python.values()),
+            system=self.system.series(),
+            maps=[m for recent in self.maps.values() for m in recent],
+            marks=list(self.marks),
         )
+        return backfill_text(head, series())
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.history.series(key, since, limit)
@@ -238,6 +244,23 @@ def _json_value(v: float) -> float | int | None:
     if math.isnan(v):
         return None
     return int(v) if v.is_integer() else v
+
+
+def backfill_text(head: dict[str, object], series: Iterable[tuple[str, dict[str, Column]]]) -> str:
+    """The backfill message `head` (its own "series" left out) with `series` in it, each
+    target's serialised as it comes: with a thousand targets, all of their columns as
+    Python lists at once would take several times the text's own size. A column with no
+    known value (a field the target never had) is left out (docs/protocol.md)."""
+    parts = [dumps({k: v for k, v in head.items() if k != "series"})[:-1], ',"series":{']
+    for i, (key, columns) in enumerate(series):
+        kept = {
+            name: column
+            for name, column in columns.items()
+            if name in ("t", "rss") or any(v is not None for v in column)
+        }
+        parts.append(f"{',' if i else ''}{dumps(key)}:{dumps(kept)}")
+    parts.append("}}")
+    return "".join(parts)
 
 
 def recording_summary(info: RecordingInfo) -> dict[str, object]:
