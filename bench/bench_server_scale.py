@@ -23,7 +23,6 @@ import argparse
 import gc
 import json
 import os
-import random
 import subprocess
 import sys
 import tarfile
@@ -53,42 +52,15 @@ def _status() -> dict[str, int]:
 def child(targets: int, seconds: int) -> dict[str, object]:
     """One run in this process: feed the live view, then build a backfill."""
     import memlens
-    from memlens.model import Reading, Target, Tick
+    from bench._synthetic import Synthetic
     from memlens.watch.live import LiveView
 
     start = _status()
     live = LiveView(interval=1.0, history_capacity=seconds, system=False)
-    rng = random.Random(7)
-    made = [
-        Target(
-            key=f"p{pid}",
-            kind="process",
-            pid=pid,
-            start_time=T0 - 60,
-            name="worker",
-            cmdline=f"worker --id {pid}",
-        )
-        for pid in range(10_000, 10_000 + targets)
-    ]
-    base = [rng.randrange(20, 200) * MB for _ in made]
-    growth = [4096 * rng.randrange(0, 3) for _ in made]  # bytes a second: a third are flat
+    synthetic = Synthetic(targets, T0)
     began = time.perf_counter()
     for seq in range(seconds):
-        samples = {}
-        for i, target in enumerate(made):
-            rss = base[i] + growth[i] * seq + 4096 * rng.randrange(0, 64)
-            samples[target.key] = Reading(
-                rss=rss,
-                vms=rss * 3,
-                shared=rss // 4,
-                swap=0,
-                threads=8,
-                fds=24 + seq % 5,
-                cpu=float(seq % 7),
-                uss=rss // 2,
-                pss=rss * 3 // 4,
-            )
-        live.apply(Tick(seq, T0 + seq, samples, tuple(made) if seq == 0 else ()))
+        live.apply(synthetic.tick(seq, T0 + seq, first=seq == 0))
     fed = time.perf_counter() - began
     gc.collect()
     after_feed = _status()

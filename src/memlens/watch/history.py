@@ -21,6 +21,7 @@ with only "rss" and "pss" known (`coarse_points` says how many lead the series).
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -117,7 +118,7 @@ class Ring:
             if col is None:
                 out[name] = [None] * size
             else:
-                out[name] = [_json_value(v) for v in self._ordered(col)[lo:]]
+                out[name] = _json_column(self._ordered(col)[lo:])
         return out
 
 
@@ -239,20 +240,21 @@ class Buckets:
         t: list[float] = []
         rss: list[float] = []
         pss: list[float] = []
-        cols = self._cols
-        rows = [*range(self._start, len(cols[0])), *range(self._start)]
-        buckets = [tuple(col[r] for col in cols) for r in rows]
+        at = self._start
+        cols = [col[at:] + col[:at] if at else col for col in self._cols]
         if self._count:
-            buckets.append(tuple(self._open))
-        for b in buckets:
-            lo, hi = (b[0:3], b[3:6]) if b[0] <= b[3] else (b[3:6], b[0:3])
-            t.append(lo[0])
-            rss.append(lo[1])
-            pss.append(lo[2])
-            if hi[0] != lo[0]:
-                t.append(hi[0])
-                rss.append(hi[1])
-                pss.append(hi[2])
+            cols = [col + array("d", [value]) for col, value in zip(cols, self._open, strict=True)]
+        for t_a, rss_a, pss_a, t_b, rss_b, pss_b in zip(*cols, strict=True):
+            first, second = ((t_a, rss_a, pss_a), (t_b, rss_b, pss_b))
+            if t_b < t_a:
+                first, second = second, first
+            t.append(first[0])
+            rss.append(first[1])
+            pss.append(first[2])
+            if t_b != t_a:
+                t.append(second[0])
+                rss.append(second[1])
+                pss.append(second[2])
         return t, rss, pss
 
 
@@ -299,12 +301,25 @@ class Track:
         older: dict[str, Column] = {"t": list(t[lo:])}
         for name in SAMPLE_FIELDS:
             if name == "rss":
-                older[name] = [_json_value(v) for v in rss[lo:]]
+                older[name] = _json_column(rss[lo:])
             elif name == "pss":
-                older[name] = [_json_value(v) for v in pss[lo:]]
+                older[name] = _json_column(pss[lo:])
             else:
                 older[name] = [None] * size
         return {name: [*older[name], *column] for name, column in out.items()}
+
+
+def _json_column(values: Sequence[float]) -> Column:
+    """The values JSON-ready: whole numbers as int, NaN as None. A column at a time, in C
+    when it can be (every value whole and known), since a backfill of a thousand
+    targets converts millions of them."""
+    try:
+        whole: Column = list(map(int, values))
+    except (ValueError, OverflowError):  # NaN or infinity among them
+        return [_json_value(v) for v in values]
+    if all(map(operator.eq, values, whole)):
+        return whole
+    return [_json_value(v) for v in values]
 
 
 def _json_value(v: float) -> float | int | None:

@@ -256,7 +256,7 @@ def backfill_text(head: dict[str, object], series: Iterable[tuple[str, dict[str,
         kept = {
             name: column
             for name, column in columns.items()
-            if name in ("t", "rss") or any(v is not None for v in column)
+            if name in ("t", "rss") or column.count(None) < len(column)
         }
         parts.append(f"{',' if i else ''}{dumps(key)}:{dumps(kept)}")
     parts.append("}}")
