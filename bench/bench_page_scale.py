@@ -180,7 +180,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             page, cdp, _ = open_tab(browser, server.url)
             out["empty"] = {"heap": heap(cdp), **frames(page, 3)}
             server.say("rate 1")
-            page.wait_for_function("Number(document.body.dataset.ticks) >= 3", timeout=60_000)
+            page.wait_for_function("() => Number(document.body.dataset.ticks) >= 3", timeout=60_000)
             out["start"] = {"heap": heap(cdp), **frames(page, args.window)}
             server.say(f"rate {args.fast:g}")
             began = time.perf_counter()
