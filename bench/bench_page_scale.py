@@ -142,18 +142,44 @@ def heap(cdp: Any) -> int:
     return int(next(m["value"] for m in metrics if m["name"] == "JSHeapUsedSize"))
 
 
-def frames(page: Any, seconds: float) -> dict[str, float]:
-    """Frames per second over the next `seconds`, and the longest frame (ms)."""
+# Where the page's main thread spends its time (CDP Performance.getMetrics, in seconds).
+SPLIT = ("ScriptDuration", "RecalcStyleDuration", "LayoutDuration", "TaskDuration")
+
+
+def _durations(cdp: Any) -> dict[str, float]:
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return {m["name"]: float(m["value"]) for m in metrics if m["name"] in SPLIT}
+
+
+def frames(page: Any, cdp: Any, seconds: float) -> dict[str, float]:
+    """Frames per second over the next `seconds`, the longest frame (ms), and the share
+    of that time the main thread spent in script, style, layout and all tasks."""
     page.evaluate("window.__frames.gaps = []")
+    before = _durations(cdp)
+    began = time.perf_counter()
     time.sleep(seconds)
     gaps: list[float] = page.evaluate("window.__frames.gaps.slice()")
+    after = _durations(cdp)
+    wall = time.perf_counter() - began
+    split = {name: (after[name] - before[name]) / wall for name in SPLIT}
     if not gaps:
-        return {"fps": 0.0, "longest_ms": seconds * 1000, "frames": 0}
+        return {"fps": 0.0, "longest_ms": seconds * 1000, "frames": 0, **split}
     return {
         "fps": len(gaps) / (sum(gaps) / 1000.0),
         "longest_ms": max(gaps),
         "frames": len(gaps),
+        **split,
     }
+
+
+def without_cards(page: Any, cdp: Any, seconds: float) -> dict[str, float]:
+    """The same with the target cards out of the layout (display: none): what the rest
+    of the page costs (a diagnosis, not a state a user sees)."""
+    page.evaluate("() => { document.getElementById('cards').style.display = 'none'; }")
+    try:
+        return frames(page, cdp, seconds)
+    finally:
+        page.evaluate("() => { document.getElementById('cards').style.display = ''; }")
 
 
 def open_tab(browser: Any, url: str) -> tuple[Any, Any, float]:
@@ -178,24 +204,26 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
             )
             page, cdp, _ = open_tab(browser, server.url)
-            out["empty"] = {"heap": heap(cdp), **frames(page, 3)}
+            out["empty"] = {"heap": heap(cdp), **frames(page, cdp, 3)}
             server.say("rate 1")
             page.wait_for_function("() => Number(document.body.dataset.ticks) >= 3", timeout=60_000)
-            out["start"] = {"heap": heap(cdp), **frames(page, args.window)}
+            out["start"] = {"heap": heap(cdp), **frames(page, cdp, args.window)}
             server.say(f"rate {args.fast:g}")
             began = time.perf_counter()
             while (seq := server.seq()) < args.hour:
                 time.sleep(args.every)
                 out["heap_during"].append((seq, heap(cdp), time.perf_counter() - began))
-            out["fast_fps"] = frames(page, 3)
+            out["fast_fps"] = frames(page, cdp, 3)
             server.say("rate 1")
             time.sleep(2)
             out["hour_s"] = time.perf_counter() - began
-            out["end"] = {"heap": heap(cdp), **frames(page, args.window), "seq": server.seq()}
+            out["end"] = {"heap": heap(cdp), **frames(page, cdp, args.window)}
+            out["end"]["seq"] = server.seq()
+            out["no_cards"] = {"heap": heap(cdp), **without_cards(page, cdp, args.window)}
             page.close()
             tab, tab_cdp, took = open_tab(browser, server.url)
             out["new_tab"] = {"connected_s": took, "heap": heap(tab_cdp)}
-            out["new_tab"].update(frames(tab, args.window))
+            out["new_tab"].update(frames(tab, tab_cdp, args.window))
             browser.close()
     finally:
         server.stop()
@@ -209,14 +237,25 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             f"{part['fps']:.1f}",
             f"{part['longest_ms']:.0f}",
             f"{part['heap'] / MB:.1f}",
+            *(f"{100 * part[name]:.0f}%" for name in SPLIT),
         ]
 
     table = md_table(
-        ["moment", "frames/s", "longest frame ms", "JS heap MB (after GC)"],
+        [
+            "moment",
+            "frames/s",
+            "longest frame ms",
+            "JS heap MB (after GC)",
+            "script",
+            "style",
+            "layout",
+            "all tasks",
+        ],
         [
             row("page open, no data yet", result["empty"]),
             row("1 Hz, the first ticks", result["start"]),
             row(f"1 Hz, after {result['end']['seq']:,} ticks", result["end"]),
+            row("the same, the target cards hidden (diagnosis)", result["no_cards"]),
             row(
                 f"a new tab after them (connected in {result['new_tab']['connected_s']:.1f} s)",
                 result["new_tab"],
@@ -234,7 +273,10 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         "agent has, 15 values a target a tick), into real Chromium (headless, 1280×900, "
         f"no GPU). Frames per second from requestAnimationFrame over {args.window:g} s "
         "at 1 Hz; the JS heap from CDP Performance.getMetrics after "
-        "HeapProfiler.collectGarbage. The hour was accelerated: "
+        "HeapProfiler.collectGarbage; script, style, layout and all tasks: the share of "
+        "those seconds the page's main thread spent on each (CDP's ScriptDuration, "
+        "RecalcStyleDuration, LayoutDuration, TaskDuration; painting is in all tasks "
+        "only). The hour was accelerated: "
         f"{args.hour:,} ticks one data-second apart, sent at up to {args.fast:g} a second "
         f"(it took {result['hour_s']:.0f} s of wall time; frames/s meanwhile "
         f"{result['fast_fps']['fps']:.1f}). JS heap (MB) along the hour: {during}; over "

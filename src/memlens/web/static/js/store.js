@@ -26,10 +26,21 @@ export function ensureCol(key) {
   return true;
 }
 
+// Values (rows × targets) the store holds at most, whatever the row cap says: with a
+// thousand targets the rows are what bounds the page's memory, so fewer of them are kept
+// (never fewer than MIN_ROWS: 10 minutes at 1 Hz).
+var CELL_BUDGET = 4000000;
+var MIN_ROWS = 600;
+
+export function rowCap() {
+  var perRow = Math.max(1, store.order.length);
+  return Math.min(state.cap, Math.max(MIN_ROWS, Math.floor(CELL_BUDGET / perRow)));
+}
+
 function trimStore() {
-  var n = store.times.length;
-  if (n <= state.cap + TRIM_SLACK) return;
-  var drop = n - state.cap;
+  var n = store.times.length, cap = rowCap();
+  if (n <= cap + Math.min(TRIM_SLACK, cap >> 2)) return;
+  var drop = n - cap;
   store.times.splice(0, drop);
   store.cols.forEach(function (col) { col.splice(0, drop); });
 }
