@@ -206,3 +206,13 @@ def test_memory_per_target_is_bounded_by_the_recent_window_not_the_capacity() ->
     assert per_target[4 * 3600] <= per_target[3600] * 1.1
     # an uncompacted hour: 16 columns of 3600 doubles
     assert per_target[3600] * 8 < 16 * 8 * 3600
+
+
+def test_a_recent_window_as_long_as_the_capacity_keeps_every_sample_whole() -> None:
+    history = History(capacity=RECENT + 50, recent=RECENT + 50)  # as `memlens top` keeps it
+    for i in range(RECENT + 80):
+        history.add("a", float(i), full_reading(i))
+    series = history.series("a")
+    assert history.coarse_points("a") == 0
+    assert series["t"] == [float(i) for i in range(30, RECENT + 80)]
+    assert series["threads"] == [4] * (RECENT + 50)

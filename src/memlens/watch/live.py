@@ -18,7 +18,7 @@ from typing import Any
 from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
 from memlens.store import RecordingInfo
 from memlens.watch.archive import Archive, concat
-from memlens.watch.history import History
+from memlens.watch.history import RECENT, History
 from memlens.watch.hub import Hub
 from memlens.watch.messages import backfill, dumps, encode_tick, hello, maps_message
 from memlens.watch.messages import mark as mark_message
@@ -48,10 +48,15 @@ class LiveView:
         hub: Hub | None = None,
         archive: Archive | None = None,
         system: bool = True,
+        recent: int = RECENT,
     ) -> None:
+        """`recent`: the samples of each target kept with every field; older ones keep
+        only RSS and PSS extremes per time bucket (memlens.watch.history). A face that
+        computes its figures from the history rather than drawing it (`memlens top`)
+        keeps them all: `recent=history_capacity`."""
         self.interval = interval
         self.hub = hub or Hub()
-        self.history = History(history_capacity, interval=interval)
+        self.history = History(history_capacity, recent=recent, interval=interval)
         self.system_enabled = system  # the sampler reads the machine (not --no-system)
         self.system = SystemRing(history_capacity)
         self.archive = archive
