@@ -45,7 +45,7 @@ class Tmux:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self, command: list[str]) -> None:
+    def start(self, command: list[str], size: tuple[int, int] = (100, 30)) -> None:
         env = [f"{name}={os.environ[name]}" for name in ("XDG_RUNTIME_DIR", "MEMLENS_DB")]
         self(
             "new-session",
@@ -53,9 +53,9 @@ class Tmux:
             "-s",
             "top",
             "-x",
-            "100",
+            str(size[0]),
             "-y",
-            "30",
+            str(size[1]),
             "-c",
             str(ROOT),
             *[arg for pair in env for arg in ("-e", pair)],
@@ -129,4 +129,20 @@ def test_ctrl_c_ends_top_cleanly(tmux: Tmux, allocator: Allocator) -> None:
     tmux.start(top(allocator.pid))
     tmux.wait("the screen", lambda: shown_rss(tmux.screen()) is not None)
     tmux("send-keys", "-t", "top", "C-c")
+    assert_ended_cleanly(tmux)
+
+
+def test_a_mark_from_the_shell_is_drawn_in_top(tmux: Tmux, allocator: Allocator) -> None:
+    tmux.start(top(allocator.pid))
+    tmux.wait("the screen", lambda: shown_rss(tmux.screen()) is not None)
+    marked = subprocess.run(
+        [sys.executable, "-m", "memlens", "mark", str(allocator.pid), "batch <2>\x1b[2J"],
+        capture_output=True, text=True, timeout=PATIENCE, cwd=ROOT,
+    )  # fmt: skip
+    assert marked.returncode == 0, marked.stderr
+    assert "in 1 running watch" in marked.stdout
+    # The details line lists it, the escape made visible rather than obeyed.
+    line = re.compile(r"marks  ▲ \d\d:\d\d:\d\d batch <2>\\x1b\[2J")
+    tmux.wait("the mark", lambda: line.search(tmux.screen()))
+    tmux("send-keys", "-t", "top", "q")
     assert_ended_cleanly(tmux)

@@ -1,8 +1,10 @@
 """`memlens diff RUN_A RUN_B [--json]`: two recordings side by side (peak, average, growth,
-the leak verdict and rate, exits) with the change of each, for "did my fix help?".
+the leak verdict and rate, exits) with the change of each, for "did my fix help?"; and,
+when both runs kept heap profiles, the stacks whose heap in use changed most.
 
 Each run is judged as `memlens report` judges it, with its own settings unless --config
-says otherwise; the comparison itself is memlens.report.compare's.
+says otherwise; the comparison itself is memlens.report.compare's, the stacks'
+memlens.report.heap_compare's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from memlens.outside.visible import visible
 from memlens.report import build_report
 from memlens.report.compare import Change, RunFigures, compare, comparison_to_dict, summary
 from memlens.report.compare import run_figures as figures_of
+from memlens.report.heap_compare import KeptProfile, last_profile, stack_changes, stack_label
 from memlens.store import load_recording
 from memlens.units import human_bytes, human_duration
 
@@ -56,30 +59,79 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    a, b = _figures(args.run_a, args), _figures(args.run_b, args)
+    (a, heap_a), (b, heap_b) = _figures(args.run_a, args), _figures(args.run_b, args)
+    stacks = None if heap_a is None or heap_b is None else (heap_a, heap_b)
     if args.json:
-        print(json.dumps(comparison_to_dict(a, b), allow_nan=False))
+        out = comparison_to_dict(a, b)
+        out["stacks"] = None if stacks is None else stacks_to_dict(*stacks)
+        out["summary"].extend(_stack_summary(stacks))
+        print(json.dumps(out, allow_nan=False))
         return 0
-    print("\n".join(visible(line) for line in text_lines(a, b)))
+    lines = text_lines(a, b) + _stack_summary(stacks)
+    if stacks is not None:
+        lines += stack_lines(*stacks)
+    print("\n".join(visible(line) for line in lines))
     return 0
 
 
-def _figures(name: str, args: argparse.Namespace) -> RunFigures:
+def _figures(name: str, args: argparse.Namespace) -> tuple[RunFigures, KeptProfile | None]:
     reader, info = open_run(name, args)
     try:
         recording = load_recording(reader, info)
         recorded, limits = reader.judged_with(info.id)
+        settings = judging(args.config, recorded, str(reader.path)).settings
+        report = build_report(
+            recording,
+            config=settings.detector,
+            limit=None
+            if settings.thresholds.max_rss is None
+            else float(settings.thresholds.max_rss),
+            now=time.time(),
+            limits={key: float(v) for key, v in limits.items()},
+        )
+        figures = figures_of(report)
+        return figures, last_profile(reader, info.id, figures.target_key)
     finally:
         reader.close()
-    settings = judging(args.config, recorded, str(reader.path)).settings
-    report = build_report(
-        recording,
-        config=settings.detector,
-        limit=None if settings.thresholds.max_rss is None else float(settings.thresholds.max_rss),
-        now=time.time(),
-        limits={key: float(v) for key, v in limits.items()},
-    )
-    return figures_of(report)
+
+
+def stacks_to_dict(a: KeptProfile, b: KeptProfile) -> dict[str, object]:
+    return {
+        "a": a.to_dict(),
+        "b": b.to_dict(),
+        "changes": [c.to_dict() for c in stack_changes(a.profile, b.profile)],
+    }
+
+
+def stack_lines(a: KeptProfile, b: KeptProfile) -> list[str]:
+    """The stacks whose heap in use changed most, under the figures' table."""
+    lines = [
+        "",
+        "heap in use by stack, the last profile of each run "
+        f"(A: PID {a.profile.pid}, {human_bytes(a.profile.inuse_bytes)}; "
+        f"B: PID {b.profile.pid}, {human_bytes(b.profile.inuse_bytes)}):",
+        f"  {'A':<12}{'B':<12}{'change':<13}stack (allocating frame first)",
+    ]
+    changes = stack_changes(a.profile, b.profile)
+    for c in changes:
+        change = ("+" if c.change >= 0 else "") + human_bytes(c.change)
+        lines.append(
+            f"  {human_bytes(c.a):<12}{human_bytes(c.b):<12}{change:<13}{stack_label(c.frames)}"
+        )
+    if not changes:
+        lines.append("  no stack changed")
+    return lines
+
+
+def _stack_summary(stacks: tuple[KeptProfile, KeptProfile] | None) -> list[str]:
+    if stacks is None:
+        return []
+    changes = stack_changes(stacks[0].profile, stacks[1].profile, limit=1)
+    if not changes:
+        return ["No stack's heap in use changed."]
+    top = changes[0]
+    change = ("+" if top.change >= 0 else "") + human_bytes(top.change)
+    return [f"The stack that changed most: {stack_label(top.frames, 80)}, {change}."]
 
 
 def text_lines(a: RunFigures, b: RunFigures) -> list[str]:

@@ -1,5 +1,6 @@
 """`memlens export RUN --format FORMAT`: a recording as a CSV, JSON, HTML or binary file,
-or its chart as an SVG or PNG image."""
+its chart as an SVG or PNG image, or the last heap profile it kept as folded stacks or
+pprof."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from memlens.cli._common import Command, quiet_stdout
 from memlens.cli._runs import add_db_option, open_run
 from memlens.errors import UsageError
 from memlens.formats import FORMATS, Format, format_for_path
+from memlens.formats.heap_files import encode, format_for
 from memlens.formats.output import write_atomic
 from memlens.outside.visible import visible
-from memlens.store import Recording, load_recording
+from memlens.report.heap_compare import last_profile
+from memlens.store import Recording, StoreReader, load_recording
 from memlens.store.recording import counted
 from memlens.units import human_bytes
+
+HEAP = {"collapsed": "collapsed", "pprof": "pb.gz"}  # the last heap profile kept: extension
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -28,9 +33,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--format",
-        choices=[*FORMATS, *CHARTS],
+        choices=[*FORMATS, *CHARTS, *HEAP],
         help="what to write (default: from the extension of -o, .csv .json .html .mlrec "
-        ".svg .png); svg and png are the chart: RSS per target, leak windows, marks, limits",
+        ".svg .png .collapsed .pb.gz); svg and png are the chart: RSS per target, leak "
+        "windows, marks, limits; collapsed and pprof the last heap profile it kept",
     )
     p.add_argument(
         "-o",
@@ -58,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
         recording = load_recording(reader, info)
         if fmt.name in CHARTS:
             data = recording_chart(recording, reader, fmt.name, config=args.config)
+        elif fmt.name in HEAP:
+            data = _heap(recording, reader, fmt.name)
     finally:
         reader.close()
-    if fmt.name not in CHARTS:
+    if fmt.name not in CHARTS and fmt.name not in HEAP:
         data = fmt.write(recording)
     if to_stdout:
         if not write_stdout(data):
@@ -77,15 +85,35 @@ def run(args: argparse.Namespace) -> int:
 
 def _chart(name: str) -> Format:
     """A chart as a Format: written by the caller, which has the store's settings."""
+    return _written_here(name, name, text=name == "svg")
+
+
+def _written_here(name: str, extension: str, *, text: bool) -> Format:
+    """A Format written from the recording and its store (a chart, a heap profile)."""
 
     def unused(recording: Recording) -> bytes:
-        raise AssertionError("a chart is written from its recording and store")
+        raise AssertionError(f"{name} is written from its recording and store")
 
-    return Format(name, name, unused, text=name == "svg")
+    return Format(name, extension, unused, text=text)
+
+
+def _heap(recording: Recording, reader: StoreReader, name: str) -> bytes:
+    """The last heap profile kept of the process tree's sum's process, else of the target
+    whose last profile holds most, as a `memlens profile` file of format `name`."""
+    sums = [t.key for t in recording.targets if t.kind == "sum"]
+    kept = last_profile(reader, recording.info.id, sums[0] if sums else None)
+    if kept is None:
+        raise UsageError(
+            f"recording {recording.info.id} kept no heap profile (it keeps those of "
+            "processes that run the heap profiler: memlens run --profile)"
+        )
+    return encode(kept.profile, name)
 
 
 def _format(args: argparse.Namespace) -> Format:
     if args.format:
+        if args.format in HEAP:
+            return _written_here(args.format, HEAP[args.format], text=args.format == "collapsed")
         return _chart(args.format) if args.format in CHARTS else FORMATS[args.format]
     if args.output and args.output != "-":
         found = format_for_path(args.output)
@@ -94,7 +122,10 @@ def _format(args: argparse.Namespace) -> Format:
         suffix = args.output.rsplit(".", 1)[-1].lower()
         if suffix in CHARTS:
             return _chart(suffix)
-    raise UsageError(f"say which format with --format ({', '.join(FORMATS)})")
+        heap = format_for(args.output)
+        if heap in HEAP:
+            return _written_here(heap, HEAP[heap], text=heap == "collapsed")
+    raise UsageError(f"say which format with --format ({', '.join([*FORMATS, *CHARTS, *HEAP])})")
 
 
 def _summary(recording: Recording, fmt: Format, size: int) -> str:
@@ -125,7 +156,8 @@ def write_file(path: Path, data: bytes) -> None:
 
 COMMAND = Command(
     "export",
-    "write a recording as a CSV, JSON, HTML or binary file, or its chart as SVG or PNG",
+    "write a recording as a CSV, JSON, HTML or binary file, its chart as SVG or PNG, or its "
+    "last heap profile as folded stacks or pprof",
     configure,
     run,
 )

@@ -4,6 +4,7 @@ says, judged: figures, verdicts, leaks, threshold violations and what to try nex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from memlens.cli.export import write_file, write_stdout
 from memlens.config import judging as judging_of
 from memlens.outside.visible import visible
 from memlens.report import Report, build_report
+from memlens.report.compare import main_target
+from memlens.report.heap_compare import heap_top, last_profile
 from memlens.report.html import dump_report_html
 from memlens.report.json import dump_report_json
 from memlens.report.markdown import counted, dump_report_md
-from memlens.store import load_recording
+from memlens.store import StoreReader, load_recording
 from memlens.units import human_bytes
 
 WRITERS: dict[str, Callable[[Report], bytes]] = {
@@ -77,18 +80,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         recording = load_recording(reader, info)
         recorded, limits = reader.judged_with(info.id)
+        judging = judging_of(args.config, recorded, str(reader.path))
+        settings = judging.settings
+        report = build_report(
+            recording,
+            hours=args.hours,
+            config=settings.detector,
+            limit=settings.thresholds.max_rss,
+            now=time.time(),
+            limits={key: float(v) for key, v in limits.items()},
+        )
+        report = with_heap(report, reader)
     finally:
         reader.close()
-    judging = judging_of(args.config, recorded, str(reader.path))
-    settings = judging.settings
-    report = build_report(
-        recording,
-        hours=args.hours,
-        config=settings.detector,
-        limit=settings.thresholds.max_rss,
-        now=time.time(),
-        limits={key: float(v) for key, v in limits.items()},
-    )
     data = WRITERS[fmt](report)
     if args.output in (None, "-"):
         if not write_stdout(data):
@@ -101,6 +105,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"memlens: {visible(_summary(report, fmt, len(data)))} to {where}", file=sys.stderr)
     print(f"memlens: judged with {visible(judging.origin)}", file=sys.stderr)
     return 0
+
+
+def with_heap(report: Report, reader: StoreReader) -> Report:
+    """The report with the largest stacks of the last heap profile kept of its main
+    target (memlens.report.heap_compare), when the recording kept any."""
+    main = main_target(report)
+    kept = last_profile(reader, report.recording.id, None if main is None else main.target.key)
+    if kept is None:
+        return report
+    names = {t.target.key: t.label for t in report.targets}
+    return dataclasses.replace(report, heap=heap_top(kept, names.get(kept.key, kept.key)))
 
 
 def _format(args: argparse.Namespace) -> str:

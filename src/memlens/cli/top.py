@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from memlens.agent import list_agents
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.cli import ls
 from memlens.cli._alerts import add_alert_options, settings_from_args
 from memlens.cli._attaching import add_attach_option, attach_where_needed
@@ -71,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
         attach_where_needed([int(t) for t in args.pids if t.isdigit()], args)
         probes, pattern = open_agent_targets(args, "watch")
         feed = feed_for(args, settings, probes, pattern, recorders)
-        app = TopApp(feed, handle_signals=True)
+        app = TopApp(feed, handle_signals=True, group_by=_group_by(args))
     else:
         app = TopApp(
             pick=lambda pid: feed_for(args, settings, [_open(args, pid)], None, recorders),
             agents=lambda: ls.describe(list_agents()),
             none_found=ls.NONE_FOUND,
             handle_signals=True,
+            group_by=_group_by(args),
         )
     try:
         with logs_to(app.post_log):
@@ -91,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     return app.return_code or 0
+
+
+def _group_by(args: argparse.Namespace) -> str:
+    """How the list groups targets the sampler left unlabelled (--group-by)."""
+    return str(getattr(args, "group_by", None) or DEFAULT_GROUP_BY)
 
 
 def _open(args: argparse.Namespace, pid: int) -> ProcessProbe:

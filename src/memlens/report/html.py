@@ -22,6 +22,7 @@ from memlens.formats.html import BUCKETS, bytes_attr, color
 from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
 from memlens.model import MAP_CATEGORIES
+from memlens.report.heap_compare import stack_label
 from memlens.report.markdown import (
     CALLERS_WIDTH,
     GAUGE_STATS,
@@ -38,7 +39,15 @@ from memlens.report.markdown import (
     value_text,
     violation_end,
 )
-from memlens.report.model import GrownStack, Leak, Report, SystemMemory, TargetReport, Violation
+from memlens.report.model import (
+    GrownStack,
+    HeapTop,
+    Leak,
+    Report,
+    SystemMemory,
+    TargetReport,
+    Violation,
+)
 from memlens.units import exit_text, human_bytes, human_duration, utc_time
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -87,7 +96,7 @@ Times on the charts are in this browser's time zone; series longer than \
 {4 * BUCKETS:,} samples are drawn from their M4 reduction.</p>
 {"".join(_target(t, i) for i, t in enumerate(report.targets))}
 </section>
-{_maps(report)}<section id="system">
+{_maps(report)}{_heap(report.heap)}<section id="system">
 <h2>System memory</h2>
 <p>{escape(report.system_memory.note)}</p>
 {_system_table(report.system_memory)}
@@ -245,6 +254,25 @@ def _maps(report: Report) -> str:
             f"{_head(('category', 'first', 'last', f'grew {since}'))}<tbody>{rows}</tbody></table>"
         )
     return "\n".join(parts) + "\n</section>\n"
+
+
+def _heap(h: HeapTop | None) -> str:
+    """The last kept heap profile's largest stacks; nothing without heap profiles."""
+    if h is None:
+        return ""
+    rows = "".join(
+        f'<tr><td class=num data-value="{size}">{escape(human_bytes(size))}</td>'
+        f"<td><code>{escape(stack_label(frames))}</code></td></tr>"
+        for frames, size in h.stacks
+    )
+    return (
+        '<section id="heap">\n<h2>Heap in use by stack</h2>\n'
+        f"<p>The last heap profile kept of {escape(h.name)} (PID {h.pid}, "
+        f"{escape(utc_time(h.t))}): {escape(human_bytes(h.inuse_bytes))} in use; its "
+        "largest stacks, the allocating frame first.</p>\n"
+        f'<table class="heap" data-target="{escape(h.target_key)}">'
+        f"{_head(('in use', 'stack'))}<tbody>{rows}</tbody></table>\n</section>\n"
+    )
 
 
 def _system_table(s: SystemMemory) -> str:

@@ -20,6 +20,7 @@ from memlens.report.model import (
     Figures,
     Gauge,
     GrownStack,
+    HeapTop,
     Leak,
     Mark,
     Report,
@@ -79,6 +80,24 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "exits": [_exit(e) for e in report.exits],
         "recommendations": [r.to_dict() for r in report.recommendations],
         "maps": [_maps(m) for m in report.maps],
+        "heap": None if report.heap is None else _heap(report.heap),
+    }
+
+
+def _heap(h: HeapTop) -> dict[str, Any]:
+    return {
+        "target_key": h.target_key,
+        "target": h.name,
+        "t": h.t,
+        "pid": h.pid,
+        "inuse_bytes": h.inuse_bytes,
+        "stacks": [
+            {
+                "frames": [{"function": f.function, "file": f.file, "line": f.line} for f in fs],
+                "inuse_bytes": size,
+            }
+            for fs, size in h.stacks
+        ],
     }
 
 

@@ -15,8 +15,10 @@ from memlens.analysis.leakstacks import callers_text, frame_text
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
 from memlens.model import MAP_CATEGORIES
 from memlens.outside.visible import visible, visible_md
+from memlens.report.heap_compare import stack_label
 from memlens.report.model import (
     Gauge,
+    HeapTop,
     Leak,
     Period,
     Report,
@@ -151,6 +153,8 @@ def render_report_md(report: Report) -> str:
     lines += ["## Process memory", "", *_memory(report), ""]
     if report.maps:
         lines += ["## Where the memory lives", "", *_maps(report), ""]
+    if report.heap is not None:
+        lines += ["## Heap in use by stack", "", *_heap(report.heap), ""]
     lines += ["## System memory", "", *_system(report), ""]
     lines += ["## Leaks", "", *_leaks(report), ""]
     lines += ["## Threshold violations", "", *_violations(report), ""]
@@ -232,6 +236,20 @@ def _maps(report: Report) -> Iterable[str]:
             right=range(1, 4),
         )
         yield ""
+
+
+def _heap(h: HeapTop) -> Iterable[str]:
+    yield (
+        f"The last heap profile kept of {visible_md(h.name)} (PID {h.pid}, "
+        f"{utc_time(h.t)}): {human_bytes(h.inuse_bytes)} in use; its largest stacks, "
+        "the allocating frame first."
+    )
+    yield ""
+    yield from _table(
+        ("in use", "stack"),
+        ([human_bytes(size), stack_label(frames)] for frames, size in h.stacks),
+        right=(0,),
+    )
 
 
 def _system(report: Report) -> Iterable[str]:

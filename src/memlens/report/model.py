@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from memlens.analysis.explain import Change, Recommendation
 from memlens.analysis.leakmodel import LeakFinding, Severity
-from memlens.model import Target
+from memlens.model import Frame, Target
 
 
 class RecordingRow(Protocol):
@@ -253,6 +253,19 @@ class TargetMaps:
 
 
 @dataclass(frozen=True)
+class HeapTop:
+    """The largest stacks of the last heap profile the recording kept of its main
+    target (report/heap_compare.py), by bytes in use; frames root first."""
+
+    target_key: str
+    name: str
+    t: float
+    pid: int
+    inuse_bytes: float
+    stacks: tuple[tuple[tuple[Frame, ...], float], ...]
+
+
+@dataclass(frozen=True)
 class Report:
     recording: RecordingRow
     generated: float | None
@@ -267,6 +280,8 @@ class Report:
     # Where each process's memory lived (report/maps.py: TargetMaps), for the targets whose
     # memory map was read; empty for a recording made without them.
     maps: tuple[TargetMaps, ...] = ()
+    # The last kept heap profile's largest stacks; None without heap profiles.
+    heap: HeapTop | None = None
 
 
 def label(target: Target) -> str:

@@ -59,6 +59,10 @@ _INSERT_MAPS = (
     f"INSERT OR IGNORE INTO map_samples (target_id, t, {', '.join(MAP_COLUMNS)}, "
     f"thread_stacks, mappings, top, runtimes) VALUES ({', '.join('?' * (len(MAP_COLUMNS) + 6))})"
 )
+_INSERT_HEAP = (
+    "INSERT OR IGNORE INTO heap_profiles (target_id, t, pid, stacks, inuse_bytes, profile) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 # Bad data rather than a bad disk: retrying cannot help, so such a batch is split up and
 # the offending operation alone is rejected.
 _BAD_DATA = (
@@ -177,7 +181,20 @@ class MapsOp:
         return cls(recording_id, key, sample.t, row)
 
 
-DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp | MapsOp
+@dataclass(slots=True)
+class HeapOp:
+    """One heap profile of a target (compressed JSON), and the older ones of that target
+    it replaces (`drop`: their times), in one transaction."""
+
+    recording_id: int
+    key: str
+    t: float
+    row: tuple[int, int, int, bytes]  # pid, stacks, inuse_bytes, profile
+    drop: tuple[float, ...] = ()
+    rows: int = 1
+
+
+DataOp = TargetOp | SamplesOp | EventOp | EndOp | SystemOp | LimitOp | MapsOp | HeapOp
 
 
 @dataclass(slots=True)
@@ -273,6 +290,13 @@ class Applier:
             elif isinstance(op, MapsOp):
                 tid = self._target_id(op.recording_id, op.key, op.t)
                 conn.execute(_INSERT_MAPS, (tid, op.t, *op.row))
+            elif isinstance(op, HeapOp):
+                tid = self._target_id(op.recording_id, op.key, op.t)
+                conn.execute(_INSERT_HEAP, (tid, op.t, *op.row))
+                conn.executemany(
+                    "DELETE FROM heap_profiles WHERE target_id = ? AND t = ?",
+                    [(tid, t) for t in op.drop],
+                )
             elif isinstance(op, LimitOp):
                 tid = self._target_id(op.recording_id, op.key, op.t)
                 conn.execute("UPDATE targets SET memory_limit = ? WHERE id = ?", (op.limit, tid))

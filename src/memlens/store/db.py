@@ -39,6 +39,7 @@ from memlens.store.batch import (
     DataOp,
     EndOp,
     EventOp,
+    HeapOp,
     LimitOp,
     MapsOp,
     SamplesOp,
@@ -70,7 +71,7 @@ class _Stop:
     pass
 
 
-_Op = TickOp | TargetOp | EventOp | EndOp | LimitOp | MapsOp | _Begin | _Flush | _Stop
+_Op = TickOp | TargetOp | EventOp | EndOp | LimitOp | MapsOp | HeapOp | _Begin | _Flush | _Stop
 
 
 def connect(path: Path, *, busy_timeout: float, create: bool) -> sqlite3.Connection:
@@ -269,6 +270,20 @@ class Store:
         with self._lock:
             self._submitted += 1
         self._put(op)
+
+    def add_heap_profile(
+        self,
+        recording_id: int,
+        key: str,
+        t: float,
+        row: tuple[int, int, int, bytes],
+        drop: Sequence[float] = (),
+    ) -> None:
+        """Queue one heap profile of a target (pid, stacks, in-use bytes, the profile's
+        compressed JSON), deleting that target's profiles at the times in `drop`."""
+        with self._lock:
+            self._submitted += 1
+        self._put(HeapOp(recording_id, key, t, row, tuple(drop)))
 
     def add_event(
         self,

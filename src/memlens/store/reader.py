@@ -29,6 +29,7 @@ from memlens.model import (
 )
 from memlens.store.downsample import m4_params, m4_points, m4_sql
 from memlens.store.files import existing_file, location_is_read_only, sniff, translate
+from memlens.store.heap_blob import unpack
 from memlens.store.schema import MAP_COLUMNS, MIGRATIONS, SCHEMA_VERSION, check, migrate
 
 _CACHE_KIB = 32 * 1024
@@ -58,6 +59,17 @@ class Event:
     t: float
     kind: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HeapRow:
+    """One kept heap profile of a target, without the profile itself."""
+
+    key: str
+    t: float
+    pid: int
+    stacks: int
+    inuse_bytes: int
 
 
 _RECORDING_COLUMNS = (
@@ -292,6 +304,26 @@ class StoreReader:
         )
         return [_map_sample(row) for row in rows]
 
+    def heap_profiles(self, recording_id: int) -> list[HeapRow]:
+        """The heap profiles kept of the recording's targets, by target, oldest first."""
+        rows = self._rows(
+            "SELECT g.key, h.t, h.pid, h.stacks, h.inuse_bytes FROM heap_profiles h "
+            "JOIN targets g ON g.id = h.target_id WHERE g.recording_id = ? ORDER BY g.key, h.t",
+            (recording_id,),
+        )
+        return [HeapRow(str(k), float(t), int(p), int(n), int(b)) for k, t, p, n, b in rows]
+
+    def heap_profile_json(self, recording_id: int, key: str, t: float) -> bytes | None:
+        """The JSON of the target's profile kept at `t` (memlens-heap-profile), inflated
+        within a bound; None when there is none."""
+        tid = self._target_id(recording_id, key)
+        if tid is None:
+            return None
+        rows = self._rows(
+            "SELECT profile FROM heap_profiles WHERE target_id = ? AND t = ?", (tid, t)
+        )
+        return unpack(bytes(rows[0][0]), str(self.path)) if rows else None
+
     def system_series(
         self,
         recording_id: int,
@@ -389,6 +421,7 @@ class StoreReader:
                 conn.execute("COMMIT")
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("DELETE FROM map_samples WHERE t < ?", (samples_before,))
+            conn.execute("DELETE FROM heap_profiles WHERE t < ?", (samples_before,))
             deleted_events = conn.execute(
                 "DELETE FROM events WHERE t < ?", (events_before,)
             ).rowcount

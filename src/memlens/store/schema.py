@@ -193,12 +193,40 @@ CREATE TABLE map_samples (
     )
 
 
+def _add_heap_profiles(conn: sqlite3.Connection) -> None:
+    """Version 6: the in-use heap profiles a watch kept of each process that ran the heap
+    profiler (docs/formats.md, "heap_profiles"): a few per target, spread over the run,
+    the newest always among them.
+
+    `profile` is the profile's JSON (memlens-heap-profile) compressed with zlib: a
+    compact profile is tens of kilobytes of repetitive text. A rowid table, as its rows
+    are large; the index keeps one target's profiles one range. `stacks` and
+    `inuse_bytes` are the profile's, so a listing needs no decompression.
+    """
+    _run_script(
+        conn,
+        """
+CREATE TABLE heap_profiles (
+    id INTEGER PRIMARY KEY,
+    target_id INTEGER NOT NULL REFERENCES targets (id),
+    t REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    stacks INTEGER NOT NULL,
+    inuse_bytes INTEGER NOT NULL,
+    profile BLOB NOT NULL
+);
+CREATE UNIQUE INDEX heap_profiles_target_t ON heap_profiles (target_id, t)
+""",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _create_v1,
     _add_python_fields,
     _add_system_samples,
     _add_judging,
     _add_map_samples,
+    _add_heap_profiles,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

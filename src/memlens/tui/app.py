@@ -1,5 +1,7 @@
 """`memlens top`'s Textual app: the live chart, figures, verdict and Python details of
-the selected target, every target side by side in a row above, and the keys.
+the selected target, every target side by side in a row above, and the keys; past a
+few targets, first a list of them in groups (memlens.tui.listing), sortable and
+searchable, from which `enter` opens one.
 
 The app owns no data: a `Feed` applies ticks to its `LiveView` on this app's loop and
 says when something changed; the screen is redrawn from the live view at most every
@@ -16,24 +18,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.events import Resize
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
-from memlens.analysis.leakmodel import LeakFinding
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.errors import MemlensError
 from memlens.outside.visible import visible
 from memlens.store import Recording
 from memlens.tui.feed import Feed
+from memlens.tui.listface import ListFace
+from memlens.tui.listing import DETAIL_HELP, LIST_HELP
+from memlens.tui.listview import TargetList
 from memlens.tui.picker import AgentPicker, Agents
 from memlens.tui.save import recording_of, write_report
 from memlens.tui.view import (
     WINDOWS,
     interval_text,
-    latest_rss,
     next_interval,
     next_window,
     short_label,
@@ -57,8 +61,9 @@ WIDE = 110  # columns from which the details sit beside the chart, not under it
 Pick = Callable[[int], Feed]
 
 
-class TopApp(App[None]):
+class TopApp(ListFace):
     ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS = None  # the search box takes keys only once `/` opens it
     TITLE = "memlens top"
     CSS = """
     Screen { layout: vertical; }
@@ -74,10 +79,23 @@ class TopApp(App[None]):
     Screen.-wide #body { layout: horizontal; }
     Screen.-wide #chart { width: 1fr; height: 1fr; }
     Screen.-wide #details { width: 46%; height: 1fr; max-height: 100%; padding-left: 2; }
+    #list, #leaks, #focus, #searchbar { display: none; }
+    #leaks { height: auto; max-height: 1; text-style: bold; text-wrap: nowrap; }
+    #leaks { text-overflow: ellipsis; }
+    #focus { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    #searchbar { height: 1; }
+    #slash { width: 2; }
+    #search { height: 1; width: 1fr; border: none; padding: 0; }
+    Screen.-list #tabs, Screen.-list #figures, Screen.-list #verdict { display: none; }
+    Screen.-list #body { display: none; }
+    Screen.-list #list, Screen.-list #focus { display: block; }
+    Screen.-leaks #leaks { display: block; }
+    Screen.-searching #searchbar { display: block; }
+    Screen.-searching #status { display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("p", "pause", "pause"),
         Binding("w", "window", "window"),
         Binding("t", "tracemalloc", "tracemalloc"),
@@ -85,9 +103,7 @@ class TopApp(App[None]):
         Binding("plus,equals_sign", "interval(1)", "longer interval"),
         Binding("minus", "interval(-1)", "shorter interval"),
         Binding("s", "save", "save report"),
-        Binding("tab,right", "target(1)", "next target", priority=True),
-        Binding("shift+tab,left", "target(-1)", "previous target", priority=True),
-    ]
+    ]  # and the list's (memlens.tui.listface)
 
     def __init__(
         self,
@@ -99,8 +115,9 @@ class TopApp(App[None]):
         report_dir: Path | None = None,
         window: float = WINDOWS[1],
         handle_signals: bool = False,
+        group_by: str = DEFAULT_GROUP_BY,
     ) -> None:
-        super().__init__()
+        super().__init__(group_by=group_by)
         self.feed = feed
         self.pick = pick
         self.agents = agents
@@ -109,10 +126,7 @@ class TopApp(App[None]):
         self.window = window
         self.handle_signals = handle_signals
         self.paused_at: float | None = None
-        self.paused = False
-        self.selected: str | None = None
         self.status = ""
-        self._verdicts: dict[str, LeakFinding] = {}
         self._dirty = True
         self._signals: list[int] = []
         self._posting_loop: asyncio.AbstractEventLoop | None = None
@@ -127,8 +141,14 @@ class TopApp(App[None]):
         with Horizontal(id="body"):
             yield Chart(id="chart")
             yield Static("", id="details", markup=False)
+        yield Static("", id="leaks", markup=False)
+        yield TargetList(id="list")
+        yield Static("", id="focus", markup=False)
         yield Static("", id="status", markup=False)
-        yield Static(HELP, id="help")
+        with Horizontal(id="searchbar"):
+            yield Static("/ ", id="slash")
+            yield Input(placeholder="name, PID or command · enter keeps · esc clears", id="search")
+        yield Static(HELP, id="help", markup=False)
 
     def on_mount(self) -> None:
         self._posting_loop = asyncio.get_running_loop()
@@ -226,12 +246,22 @@ class TopApp(App[None]):
         keys = list(live.targets)
         if self.selected not in live.targets:
             self.selected = keys[0] if keys else None
-        feed.showing = None if self.paused else self.selected
         self._verdicts.update(feed.verdicts())
+        listed = self.showing_list
+        self.screen.set_class(listed, "-list")
+        self.query_one("#help", Static).update(
+            LIST_HELP if listed else DETAIL_HELP if self.list_offered else HELP
+        )
+        self._draw_leaks(feed)
+        if listed:
+            feed.showing = None
+            self._draw_list(feed, end)
+            return
+        feed.showing = None if self.paused else self.selected
         tabs = [
             Tab(
                 short=short_label(target),
-                rss=latest_rss(live, key, end),
+                rss=self._rss_now(feed, key, end),
                 state=state_text(target),
                 selected=key == self.selected,
             )
@@ -295,13 +325,16 @@ class TopApp(App[None]):
     def action_target(self, step: int) -> None:
         if self.feed is None or not self.feed.live.targets:
             return
+        if self.showing_list:
+            self._fold(step)
+            return
         keys = list(self.feed.live.targets)
         at = keys.index(self.selected) if self.selected in keys else 0
         self.selected = keys[(at + step) % len(keys)]
         self.redraw()
 
     def action_tracemalloc(self) -> None:
-        if self.feed is None or self.selected is None:
+        if self.feed is None or self.selected is None or self._in_list("t"):
             return
         probe = self.feed.agent(self.selected)
         if probe is None:
@@ -311,7 +344,7 @@ class TopApp(App[None]):
 
     def action_objects(self) -> None:
         """Count the selected process's objects by type now (else every 30 s)."""
-        if self.feed is None or self.selected is None:
+        if self.feed is None or self.selected is None or self._in_list("o"):
             return
         if self.feed.agent(self.selected) is None:
             self.say("no Python agent in this process: no objects to count")
@@ -323,6 +356,13 @@ class TopApp(App[None]):
             self.say(f"the agent rests: counting objects in {wait:.0f} s")
         else:
             self.say("counting objects…")
+
+    def _in_list(self, key: str) -> bool:
+        """Whether the list is shown, where a process's own keys do nothing (they would
+        act on a process out of sight); it says so."""
+        if self.showing_list:
+            self.say(f"{key} acts on one process: enter opens the one at the cursor")
+        return self.showing_list
 
     async def _switch(self, key: str, on: bool) -> None:
         assert self.feed is not None
@@ -345,7 +385,10 @@ class TopApp(App[None]):
         if end is None:
             self.say("nothing to save yet")
             return
-        names = ", ".join(short_label(t) for t in self.feed.live.targets.values())
+        labels = [short_label(t) for t in self.feed.live.targets.values()]
+        names = ", ".join(labels[:3])  # a title, not a list of 300
+        if len(labels) > 3:
+            names += f" and {len(labels) - 3} more"
         recording = recording_of(
             self.feed.live, start=end - self.window, end=end, name=f"memlens top: {names}"
         )
@@ -368,4 +411,8 @@ class TopApp(App[None]):
         self.say(f"report saved to {shown}")
 
     async def action_quit(self) -> None:
+        self.exit()
+
+    async def action_interrupt(self) -> None:
+        """Ctrl-C: quit, also from the search box (where `q` is a letter)."""
         self.exit()

@@ -21,6 +21,8 @@ from memlens.config import Settings
 from memlens.errors import MemlensError
 from memlens.model import Alert, Tick
 from memlens.probes.python import PythonProbe
+from memlens.tui.board import Board
+from memlens.tui.view import WINDOWS
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.live import LiveView
 from memlens.watch.sampler import Sampler
@@ -52,6 +54,9 @@ class Feed:
             self.alerts.settings if self.alerts is not None else Settings()
         )
         self.changed: Callable[[], None] = lambda: None
+        # Every target's newest reading and growth, and the groups' leak alerts, for the
+        # list (memlens.tui.board): fed beside the live view, on the same loop.
+        self.board = Board(WINDOWS)
         # The target whose Python pane is on screen (None: none, or paused): its heap
         # profiler's top stacks are asked for, and no other's.
         self.showing: str | None = None
@@ -76,6 +81,11 @@ class Feed:
         self._started = True
         if self.session is None:
             return
+        self.session.add_consumer(lambda tick: self._to_loop(loop, self.board.observe, tick))
+        if self.alerts is not None:
+            self.alerts.sinks.append(
+                lambda alert: self._to_loop(loop, self.board.alert, alert.message())
+            )
         # The app sets `changed` after building the feed: read it at each update.
         self.session.deliver(
             loop,
@@ -85,14 +95,23 @@ class Feed:
         )
         self.session.start()
 
+    @staticmethod
+    def _to_loop(loop: asyncio.AbstractEventLoop, what: Callable[[Any], None], arg: Any) -> None:
+        """`what(arg)` on the loop's thread, from the sampler's (before the live view gets
+        the same tick: the session posts that after its consumers have run)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nobody looks
+            loop.call_soon_threadsafe(what, arg)
+
     def _redraw(self) -> None:
         self.changed()
 
     def apply(self, tick: Tick) -> None:
+        self.board.observe(tick)
         self.live.apply(tick)
         self.changed()
 
     def post_alert(self, alert: Alert) -> None:
+        self.board.alert(alert.message())
         self.live.post_alert(alert)
         self.changed()
 

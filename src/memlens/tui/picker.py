@@ -23,6 +23,7 @@ class AgentPicker(Screen[int]):
     """Dismissed with the PID chosen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "relist", "look again")]
+    AUTO_FOCUS = "OptionList"  # the app's own screen focuses nothing by itself
     DEFAULT_CSS = """
     AgentPicker { layout: vertical; }
     AgentPicker #picker-title { height: 1; text-style: bold; }

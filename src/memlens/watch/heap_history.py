@@ -12,15 +12,20 @@ its onset.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from memlens.errors import BadHeapProfile
 from memlens.model import HeapProfile, Tick
 from memlens.watch.heap_points import HeapPoint, compact, grown_stacks, pair
 
+log = logging.getLogger(__name__)
+
 KEEP = 40  # profiles per process
+
+Sink = Callable[[str, HeapPoint], None]  # (target key, the profile kept)
 
 
 class HeapHistory:
@@ -32,6 +37,9 @@ class HeapHistory:
         self.keep = keep
         self._points: dict[str, list[HeapPoint]] = {}
         self._lock = threading.Lock()
+        # Told of each profile kept, on the caller's thread: the recording keeps them too
+        # (memlens.watch.heap_keep).
+        self.sinks: list[Sink] = []
 
     def add(self, key: str, t: float, profile: Mapping[str, Any] | HeapProfile) -> HeapPoint:
         """Keep a compact copy of `profile`, received at `t` (the viewer's clock);
@@ -46,6 +54,11 @@ class HeapHistory:
             points.sort(key=lambda p: p.t)
             if len(points) > self.keep:
                 del points[_thinnest(points)]
+        for sink in self.sinks:
+            try:
+                sink(key, point)
+            except Exception:  # a sink's failure never costs the alerts their profiles
+                log.exception("a heap profile could not be passed on")
         return point
 
     def points(self, key: str) -> list[HeapPoint]:

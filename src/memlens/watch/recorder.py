@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,13 @@ class Recorder:
     def on_maps(self, key: str, reading: MapsReading) -> None:
         """Keep a reading of a target's memory map (the maps poller's sink, its thread)."""
         self.store.add_maps(self.recording_id, key, reading.sample())
+
+    def on_heap(
+        self, key: str, t: float, row: tuple[int, int, int, bytes], drop: Sequence[float]
+    ) -> None:
+        """Keep a heap profile of a target, dropping the older ones at `drop` (the heap
+        keeper's sink, on the Python poller's thread)."""
+        self.store.add_heap_profile(self.recording_id, key, t, row, drop)
 
     def on_alert(self, alert: Alert) -> None:
         """Keep a leak or threshold event with the recording (from any thread)."""

@@ -38,11 +38,14 @@ from memlens.probes import ProcessProbe
 from memlens.probes.maps import MapsReading
 from memlens.watch.alerts import AlertEngine
 from memlens.watch.heap_history import HeapHistory
+from memlens.watch.heap_keep import HeapKeeper
 from memlens.watch.live import LiveView
 from memlens.watch.maps_poll import MapsPoller, Sink
-from memlens.watch.python_poll import PythonPoller
+from memlens.watch.mark_spool import ShellMark
+from memlens.watch.python_poll import HEAP_EVERY, PythonPoller
 from memlens.watch.recorder import Recorder
 from memlens.watch.sampler import Sampler, SamplerConfig
+from memlens.watch.shell_marks import ShellMarks
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +68,14 @@ class Session:
         live: LiveView | None = None,
         consumers: Sequence[TickConsumer] = (),
         judge: Judge = "thread",
+        shell_marks: bool = True,
     ) -> None:
         """`judge` is where the alert engine judges the ticks: "thread", on its own
         thread, so sampling never waits for the statistics (every face that watches on a
         schedule); "inline", on the round's thread before the next consumer, so the
-        alerts of a `sample_now` round are out when it returns (the Profiler)."""
+        alerts of a `sample_now` round are out when it returns (the Profiler).
+        `shell_marks`: once started, take the marks `memlens mark PID` leaves for the
+        PIDs watched (memlens.watch.shell_marks)."""
         self.sampler = Sampler(
             config, self._on_tick, probes=probes, children_of_memlens=children_of_memlens
         )
@@ -94,27 +100,23 @@ class Session:
                 alerts.sinks.append(self.metrics.on_alert)
         # The heap profiles a leak alert names its stacks from, of the processes that run
         # the heap profiler: asked for on the poller's thread, never on the sampler's.
+        # A recording keeps them too (heap_keep.py). Without alerts (--no-alerts), a
+        # recording still keeps them, and the program's marks.
         self.heap: HeapHistory | None = None
         self._poller: PythonPoller | None = None
-        if alerts is not None and self.sampler.agents.enabled:
+        if (alerts is not None or recorder is not None) and self.sampler.agents.enabled:
             self.heap = HeapHistory()
-            if alerts.stacks_of is None:
+            if alerts is not None and alerts.stacks_of is None:
                 alerts.stacks_of = self.heap.growth
+            if recorder is not None:
+                self.heap.sinks.append(HeapKeeper(recorder.on_heap).on_point)
             chain.append(self.heap.on_tick)
             self._poller = PythonPoller(
                 self.sampler.agents,
                 self._publish_python,
                 watching=lambda: False,
                 heap=self.heap,
-                heap_every=alerts.settings.stacks_every,
-                on_mark=self._on_agent_mark,
-            )
-        elif recorder is not None and self.sampler.agents.enabled:
-            # Without alerts (--no-alerts) the program's marks are still recorded.
-            self._poller = PythonPoller(
-                self.sampler.agents,
-                self._publish_python,
-                watching=lambda: False,
+                heap_every=HEAP_EVERY if alerts is None else alerts.settings.stacks_every,
                 on_mark=self._on_agent_mark,
             )
         chain.extend(consumers)
@@ -132,6 +134,9 @@ class Session:
             if alerts is not None and alerts.maps_of is None:
                 alerts.maps_of = self.maps.growth
         self._judge = judge
+        self.shell_marks = (
+            ShellMarks(self.sampler.targets, self._on_shell_mark) if shell_marks else None
+        )
         self._loop: asyncio.AbstractEventLoop | None = None  # while updates are posted
         self._delivered_to: asyncio.AbstractEventLoop | None = None
         self._changed: Callable[[], None] = lambda: None
@@ -208,6 +213,10 @@ class Session:
                 self.live.targets.setdefault(target.key, target)
         if self.alerts is not None and self._judge == "thread":
             self.alerts.start()
+        if self.shell_marks is not None:
+            # Its inbox names the PIDs before the first sample is recorded, so a mark
+            # sent once the recording shows the target reaches this watch.
+            self.shell_marks.start()
         self.sampler.start()
         if self._poller is not None:
             self._poller.start()
@@ -237,6 +246,8 @@ class Session:
             if self._stopped:
                 return
             self._stopped = True
+        if self.shell_marks is not None:
+            self.shell_marks.stop()
         if self._poller is not None:
             self._poller.stop()
         if self.maps is not None:
@@ -282,6 +293,17 @@ class Session:
         if self.recorder is not None and not self._recorded(mark.get("recorded_in")):
             self.recorder.on_mark(key, t, data)
         self._post(self._mark_to_live, (key, t, data))
+
+    def _on_shell_mark(self, mark: ShellMark) -> None:
+        """A mark `memlens mark PID` left for this watch (on its thread): routed as a
+        program's mark, to each running process target of that PID."""
+        data: dict[str, Any] = {"text": mark.text, "source": "shell", "pid": mark.pid}
+        for target in self.sampler.targets():
+            if target.kind != "process" or target.pid != mark.pid or target.state != "running":
+                continue
+            if self.recorder is not None:
+                self.recorder.on_mark(target.key, mark.t, dict(data))
+            self._post(self._mark_to_live, (target.key, mark.t, dict(data)))
 
     def _recorded(self, where: object) -> bool:
         """Whether the program already wrote its mark into this session's own store

@@ -1,8 +1,8 @@
 // Marks on the RSS chart ("batch 2 starts"): memlens.mark() in the program, read through
-// its agent, or `memlens mark PID TEXT` in a recording served afterwards. Each is a
-// dashed vertical line with its text at the top, and an entry in the list under the
-// chart. A mark's text comes from the profiled process: it is drawn with fillText and
-// listed with textContent, never parsed as HTML.
+// its agent, or `memlens mark PID TEXT` from a shell, live or in a recording served
+// afterwards. Each is a dashed vertical line with its text at the top, and an entry in
+// the list under the chart. A mark's text comes from outside: it is drawn with fillText
+// and listed with textContent, never parsed as HTML.
 
 import { chartEl, colorOf, processSeriesCount } from "./chart.js";
 import { FONT_STACK } from "./constants.js";

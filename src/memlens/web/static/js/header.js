@@ -1,11 +1,15 @@
-// The header's target chips and recording name, the exit banner, the chart's subtitle and
-// the footer.
+// The header's target chips (or, past a few targets, their count and picker: picker.js)
+// and recording name, the exit banner, the chart's subtitle and the footer.
 
-import { exitNote } from "./cards.js";
+import { exitNote, openDetail } from "./cards.js";
 import { colorOf } from "./chart.js";
 import { detailLoading } from "./detail.js";
 import { fmtClock, fmtDateTime, fmtDuration, fmtInterval, fmtSpan, fmtThousands, sameDay } from "./format.js";
-import { state, store, ui } from "./state.js";
+import { updatePicker } from "./picker.js";
+import { needRender } from "./render.js";
+import { state, store, ui, view } from "./state.js";
+import { repaintTable } from "./table.js";
+import { chipsMode, togglePin } from "./tabledata.js";
 import { labelOf } from "./targets.js";
 import { setText } from "./util.js";
 
@@ -19,43 +23,76 @@ var chipsSig = "";
 // The chips are drawn again on the next render (their colours changed).
 export function resetChips() { chipsSig = ""; }
 
+function chipOf(rec, pinned) {
+  var li = document.createElement("li");
+  li.className = "chip";
+  li.setAttribute("data-key", rec.key);
+  li.setAttribute("data-state", rec.state === "exited" ? "exited" : "running");
+  if (pinned) li.setAttribute("data-pinned", "true");
+  var dot = document.createElement("span");
+  dot.className = "chip-dot";
+  dot.style.background = colorOf(rec.key);
+  var txt = document.createElement("span");
+  txt.textContent = labelOf(rec) + (rec.state === "exited" ? " \u00b7 exited" : "");
+  li.title = rec.cmdline || labelOf(rec);
+  li.appendChild(dot);
+  li.appendChild(txt);
+  if (pinned) {
+    var un = document.createElement("button");
+    un.type = "button";
+    un.className = "chip-unpin";
+    un.textContent = "\u00d7";
+    un.setAttribute("aria-label", "Unpin " + labelOf(rec));
+    un.addEventListener("click", function (e) { e.stopPropagation(); togglePin(rec.key); repaintTable(); needRender(); });
+    li.appendChild(un);
+    li.classList.add("chip-link");
+    li.addEventListener("click", function () { openDetail(rec.key); });
+  }
+  return li;
+}
+
+var PINNED_CHIPS = 3;    // pinned targets shown as chips beside the count; the rest as "+n"
+var EXITED_NAMED = 3;    // exited targets the banner names; the rest are counted
+
 export function updateChrome(range, plotted, downsampled) {
-  // target chips
-  var sig = "";
-  state.targets.forEach(function (rec) { sig += rec.key + "|" + rec.state + "|" + labelOf(rec) + ";"; });
-  sig += ui.theme.dark;
+  // target chips: one per target while they are few, else a count, its picker and the
+  // pinned targets' chips (the header stays one line high whatever the number)
+  var few = chipsMode();
+  updatePicker(!few);
+  var shown = [];
+  if (few) state.targets.forEach(function (rec) { shown.push(rec); });
+  else view.pinned.forEach(function (key) { var rec = state.targets.get(key); if (rec) shown.push(rec); });
+  var sig = few ? "all" : "pinned";
+  shown.forEach(function (rec) { sig += rec.key + "|" + rec.state + "|" + labelOf(rec) + ";"; });
+  sig += ui.theme.dark + "|" + state.connected;
   if (sig !== chipsSig) {
     chipsSig = sig;
     chipsEl.textContent = "";
-    state.targets.forEach(function (rec) {
-      var li = document.createElement("li");
-      li.className = "chip";
-      li.setAttribute("data-key", rec.key);
-      li.setAttribute("data-state", rec.state === "exited" ? "exited" : "running");
-      var dot = document.createElement("span");
-      dot.className = "chip-dot";
-      dot.style.background = colorOf(rec.key);
-      var txt = document.createElement("span");
-      txt.textContent = labelOf(rec) + (rec.state === "exited" ? " · exited" : "");
-      li.title = rec.cmdline || labelOf(rec);
-      li.appendChild(dot);
-      li.appendChild(txt);
-      chipsEl.appendChild(li);
-    });
-    if (!state.targets.size) {
+    shown.slice(0, few ? shown.length : PINNED_CHIPS).forEach(function (rec) { chipsEl.appendChild(chipOf(rec, !few)); });
+    if (!few && shown.length > PINNED_CHIPS) {
+      var more = document.createElement("li");
+      more.className = "chip chip-more";
+      more.textContent = "+" + (shown.length - PINNED_CHIPS) + " pinned";
+      more.title = shown.slice(PINNED_CHIPS).map(labelOf).join("\n");
+      chipsEl.appendChild(more);
+    }
+    if (!state.targets.size && state.connected) {
       var li = document.createElement("li");
       li.className = "chip chip-empty";
-      li.textContent = state.connected ? "no targets yet" : "";
-      if (state.connected) chipsEl.appendChild(li);
+      li.textContent = "no targets yet";
+      chipsEl.appendChild(li);
     }
   }
 
-  // exit banner
+  // exit banner: the first few exited targets by name, the others counted
   var exited = [];
   state.targets.forEach(function (rec) { if (rec.state === "exited") exited.push(rec); });
   bannerEl.hidden = exited.length === 0;
   if (exited.length) {
-    setText(bannerDetail, exited.map(function (rec) { return labelOf(rec) + " " + exitNote(rec); }).join(" · "));
+    var named = exited.slice(0, EXITED_NAMED).map(function (rec) { return labelOf(rec) + " " + exitNote(rec); });
+    if (exited.length > EXITED_NAMED) named.push("and " + fmtThousands(exited.length - EXITED_NAMED) + " more");
+    setText(bannerDetail, named.join(" \u00b7 "));
+    bannerDetail.title = exited.length > EXITED_NAMED ? exited.map(labelOf).join("\n") : "";
   }
 
   // subtitle

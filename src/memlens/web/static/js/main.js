@@ -11,6 +11,16 @@
                                       data-bucketed: its M4 bucket points in the latest backfill
      [data-stat=current|min|max|avg][data-bytes]   stats over the visible range, in bytes
      #exit-banner, button[data-window]
+     #target-table[data-rows][data-total]
+                                      the targets' table (shown past 8 targets, instead of the cards):
+                                      data-rows: rows the search leaves, of data-total;
+                                      #table-search; th[data-col][aria-sort] (button: sorts);
+                                      tr.tt-row[data-key][data-pid][data-kind][data-rss][data-growth][data-leak]
+                                      the rows in the page (only those in view: it is virtualised)
+     #cards[data-mode=detail]         table mode: the one card is the open target's (close: [data-role=close])
+     #target-picker, #picker-button, #picker[data-rows], #picker-search, .picker-item[data-key][data-pid]
+                                      past 6 targets the header's count and its picker; pinned
+                                      targets: #target-chips .chip[data-pinned]
      body[data-ticks]                 ticks received
      body[data-bucketed-points]       sum of backfill.bucketed of the latest backfill
      body[data-detail-requests]       /api/range answers applied and drawn (zoom detail)

@@ -1,6 +1,6 @@
 // Rendering, once per frame: the chart and everything that follows its visible range.
 
-import { updateCards } from "./cards.js";
+import { syncCards, updateCards } from "./cards.js";
 import { makeChart } from "./chart.js";
 import { EPS, WINDOWS } from "./constants.js";
 import { considerDetail, currentSection, viewIsDownsampled } from "./detail.js";
@@ -10,6 +10,7 @@ import { renderPython } from "./python/panel.js";
 import { detail, state, store, ui } from "./state.js";
 import { lowerBound, upperBound } from "./store.js";
 import { renderSystem } from "./system.js";
+import { updateTable } from "./table.js";
 
 var rafId = 0;
 
@@ -50,7 +51,9 @@ export function render() {
 
   document.getElementById("chart-empty").hidden = store.times.length > 0;
   updateMarkerCount();
+  syncCards();
   updateCards(view.colOf, view.i0, view.i1);
+  updateTable(view.colOf, view.i0, view.i1);
   renderPython(range);
   renderSystem(range);
   updateChrome(range, view.i1 - view.i0, viewIsDownsampled(range[0], range[1]));

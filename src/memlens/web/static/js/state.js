@@ -27,6 +27,13 @@ export var state = {
   backfills: 0,
 };
 
+// What the person picked among many targets: pins (the header's picker, the table; the
+// chart may keep pinned targets drawn) and the target whose details are open (cards.js).
+export var view = {
+  pinned: new Set(),           // keys
+  open: null,                  // key of the target whose card is shown in table mode
+};
+
 // The data store (store.js). Plain arrays: uPlot reads null as "no value".
 export var store = { times: [], cols: new Map(), order: [], version: 0 };   // version: bumped by merges
 

@@ -34,7 +34,7 @@ export function upsertTarget(t) {
     state.targets.set(t.key, rec);
   }
   // an update (a `target` message for a known key) replaces what it carries
-  ["kind", "pid", "start_time", "name", "cmdline", "parent", "members", "state", "exit_time", "exit_code", "exit_reason", "python", "attachable"]
+  ["kind", "pid", "start_time", "name", "cmdline", "parent", "ppid", "group", "members", "state", "exit_time", "exit_code", "exit_reason", "python", "attachable"]
     .forEach(function (f) { if (f in t) rec[f] = t[f]; });
   rec.attachable = rec.attachable === true;
   if (rec.python != null && typeof rec.python !== "object") rec.python = null;
