@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,14 +173,27 @@ def frames(page: Any, cdp: Any, seconds: float) -> dict[str, float]:
     }
 
 
-def without_cards(page: Any, cdp: Any, seconds: float) -> dict[str, float]:
-    """The same with the target cards out of the layout (display: none): what the rest
-    of the page costs (a diagnosis, not a state a user sees)."""
-    page.evaluate("() => { document.getElementById('cards').style.display = 'none'; }")
-    try:
-        return frames(page, cdp, seconds)
-    finally:
-        page.evaluate("() => { document.getElementById('cards').style.display = ''; }")
+def profiled(page: Any, cdp: Any, seconds: float) -> dict[str, Any]:
+    """`frames`, with a CPU profile of the page meanwhile: the functions that took the
+    most of the main thread's time themselves (idle and unattributed time left out)."""
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+    cdp.send("Profiler.start")
+    result: dict[str, Any] = dict(frames(page, cdp, seconds))
+    profile = cdp.send("Profiler.stop")["profile"]
+    nodes = {node["id"]: node["callFrame"] for node in profile["nodes"]}
+    counts = Counter(profile["samples"])
+    total = sum(counts.values()) or 1
+    spent: Counter[str] = Counter()
+    for node, count in counts.items():
+        frame = nodes[node]
+        if frame["functionName"] in ("(idle)", "(program)", "(root)"):
+            continue
+        where = frame["url"].rsplit("/", 1)[-1]
+        line = f":{frame['lineNumber'] + 1}" if where else ""
+        spent[f"{frame['functionName'] or '(anonymous)'} {where}{line}".strip()] += count
+    result["top"] = [(name, count / total) for name, count in spent.most_common(6)]
+    return result
 
 
 def open_tab(browser: Any, url: str) -> tuple[Any, Any, float]:
@@ -217,9 +231,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             server.say("rate 1")
             time.sleep(2)
             out["hour_s"] = time.perf_counter() - began
-            out["end"] = {"heap": heap(cdp), **frames(page, cdp, args.window)}
+            out["end"] = {"heap": heap(cdp), **profiled(page, cdp, args.window)}
             out["end"]["seq"] = server.seq()
-            out["no_cards"] = {"heap": heap(cdp), **without_cards(page, cdp, args.window)}
             page.close()
             tab, tab_cdp, took = open_tab(browser, server.url)
             out["new_tab"] = {"connected_s": took, "heap": heap(tab_cdp)}
@@ -255,7 +268,6 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
             row("page open, no data yet", result["empty"]),
             row("1 Hz, the first ticks", result["start"]),
             row(f"1 Hz, after {result['end']['seq']:,} ticks", result["end"]),
-            row("the same, the target cards hidden (diagnosis)", result["no_cards"]),
             row(
                 f"a new tab after them (connected in {result['new_tab']['connected_s']:.1f} s)",
                 result["new_tab"],
@@ -280,7 +292,11 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"{args.hour:,} ticks one data-second apart, sent at up to {args.fast:g} a second "
         f"(it took {result['hour_s']:.0f} s of wall time; frames/s meanwhile "
         f"{result['fast_fps']['fps']:.1f}). JS heap (MB) along the hour: {during}; over "
-        f"its second half it moved by {growth:.1f} MB."
+        f"its second half it moved by {growth:.1f} MB. The page's own functions that "
+        "took the most of its time at 1 Hz after the hour (CPU profile, self time, share "
+        "of all samples): "
+        + "; ".join(f"`{name}` {100 * share:.1f}%" for name, share in result["end"]["top"])
+        + "."
     )
     target = (
         f"at least 30 frames/s with 1,000 targets at 1 Hz: {'met' if met_fps else 'not met'} "
