@@ -38,6 +38,7 @@ from bench._util import (
 from memlens.probes._linux import LinuxProcessProbe
 from memlens.watch.live import LiveView
 from memlens.watch.messages import encode_tick
+from memlens.watch.pss_budget import PSS_EVERY
 from memlens.watch.sampler import Sampler, SamplerConfig
 
 CPU_SHARE = 0.05  # 5% of one core
@@ -66,6 +67,10 @@ class Result:
     backend: str
     discovery_cpu_s: float
     rounds: list[Round] = field(default_factory=list)
+    # smaps_rollup reads for PSS (watch/pss_budget.py): how many, and their wall seconds
+    # in all (CPU), from the first round on (the discovery round reads every process once).
+    pss_reads: int = 0
+    pss_s: float = 0.0
 
     def rescan_share(self) -> float:
         return sum(r.rescanned for r in self.rounds) / len(self.rounds)
@@ -164,6 +169,7 @@ def measure(children: Sleepers, backend: str, rounds: int, interval: float) -> R
                 for fd in statm_fds:
                     os.pread(fd, 256, 0)  # as LinuxProcessProbe.read() does
                 result.rounds[-1].floor_s = time.process_time() - c0
+        result.pss_reads, result.pss_s = sampler.pss.reads, sampler.pss.seconds
         return result
     finally:
         sampler.stop()  # closes every probe's descriptors
@@ -319,6 +325,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"sample, started {n} children in {started:.1f} s)",
                     flush=True,
                 )
+                if result.pss_reads:
+                    each = result.pss_s / result.pss_reads
+                    steady = each * args.interval / PSS_EVERY * 1e6
+                    print(
+                        f"  PSS: {result.pss_reads} smaps_rollup reads, {each * 1e6:.1f} µs "
+                        f"of CPU each; one per process every {PSS_EVERY:g} s is {steady:.1f} µs "
+                        "per process per round in the steady state",
+                        flush=True,
+                    )
     command = (
         f"python -m bench.bench_capacity --sizes {args.sizes} --rounds {args.rounds} "
         f"--backends {args.backends}"

@@ -126,10 +126,18 @@ def test_record_for_a_duration_then_list_and_show(allocator: Allocator, tmp_path
 
 
 def test_record_stops_when_every_target_has_exited(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
-    result = run_memlens(
-        "record", str(child.pid), "--interval", "0.1", "-o", str(tmp_path / "r.db")
+    db = tmp_path / "r.db"
+    # The child ends half a second after the recording's file appears, not after a fixed
+    # time: on a loaded machine memlens may take longer than that to start.
+    waits = (
+        "import os, sys, time\n"
+        "end = time.monotonic() + 60\n"
+        "while not os.path.exists(sys.argv[1]) and time.monotonic() < end:\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
     )
+    child = subprocess.Popen([sys.executable, "-c", waits, str(db)])
+    result = run_memlens("record", str(child.pid), "--interval", "0.1", "-o", str(db))
     child.wait()
     assert result.returncode == 0
     assert "exited" in result.stdout

@@ -19,6 +19,8 @@ be told from outside and how to find out the rest. Every series is optional and 
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,18 +138,26 @@ def measure(series: Series | None, min_change: tuple[float, float] = (0.0, 0.0))
     (absolute, share of the first level) that growth must reach to count."""
     if series is None:
         return None
-    pairs = sorted(
+    pairs = [
         (float(t), float(v))
         for t, v in zip(series[0], series[1], strict=True)
-        if v is not None and math.isfinite(float(v))
-    )
+        if v is not None and math.isfinite(v)
+    ]
+    times = [t for t, _ in pairs]
+    if not all(map(operator.lt, times, times[1:])):  # a recording's samples already are
+        pairs.sort()
     if not pairs:
         return None
     values = [v for _, v in pairs]
     first, last = values[0], values[-1]
     points = _slice_medians(pairs)
+    low, high = min(values), max(values)
     if len(points) < 3:
-        return Change(first, last, min(values), max(values), last - first, 0.0, 1.0, False)
+        return Change(first, last, low, high, last - first, 0.0, 1.0, False)
+    if low == high:
+        # Level throughout (threads and fds mostly are): every pairwise slope is 0, so
+        # Theil-Sen's is 0 and Mann-Kendall's S is 0, whose p is one half.
+        return Change(first, last, low, high, 0.0, 0.0, 0.5, False)
     t0 = points[0][0]
     xs = [t - t0 for t, _ in points]
     ys = [v for _, v in points]
@@ -161,7 +171,7 @@ def measure(series: Series | None, min_change: tuple[float, float] = (0.0, 0.0))
     grows = (
         trend.p_up < ALPHA and change > 0.0 and change >= least and second >= STILL_RISING * change
     )
-    return Change(first, last, min(values), max(values), change, trend.slope, trend.p_up, grows)
+    return Change(first, last, low, high, change, trend.slope, trend.p_up, grows)
 
 
 def explain(
@@ -459,19 +469,23 @@ def _gc_text(change: Change | None) -> str:
 
 
 def _slice_medians(pairs: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """At most BUCKETS points: the median time and value of each equal slice of time."""
+    """At most BUCKETS points: the median time and value of each equal slice of time.
+    `pairs` are in order (of time, then value), so a slice is a run of them and its
+    times are in order already: a report judges 300 processes' threads and fds so."""
     start, end = pairs[0][0], pairs[-1][0]
     if end <= start:
         return [pairs[-1]]
     width = (end - start) / BUCKETS
-    slices: dict[int, list[tuple[float, float]]] = {}
-    for t, v in pairs:
-        slices.setdefault(min(int((t - start) / width), BUCKETS - 1), []).append((t, v))
+    last = BUCKETS - 1
+    times = [t for t, _ in pairs]
+    values = [v for _, v in pairs]
+    slices = [min(int((t - start) / width), last) for t in times]
     out = []
-    for _, members in sorted(slices.items()):
-        times = sorted(t for t, _ in members)
-        values = sorted(v for _, v in members)
-        out.append((_median(times), _median(values)))
+    lo, n = 0, len(pairs)
+    while lo < n:
+        hi = bisect_right(slices, slices[lo], lo)
+        out.append((_median(times[lo:hi]), _median(sorted(values[lo:hi]))))
+        lo = hi
     return out
 
 

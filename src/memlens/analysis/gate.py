@@ -9,7 +9,10 @@ repeat the tree's verdict and make a limit meant for the whole mean something el
 The rules (docs/cli.md, "memlens check", says the same to users):
 
 - max-rss: the peak RSS over the whole run, warm-up included (a peak during start-up
-  costs the machine as much as any other), fails above the limit.
+  costs the machine as much as any other), fails above the limit. A process tree's sum
+  is judged on its honest total, the members' PSS added up (a page shared by a parent
+  and its forked workers counted once, not once per process; RSS for a member whose PSS
+  was unknown), and its message gives the plain RSS sum beside it.
 - max-growth: judged on the samples after the warm-up. With enough of them for the leak
   detector (`min_points` over `min_duration`), its verdict decides: a LEAK faster than
   the limit fails; a warm-up, a step or a flat series pass. CI runs are often shorter,
@@ -65,7 +68,8 @@ class TargetSeries:
     """One recorded target as the gate needs it: RSS over time (None where unknown).
 
     `kind` is "process" or "sum"; a sum lists its processes' keys in `members`, and a
-    process names its parent's key in `parent`.
+    process names its parent's key in `parent`. `honest`, for a sum, is its total at the
+    same times with shared pages counted once (its PSS column): what max-rss judges.
     """
 
     label: str
@@ -74,6 +78,7 @@ class TargetSeries:
     values: Sequence[float | int | None]
     members: tuple[str, ...] = ()
     parent: str | None = None
+    honest: Sequence[float | int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,10 @@ def judge(
     for series in chosen:
         ts, vs = _clean(series.times, series.values)
         if max_rss is not None:
-            criteria.append(_max_rss(series.label, ts, vs, max_rss))
+            if series.honest is not None:
+                criteria.append(_max_total(series, max_rss))
+            else:
+                criteria.append(_max_rss(series.label, ts, vs, max_rss))
         after = _after_warmup(ts, vs, warmup)
         if max_growth is not None:
             criteria.append(
@@ -198,11 +206,11 @@ def select(series_by_target: Mapping[str, TargetSeries]) -> tuple[list[TargetSer
     alone = len(chosen) - len(sums)
     if sums and alone:
         scope = (
-            f"{_count(len(sums), 'process tree')} as the sum of its processes' RSS, and "
+            f"{_count(len(sums), 'process tree')} as the sum of its processes, and "
             f"{_count(alone, 'process')} outside any tree on its own"
         )
     elif sums:
-        scope = f"{_count(len(sums), 'process tree')} as the sum of its processes' RSS"
+        scope = f"{_count(len(sums), 'process tree')} as the sum of its processes"
     else:
         scope = f"{_count(alone, 'process')}, each on its own"
     return chosen, scope
@@ -222,6 +230,31 @@ def _max_rss(label: str, ts: list[float], vs: list[float], limit: float) -> Crit
     message = f"peak {human_bytes(peak)}, {into} into the run, {where} the limit"
     status = Status.FAILED if over else Status.PASSED
     return Criterion(MAX_RSS, label, status, peak, limit, message)
+
+
+def _max_total(series: TargetSeries, limit: float) -> Criterion:
+    """max-rss on a process tree: its honest total (PSS added up), with the RSS sum of
+    the same moment beside it, which counts every shared page once per process."""
+    assert series.honest is not None
+    pairs = [
+        (float(t), float(h), r)
+        for t, h, r in zip(series.times, series.honest, series.values, strict=True)
+        if h is not None and math.isfinite(h)
+    ]
+    if not pairs:
+        return Criterion(MAX_RSS, series.label, Status.NOT_JUDGED, None, limit, "no samples")
+    at = max(range(len(pairs)), key=lambda i: pairs[i][1])
+    t, peak, rss = pairs[at]
+    over = peak > limit
+    where = "above" if over else "within"
+    into = duration_text(t - pairs[0][0])
+    beside = "" if rss is None else f"; {human_bytes(rss)} as RSS counted per process"
+    message = (
+        f"peak {human_bytes(peak)} PSS (shared pages counted once{beside}), {into} into "
+        f"the run, {where} the limit"
+    )
+    status = Status.FAILED if over else Status.PASSED
+    return Criterion(MAX_RSS, series.label, status, peak, limit, message)
 
 
 def _max_growth(

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.config import judging
 from memlens.errors import UsageError
 from memlens.report import build_report
@@ -33,12 +34,21 @@ def recording_chart(
     *,
     config: str | None = None,
     max_rss: float | None = None,
+    group_by: str = DEFAULT_GROUP_BY,
 ) -> bytes:
     """The chart, judged with the recording's settings (or `config`'s); `max_rss`, when
-    given, is the limit drawn instead of the settings' one."""
+    given, is the limit drawn instead of the settings' one; past a few processes it
+    draws their groups under `group_by`."""
     recorded, limits = reader.judged_with(recording.info.id)
     return chart_bytes(
-        recording, recorded, limits, fmt, config=config, where=str(reader.path), max_rss=max_rss
+        recording,
+        recorded,
+        limits,
+        fmt,
+        config=config,
+        where=str(reader.path),
+        max_rss=max_rss,
+        group_by=group_by,
     )
 
 
@@ -51,6 +61,7 @@ def chart_bytes(
     config: str | None,
     where: str,
     max_rss: float | None = None,
+    group_by: str = DEFAULT_GROUP_BY,
 ) -> bytes:
     settings = judging(config, recorded, where).settings
     limit = max_rss if max_rss is not None else settings.thresholds.max_rss
@@ -60,6 +71,7 @@ def chart_bytes(
         limit=None if limit is None else float(limit),
         now=time.time(),
         limits={key: float(v) for key, v in limits.items()},
+        group_by=group_by,
     )
     svg = report_svg(report, limits=limits_of(limit, {k: float(v) for k, v in limits.items()}))
     return svg.encode() if fmt == "svg" else svg_to_png(svg)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from memlens import units
+from memlens.analysis.groups import DEFAULT_GROUP_BY, GROUP_BY
 from memlens.errors import UsageError
 from memlens.outside.visible import visible
 from memlens.probes import ProcessProbe, open_process
@@ -112,7 +113,15 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--detail",
         action="store_true",
-        help="also read USS and PSS each sample (costs milliseconds per process)",
+        help="read USS and PSS every sample (costs up to milliseconds per process; "
+        "without it they are read every 30 s or so and carried forward in between)",
+    )
+    p.add_argument(
+        "--group-by",
+        choices=GROUP_BY,
+        default=DEFAULT_GROUP_BY,
+        help="group the watched processes by name, by command (the program, or the script "
+        "an interpreter runs) or by parent process (default: name)",
     )
     p.add_argument(
         "--db",
@@ -195,6 +204,7 @@ def sampler_config(
         tracemalloc_frames=args.tracemalloc,
         system=args.system,
         maps=maps_settings(args),
+        group_by=getattr(args, "group_by", DEFAULT_GROUP_BY),
     )
 
 

@@ -113,3 +113,29 @@ def print_recording(
     if info.exit_code is not None:
         console.print(f"  exit     code {info.exit_code}")
     console.print(targets_table(targets, series_of))
+    for target in targets:
+        if target.kind == "sum":
+            line = honest_total_line(series_of(target.key))
+            if line is not None:
+                console.print(f"  total of pid {target.pid} + children at its peak: {line}")
+
+
+def honest_total_line(series: Mapping[str, Column]) -> str | None:
+    """A tree's total at its peak, honest first: "1.0 GB RSS counted per process;
+    218.0 MB PSS" (the PSS sum counts a shared page once; RSS where a member's PSS was
+    unknown). None without samples."""
+    best: tuple[float, float] | None = None
+    rss_column = series["rss"]
+    pss_column = series.get("pss") or [None] * len(rss_column)
+    if all(p is None for p in pss_column):
+        return None  # recorded before sums had PSS: the table's RSS is all there is
+    for rss, pss in zip(rss_column, pss_column, strict=False):
+        if rss is None:
+            continue
+        total = float(pss if pss is not None else rss)
+        if best is None or total > best[0]:
+            best = (total, float(rss))
+    if best is None:
+        return None
+    total, rss = best
+    return f"{human_bytes(rss)} RSS counted per process; {human_bytes(total)} PSS"

@@ -50,8 +50,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--max-rss",
         type=parse_size,
         metavar="SIZE",
-        help="fail when the peak RSS goes above this (e.g. 500MB); "
-        "default: [thresholds] max_rss of the config",
+        help="fail when the peak RSS goes above this (e.g. 500MB; a process tree's total "
+        "is its PSS, shared pages counted once); default: [thresholds] max_rss of the config",
     )
     p.add_argument(
         "--max-growth",
@@ -255,8 +255,16 @@ def _series(reader: StoreReader, info: RecordingInfo) -> dict[str, TargetSeries]
             for t, v in zip(columns["t"], columns["rss"], strict=True)
             if t is not None
         ]
+        honest = None
         if target.kind == "sum":
             label = f"total (pid {target.pid} + children)"
+            # PSS added up, RSS where a member's was unknown; RSS alone in a recording
+            # older than the budgeted PSS reads: the sampler's sum has it.
+            honest = [
+                p if p is not None else r
+                for t, p, r in zip(columns["t"], columns["pss"], columns["rss"], strict=True)
+                if t is not None
+            ]
         else:
             label = f"{shown_name(target.name, 30)} (pid {target.pid})"
         out[target.key] = TargetSeries(
@@ -266,6 +274,7 @@ def _series(reader: StoreReader, info: RecordingInfo) -> dict[str, TargetSeries]
             values=[v for _, v in pairs],
             members=tuple(target.members),
             parent=target.parent,
+            honest=honest,
         )
     return out
 

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from memlens.analysis.groups import DEFAULT_GROUP_BY, GROUP_BY
 from memlens.cli._chart import CHARTS, recording_chart
 from memlens.cli._common import Command, quiet_stdout
 from memlens.cli._runs import add_db_option, open_run
@@ -49,7 +50,19 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="svg, png: judge leaks with this file's settings (default: the recording's)",
     )
+    add_group_by_option(p)
     add_db_option(p)
+
+
+def add_group_by_option(p: argparse.ArgumentParser) -> None:
+    """`--group-by`, as on `watch`: how the processes are grouped in the file."""
+    p.add_argument(
+        "--group-by",
+        choices=GROUP_BY,
+        default=DEFAULT_GROUP_BY,
+        help="group the processes by name, by command (the program, or the script an "
+        "interpreter runs) or by parent process, as the live page does (default: name)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,13 +76,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         recording = load_recording(reader, info)
         if fmt.name in CHARTS:
-            data = recording_chart(recording, reader, fmt.name, config=args.config)
+            data = recording_chart(
+                recording, reader, fmt.name, config=args.config, group_by=args.group_by
+            )
         elif fmt.name in HEAP:
             data = _heap(recording, reader, fmt.name)
     finally:
         reader.close()
     if fmt.name not in CHARTS and fmt.name not in HEAP:
-        data = fmt.write(recording)
+        data = fmt.dump(recording, args.group_by)
     if to_stdout:
         if not write_stdout(data):
             return 0  # the reader stopped early (`| head`): as any filter, say nothing

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from memlens.cli._common import Command
 from memlens.cli._runs import add_db_option, open_run
-from memlens.cli.export import write_file, write_stdout
+from memlens.cli.export import add_group_by_option, write_file, write_stdout
 from memlens.config import judging as judging_of
 from memlens.outside.visible import visible
 from memlens.report import Report, build_report
@@ -71,6 +71,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="settings file for the leak detector and max_rss (default: memlens.toml or "
         "pyproject.toml's [tool.memlens] found from the current directory up)",
     )
+    add_group_by_option(p)
     add_db_option(p)
 
 
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             limit=settings.thresholds.max_rss,
             now=time.time(),
             limits={key: float(v) for key, v in limits.items()},
+            group_by=args.group_by,
         )
         report = with_heap(report, reader)
     finally:

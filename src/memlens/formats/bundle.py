@@ -177,6 +177,8 @@ def _targets(c: _Check, value: object) -> list[Target]:
             exit_time=c.time(d.get("exit_time"), f"{where}.exit_time", optional=True),
             exit_code=c.integer(d.get("exit_code"), f"{where}.exit_code", optional=True),
             exit_reason=c.text(d.get("exit_reason"), f"{where}.exit_reason", optional=True),
+            ppid=c.integer(d.get("ppid"), f"{where}.ppid", optional=True),
+            group=c.text(d.get("group", ""), f"{where}.group"),
         )
         if target.key in seen:
             raise c.fail(where, f"repeats the key {target.key!r}")

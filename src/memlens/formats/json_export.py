@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from memlens._version import __version__
+from memlens.analysis.groups import DEFAULT_GROUP_BY, MEASURE_TEXT
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
 from memlens.formats.bundle import event_to_dict, info_to_dict, recording_from_parts
+from memlens.formats.grouping import Columns, Grouping, group_targets, sum_at, summed
 from memlens.formats.limits import check_depth
 from memlens.formats.maps_bundle import maps_from_plain, maps_to_plain
 from memlens.store import Recording
@@ -22,21 +25,54 @@ FORMAT = "memlens-recording"
 VERSION = 1
 
 
-def to_document(recording: Recording) -> dict[str, Any]:
+def to_document(recording: Recording, group_by: str = DEFAULT_GROUP_BY) -> dict[str, Any]:
+    grouping = group_targets(recording.targets, group_by)
     return {
         "format": FORMAT,
         "version": VERSION,
         "memlens_version": __version__,
         "recording": info_to_dict(recording.info),
+        # Each target as recorded (its `group` is the watch's); the export's grouping,
+        # under `group_by`, is in `groups`: an import gives back the recording unchanged.
         "targets": [t.to_dict() for t in recording.targets],
+        "group_by": group_by,
+        "groups": groups_to_plain(grouping, recording.series),
         "series": {t.key: recording.series[t.key] for t in recording.targets},
         "events": [event_to_dict(e) for e in recording.events],
         "maps": maps_to_plain(recording),
     }
 
 
-def dump_json(recording: Recording) -> bytes:
-    return json.dumps(to_document(recording), separators=(",", ":")).encode() + b"\n"
+def dump_json(recording: Recording, *, group_by: str = DEFAULT_GROUP_BY) -> bytes:
+    document = to_document(recording, group_by)
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
+
+
+def groups_to_plain(grouping: Grouping, series: Mapping[str, Columns]) -> list[dict[str, Any]]:
+    """Every group (one of one process too): its members' keys, and its honest sum at
+    its peak and at its last moment. Derived data: an import does not read it back."""
+    out = []
+    for label, members in grouping.groups.items():
+        columns = [series[t.key] for t in members if t.key in series]
+        total = summed(columns)
+        peak = total.peak_index
+        out.append(
+            {
+                "label": label,
+                "count": len(members),
+                "members": [t.key for t in members],
+                "measure": total.measure,
+                "measure_text": MEASURE_TEXT[total.measure],
+                "peak": None if peak is None else _sum(columns, total.t[peak]),
+                "end": None if peak is None else _sum(columns, total.t[-1]),
+            }
+        )
+    return out
+
+
+def _sum(columns: list[Columns], t: float) -> dict[str, Any]:
+    s = sum_at(columns, t)
+    return {"t": t, "total": s.total, "measure": s.measure, "rss": s.rss, "uss": s.uss}
 
 
 def looks_like_json(data: bytes) -> bool:

@@ -76,7 +76,7 @@ READING_SPECS: tuple[tuple[str, Spec], ...] = (
     ("threads", _process("memlens_process_threads", "1", "OS threads.")),
     ("fds", _process("memlens_process_open_fds", "1", "Open file descriptors.")),
     ("cpu", _process("memlens_process_cpu_percent", "%", "CPU use; 100 is one core.")),
-    ("uss", _process("memlens_process_unique_bytes", "By", "Unique set size (--detail).")),
+    ("uss", _process("memlens_process_unique_bytes", "By", "Unique set size.")),
     ("pss", _process("memlens_process_proportional_bytes", "By", "Proportional set size.")),
     ("py_heap", _process("memlens_python_heap_bytes", "By", "Bytes traced by tracemalloc.")),
     (

@@ -100,6 +100,7 @@ class LinuxProcessProbe:
         start_ticks = int(stat[19])
         self.identity = ProcessIdentity(pid, start_ticks, BOOT_TIME + start_ticks / CLOCK_TICKS)
         self.kernel_thread = bool(int(stat[6]) & _PF_KTHREAD)
+        self.ppid: int | None = int(stat[1])  # the parent when the probe was opened
         self.name, self.cmdline = self._read_names(kernel_thread=self.kernel_thread)
 
     def _read_names(self, *, kernel_thread: bool) -> tuple[str, list[str]]:
@@ -184,7 +185,7 @@ class LinuxProcessProbe:
         if full or self._slow is None:
             self._slow = self._read_slow()
         if self.detail:
-            return (*self._slow, *self._read_rollup(), *_NO_PYTHON)
+            return (*self._slow, *(self.read_rollup() or (None, None)), *_NO_PYTHON)
         self._tail = (*self._slow, None, None, *_NO_PYTHON)
         return self._tail
 
@@ -213,8 +214,29 @@ class LinuxProcessProbe:
         except PermissionError:
             return 0  # another user's process: the OS hides its descriptors
 
+    def read_rollup(self) -> tuple[int | None, int | None] | None:
+        """(USS, PSS) from smaps_rollup, for the sampler's budgeted reads
+        (watch/pss_budget.py); None when the process cannot be read (gone, or hidden)."""
+        for _ in range(2):
+            try:
+                return self._read_rollup()
+            except (OSError, ValueError):
+                # A kept smaps_rollup is tied to the memory the process had when it was
+                # opened: after an exec (a `python3` shim that execs the real one) it
+                # reads ESRCH. Open it afresh once; a process really gone fails again.
+                self._drop_rollup()
+        return None
+
+    def _drop_rollup(self) -> None:
+        fd, self._rollup_fd = self._rollup_fd, None
+        if fd is not None:
+            self._fds.remove(fd)
+            with suppress(OSError):
+                os.close(fd)
+
     def _read_rollup(self) -> tuple[int | None, int | None]:
-        # smaps_rollup walks every mapping of the target: milliseconds, so only on request.
+        # smaps_rollup walks every mapping of the target: tens of microseconds for a small
+        # process, milliseconds for a large one; so every round only with `detail`.
         try:
             if self._rollup_fd is None:
                 self._rollup_fd = self._open("smaps_rollup")

@@ -48,6 +48,10 @@ class PsutilProcessProbe:
             if self._proc.status() == psutil.STATUS_ZOMBIE:
                 raise TargetNotFound(f"process {pid} has already exited (it is a zombie)")
         self.identity = ProcessIdentity(pid, round(created * 100), created)
+        try:
+            self.ppid: int | None = self._proc.ppid()
+        except psutil.Error:
+            self.ppid = None
         self.owner_uid: int | None = None
         if hasattr(self._proc, "uids"):
             try:
@@ -88,6 +92,15 @@ class PsutilProcessProbe:
                 uss=uss,
                 pss=pss,
             )
+
+    def read_rollup(self) -> tuple[int | None, int | None] | None:
+        """(USS, PSS) from psutil's full memory info (PSS on Linux only), for the
+        sampler's budgeted reads (watch/pss_budget.py); None when it cannot be read."""
+        try:
+            detailed = self._proc.memory_full_info()
+        except (psutil.Error, OSError):
+            return None
+        return getattr(detailed, "uss", None), getattr(detailed, "pss", None)
 
     def _cpu_percent(self, cpu_seconds: float) -> float | None:
         now = time.monotonic()

@@ -120,6 +120,23 @@ def descendants(pid: int) -> Iterator[tuple[int, int]]:
             continue
 
 
+def name_of(pid: int | None) -> str | None:
+    """The short name of process `pid` (its comm on Linux), None when it is gone or
+    hidden: how a group by parent names the parent."""
+    if pid is None or pid <= 0:
+        return None
+    if _LINUX_PROC:
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                return f.read(256).decode("utf-8", "replace").strip() or None
+        except OSError:
+            return None
+    try:
+        return psutil.Process(pid).name() or None
+    except psutil.Error:
+        return None
+
+
 def own_lineage() -> frozenset[int]:
     """memlens's own PID and those of its ancestors, up to PID 1. Computed once: a
     process's ancestors do not change, except to an adopting reaper when one ends."""

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.analysis.leakmodel import DetectorConfig
 from memlens.config import limit_for
+from memlens.formats.grouping import group_targets
 from memlens.report.advice import recommendations
+from memlens.report.groups import group_reports, merged_advice
 from memlens.report.leaks import detected, grown, leak_events
 from memlens.report.maps import maps_section, with_causes
 from memlens.report.model import Leaks, RecordingLike, Report, TargetReport, label
@@ -34,12 +37,14 @@ def build_report(
     limit: float | None = None,
     now: float | None = None,
     limits: Mapping[str, float] | None = None,
+    group_by: str = DEFAULT_GROUP_BY,
 ) -> Report:
     """The report of `recording` (of its last `hours` when given). `limit` is the RSS
     limit (bytes) from the settings: the detector's time to limit, and crossings counted
     from the samples when the recording holds no threshold alerts. `now` is when the
     report is made, shown as such. `limits` are the targets' own memory limits the
-    recording kept: a leak's time to a limit is to the nearer one (`limit_for`)."""
+    recording kept: a leak's time to a limit is to the nearer one (`limit_for`).
+    `group_by` groups the processes as the live page does (analysis/groups.GROUP_BY)."""
     if hours is not None and not hours > 0:
         raise ValueError("hours must be positive")
     period = period_of(recording, hours, now)
@@ -71,6 +76,8 @@ def build_report(
     else:
         leaks = Leaks("detector", tuple(detected(targets)))
     system = tuple(v for v in violations.items if v.metric == "system_memory")
+    grouping = group_targets(recording.targets, group_by)
+    groups = group_reports(grouping, targets, recording.series, leaks, cutoff)
     return Report(
         recording=recording.info,
         generated=now,
@@ -81,6 +88,9 @@ def build_report(
         thresholds=violations,
         system_memory=system_section(recording.system, cutoff, system),
         exits=tuple(exits(recording.targets, period)),
-        recommendations=tuple(recommendations(targets, violations)),
+        recommendations=merged_advice(recommendations(targets, violations), groups),
         maps=maps,
+        group_by=group_by,
+        group_labels=grouping.labels,
+        groups=groups,
     )

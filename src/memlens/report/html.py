@@ -22,6 +22,7 @@ from memlens.formats.html import BUCKETS, bytes_attr, color
 from memlens.formats.m4 import m4
 from memlens.formats.page import asset, render_page
 from memlens.model import MAP_CATEGORIES
+from memlens.report.groups_html import group_charts, groups_html
 from memlens.report.heap_compare import stack_label
 from memlens.report.markdown import (
     CALLERS_WIDTH,
@@ -68,7 +69,13 @@ def dump_report_html(report: Report) -> bytes:
 def render_report_html(report: Report) -> str:
     info = report.recording
     title = f"memlens report: {info.name} (recording {info.id})"
-    data = {"band": BAND, "markColors": MARK_COLORS, "charts": _charts(report.targets)}
+    singles = report.singles
+    data = {
+        "band": BAND,
+        "markColors": MARK_COLORS,
+        "charts": _charts(singles),
+        "groups": group_charts(report),
+    }
     command = (
         f'<p class="meta">command <code id="command">{escape(info.command)}</code></p>'
         if info.command
@@ -88,13 +95,10 @@ def render_report_html(report: Report) -> str:
 </section>
 <section id="memory">
 <h2>Process memory</h2>
-{_figures_table(report.targets)}
-<p class="note">Charts: RSS over the period<span class="key band"></span>leak window \
-(onset to end)<span class="key leak"></span>leak alert<span class="key threshold"></span>\
-threshold crossed (a horizontal line: the RSS limit)<span class="key exit"></span>exit. \
-Times on the charts are in this browser's time zone; series longer than \
-{4 * BUCKETS:,} samples are drawn from their M4 reduction.</p>
-{"".join(_target(t, i) for i, t in enumerate(report.targets))}
+{groups_html(report)}
+{_figures_table(singles) if singles or not report.groups else ""}
+{_charts_key() if singles else ""}
+{"".join(_target(t, i) for i, t in enumerate(singles))}
 </section>
 {_maps(report)}{_heap(report.heap)}<section id="system">
 <h2>System memory</h2>
@@ -127,7 +131,19 @@ source).</footer>"""
         body=body,
         data=data,
         style=ROOT_STYLE + asset("report.css"),
-        script=asset("report.js"),
+        script=asset("groupchart.js") + asset("report.js"),
+    )
+
+
+def _charts_key() -> str:
+    """What the marks on a process's chart mean."""
+    return (
+        '<p class="note">Charts: RSS over the period<span class="key band"></span>leak window '
+        '(onset to end)<span class="key leak"></span>leak alert<span class="key threshold">'
+        "</span>threshold crossed (a horizontal line: the RSS limit)"
+        '<span class="key exit"></span>exit. Times on the charts are in this browser\'s time '
+        f"zone; series longer than {4 * BUCKETS:,} samples are drawn from their M4 "
+        "reduction.</p>"
     )
 
 

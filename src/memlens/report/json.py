@@ -13,12 +13,15 @@ import math
 from typing import Any
 
 from memlens._version import __version__
+from memlens.analysis.groups import MEASURE_TEXT, GroupSum
 from memlens.analysis.leaktext import headline
 from memlens.model import MAP_CATEGORIES, MAP_FIGURES
+from memlens.report.grouptext import member_verdict
 from memlens.report.model import (
     Exit,
     Figures,
     Gauge,
+    GroupReport,
     GrownStack,
     HeapTop,
     Leak,
@@ -63,7 +66,12 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "ongoing": period.ongoing,
         },
         "samples": report.samples,
-        "targets": [_target(t) for t in report.targets],
+        "group_by": report.group_by,
+        "targets": [
+            {**_target(t), "group": report.group_labels.get(t.target.key, "")}
+            for t in report.targets
+        ],
+        "groups": [_group(g) for g in report.groups],
         "leaks": {
             "source": report.leaks.source,
             "count": report.leaks.count,
@@ -120,6 +128,51 @@ def _maps(m: TargetMaps) -> dict[str, Any]:
         "cause": m.cause,
         "reading": m.reading,
         "thread_stacks": m.thread_stacks,
+    }
+
+
+def _group(g: GroupReport) -> dict[str, Any]:
+    return {
+        "label": g.label,
+        "count": len(g.members),
+        "measure": g.measure,
+        "measure_text": MEASURE_TEXT.get(g.measure, g.measure),
+        "peak": _sum(g.peak, g.peak_t),
+        "end": _sum(g.end, g.end_t),
+        "growth": _num(g.growth),
+        "leaks": {
+            "count": g.leaking,
+            "of": len(g.members),
+            "rate_each": _num(g.rate_each),
+            "text": g.leak_text,
+        },
+        "members": [
+            {
+                "key": m.target.target.key,
+                "name": m.target.target.name,
+                "pid": m.target.target.pid,
+                "peak": _num(m.peak),
+                "growth": _num(m.growth),
+                "verdict": m.target.trend.verdict.value,
+                "leak": m.leak is not None,
+                "verdict_text": member_verdict(m),
+            }
+            for m in g.members
+        ],
+    }
+
+
+def _sum(s: GroupSum | None, t: float | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "t": _num(t),
+        "total": s.total,
+        "measure": s.measure,
+        "mean": _num(s.mean),
+        "rss": s.rss,
+        "uss": s.uss,
+        "overcount": _num(s.overcount),
     }
 
 

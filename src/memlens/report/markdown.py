@@ -15,6 +15,7 @@ from memlens.analysis.leakstacks import callers_text, frame_text
 from memlens.analysis.leaktext import headline, rate_text, verdict_word
 from memlens.model import MAP_CATEGORIES
 from memlens.outside.visible import visible, visible_md
+from memlens.report.grouptext import groups_md, title_text
 from memlens.report.heap_compare import stack_label
 from memlens.report.model import (
     Gauge,
@@ -176,7 +177,9 @@ def _summary(report: Report) -> Iterable[str]:
     )
     yield f"- **System memory:** {system_text(report.system_memory)}"
     yield f"- **Exits:** {len(report.exits)}"
-    for t in report.targets:
+    for g in report.groups:
+        yield f"- **{visible_md(title_text(g))}:** {visible_md(g.leak_text)}"
+    for t in report.singles:
         yield f"- **{visible_md(t.label)}:** {_inline(headline(t.trend))}"
 
 
@@ -184,6 +187,18 @@ def _memory(report: Report) -> Iterable[str]:
     if not report.targets:
         yield "No samples in this period."
         return
+    yield from groups_md(report, _table, _inline, visible_md)
+    singles = report.singles
+    if not singles:
+        return
+    if report.groups:
+        yield ""
+        yield (
+            "Each process:"
+            if len(singles) == len(report.targets)
+            else "Processes in no group, and sums of a process tree:"
+        )
+        yield ""
     yield from _table(
         ("target", "samples", "current", "min", "max", "average", "p95", "trend"),
         (
@@ -196,11 +211,11 @@ def _memory(report: Report) -> Iterable[str]:
                 ),
                 trend_text(t),
             ]
-            for t in report.targets
+            for t in singles
         ),
         right=range(1, 7),
     )
-    for t in report.targets:
+    for t in singles:
         yield ""
         yield f"### {visible_md(t.label)}"
         yield ""

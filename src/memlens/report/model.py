@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from memlens.analysis.explain import Change, Recommendation
+from memlens.analysis.groups import DEFAULT_GROUP_BY, GroupSum
 from memlens.analysis.leakmodel import LeakFinding, Severity
+from memlens.formats.grouping import FEW
 from memlens.model import Frame, Target
 
 
@@ -253,6 +255,46 @@ class TargetMaps:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A process in its group's table: its RSS peak and growth over the period (last
+    known value less first), and its leak when one is counted (report.leaks)."""
+
+    target: TargetReport
+    peak: float | None
+    growth: float | None
+    leak: Leak | None
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """A group of two processes or more (report/groups.py): its honest sum at its peak
+    and at the end of the period (`measure` says which measure the sum series is), the
+    sum's growth from its first moment to its last, how many members leak and the
+    sentence that says so, and its members, the largest peak first. `times` and
+    `totals` are the sum over time, `top` the keys of the members a chart draws."""
+
+    label: str
+    by: str
+    members: tuple[Member, ...]
+    peak: GroupSum | None
+    peak_t: float | None
+    end: GroupSum | None
+    end_t: float | None
+    growth: float | None
+    measure: str
+    leaking: int
+    rate_each: float | None  # bytes/s, the mean of the leaking members' rates
+    leak_text: str
+    times: tuple[float, ...]
+    totals: tuple[int, ...]
+    top: tuple[str, ...]
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(m.target.target.key for m in self.members)
+
+
+@dataclass(frozen=True)
 class HeapTop:
     """The largest stacks of the last heap profile the recording kept of its main
     target (report/heap_compare.py), by bytes in use; frames root first."""
@@ -280,6 +322,21 @@ class Report:
     # Where each process's memory lived (report/maps.py: TargetMaps), for the targets whose
     # memory map was read; empty for a recording made without them.
     maps: tuple[TargetMaps, ...] = ()
+    # The targets in groups (report/groups.py): how they were grouped, each process's
+    # group label by key ("" for a sum series), and the groups of two or more.
+    group_by: str = DEFAULT_GROUP_BY
+    group_labels: Mapping[str, str] = field(default_factory=dict)
+    groups: tuple[GroupReport, ...] = ()
+
+    @property
+    def singles(self) -> tuple[TargetReport, ...]:
+        """The targets with a section of their own: all of them up to FEW processes (a
+        group's section then comes in addition), else those in no group of two or more."""
+        if sum(1 for t in self.targets if t.target.kind == "process") <= FEW:
+            return self.targets
+        grouped = {key for g in self.groups for key in g.keys}
+        return tuple(t for t in self.targets if t.target.key not in grouped)
+
     # The last kept heap profile's largest stacks; None without heap profiles.
     heap: HeapTop | None = None
 

@@ -12,15 +12,18 @@ points are drawn from their M4 reduction. Ticks carry their exact value (`data-b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from memlens.formats.grouping import FEW
 from memlens.formats.html import BUCKETS, color
 from memlens.formats.m4 import m4
+from memlens.model import Target
 from memlens.outside.visible import visible
-from memlens.report.model import Report, TargetReport
+from memlens.report.model import Figures, GroupReport, Report, TargetReport
 from memlens.units import human_bytes, utc_time
 
 WIDTH, HEIGHT = 960, 420
@@ -46,9 +49,54 @@ class Limit:
 
 
 def report_svg(report: Report, *, limits: Sequence[Limit] = ()) -> str:
-    """The chart of every target in `report` (its period), with `limits` drawn."""
+    """The chart of every target in `report` (its period), with `limits` drawn; past
+    FEW processes, each group of two or more as one line, its honest sum."""
+    processes = sum(1 for t in report.targets if t.target.kind == "process")
+    if processes > FEW and report.groups:
+        title = f"memlens: {report.recording.name} (recording {report.recording.id}), by group"
+        lines = [*(_group_line(g) for g in report.groups), *report.singles]
+        measure = "memory: a group's sum (PSS), a process's RSS"
+        return render_svg(title, lines, limits=limits, measure=measure)
     title = f"memlens: {report.recording.name} (recording {report.recording.id}), RSS"
     return render_svg(title, report.targets, limits=limits)
+
+
+def _group_line(g: GroupReport) -> TargetReport:
+    """A group drawn as one series: its sum over time, the leak windows and marks of its
+    members (their exits left out: 300 of them would hide the lines)."""
+    first = g.members[0].target
+    target = Target(
+        key=f"group:{g.label}",
+        kind="sum",
+        pid=0,
+        start_time=first.target.start_time,
+        name=f"{g.label}: sum of {len(g.members):,} ({g.measure.upper()})",
+        cmdline="",
+        group=g.label,
+    )
+    known = list(g.totals)
+    marks = sorted(
+        (mark for m in g.members for mark in m.target.marks if mark.kind != "exit"),
+        key=lambda mark: mark.t,
+    )
+    windows = sorted(w for m in g.members for w in m.target.leak_windows)
+    return dataclasses.replace(
+        first,
+        target=target,
+        rss=None
+        if not known
+        else Figures(
+            known[-1],
+            min(known),
+            max(known),
+            sum(known) / len(known),
+            sorted(known)[int(0.95 * (len(known) - 1))],
+        ),
+        leak_windows=tuple(windows),
+        marks=tuple(marks),
+        times=g.times,
+        rss_values=g.totals,
+    )
 
 
 def limits_of(max_rss: float | None, target_limits: Mapping[str, float]) -> list[Limit]:
@@ -61,7 +109,13 @@ def limits_of(max_rss: float | None, target_limits: Mapping[str, float]) -> list
     return out
 
 
-def render_svg(title: str, targets: Sequence[TargetReport], *, limits: Sequence[Limit] = ()) -> str:
+def render_svg(
+    title: str,
+    targets: Sequence[TargetReport],
+    *,
+    limits: Sequence[Limit] = (),
+    measure: str = "resident memory (RSS)",
+) -> str:
     series = [_points(t) for t in targets]
     times = [t for ts, _ in series for t in ts]
     values = [v for _, vs in series for v in vs if v is not None]
@@ -119,7 +173,7 @@ def render_svg(title: str, targets: Sequence[TargetReport], *, limits: Sequence[
         f'<text x="{LEFT + plot_w / 2:.0f}" y="{TOP + plot_h + 36}" text-anchor="middle" '
         f'fill="#444">time since {utc_time(t0) if times else "the start"}</text>'
         f'<text transform="translate(16 {TOP + plot_h / 2:.0f}) rotate(-90)" '
-        'text-anchor="middle" fill="#444">resident memory (RSS)</text>'
+        f'text-anchor="middle" fill="#444">{_text(measure)}</text>'
     )
     # Leak windows under the lines.
     for target in targets:

@@ -27,23 +27,37 @@ from memlens.store.schema import MAP_COLUMNS
 log = logging.getLogger(__name__)
 
 # key, kind, pid, start_time, name, cmdline, parent, members (JSON), state, exit_time,
-# exit_code, exit_reason: the order of _TARGET_COLUMNS
+# exit_code, exit_reason, ppid, group_label: the order of _TARGET_COLUMNS
 TargetRow = tuple[
-    str, str, int, float, str, str, str | None, str, str, float | None, int | None, str | None
+    str,
+    str,
+    int,
+    float,
+    str,
+    str,
+    str | None,
+    str,
+    str,
+    float | None,
+    int | None,
+    str | None,
+    int | None,
+    str | None,
 ]
 
 _TARGET_COLUMNS = (
     "key, kind, pid, start_time, name, cmdline, parent, members, state, exit_time, "
-    "exit_code, exit_reason"
+    "exit_code, exit_reason, ppid, group_label"
 )
 _UPSERT_TARGET = (
     f"INSERT INTO targets (recording_id, {_TARGET_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (recording_id, key) DO UPDATE SET kind = excluded.kind, pid = excluded.pid, "
     "start_time = excluded.start_time, name = excluded.name, cmdline = excluded.cmdline, "
     "parent = excluded.parent, members = excluded.members, state = excluded.state, "
     "exit_time = excluded.exit_time, exit_code = excluded.exit_code, "
-    "exit_reason = excluded.exit_reason"
+    "exit_reason = excluded.exit_reason, ppid = excluded.ppid, "
+    "group_label = excluded.group_label"
 )
 # OR IGNORE: a batch re-sent after a commit whose outcome was unknown adds nothing twice,
 # and `rowcount` stays the number of rows really added (for recordings.sample_count).
@@ -73,8 +87,9 @@ _BAD_DATA = (
 )
 
 
-# parent, members, state, exit_time, exit_code, exit_reason of a target never announced
-_PLACEHOLDER_REST = (None, "[]", "running", None, None, None)
+# parent, members, state, exit_time, exit_code, exit_reason, ppid, group_label of a
+# target never announced
+_PLACEHOLDER_REST = (None, "[]", "running", None, None, None, None, None)
 
 
 def target_row(target: Target) -> TargetRow:
@@ -91,6 +106,8 @@ def target_row(target: Target) -> TargetRow:
         target.exit_time,
         target.exit_code,
         target.exit_reason,
+        target.ppid,
+        target.group or None,
     )
 
 

@@ -178,7 +178,9 @@ class StoreReader:
     def targets(self, recording_id: int) -> list[Target]:
         rows = self._rows(
             "SELECT key, kind, pid, start_time, name, cmdline, parent, members, state, "
-            "exit_time, exit_code, exit_reason FROM targets WHERE recording_id = ? ORDER BY id",
+            "exit_time, exit_code, exit_reason, ppid, group_label FROM targets "
+            "WHERE recording_id = ? "
+            "ORDER BY id",
             (recording_id,),
         )
         targets = []
@@ -192,8 +194,10 @@ class StoreReader:
                 cmdline=row[5],
                 parent=row[6],
                 members=list(json.loads(row[7])),
+                ppid=row[12],
+                group=row[13] or "",  # a face may regroup by name, command or ppid
             )
-            target.state, target.exit_time, target.exit_code, target.exit_reason = row[8:]
+            target.state, target.exit_time, target.exit_code, target.exit_reason = row[8:12]
             targets.append(target)
         return targets
 

@@ -24,7 +24,16 @@ from memlens.model import MAP_CATEGORIES, MAP_FIGURES, SAMPLE_FIELDS, SYSTEM_FIE
 Migration = Callable[[sqlite3.Connection], None]
 
 APP = "memlens"
-EVENT_KINDS: tuple[str, ...] = ("exit", "leak", "growing", "threshold", "note", "warning", "mark")
+EVENT_KINDS: tuple[str, ...] = (
+    "exit",
+    "leak",
+    "growing",
+    "threshold",
+    "note",
+    "warning",
+    "mark",
+    "group_leak",
+)
 
 # Retention defaults (seconds) for `StoreReader.prune`; see docs/storage.md.
 SAMPLES_RETENTION_S = 90 * 86400.0
@@ -220,6 +229,15 @@ CREATE UNIQUE INDEX heap_profiles_target_t ON heap_profiles (target_id, t)
     )
 
 
+def _add_target_groups(conn: sqlite3.Connection) -> None:
+    """Version 7: `targets.ppid`, the parent's PID when the target was found (NULL when
+    unknown), so a recording can be grouped by parent afterwards, and
+    `targets.group_label`, its group under the watch's --group-by (NULL in older
+    recordings and for sums): docs/groups.md."""
+    conn.execute("ALTER TABLE targets ADD COLUMN ppid INTEGER")
+    conn.execute("ALTER TABLE targets ADD COLUMN group_label TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _create_v1,
     _add_python_fields,
@@ -227,6 +245,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _add_judging,
     _add_map_samples,
     _add_heap_profiles,
+    _add_target_groups,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -38,6 +38,7 @@ from memlens.config import Settings, limit_for, origin_of
 from memlens.model import Alert, Target, Tick
 from memlens.probes.limits import memory_limit
 from memlens.units import human_bytes
+from memlens.watch.group_alerts import GROUP_LEAK, GroupLeaks
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class AlertEngine:
         self.evaluations = 0
         self.alerts: list[Alert] = []  # every alert so far, for a summary at the end
         self._origin = origin_of(settings)  # said by every leak and growing alert
+        self.groups = GroupLeaks()  # one alert for a group whose members leak together
 
     # -- threads ----------------------------------------------------------------------
 
@@ -189,7 +191,9 @@ class AlertEngine:
             if watched is None:
                 continue
             _feed(watched, tick.time, reading.rss)
-            out.extend(self._rss_threshold(watched, tick.time, reading.rss))
+            # A tree's sum is judged on its honest total: PSS added up (groups.honest_sum).
+            honest = reading.pss if watched.target.kind == "sum" and reading.pss else None
+            out.extend(self._rss_threshold(watched, tick.time, honest or reading.rss, honest))
             if reading.py_heap is not None:
                 _keep(watched.heap, tick.time, reading.py_heap, self.settings.detector.window)
             if reading.py_blocks is not None:
@@ -200,6 +204,12 @@ class AlertEngine:
             if watched.due is not None and tick.time >= watched.due:
                 watched.due = tick.time + self.settings.every
                 out.extend(self._evaluate(watched, tick.time))
+        for alert in out:
+            label = self.groups.group_of(alert.key)
+            if alert.kind == LEAK and label is not None:
+                alert.data["group"] = label
+        # A group's alert goes first, so a terminal can show it instead of its members'.
+        out = self.groups.update(tick.time, tick.new_targets, out, tick.exits) + out
         for target in tick.exits:
             self._watched.pop(target.key, None)
         for alert in out:
@@ -315,7 +325,11 @@ class AlertEngine:
             return None
         return growth if growth is not None and growth.get("stacks") else None
 
-    def _rss_threshold(self, watched: _Watched, now: float, rss: int) -> Iterable[Alert]:
+    def _rss_threshold(
+        self, watched: _Watched, now: float, rss: int, pss: int | None = None
+    ) -> Iterable[Alert]:
+        """RSS against max_rss; for a tree's sum, `pss` is its honest total (what `rss`
+        then holds too), and the text says which measure was judged."""
         limit = self.settings.thresholds.max_rss
         if limit is None:
             return
@@ -332,8 +346,8 @@ class AlertEngine:
             state=state,
             value=rss,
             limit=limit,
-            text=f"{target.name} (PID {target.pid}): RSS {human_bytes(rss)} {word} the limit "
-            f"{human_bytes(limit)}",
+            text=f"{target.name} (PID {target.pid}): {'RSS' if pss is None else 'PSS total'} "
+            f"{human_bytes(rss)} {word} the limit {human_bytes(limit)}",
         )
 
     def _rate_threshold(
@@ -463,11 +477,24 @@ def _threshold(
 
 def console_sink(write: Callable[[str], object]) -> Sink:
     """Alerts as lines on a terminal: 'memlens: 14:02:11 leak: ...'; the growing status
-    stays off the terminal."""
+    stays off the terminal. A group's leak is one line when raised and one when cleared:
+    its members' own leak alerts, and its updates as more members join, are recorded and
+    shown on the page, not printed."""
+    leaking_groups: set[str] = set()
 
     def sink(alert: Alert) -> None:
         if alert.kind == GROWING:
             return  # a calm status for the page and the recording, not a terminal's alarm
+        if alert.kind == GROUP_LEAK:
+            group = str(alert.data.get("group"))
+            if alert.data.get("state") == "raised":
+                if group in leaking_groups:
+                    return  # an update of a group already on screen
+                leaking_groups.add(group)
+            else:
+                leaking_groups.discard(group)
+        elif alert.kind == LEAK and alert.data.get("group") in leaking_groups:
+            return
         stamp = time.strftime("%H:%M:%S", time.localtime(alert.t))
         what = alert.kind if alert.data.get("state") != "cleared" else f"{alert.kind} cleared"
         write(f"memlens: {stamp} {what}: {alert.text}")

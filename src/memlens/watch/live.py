@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
 from memlens.store import RecordingInfo
 from memlens.watch.archive import Archive, concat
@@ -68,6 +69,7 @@ class LiveView:
         self.python: dict[tuple[str, str], dict[str, Any]] = {}  # latest per (key, part)
         self.maps: dict[str, deque[dict[str, Any]]] = {}  # recent readings per target
         self.marks: deque[dict[str, Any]] = deque(maxlen=RECENT_MARKS)
+        self.group_by = DEFAULT_GROUP_BY  # the session sets its sampler's --group-by
 
     def apply(self, tick: Tick) -> None:
         for target in tick.new_targets:
@@ -124,6 +126,7 @@ class LiveView:
                 mode=self.mode,
                 recording=recording,
                 system=self.system_enabled,
+                group_by=self.group_by,
             )
         )
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memlens._version import __version__
+from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.model import (
     SAMPLE_FIELDS,
     SYSTEM_FIELDS,
@@ -36,9 +37,11 @@ def hello(
     mode: str = "live",
     recording: Mapping[str, object] | None = None,
     system: bool = False,
+    group_by: str = DEFAULT_GROUP_BY,
 ) -> dict[str, object]:
     """`system`: whether the machine's figures come with the ticks and the backfill
-    (`system_fields` lists them; empty when they do not)."""
+    (`system_fields` lists them; empty when they do not); `group_by`: what the targets'
+    `group` labels were made from (analysis/groups.py)."""
     return {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
@@ -51,6 +54,7 @@ def hello(
         "system_fields": list(SYSTEM_FIELDS) if system else [],
         "targets": [t.to_dict() for t in targets],
         "history_capacity": history_capacity,
+        "group_by": group_by,
         "server_time": time.time(),
     }
 

@@ -13,7 +13,7 @@ from memlens.watch.live import backfill_text, recording_summary
 from memlens.watch.messages import backfill, dumps, hello, maps_message
 from memlens.watch.messages import mark as mark_message
 
-ALERT_KINDS = ("leak", "growing", "threshold")  # the events a page shows
+ALERT_KINDS = ("leak", "growing", "threshold", "group_leak")  # the events a page shows
 # The machine's readings a backfill carries at most: a recording's are thinned to these,
 # enough for the system strip's sparklines over the whole of it.
 SYSTEM_POINTS = 2000

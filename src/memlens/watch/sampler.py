@@ -18,16 +18,24 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from memlens.analysis.groups import DEFAULT_GROUP_BY, check_group_by, group_label, honest_sum
 from memlens.attach.target import attachable
 from memlens.errors import MemlensError, TargetGone
 from memlens.model import Reading, SystemReading, Target, Tick
 from memlens.outside.redact import redact_cmdline
 from memlens.probes import ProcessProbe, open_process
-from memlens.probes.proctable import ProcessMatcher, ancestors, descendants, start_ticks_of
+from memlens.probes.proctable import (
+    ProcessMatcher,
+    ancestors,
+    descendants,
+    name_of,
+    start_ticks_of,
+)
 from memlens.probes.python import PythonProbe
 from memlens.probes.system import SystemProbe
 from memlens.watch.agent_links import AgentLinks, Candidate
 from memlens.watch.maps_poll import MapsSettings
+from memlens.watch.pss_budget import PSS_BUDGET, PSS_EVERY, PssBudget
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,14 @@ class SamplerConfig:
     # exited since the previous round (between ticks, or just before the stop) is then
     # seen gone and its exit recorded. `run` and `check` want their command's exit.
     final_round: bool = False
+    # How targets are grouped (analysis/groups.py): each Target's `group` is its label.
+    group_by: str = DEFAULT_GROUP_BY
+    # Every process's PSS and USS (watch/pss_budget.py): smaps_rollup read when a process
+    # is found, then at most every `pss_every` seconds, the reads of a round held to
+    # `pss_budget` of one core (a share of the interval), carried forward in between.
+    # `detail` reads it every round instead.
+    pss_every: float = PSS_EVERY
+    pss_budget: float = PSS_BUDGET
 
 
 @dataclass
@@ -101,6 +117,7 @@ class Sampler:
         children_of_memlens: Iterable[subprocess.Popen[bytes]] = (),
     ) -> None:
         check_interval(config.interval)
+        check_group_by(config.group_by)
         self.config = config
         self.on_tick = on_tick
         self._popen = {p.pid: p for p in children_of_memlens}
@@ -128,6 +145,7 @@ class Sampler:
             tracemalloc_frames=config.tracemalloc_frames,
         )
         self._system = _SystemPoll(config) if config.system else None
+        self.pss = PssBudget(config.pss_every, config.pss_budget)
         for probe in probes:
             self._add(probe, parent=None, root=None)
 
@@ -140,15 +158,22 @@ class Sampler:
 
     def _add(self, probe: ProcessProbe, parent: str | None, root: str | None) -> Target:
         ident = probe.identity
+        cmdline = redact_cmdline(probe.cmdline)
+        ppid: int | None = getattr(probe, "ppid", None)  # a remote agent's: unknown
+        by = self.config.group_by
         target = Target(
             key=ident.key,
             kind="process",
             pid=ident.pid,
             start_time=ident.start_time,
             name=probe.name,
-            cmdline=redact_cmdline(probe.cmdline),
+            cmdline=cmdline,
             parent=parent,
             attachable=self.agents.enabled and attachable(probe),
+            ppid=ppid,
+            group=group_label(
+                by, probe.name, cmdline, ppid, name_of(ppid) if by == "parent" else None
+            ),
         )
         if self.config.children and root is None and parent is None:
             root = f"sum-{ident.key}"
@@ -212,6 +237,29 @@ class Sampler:
             self._pending_new.append(dataclasses.replace(watched.target))
 
     def _rescan(self) -> None:
+        before = len(self._watched)
+        self._found()
+        if len(self._watched) > before:
+            self._shares_changed(list(self._watched.values())[before:])
+
+    def _shares_changed(self, added: list[_Watched]) -> None:
+        """A process found since the last rescan may share pages with its parent and
+        siblings (a fork): their PSS fell, which their statm does not show. The parent's
+        smaps_rollup is read again in this round, as a new process's is (it held all of
+        what it now shares: a tree's sum would count it in full, once more, until then),
+        the siblings' as soon as the budget allows."""
+        parents = {w.target.ppid for w in added if w.target.ppid is not None}
+        new = {w.target.key for w in added}
+        for key, watched in self._live.items():
+            target = watched.target
+            if key in new:
+                continue
+            if target.pid in parents:
+                self.pss.forget(key)
+            elif target.ppid in parents:
+                self.pss.stale(key)
+
+    def _found(self) -> None:
         self._known_pids &= {w.target.pid for w in self._live.values()}
         if self._matcher is not None:
             matched = [
@@ -264,15 +312,19 @@ class Sampler:
         exits: list[Target] = []
         light = len(self._live) > self.config.full_read_limit
         every, phase = self.config.slow_every, self._seq
+        pss = self.pss
+        pss.start_round(self.config.interval)
         for index, (key, watched) in enumerate(list(self._live.items())):
             try:
                 reading = watched.probe.read(not light or (phase + index) % every == 0)
             except MemlensError as e:
                 self.agents.forget(key)
+                pss.forget(key)
                 del self._live[key]
                 self._mark_exited(watched, wall, unreadable=not isinstance(e, TargetGone))
                 exits.append(dataclasses.replace(watched.target))
                 continue
+            reading = pss.fill(key, getattr(watched.probe, "read_rollup", None), reading, mono)
             if key in self.agents:
                 samples[key] = self.agents.fill(key, reading)
                 self._follow_agent(key, watched)
@@ -451,6 +503,9 @@ def _sum_readings(parts: list[Reading]) -> Reading:
         return sum(known) if known else None
 
     cpus = [p.cpu for p in parts if p.cpu is not None]
+    # PSS adds up to what the tree holds (RSS where a member's PSS is unknown), USS only
+    # when every member's is known: analysis/groups.honest_sum.
+    honest = honest_sum([(p.rss, p.pss, p.uss) for p in parts])
     return Reading(
         rss=sum(p.rss for p in parts),
         vms=sum(p.vms for p in parts),
@@ -459,8 +514,8 @@ def _sum_readings(parts: list[Reading]) -> Reading:
         threads=sum(p.threads for p in parts),
         fds=sum(p.fds for p in parts),
         cpu=sum(cpus) if cpus else None,
-        uss=total([p.uss for p in parts]),
-        pss=total([p.pss for p in parts]),
+        uss=honest.uss,
+        pss=honest.total,
         py_heap=total([p.py_heap for p in parts]),
         py_heap_peak=total([p.py_heap_peak for p in parts]),
         py_blocks=total([p.py_blocks for p in parts]),

@@ -82,6 +82,8 @@ class Session:
         self.recorder = recorder
         self.alerts = alerts
         self.live = live
+        if live is not None:
+            live.group_by = config.group_by
         self.metrics = (
             LiveMetrics(verdicts=None if alerts is None else alerts.verdicts, stats=self.stats)
             if metrics

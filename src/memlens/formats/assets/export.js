@@ -1,10 +1,20 @@
 // The HTML export's chart: every target's RSS, from the page's JSON block (never from
-// markup). fmtBytes and BYTE_INCRS come from format.js, inlined before this script.
+// markup); past a few processes, the groups (`overview`, and one chart per large group,
+// drawn by groupchart.js's drawLines). fmtBytes and BYTE_INCRS come from format.js,
+// inlined before this script.
 (function () {
   "use strict";
   var doc = JSON.parse(document.getElementById("memlens-data").textContent);
 
   var el = document.getElementById("chart");
+  if (doc.overview) {
+    drawLines(el, doc.overview, 360);
+    doc.groups.forEach(function (chart, index) {
+      drawLines(document.getElementById("chart-g" + index), chart, 300);
+    });
+    document.body.dataset.groupCharts = String(doc.groups.length);
+    return;
+  }
   var targets = doc.series.filter(function (s) { return s.t.length > 0; });
   if (!targets.length) {
     el.textContent = "No samples were recorded.";

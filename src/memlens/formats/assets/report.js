@@ -1,6 +1,6 @@
 // The report's charts: each target's RSS with its leak windows shaded, its alerts and exit
-// marked, and its RSS limit drawn. fmtBytes and BYTE_INCRS come from format.js, inlined
-// before this script.
+// marked, and its RSS limit drawn; and each large group's chart (groupchart.js's
+// drawLines). fmtBytes and BYTE_INCRS come from format.js, inlined before this script.
 (function () {
   "use strict";
   var doc = JSON.parse(document.getElementById("memlens-data").textContent);
@@ -85,4 +85,9 @@
     plots.forEach(function (p) { p.plot.setSize({ width: p.width(), height: 300 }); });
   });
   document.body.dataset.charts = String(plots.length);
+  // The largest groups' charts: the sum, the mean, the top members, the others' band.
+  (doc.groups || []).forEach(function (chart, index) {
+    drawLines(document.getElementById("chart-g" + index), chart, 300);
+  });
+  document.body.dataset.groupCharts = String((doc.groups || []).length);
 })();

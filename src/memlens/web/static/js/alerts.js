@@ -1,5 +1,6 @@
-// "leak" and "threshold" messages, live and in the backfill's `alerts` (see
-// docs/protocol.md): a banner per active alert, a badge on the target's card, a marker on
+// "leak", "group_leak" and "threshold" messages, live and in the backfill's `alerts` (see
+// docs/protocol.md): a banner per active alert (one per group for a group's leak, which
+// holds its members' own: groupbanner.js), a badge on the target's card, a marker on
 // the chart. "growing" (the calm live level: the floor rises, not an alarm) is only the
 // card's badge, with its rate, and the live rule's sentence as its title. Every alert is kept once, however many backfills repeat it; what an alert
 // shows is decided by the newest one of its banner (a target's leak, or a target's metric).
@@ -7,6 +8,7 @@
 import { fillStacks } from "./alertstacks.js";
 import { chartEl } from "./chart.js";
 import { fmtBytes, fmtWhen } from "./format.js";
+import { fillGroupBanner, foldedLeaks, groupLeakActive, isGroupLeak, validGroupLeak } from "./groupbanner.js";
 import { needRender } from "./render.js";
 import { alerts, state, store } from "./state.js";
 import { labelOf } from "./targets.js";
@@ -22,10 +24,12 @@ var alertTpl = document.getElementById("alert-tpl");
 var bannerEls = new Map();     // banner id -> element
 
 function alertId(a) {
+  if (isGroupLeak(a)) return [a.type, a.group, +a.t, a.state, num(a.count), num(a.of)].join("|");
   return [a.type, a.key == null ? "" : a.key, +a.t, a.state, a.metric || ""].join("|");
 }
 
 function bannerIdOf(a) {
+  if (isGroupLeak(a)) return "group_leak|" + a.group;
   if (a.type === "growing") return "growing|" + a.key;
   return a.type === "leak" ? "leak|" + a.key : "threshold|" + (a.metric || "") + "|" + (a.key == null ? "" : a.key);
 }
@@ -33,6 +37,7 @@ function bannerIdOf(a) {
 function validAlert(a) {
   if (!a || typeof a !== "object" || num(a.t) == null || typeof a.state !== "string") return false;
   if (a.type === "leak" || a.type === "growing") return typeof a.key === "string";
+  if (a.type === "group_leak") return validGroupLeak(a);
   return a.type === "threshold" && (a.key == null || typeof a.key === "string");
 }
 
@@ -73,6 +78,7 @@ function metricName(metric) { return METRIC_NAMES[metric] || String(metric || "v
 function bannerMode(e) {
   var m = e.msg;
   if (m.type === "growing") return null;   // calm: the card says it, no banner
+  if (isGroupLeak(m)) return groupLeakActive(m) ? "active" : null;   // cleared: the banner goes
   if (m.type === "leak") return m.state === "cleared" ? "withdrawn" : "active";
   return m.state === "above" ? "active" : null;
 }
@@ -82,7 +88,7 @@ function refreshAlerts() {
   alerts.list.forEach(function (e) {
     latest.set(e.banner, e);
     var m = e.msg;
-    if (m.type === "growing") return;
+    if (m.type === "growing" || isGroupLeak(m)) return;   // the members' leaks mark the chart
     if (m.type === "leak") {
       var raised = m.state !== "cleared";
       var mk = { t: e.t, key: m.key, kind: raised ? "leak" : "cleared", severity: severityOf(m), lo: null };
@@ -107,14 +113,17 @@ function refreshAlerts() {
 
 function renderBanners() {
   var want = [];
+  var folded = foldedLeaks(alerts.latest);   // members' leaks a group's banner holds
   alerts.latest.forEach(function (e, bid) {
     var mode = bannerMode(e);
+    if (mode && e.msg.type === "leak" && folded.has(e.msg)) mode = null;
     if (mode) want.push({ bid: bid, e: e, mode: mode });
   });
   // active leaks first, the most severe first; then limits; then withdrawn notes; newest first
   function rank(w) {
     if (w.mode === "withdrawn") return 0;
-    return w.e.msg.type === "leak" ? 10 + SEVERITIES.indexOf(severityOf(w.e.msg)) : 5;
+    var t = w.e.msg.type;
+    return t === "leak" || t === "group_leak" ? 10 + SEVERITIES.indexOf(severityOf(w.e.msg)) + (t === "group_leak" ? 0.5 : 0) : 5;
   }
   want.sort(function (a, b) { return rank(b) - rank(a) || b.e.t - a.e.t; });
 
@@ -154,10 +163,10 @@ function createBanner(bid) {
 }
 
 function fillBanner(el, e, mode) {
-  var m = e.msg, isLeak = m.type === "leak";
+  var m = e.msg, isLeak = m.type === "leak" || isGroupLeak(m);
   setAttr(el, "data-banner", e.banner);
   setAttr(el, "data-alert-type", m.type);
-  setAttr(el, "data-alert-key", m.key == null ? "system" : m.key);
+  setAttr(el, "data-alert-key", isGroupLeak(m) ? null : m.key == null ? "system" : m.key);
   setAttr(el, "data-state", m.state);
   setAttr(el, "data-severity", isLeak ? severityOf(m) : null);
   setAttr(el, "data-metric", isLeak ? null : String(m.metric || ""));
@@ -165,15 +174,17 @@ function fillBanner(el, e, mode) {
   // a withdrawn leak is news, not an alarm
   setAttr(el, "role", mode === "withdrawn" ? "status" : "alert");
   var tag;
-  if (isLeak) tag = mode === "withdrawn" ? "leak withdrawn" : "LEAK \u00b7 " + severityOf(m);
+  if (isGroupLeak(m)) tag = "GROUP LEAK \u00b7 " + severityOf(m);
+  else if (isLeak) tag = mode === "withdrawn" ? "leak withdrawn" : "LEAK \u00b7 " + severityOf(m);
   else tag = metricName(m.metric) + " over limit";
   setText(el.querySelector(".alert-tag"), tag);
   setText(el.querySelector(".alert-text"), typeof m.text === "string" && m.text ? m.text : alertFallbackText(m));
   var when = el.querySelector(".alert-time");
   setText(when, fmtWhen(e.t));
   when.title = new Date(e.t * 1000).toString();
-  el.querySelector(".alert-show").hidden = !(isLeak && state.targets.has(m.key));
+  el.querySelector(".alert-show").hidden = !(m.type === "leak" && state.targets.has(m.key));
   fillStacks(el.querySelector(".alert-stacks"), m);
+  if (isGroupLeak(m)) fillGroupBanner(el, m);
 }
 
 function alertFallbackText(m) {

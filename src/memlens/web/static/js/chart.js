@@ -1,8 +1,12 @@
-// The RSS chart: one uPlot series per target, drawn from the store.
+// The RSS chart: one uPlot series per target, drawn from the store; past a few processes,
+// groups of them instead (groupchart.js).
 
 import { EPS, FONT_STACK, PY_SYNC } from "./constants.js";
 import { BYTE_INCRS, DASH, fmtBytes, fmtBytesAxis, fmtTimeAxis, fmtWhen } from "./format.js";
 import { drawMarks } from "./chartmarks.js";
+import { groupedData, groupedOptions, resetGrouped, wirePinClicks } from "./groupchart.js";
+import { groupLegendCursor, showGroupLegend } from "./grouplegend.js";
+import { wantGroups } from "./groups.js";
 import { drawMarkerLines, drawMarkerShades } from "./markers.js";
 import { pyResize } from "./python/charts.js";
 import { needRender } from "./render.js";
@@ -99,7 +103,13 @@ export function yRange(u, dmin, dmax) {
   return [lo, hi];
 }
 
+// Made again when the page passes from a few targets to groups of them (or back).
+export function chartModeChanged() { return !ui.chart || ui.grouped !== wantGroups(); }
+
 export function makeChart() {
+  if (ui.chart) { ui.chart.destroy(); ui.chart = null; }
+  ui.grouped = wantGroups();
+  resetGrouped();
   var size = chartSize();
   var axisCommon = {
     stroke: ui.theme.axis,
@@ -138,9 +148,16 @@ export function makeChart() {
       draw: [drawMarkerLines, drawMarks],
     },
   };
+  if (ui.grouped) {
+    groupedOptions(opts, axisCommon, yRange);
+    opts.hooks.setCursor.push(groupLegendCursor);
+  }
   ui.chart = new uPlot(opts, [[]], chartEl);
   ui.chartKeys = [];
-  store.order.forEach(function (k) { addChartSeries(k); });
+  chartEl.setAttribute("data-grouped", ui.grouped ? "true" : "false");
+  showGroupLegend(ui.grouped);
+  if (ui.grouped) wirePinClicks(ui.chart);
+  else store.order.forEach(function (k) { addChartSeries(k); });
   ui.chart.over.addEventListener("dblclick", function () { setZoom(null); });
   // pan: a sideways wheel or shift+wheel over the chart, or the arrow keys
   ui.chart.over.addEventListener("wheel", function (e) {
@@ -154,14 +171,14 @@ export function makeChart() {
 export function chartHasSeries(key) { return ui.chartKeys.indexOf(key) >= 0; }
 
 export function addChartSeries(key) {
-  if (!ui.chart || chartHasSeries(key)) return;
+  if (!ui.chart || ui.grouped || chartHasSeries(key)) return;
   ui.chart.addSeries(seriesOpts(key), ui.chartKeys.length + 1);
   ui.chartKeys.push(key);
   needRender();
 }
 
 export function relabelSeries(key) {
-  if (!ui.chart) return;
+  if (!ui.chart || ui.grouped) return;
   var i = ui.chartKeys.indexOf(key);
   var rec = state.targets.get(key);
   if (i < 0 || !rec) return;
@@ -174,7 +191,16 @@ export function relabelSeries(key) {
   if (lab) lab.textContent = label;
 }
 
+// The chart's data for a view (render.js): each target's RSS, or the groups' series.
+export function chartData(view) {
+  if (ui.grouped) return groupedData(view);
+  var data = [view.times];
+  ui.chartKeys.forEach(function (k) { data.push(view.col(k, "rss") || new Array(view.times.length).fill(null)); });
+  return data;
+}
+
 export function legendToLatest(u) {
+  if (u === ui.chart && ui.grouped) return;   // grouplegend.js shows the values
   var n = u.data && u.data[0] ? u.data[0].length : 0;
   if (u.cursor.idx == null && n > 0 && !legendBusy) {
     // each series at its own newest value (an exited target keeps its last one)

@@ -20,3 +20,7 @@ export var PY_PAUSES_SHOWN = 6;         // latest gc pauses listed
 export var PY_PATH_MAX = 44;            // longer file paths are shortened (the full one in a title)
 export var SYS_FIELDS = ["cpu_percent", "mem_total", "mem_used", "mem_available", "mem_percent",
   "swap_total", "swap_used", "disk_read_bps", "disk_write_bps", "net_rx_bps", "net_tx_bps"];
+export var GROUPED_AT = 8;             // past this many processes the chart draws groups (groups.js)
+export var TOP_CHOICES = [3, 5, 10];    // members drawn per group; 5 is analysis/groups.DEFAULT_TOP
+export var DEFAULT_TOP = 5;
+export var OTHERS_LISTED = 200;         // a group's others listed (to pin one) when the list opens

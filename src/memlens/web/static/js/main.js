@@ -75,7 +75,7 @@ import { pyDestroyCharts } from "./python/charts.js";
 import { heapView } from "./python/heap.js";
 import { render, renderNow } from "./render.js";
 import { connect } from "./socket.js";
-import { alerts, detail, py, state, store, sys, ui } from "./state.js";
+import { alerts, detail, grouping, py, state, store, sys, ui } from "./state.js";
 import { darkQuery, readTheme } from "./theme.js";
 import "./python/switch.js";   // the switch's handlers: it exports nothing
 import "./where/view.js";      // the "where" panel draws itself as readings arrive
@@ -116,6 +116,7 @@ window.memlens = {
   store: store,
   detail: detail,
   alerts: alerts,
+  grouping: grouping,
   python: py,
   heap: heapView,
   system: sys,

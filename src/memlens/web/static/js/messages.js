@@ -10,7 +10,7 @@ import { getJSON, requestGapFill } from "./http.js";
 import { onPython, pyOnSample, pyOnSeries } from "./python/data.js";
 import { needRender, renderNow } from "./render.js";
 import { connEl, setConn } from "./socket.js";
-import { conn, state, sys } from "./state.js";
+import { conn, grouping, state, sys } from "./state.js";
 import { addRow, mergeSeries } from "./store.js";
 import { sysOnReading, sysOnSeries, sysReset } from "./system.js";
 import { fieldIndex, noteLatest, targetFor, upsertTarget } from "./targets.js";
@@ -31,6 +31,7 @@ function onHello(msg) {
     state.cap = Math.min(POINT_CAP_MAX, Math.max(POINT_CAP, state.capacity));
   }
   if (typeof msg.version === "string") state.version = msg.version;
+  grouping.groupBy = typeof msg.group_by === "string" ? msg.group_by : null;   // --group-by
   if (+msg.server_time > 0) state.clockSkew = +msg.server_time - Date.now() / 1000;
   var seen = {};
   (msg.targets || []).forEach(function (t) { var r = upsertTarget(t); if (r) seen[r.key] = true; });
@@ -88,11 +89,13 @@ export function seriesToList(seriesMap, onlyKey) {
     // sorted input is part of the contract; make sure anyway (cheap when already sorted)
     var sorted = true;
     for (var i = 1; i < t.length; i++) if (t[i] < t[i - 1]) { sorted = false; break; }
-    var tt = t, vv = rss, idx = null;
+    var pss = Array.isArray(s.pss) ? s.pss : null;
+    var tt = t, vv = rss, pp = pss, idx = null;
     if (!sorted) {
       idx = t.map(function (_, i) { return i; }).sort(function (a, b) { return t[a] - t[b]; });
       tt = idx.map(function (i) { return t[i]; });
       vv = idx.map(function (i) { return pick(rss, i); });
+      pp = pss && idx.map(function (i) { return pick(pss, i); });
     }
     var pyCols = {};
     PY_COLS.forEach(function (c) {
@@ -100,7 +103,7 @@ export function seriesToList(seriesMap, onlyKey) {
       pyCols[c] = c === "rss" || !idx || !col ? col : idx.map(function (i) { return pick(col, i); });
     });
     pyOnSeries(rec, tt, pyCols);
-    list.push({ key: key, t: tt, v: vv });
+    list.push({ key: key, t: tt, v: vv, p: pp });
   });
   return list;
 }
@@ -168,21 +171,22 @@ function onTick(msg) {
   }
   if (!isFinite(t)) return;
   var samples = msg.samples || {};
-  var iR = fieldIndex("rss"), iT = fieldIndex("threads"), iF = fieldIndex("fds"), iC = fieldIndex("cpu");
+  var iR = fieldIndex("rss"), iP = fieldIndex("pss"), iT = fieldIndex("threads"), iF = fieldIndex("fds"), iC = fieldIndex("cpu");
   var iPy = PY_FIELDS.map(fieldIndex);
-  var values = {};
+  var values = {}, pss = {};
   Object.keys(samples).forEach(function (key) {
     var row = samples[key];
     if (!Array.isArray(row)) return;
     var rec = targetFor(key);
     var rss = pick(row, iR);
     values[key] = rss;
+    if (iP >= 0) pss[key] = pick(row, iP);
     noteLatest(rec, t, { rss: rss, threads: pick(row, iT), fds: pick(row, iF), cpu: pick(row, iC) });
     var pv = { rss: rss };
     PY_FIELDS.forEach(function (f, i) { pv[f] = pick(row, iPy[i]); });
     pyOnSample(rec, t, pv);
   });
-  addRow(t, values);
+  addRow(t, values, pss);
   if (sys.enabled && msg.system && typeof msg.system === "object") sysOnReading(t, msg.system, msg.system.gpus);
   needRender();
 }
@@ -215,6 +219,7 @@ export function onMessage(ev) {
     case "target": onTarget(msg); break;
     case "exit": onExit(msg); break;
     case "leak":
+    case "group_leak":
     case "threshold": addAlerts([msg]); break;
     case "mark": addMarks([msg]); break;
     case "python": onPython(msg); break;

@@ -1,9 +1,10 @@
 // Rendering, once per frame: the chart and everything that follows its visible range.
 
 import { syncCards, updateCards } from "./cards.js";
-import { makeChart } from "./chart.js";
+import { chartData, chartModeChanged, makeChart } from "./chart.js";
 import { EPS, WINDOWS } from "./constants.js";
 import { considerDetail, currentSection, viewIsDownsampled } from "./detail.js";
+import { updateGroupLegend } from "./grouplegend.js";
 import { updateChrome } from "./header.js";
 import { updateMarkerCount } from "./markers.js";
 import { renderPython } from "./python/panel.js";
@@ -38,7 +39,7 @@ export function currentRange() {
 
 export function render() {
   rafId = 0;
-  if (!ui.chart) makeChart();
+  if (chartModeChanged()) makeChart();
   var range = currentRange();
   var lo = range[0], hi = range[1];
   if (hi - lo < 1) { lo = hi - Math.max(state.interval * 10, 10); }
@@ -47,13 +48,14 @@ export function render() {
   considerDetail(lo, hi);
   var sec = currentSection();
   var view = sec && sec.hi >= range[0] - EPS && sec.lo <= range[1] + EPS ? composedView(sec, range) : baseView(range);
-  ui.chart.setData(view.data);
+  ui.chart.setData(chartData(view));
 
   document.getElementById("chart-empty").hidden = store.times.length > 0;
   updateMarkerCount();
   syncCards();
   updateCards(view.colOf, view.i0, view.i1);
   updateTable(view.colOf, view.i0, view.i1);
+  if (ui.grouped) updateGroupLegend();
   renderPython(range);
   renderSystem(range);
   updateChrome(range, view.i1 - view.i0, viewIsDownsampled(range[0], range[1]));
@@ -64,32 +66,39 @@ export function render() {
   }
 }
 
-// The stored data for a range: [times, col...] with one point either side of the range
-// (so lines run to the plot's edges, clipped there); i0..i1 the points inside it.
+// The stored data for a range: its times with one point either side of the range (so
+// lines run to the plot's edges, clipped there); i0..i1 the points inside it in colOf's
+// columns (the cards' figures), r0..r1 the same rows of the view's own. src(k, which):
+// a target's "rss" or "pss" column and the offset of the view's first row in it; col(k,
+// which): that column cut to the view.
 function baseView(range) {
   var times = store.times, n = times.length;
   var i0 = lowerBound(times, range[0] - EPS), i1 = upperBound(times, range[1] + EPS);
   var d0 = Math.max(0, i0 - 1), d1 = Math.min(n, i1 + 1);
-  var data;
-  if (d0 === 0 && d1 === n) {
-    data = [times];
-    ui.chartKeys.forEach(function (k) { data.push(store.cols.get(k)); });
-  } else {
-    data = [times.slice(d0, d1)];
-    ui.chartKeys.forEach(function (k) { data.push(store.cols.get(k).slice(d0, d1)); });
+  var whole = d0 === 0 && d1 === n;
+  function src(k, which) {
+    var col = (which === "pss" ? store.pss : store.cols).get(k);
+    return col ? { col: col, off: d0 } : null;
   }
-  return { data: data, i0: i0, i1: i1, colOf: function (k) { return store.cols.get(k); } };
+  return {
+    times: whole ? times : times.slice(d0, d1), i0: i0, i1: i1, r0: i0 - d0, r1: i1 - d0,
+    colOf: function (k) { return store.cols.get(k); },
+    src: src,
+    col: function (k, which) { var s = src(k, which); return !s ? null : whole ? s.col : s.col.slice(d0, d1); },
+  };
 }
 
 // The same with the detail section in place of the stored points within its span: the
 // stored rows before it, the section's rows, the stored rows after it, sliced to the range.
+// (The section holds RSS only: its rows have no PSS.)
 function composedView(sec, range) {
   var times = store.times, n = times.length;
   var j0 = lowerBound(times, sec.lo - EPS), j1 = upperBound(times, sec.hi + EPS);
+  var stored = { rss: store.cols, pss: store.pss }, none = new Map();
   var parts = [
-    { t: times, a: 0, b: j0, col: function (k) { return store.cols.get(k); } },
-    { t: sec.times, a: 0, b: sec.times.length, col: function (k) { return sec.cols.get(k); } },
-    { t: times, a: j1, b: n, col: function (k) { return store.cols.get(k); } },
+    { t: times, a: 0, b: j0, cols: stored },
+    { t: sec.times, a: 0, b: sec.times.length, cols: { rss: sec.cols, pss: none } },
+    { t: times, a: j1, b: n, cols: stored },
   ];
   function clamp(x, a, b) { return x < a ? a : x > b ? b : x; }
   function below(x, bound) {   // how many composed rows lie before x
@@ -100,27 +109,36 @@ function composedView(sec, range) {
   var total = parts.reduce(function (c, p) { return c + p.b - p.a; }, 0);
   var i0 = below(range[0] - EPS, lowerBound), i1 = below(range[1] + EPS, upperBound);
   var d0 = Math.max(0, i0 - 1), d1 = Math.min(total, i1 + 1);
-  // the pieces of each part in the range, then every column as slices of them joined
-  // (native copies: with a thousand targets a value at a time is most of a frame)
-  var pieces = [], off = 0, outT = [];
+  // each part's rows within [d0, d1): the same slices for every column
+  var slices = [], off = 0;
   parts.forEach(function (p) {
     var len = p.b - p.a, from = Math.max(d0 - off, 0), to = Math.min(d1 - off, len);
     off += len;
-    if (from >= to) return;
-    pieces.push({ p: p, s0: p.a + from, s1: p.a + to });
-    outT = outT.concat(p.t.slice(p.a + from, p.a + to));
+    if (from < to) slices.push({ p: p, s0: p.a + from, s1: p.a + to });
   });
-  var outCols = ui.chartKeys.map(function (k) {
-    var slices = pieces.map(function (q) {
-      var col = q.p.col(k);
-      return col ? col.slice(q.s0, q.s1) : new Array(q.s1 - q.s0).fill(null);
-    });
-    return slices.length === 1 ? slices[0] : [].concat.apply([], slices);
-  });
-  var byKey = new Map();
-  ui.chartKeys.forEach(function (k, ci) { byKey.set(k, outCols[ci]); });
+  var outT = [];
+  slices.forEach(function (sl) { Array.prototype.push.apply(outT, sl.p.t.slice(sl.s0, sl.s1)); });
+  var cache = new Map();
+  function col(k, which) {
+    which = which === "pss" ? "pss" : "rss";
+    var ck = which + ":" + k;
+    if (cache.has(ck)) return cache.get(ck);
+    var out = null;
+    if (stored[which].has(k) || (which === "rss" && sec.cols.has(k))) {
+      out = [];
+      slices.forEach(function (sl) {
+        var c = sl.p.cols[which].get(k), i;
+        if (c) { for (i = sl.s0; i < sl.s1; i++) out.push(c[i]); }
+        else { for (i = sl.s0; i < sl.s1; i++) out.push(null); }
+      });
+    }
+    cache.set(ck, out);
+    return out;
+  }
   return {
-    data: [outT].concat(outCols), i0: i0 - d0, i1: i1 - d0,
-    colOf: function (k) { return byKey.get(k); },
+    times: outT, i0: i0 - d0, i1: i1 - d0, r0: i0 - d0, r1: i1 - d0,
+    colOf: function (k) { return col(k, "rss"); },
+    src: function (k, which) { var c = col(k, which); return c ? { col: c, off: 0 } : null; },
+    col: col,
   };
 }

@@ -27,22 +27,38 @@ export var state = {
   backfills: 0,
 };
 
-// What the person picked among many targets: pins (the header's picker, the table; the
-// chart may keep pinned targets drawn) and the target whose details are open (cards.js).
+// What the person picked among many targets: pins (the header's picker, the table, the
+// chart's legend: the chart draws pinned targets whatever their rank in their group) and
+// the target whose details are open (cards.js).
 export var view = {
   pinned: new Set(),           // keys
   open: null,                  // key of the target whose card is shown in table mode
 };
 
 // The data store (store.js). Plain arrays: uPlot reads null as "no value".
-export var store = { times: [], cols: new Map(), order: [], version: 0 };   // version: bumped by merges
+// pss: key -> PSS column, for the targets that have had a PSS value (groups' honest sums).
+export var store = { times: [], cols: new Map(), pss: new Map(), order: [], version: 0 };   // version: bumped by merges
 
 // The RSS chart (chart.js) and the colours it is drawn in (theme.js).
 export var ui = {
   chart: null,                 // the uPlot instance
-  chartKeys: [],               // series order in the chart (index + 1)
+  chartKeys: [],               // series order in the chart (index + 1): target keys, or in
+                               // grouped mode the ids of grouping.specs
+  grouped: false,              // the chart draws groups (made again when this changes)
   range: null,                 // [lo, hi] of the x scale for the next draw
   theme: readTheme(),
+};
+
+// Groups on the chart (groups.js, groupchart.js, grouplegend.js): past a few processes the
+// chart draws each group's sum, mean, top members and others instead of every process.
+export var grouping = {
+  top: 5,                      // members drawn per group (DEFAULT_TOP)
+  by: "rss",                   // what ranks them: "rss" (newest) or "growth" (over the view)
+  specs: [],                   // the chart's series, in order (index + 1): {id, kind, ...}
+  sig: "",                     // the series the chart has now
+  groups: [],                  // per group: {label, keys, top, others, measure, count}
+  focus: null,                 // the series index under the pointer (uPlot's focus)
+  groupBy: null,               // hello.group_by: what the server groups by
 };
 
 // Zoom detail (detail.js).

@@ -1,5 +1,6 @@
 // The data store: one sorted time column shared by all targets, and per target an RSS
-// column aligned to it.
+// column aligned to it, and a PSS column once the target has a PSS reading (a group's
+// honest sum adds PSS: groups.js).
 
 import { EPS, TRIM_SLACK } from "./constants.js";
 import { state, store } from "./state.js";
@@ -26,15 +27,22 @@ export function ensureCol(key) {
   return true;
 }
 
-// Values (rows × targets) the store holds at most, whatever the row cap says: with a
-// thousand targets the rows are what bounds the page's memory, so fewer of them are kept
-// (never fewer than MIN_ROWS: 10 minutes at 1 Hz).
+// Values (rows × columns, RSS and PSS) the store holds at most, whatever the row cap
+// says: with a thousand targets the rows are what bounds the page's memory, so fewer of
+// them are kept (never fewer than MIN_ROWS: 10 minutes at 1 Hz).
 var CELL_BUDGET = 4000000;
 var MIN_ROWS = 600;
 
 export function rowCap() {
-  var perRow = Math.max(1, store.order.length);
+  var perRow = Math.max(1, store.order.length + store.pss.size);
   return Math.min(state.cap, Math.max(MIN_ROWS, Math.floor(CELL_BUDGET / perRow)));
+}
+
+// A target's PSS column, made (all nulls) the first time it has a PSS value.
+function ensurePss(key) {
+  var col = store.pss.get(key);
+  if (!col) { col = new Array(store.times.length).fill(null); store.pss.set(key, col); }
+  return col;
 }
 
 function trimStore() {
@@ -43,11 +51,13 @@ function trimStore() {
   var drop = n - cap;
   store.times.splice(0, drop);
   store.cols.forEach(function (col) { col.splice(0, drop); });
+  store.pss.forEach(function (col) { col.splice(0, drop); });
 }
 
 // Append one row (the common case: a live tick newer than anything stored).
-// values: plain object key -> rss. Falls back to a merge when t is not the newest time.
-export function addRow(t, values) {
+// values: plain object key -> rss; pss (optional): key -> pss, for the keys that have one.
+// Falls back to a merge when t is not the newest time.
+export function addRow(t, values, pss) {
   var times = store.times, n = times.length;
   var any = false;
   for (var key in values) {
@@ -55,6 +65,7 @@ export function addRow(t, values) {
     ensureCol(key);
   }
   if (!any) return;   // a tick with nothing alive: no row (the chart stops at the last data)
+  if (pss) for (var pk in pss) if (pss[pk] != null) ensurePss(pk);
   if (n === 0 || t > times[n - 1] + EPS) {
     times.push(t);
     for (var i = 0; i < store.order.length; i++) {
@@ -62,11 +73,17 @@ export function addRow(t, values) {
       var v = values[k];
       store.cols.get(k).push(v == null ? null : v);
     }
+    store.pss.forEach(function (col, pk) {
+      var p = pss ? pss[pk] : null;
+      col.push(p == null ? null : p);
+    });
     trimStore();
     return;
   }
   var list = [];
-  Object.keys(values).forEach(function (k) { list.push({ key: k, t: [t], v: [values[k]] }); });
+  Object.keys(values).forEach(function (k) {
+    list.push({ key: k, t: [t], v: [values[k]], p: pss && pss[k] != null ? [pss[k]] : null });
+  });
   mergeSeries(list, false);
 }
 
@@ -80,13 +97,17 @@ export function unionSorted(a, b) {
   return out;
 }
 
-// Merge whole series into the store. list: [{key, t: [...sorted], v: [...]}].
+// Merge whole series into the store. list: [{key, t: [...sorted], v: [...], p: [...] or null}]
+// (p: the PSS values, where the series has them).
 // authoritative: inside [first t, last t] of an incoming series, its points replace what
 // the store held for that key (points the store had there and the series lacks are dropped).
 export function mergeSeries(list, authoritative) {
   list = list.filter(function (s) { return s.t.length > 0; });
   if (!list.length) return;
-  list.forEach(function (s) { ensureCol(s.key); });
+  list.forEach(function (s) {
+    ensureCol(s.key);
+    if (Array.isArray(s.p) && s.p.some(function (x) { return x != null; })) ensurePss(s.key);
+  });
 
   // union of incoming times (each series is sorted: merge them pairwise, linear)
   var uniq = list[0].t;
@@ -111,38 +132,47 @@ export function mergeSeries(list, authoritative) {
   var rows = times.length;
 
   // carry the stored columns over to the new rows
-  var newCols = new Map();
-  store.order.forEach(function (k) {
-    var col = store.cols.get(k), nc = [];
+  function carry(col) {
+    var nc = [];
     if (!src) nc = new Array(rows).fill(null);
     else if (rows === n) nc = col.slice();
     else { for (var r2 = 0; r2 < rows; r2++) { var si = src[r2]; nc.push(si >= 0 ? col[si] : null); } }
-    newCols.set(k, nc);
-  });
+    return nc;
+  }
+  var newCols = new Map(), newPss = new Map();
+  store.order.forEach(function (k) { newCols.set(k, carry(store.cols.get(k))); });
+  store.pss.forEach(function (col, k) { newPss.set(k, carry(col)); });
 
   // write the incoming values; count values dropped (rows may have become empty)
   var dropped = 0;
   list.forEach(function (s) {
     var nc = newCols.get(s.key), st = s.t, sv = s.v, sn = st.length;
+    var np = newPss.get(s.key) || null, sp = Array.isArray(s.p) ? s.p : null;
     var r = lowerBound(times, st[0] - EPS), j = 0;
     var rEnd = authoritative ? upperBound(times, st[sn - 1] + EPS) : rows;
     while (r < rEnd && j < sn) {
       var tr = times[r], tj = st[j];
       if (tr < tj - EPS) {                    // a stored row this series lacks
         if (authoritative && nc[r] !== null) { nc[r] = null; dropped++; }
+        if (authoritative && np) np[r] = null;
         r++;
       } else if (tr > tj + EPS) {             // a repeated incoming time: already written
         j++;
       } else {
+        if (np) np[r] = sp && sp[j] != null ? sp[j] : null;
         var v = sv[j++];
         if (v == null) { nc[r] = null; dropped++; } else nc[r] = v;
         r++;
       }
     }
-    for (; authoritative && r < rEnd; r++) if (nc[r] !== null) { nc[r] = null; dropped++; }
+    for (; authoritative && r < rEnd; r++) {
+      if (np) np[r] = null;
+      if (nc[r] !== null) { nc[r] = null; dropped++; }
+    }
   });
 
   var cols = store.order.map(function (k) { return newCols.get(k); });
+  var pcols = Array.from(newPss.values());
   if (dropped > 0) {
     // drop rows that no target has a value for
     var w = 0, c;
@@ -153,17 +183,20 @@ export function mergeSeries(list, authoritative) {
       if (w !== r3) {
         times[w] = times[r3];
         for (c = 0; c < cols.length; c++) cols[c][w] = cols[c][r3];
+        for (c = 0; c < pcols.length; c++) pcols[c][w] = pcols[c][r3];
       }
       w++;
     }
     if (w !== rows) {
       times.length = w;
       cols.forEach(function (col) { col.length = w; });
+      pcols.forEach(function (col) { col.length = w; });
     }
   }
 
   store.times = times;
   store.cols = newCols;
+  store.pss = newPss;
   store.version++;
   trimStore();
 }
