@@ -29,8 +29,9 @@ export function ensureCol(key) {
 
 // Values (rows × columns, RSS and PSS) the store holds at most, whatever the row cap
 // says: with a thousand targets the rows are what bounds the page's memory, so fewer of
-// them are kept (never fewer than MIN_ROWS: 10 minutes at 1 Hz).
-var CELL_BUDGET = 4000000;
+// them are kept (an hour at 1 Hz of 1,000 targets' RSS and PSS still fits; never fewer
+// than MIN_ROWS: 10 minutes at 1 Hz).
+var CELL_BUDGET = 8000000;
 var MIN_ROWS = 600;
 
 export function rowCap() {
