@@ -268,6 +268,7 @@ _DETECTOR_KEYS: dict[str, Callable[[object], float]] = {
     "young_wait": _duration,
     "live_keep": _number,
     "fast_rate": _rate,
+    "young_fast_rate": _rate,
     "cost_horizon": _duration,
     "live_min_growth": _size,
 }

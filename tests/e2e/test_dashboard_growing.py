@@ -70,10 +70,14 @@ def test_the_growing_level_is_a_calm_badge(
         assert text.endswith("/min")
         title = page.get_attribute(badge, "title") or ""
         assert "service (PID 5151)" in title
-        assert "grew" in title  # the live rule's sentence: a short run that grew
+        # the latest reason's sentence (a young process's growth), not the first one's
+        # (a short run that grew): a status whose reason changes is sent again
+        assert "since the process started" in title
+        assert "too short to call a trend" not in title
         assert page.get_attribute(badge, "data-severity") is None
         assert page.get_attribute(card, "data-leak") is None  # no alarm on the card
-        assert page.evaluate("document.body.dataset.alerts") == "1"
+        # the messages received: the status raised (a short run), then again (young)
+        assert page.evaluate("document.body.dataset.alerts") == "2"
         assert page.locator("#alerts").is_hidden()  # a status, not a banner
         assert list(errors) == []
         assert outside.seen == []

@@ -196,6 +196,7 @@ def assert_same(original: Recording, copy: Recording) -> None:
         (e.target_key, e.t, e.kind, e.data) for e in original.events
     ]
     assert copy.maps == original.maps
+    assert (copy.judged_with, copy.limits) == (original.judged_with, original.limits)
 
 
 @pytest.mark.parametrize("fmt", ["json", "binary"])
@@ -237,9 +238,11 @@ def test_json_export_is_the_documented_document(synthetic: Recorded) -> None:
         "series",
         "events",
         "maps",
+        "judged_with",
         "group_by",
         "groups",
     }
+    assert doc["judged_with"] is None  # made without settings, as before memlens kept them
     assert doc["targets"] == [t.to_dict() for t in original.targets]
     # The export's grouping (by name unless --group-by says otherwise): a sum is in none.
     assert doc["group_by"] == "name"

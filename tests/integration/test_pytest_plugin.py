@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from memlens.api._pytest_memory import judge_growth
+from memlens.api._pytest_memory import fewest_rounds, judge_growth
 
 pytest_plugins = ["pytester"]
 
@@ -86,7 +86,8 @@ def test_no_leak_tells_steady_growth_from_freeing_and_a_cache(pytester: pytest.P
     out = result.stdout.str()
     found = re.search(
         r"test_grows grew (\d+\.\d) MB over 7 rounds after 1 warm-up round "
-        r"\(\+(\d+\.\d) KB per round, Mann–Kendall p=[\d.e-]+\), more than the 1\.0 MB allowed",
+        r"\(\+(\d+\.\d) KB per round, Mann–Kendall p=[\d.e-]+ under alpha 0\.01\), more "
+        r"than the 1\.0 MB allowed; judged with the default settings \(no config file\)",
         out,
     )
     assert found, out
@@ -111,12 +112,12 @@ def test_no_leak_sets_fixtures_up_once_and_runs_the_body_each_round(
             SETUPS.append(1)
             return len(SETUPS)
 
-        @pytest.mark.no_leak(rounds=6, warmup=2)
+        @pytest.mark.no_leak(rounds=7, warmup=2)
         def test_repeated(counted):
             CALLS.append(counted)
 
         def test_counts():
-            assert (len(SETUPS), CALLS) == (1, [1] * 6)
+            assert (len(SETUPS), CALLS) == (1, [1] * 7)
         """
     )
     pytester.runpytest().assert_outcomes(passed=2)
@@ -186,7 +187,7 @@ def test_a_test_that_fails_keeps_its_own_failure(pytester: pytest.Pytester) -> N
         KEPT = []
 
         @pytest.mark.limit_memory("1 MB")
-        @pytest.mark.no_leak(rounds=4)
+        @pytest.mark.no_leak(rounds=6)
         def test_breaks():
             KEPT.append(bytearray(4 * 1024 * 1024))
             raise RuntimeError("broken by itself")
@@ -218,7 +219,63 @@ def test_bad_marker_arguments_are_explained(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "memlens: test_size: 'lots' is not a size" in out
-    assert "memlens: test_rounds: no_leak needs at least 3 rounds after the warm-up" in out
+    assert (
+        "memlens: test_rounds: no_leak needs at least 5 rounds after the warm-up to tell "
+        "growth from noise at alpha 0.01 ([leaks] alpha of the default settings (no config "
+        "file); rounds=3, warmup=1)"
+    ) in out
+
+
+def test_no_leak_judges_with_the_configuration_file(pytester: pytest.Pytester) -> None:
+    """[leaks] alpha = 0.05 of memlens.toml: 3 measured rounds are enough, the default
+    is 5 rounds, and the failure names the file that judged it."""
+    pytester.makefile(".toml", memlens="[leaks]\nalpha = 0.05\n")
+    pytester.makepyfile(
+        test_configured="""
+        import pytest
+
+        KEPT = []
+
+        @pytest.mark.no_leak(rounds=4)
+        def test_grows():
+            KEPT.append(bytearray(600 * 1024))
+
+        @pytest.mark.no_leak
+        def test_default_rounds():
+            KEPT.append(None)
+
+        def test_counted():
+            assert len([k for k in KEPT if k is None]) == 5
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=1)
+    out = result.stdout.str()
+    assert "test_grows grew" in out
+    assert "under alpha 0.05)" in out
+    assert f"judged with the settings of {pytester.path / 'memlens.toml'}" in out
+
+
+def test_a_bad_configuration_file_fails_the_marked_test_saying_why(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", memlens='[leaks]\nalpha = "often"\n')
+    pytester.makepyfile(
+        test_bad_config="""
+        import pytest
+
+        @pytest.mark.no_leak
+        def test_marked():
+            pass
+
+        def test_unmarked():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    assert "memlens: test_marked: " in result.stdout.str()
+    assert "alpha" in result.stdout.str()
 
 
 TRACING = """
@@ -268,15 +325,19 @@ def test_tracing_that_was_on_stays_on_and_is_not_counted(pytester: pytest.Pytest
 
 
 def test_the_leak_rule() -> None:
-    """Steady and large: growth must be both to count as a leak."""
-    steady = judge_growth([i * 300 * KB for i in range(5)], max_growth=MB)
+    """Steady and large: growth must be both to count as a leak; steady at the
+    configuration's alpha."""
+    steady = judge_growth([i * 300 * KB for i in range(5)], max_growth=MB, alpha=0.05)
     assert steady.leak
+    assert not judge_growth([i * 300 * KB for i in range(5)], max_growth=MB).leak  # 0.01
+    assert judge_growth([i * 300 * KB for i in range(6)], max_growth=MB).leak
+    assert (fewest_rounds(0.05), fewest_rounds(0.01)) == (3, 5)
     assert steady.per_round == 300 * KB
     assert steady.total == 1200 * KB
-    one_step = judge_growth([0, 0, 3 * MB, 3 * MB, 3 * MB], max_growth=MB)
+    one_step = judge_growth([0, 0, 3 * MB, 3 * MB, 3 * MB], max_growth=MB, alpha=0.05)
     assert not one_step.leak
-    small = judge_growth([i * 100 for i in range(5)], max_growth=MB)
+    small = judge_growth([i * 100 for i in range(5)], max_growth=MB, alpha=0.05)
     assert small.p < 0.05
     assert not small.leak
-    noisy = judge_growth([0, 40 * KB, 10 * KB, 30 * KB, 20 * KB], max_growth=0)
+    noisy = judge_growth([0, 40 * KB, 10 * KB, 30 * KB, 20 * KB], max_growth=0, alpha=0.05)
     assert not noisy.leak

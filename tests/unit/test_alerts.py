@@ -235,3 +235,21 @@ def test_leak_and_growing_alerts_name_their_settings_and_rule() -> None:
     growing = next(a for a in seen if a.kind == "growing")
     assert growing.message()["type"] == "growing"
     assert growing.data["state"] == "raised"
+
+
+def test_a_growing_status_is_sent_again_with_its_new_reason() -> None:
+    """3 MB/min from the start, default settings: a short run that grew, then a young
+    process's growth. The page keeps the latest growing message: each says why now."""
+    settings = Settings(detector=DetectorConfig(), every=60.0)
+    seen: list[Alert] = []
+    alerts = AlertEngine(settings, [seen.append], limit_of=lambda _t: None)
+    for tick in ticks(100 * MB + i * 3 * MB / 60 for i in range(9 * 60)):
+        alerts.process(tick)
+    growing = [a for a in seen if a.kind == "growing"]
+    assert [a.data["state"] for a in growing] == ["raised"] * len(growing)
+    rules = [a.data["rule"] for a in growing]
+    assert rules[0] == "short"
+    assert "young" in rules
+    texts = [a.text for a in growing]
+    assert "too short to call a trend" in texts[0]
+    assert "since the process started" in texts[rules.index("young")]

@@ -118,13 +118,14 @@ def test_the_live_levels_are_set_in_leaks(tmp_path: Path) -> None:
     path = tmp_path / "memlens.toml"
     path.write_text(
         '[leaks]\nyoung_age = "15m"\nyoung_wait = "12m"\nlive_keep = 0.6\n'
-        'fast_rate = "20MB/min"\ncost_horizon = "2h"\n'
+        'fast_rate = "20MB/min"\nyoung_fast_rate = "60MB/min"\ncost_horizon = "2h"\n'
     )
     detector = load_settings(path).detector
     assert detector.young_age == 900.0
     assert detector.young_wait == 720.0
     assert detector.live_keep == 0.6
     assert detector.fast_rate == parse_rate("20MB/min")
+    assert detector.young_fast_rate == parse_rate("60MB/min")
     assert detector.cost_horizon == 7200.0
 
 

@@ -5,6 +5,7 @@ close by alarms at once; and a short run says what it did."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -169,3 +170,62 @@ def test_the_live_levels_keep_the_corpus_verdicts_apart() -> None:
         assert bool(alarms) is leaks, kind
         if s.onset is not None and alarms:
             assert alarms[0] >= s.onset - s.times[0], kind
+
+
+def test_a_fast_leak_from_the_start_alarms_on_its_first_minute() -> None:
+    """60 MB/min from the process's start: the last minute alone, at 2.5 × young_fast_rate,
+    is enough (a collector's cycle does not climb that fast in the corpus)."""
+    times, values = series(10, lambda i: i * 60 * MB / 60, noise=2 * MB)
+    events = stream(OnlineDetector(start=T0), times, values)
+    leaks = raised(events, LEAK)
+    assert leaks == [60.0]
+    alarm = next(e for _, e in events if e.kind == LEAK and e.state == RAISED)
+    assert alarm.status.rule == "fast"
+
+
+def test_a_young_process_at_25_mb_a_minute_alarms_on_its_second_minute() -> None:
+    """Above young_fast_rate (20 MB/min) but under 2.5 × it: two minutes of a line."""
+    times, values = series(10, lambda i: i * 25 * MB / 60, noise=1 * MB)
+    config = DetectorConfig()
+    events = stream(OnlineDetector(start=T0, config=config), times, values)
+    assert raised(events, LEAK) == [120.0]
+    off = stream(
+        OnlineDetector(start=T0, config=DetectorConfig(young_fast_rate=0.0)), times, values
+    )
+    assert raised(off, LEAK)[0] >= 240.0  # without the rule: four minutes
+
+
+def test_a_steep_exponential_warm_up_is_no_fast_leak() -> None:
+    """200 MB with a 4-minute time constant starts at 50 MB/min: its slowing over one or
+    two minutes holds the young short windows back."""
+    tau = 4 * MINUTE
+    times, values = series(40, lambda i: 200 * MB * (1 - math.exp(-i / tau)), noise=1 * MB)
+    events = stream(OnlineDetector(start=T0), times, values)
+    assert raised(events, GROWING)
+    assert not raised(events, LEAK)
+
+
+def sawtooth_warm_up(i: int) -> float:
+    """A warm-up under a collector's 60 s sawtooth of 30 MB: with 4 MB of noise its drops
+    stay within the envelope's 6-sigma jump test."""
+    return 150 * MB * (1 - math.exp(-i / (9 * MINUTE))) + (i % 60) * 30 * MB / 60
+
+
+def test_a_warm_up_under_a_sawtooth_hidden_in_noise_is_no_fast_leak() -> None:
+    times, values = series(40, sawtooth_warm_up, noise=4 * MB, seed=5)
+    events = stream(OnlineDetector(start=T0), times, values)
+    assert not raised(events, LEAK)
+
+
+def test_a_growing_status_is_raised_again_when_its_reason_changes() -> None:
+    """3 MB/min from the start: a short run that grew, then a young process's growth:
+    the status stands throughout, re-sent with each new reason."""
+    times, values = series(9, lambda i: i * 3 * MB / 60)
+    events = stream(OnlineDetector(start=T0), times, values)
+    growing = [e for _, e in events if e.kind == GROWING]
+    assert all(e.state == RAISED for e in growing)
+    rules = [e.status.rule for e in growing]
+    assert rules[0] == "short"
+    assert "young" in rules
+    assert all(a != b for a, b in itertools.pairwise(rules))
+    assert growing[-1].status.text != growing[0].status.text

@@ -100,6 +100,7 @@ class DetectorConfig:
     young_wait: float = 480.0  # s: ... and must keep its pace this long before an alarm
     live_keep: float = 0.75  # the last third's rate >= this × the first third's
     fast_rate: float = 10.0 * MB / MINUTE  # bytes/s: a steady climb this fast alarms at once
+    young_fast_rate: float = 20.0 * MB / MINUTE  # bytes/s: ... on 2 min for a young process
     cost_horizon: float = 1.0 * HOUR  # s: a leak this close to the limit alarms at once
     live_min_growth: float = 4.0 * MB  # bytes: a trend alarm needs this much growth so far
 

@@ -159,6 +159,7 @@ class OnlineDetector:
         self._calm = 0
         self.start = start
         self.growing = False  # a growing status stands
+        self._growing_rule = ""  # the rule the standing growing status was last sent with
         self.last: LeakFinding | None = None
         self.status: LiveStatus | None = None
 
@@ -195,7 +196,9 @@ class OnlineDetector:
         The alarm needs LEAK from `persistence` evaluations in a row (one for the fast
         and cost rules, whose evidence already spans minutes); it is withdrawn after
         `persistence` evaluations without. GROWING is raised at once, since it is only
-        shown; it ends when the alarm is raised, or after `persistence` quiet ones.
+        shown; it ends when the alarm is raised, or after `persistence` quiet ones. A
+        standing growing status is raised again, with its new sentence, when the rule
+        behind it changes.
         """
         if now is not None:
             self._trim(now)
@@ -227,8 +230,11 @@ class OnlineDetector:
             events.append(LevelEvent(LEAK, RAISED, status))
         if status.level is Level.GROWING and self._alerted is None:
             self._calm = 0
-            if not self.growing:
+            if not self.growing or status.rule != self._growing_rule:
+                # raised again when its reason changes (young, then trend...): a face
+                # shows the latest text, which must say why it is shown now
                 self.growing = True
+                self._growing_rule = status.rule
                 events.append(LevelEvent(GROWING, RAISED, status))
         elif self.growing:
             self._calm += 1

@@ -15,9 +15,11 @@ corpus's warm-ups a leak at 7-8 minutes. So the live engine says two things:
     `min_leak_window`. A process's age is the prior: growth from the start is more often
     a warm-up than a leak; growth after a long flat life is not a warm-up.
   - **fast**: over the last 1-4 minutes the floor climbs at least `fast_rate`, along a
-    line (not a step, not slowing), clear of its noise and above the floor's past: a
-    leak this fast costs too much to wait for a trend, and a step or a burst does not
-    look like it.
+    line (not a step, not slowing), clear of its noise and above the floor's past, with
+    no collector's sawtooth in sight: a leak this fast costs too much to wait for a
+    trend, and a step or a burst does not look like it. A young process needs 4
+    minutes of it, or 2 at `young_fast_rate`, or 1 at 2.5 × that: a warm-up this
+    steep shows its slowing within a minute or two, a collector's cycle its drop.
   - **cost**: the verdict is LEAK and the limit is less than `cost_horizon` away,
     whatever the process's age.
 
@@ -56,6 +58,9 @@ _LEVEL_RANK = {Level.QUIET: 0, Level.GROWING: 1, Level.LEAK: 2}
 
 FAST_WINDOWS = (60.0, 120.0, 240.0)  # s: the recent stretches the fast rule looks at
 FAST_CHUNKS = 12  # floor points in each
+DROPS, DROP_RATIO = 2, 1.5  # a collector's falls: two, each 1.5 × the biggest rise
+YOUNG_FAST_WINDOW = 120.0  # s: a young process's shorter stretch, for `young_fast_rate`
+YOUNG_SHORT_FACTOR = 2.5  # × `young_fast_rate` for a young process's last minute
 YOUNG_FAST_KEEP = 0.9  # a young process's fast climb: a warm-up's slowing is slight at first
 
 
@@ -191,9 +196,12 @@ def _fast(
     born: float,
     config: DetectorConfig,
 ) -> LiveStatus | None:
-    """LEAK when the last 1-4 minutes climb at least `fast_rate` along a line; for a
-    young process (the stretch begins within `young_age` of its start) only the longest
-    stretch counts, as a warm-up's slowing takes minutes to show."""
+    """LEAK when the last 1-4 minutes climb at least `fast_rate` along a line. For a
+    young process (the stretch begins within `young_age` of its start) a warm-up's
+    slowing takes minutes to show at that pace, so the shorter stretches need more:
+    2 minutes `young_fast_rate`, 1 minute 2.5 × it. Steep warm-ups slow visibly within
+    that, and a collector's climb that fast either drops within the minute or is over
+    the corpus's steepest (45 MB/min)."""
     if config.fast_rate <= 0.0:
         return None
     now = times[-1]
@@ -201,8 +209,12 @@ def _fast(
         if now - times[0] < window:
             return None
         young = now - window - born < config.young_age
+        least = config.fast_rate
         if young and window < FAST_WINDOWS[-1]:
-            continue
+            if config.young_fast_rate <= 0.0:
+                continue  # only the longest stretch for a young process
+            factor = YOUNG_SHORT_FACTOR if window < YOUNG_FAST_WINDOW else 1.0
+            least = max(least, config.young_fast_rate * factor)
         keep = max(config.live_keep, YOUNG_FAST_KEEP) if young else config.live_keep
         lo = bisect_left(times, now - window)
         ts, vs = times[lo:], values[lo:]
@@ -215,7 +227,7 @@ def _fast(
         ys = list(env.values)
         trend = theil_sen(xs, ys, level=config.ci_level)
         rate = trend.slope
-        if rate < config.fast_rate or trend.p_up >= config.alpha:
+        if rate < least or trend.p_up >= config.alpha:
             continue
         if not _steady(xs, ys, rate, keep, config):
             continue
@@ -277,10 +289,29 @@ def _sawtooth(
     times: Sequence[float], values: Sequence[float], lo: int, config: DetectorConfig
 ) -> bool:
     """A collector's sawtooth in the last 15 minutes: its climbs between collections are
-    steady growth for as long as a cycle, so the fast rule does not judge such a series."""
+    steady growth for as long as a cycle, so the fast rule does not judge such a series.
+    Seen by the envelope (three drops, each a jump beyond 6 sigmas) or by two falls
+    bigger than any rise (drops the noise hides from the jump test)."""
     begin = bisect_left(times, times[-1] - 900.0)
     env = lower_envelope(times[begin:], values[begin:], _params(config, 8, 0.0))
-    return env.sawtooth_period is not None
+    return env.sawtooth_period is not None or _drop(values, begin)
+
+
+def _drop(values: Sequence[float], begin: int) -> bool:
+    """Two falls from one sample to the next, each bigger by half than any rise: memory
+    freed at once, twice, as a collector frees it. Noise rises as much as it falls, a
+    leak's growth makes the rises the bigger; a collector's drops fall further than
+    anything rises even when the envelope's jump test (6 sigmas) misses them in noise."""
+    rises: float = 0.0
+    falls: list[float] = []
+    for i in range(begin + 1, len(values)):
+        d = values[i] - values[i - 1]
+        if d > rises:
+            rises = d
+        elif d < 0.0:
+            falls.append(-d)
+    falls.sort()
+    return len(falls) >= DROPS and falls[-DROPS] > DROP_RATIO * rises
 
 
 def _sse(ys: Sequence[float]) -> float:

@@ -8,6 +8,7 @@ when the OS takes pages back. Nothing here knows pytest; pytest_plugin.py does.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -23,9 +24,10 @@ from typing import Any
 from memlens.analysis.trend import theil_sen
 from memlens.units import human_bytes, parse_size
 
-SIGNIFICANCE = 0.05
 MAX_SITES = 5
-MIN_MEASURED_ROUNDS = 3
+MIN_MEASURED_ROUNDS = 3  # at the loosest: with 4 levels, Mann–Kendall reaches p < 0.05
+DEFAULT_MEASURED_ROUNDS = 4
+DEFAULT_ALPHA = 0.01  # DetectorConfig.alpha; the plugin passes the configuration's
 
 # The machinery around a test allocates too (imports, pytest's bookkeeping, this plugin,
 # tracemalloc's own snapshots): none of it is the test's doing.
@@ -51,16 +53,41 @@ def size_arg(value: object, what: str) -> int:
     return size
 
 
+@functools.cache
+def fewest_rounds(alpha: float) -> int:
+    """The fewest measured rounds (levels − 1) whose steadiest rise, every level above
+    the last, Mann–Kendall calls significant at `alpha`: fewer, and no_leak could never
+    fail. 3 at 0.05, 5 at the default 0.01."""
+    for measured in range(MIN_MEASURED_ROUNDS, 64):
+        xs = [float(i) for i in range(measured + 1)]
+        if theil_sen(xs, xs).p_up < alpha:
+            return measured
+    return 64
+
+
 @dataclass(frozen=True, slots=True)
 class LeakCheck:
-    """The arguments of `no_leak(max_growth="1 MB", rounds=5, warmup=1)`."""
+    """The arguments of `no_leak(max_growth="1 MB", rounds=..., warmup=1)`, and the
+    significance it is judged at (`[leaks] alpha` of the configuration, which `settings`
+    names in words)."""
 
     max_growth: int
     rounds: int
     warmup: int
+    alpha: float = DEFAULT_ALPHA
+    settings: str = "default settings (no config file)"
 
     @classmethod
-    def from_args(cls, args: Sequence[object], kwargs: Mapping[str, object]) -> LeakCheck:
+    def from_args(
+        cls,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        alpha: float = DEFAULT_ALPHA,
+        settings: str = "default settings (no config file)",
+    ) -> LeakCheck:
+        """Checked arguments; the default `rounds` is `warmup` plus enough measured
+        rounds for `alpha` (at least 4): 6 at the default 0.01."""
         options = dict(kwargs)
         if args:
             if len(args) > 1 or "max_growth" in options:
@@ -69,15 +96,21 @@ class LeakCheck:
         unknown = set(options) - {"max_growth", "rounds", "warmup"}
         if unknown:
             raise ValueError(f"no_leak has no argument {', '.join(sorted(unknown))}")
-        rounds, warmup = options.get("rounds", 5), options.get("warmup", 1)
-        if not isinstance(rounds, int) or not isinstance(warmup, int) or warmup < 0:
+        warmup = options.get("warmup", 1)
+        if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
             raise ValueError("no_leak's rounds and warmup are whole numbers, warmup >= 0")
-        if rounds - warmup < MIN_MEASURED_ROUNDS:
+        needed = fewest_rounds(alpha)
+        rounds = options.get("rounds", warmup + max(DEFAULT_MEASURED_ROUNDS, needed))
+        if not isinstance(rounds, int) or isinstance(rounds, bool):
+            raise ValueError("no_leak's rounds and warmup are whole numbers, warmup >= 0")
+        if rounds - warmup < needed:
             raise ValueError(
-                f"no_leak needs at least {MIN_MEASURED_ROUNDS} rounds after the warm-up to "
-                f"tell growth from noise (rounds={rounds}, warmup={warmup})"
+                f"no_leak needs at least {needed} rounds after the warm-up to tell growth "
+                f"from noise at alpha {alpha:g} ([leaks] alpha of the {settings}; "
+                f"rounds={rounds}, warmup={warmup})"
             )
-        return cls(size_arg(options.get("max_growth", "1 MB"), "max_growth"), rounds, warmup)
+        size = size_arg(options.get("max_growth", "1 MB"), "max_growth")
+        return cls(size, rounds, warmup, alpha, settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +128,21 @@ class Growth:
     leak: bool
 
 
-def judge_growth(levels: Sequence[int], max_growth: int) -> Growth:
+def judge_growth(levels: Sequence[int], max_growth: int, *, alpha: float = DEFAULT_ALPHA) -> Growth:
     """A leak is growth that is both steady and large.
 
-    Steady: Mann–Kendall's p < 0.05 on the levels, so one jump (a cache filled in round
-    3) or noise is not called a leak. Large: the Theil–Sen slope times the measured rounds
-    exceeds `max_growth`, so a few bytes that rise every round (an interned string, a
-    counter) are not either. The median of pairwise slopes ignores one odd round.
+    Steady: Mann–Kendall's p < `alpha` (the detector's, [leaks] alpha) on the levels, so
+    one jump (a cache filled in round 3) or noise is not called a leak. Large: the
+    Theil–Sen slope times the measured rounds exceeds `max_growth`, so a few bytes that
+    rise every round (an interned string, a counter) are not either. The median of
+    pairwise slopes ignores one odd round.
     """
     if len(levels) < MIN_MEASURED_ROUNDS + 1:
         raise ValueError("too few levels to judge growth")
     trend = theil_sen([float(i) for i in range(len(levels))], [float(v) for v in levels])
     measured = len(levels) - 1
     total = trend.slope * measured
-    leak = trend.p_up < SIGNIFICANCE and total > max_growth
+    leak = trend.p_up < alpha and total > max_growth
     return Growth(trend.slope, total, trend.p_up, measured, leak)
 
 
@@ -250,8 +284,9 @@ class CallMemory:
             text = (
                 f"{name} grew {human_bytes(g.total)} over {g.measured_rounds} rounds after "
                 f"{c.warmup} warm-up round{'s' if c.warmup != 1 else ''} "
-                f"(+{human_bytes(g.per_round)} per round, Mann–Kendall p={g.p:.2g}), "
-                f"more than the {human_bytes(c.max_growth)} allowed"
+                f"(+{human_bytes(g.per_round)} per round, Mann–Kendall p={g.p:.2g} under "
+                f"alpha {c.alpha:g}), more than the {human_bytes(c.max_growth)} allowed; "
+                f"judged with the {c.settings}"
             )
             if self.growth_sites:
                 text += "; top growing sites:"
@@ -270,6 +305,8 @@ class CallMemory:
             "max_growth": None if c is None else c.max_growth,
             "rounds": None if c is None else c.rounds,
             "warmup": None if c is None else c.warmup,
+            "alpha": None if c is None else c.alpha,
+            "settings": None if c is None else c.settings,
             "verdict": self.verdict,
             "peak_sites": [s.to_json() for s in self.peak_sites],
             "growth_sites": [s.to_json() for s in self.growth_sites],
@@ -362,7 +399,7 @@ class CallWatch:
         check = self.check
         if completed and check is not None and self._rounds_done == check.rounds:
             assert self._levels is not None
-            growth = judge_growth(self._levels.tolist(), check.max_growth)
+            growth = judge_growth(self._levels.tolist(), check.max_growth, alpha=check.alpha)
             if growth.leak and self._warm is not None and self._last is not None:
                 growth_sites = top_sites(self._last, self._warm, self.root, growth.total)
         failed = [

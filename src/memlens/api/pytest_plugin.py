@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 MARKERS = (
     "limit_memory(size): fail when the test's peak Python allocation is over size "
     "('24 MB', 1024-based)",
-    "no_leak(max_growth='1 MB', rounds=5, warmup=1): run the test body `rounds` times "
-    "and fail when memory grows steadily by more than max_growth after the warm-up",
+    "no_leak(max_growth='1 MB', rounds=6, warmup=1): run the test body `rounds` times "
+    "and fail when memory grows steadily by more than max_growth after the warm-up, "
+    "steadily at the [leaks] alpha of memlens's configuration file",
 )
 REPORT_FORMAT = "memlens-pytest"
 REPORT_VERSION = 1
@@ -67,6 +68,21 @@ class MemoryChecks:
     def __init__(self, config: pytest.Config, *, trace_all: bool) -> None:
         self.root = config.rootpath
         self.trace_all = trace_all
+        self._judging: tuple[float, str] | None = None
+
+    def judging(self) -> tuple[float, str]:
+        """The alpha `no_leak` judges at and whose settings it is: the configuration
+        file found from the rootdir (memlens.toml or [tool.memlens]), as `analyze` and
+        `check` find it; read at the first marked test, not at every pytest start."""
+        if self._judging is None:
+            from memlens.config import load_settings, origin_of
+
+            try:
+                settings = load_settings(start=self.root)
+            except MemlensError as e:
+                raise ValueError(str(e)) from None
+            self._judging = (settings.detector.alpha, origin_of(settings))
+        return self._judging
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -84,7 +100,10 @@ class MemoryChecks:
             limit = _limit(limit_mark)
             check = None
             if leak_mark is not None:
-                check = LeakCheck.from_args(leak_mark.args, leak_mark.kwargs)
+                alpha, origin = self.judging()
+                check = LeakCheck.from_args(
+                    leak_mark.args, leak_mark.kwargs, alpha=alpha, settings=origin
+                )
                 if function is None:
                     raise ValueError("no_leak repeats test functions only")
                 if inspect.iscoroutinefunction(original):

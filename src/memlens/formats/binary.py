@@ -40,6 +40,7 @@ from memlens.formats.codec import (
     encode_column,
     max_payload,
 )
+from memlens.formats.judging_bundle import judging_from_plain, judging_to_plain
 from memlens.formats.limits import MAX_HEADER_BYTES, Inflater, check_depth
 from memlens.formats.maps_bundle import maps_from_plain, maps_to_plain
 from memlens.store import Recording
@@ -61,6 +62,7 @@ def dump_binary(recording: Recording) -> bytes:
         "columns": list(COLUMNS),
         "counts": [len(recording.series[t.key]["t"]) for t in recording.targets],
         "maps": maps_to_plain(recording),
+        "judged_with": judging_to_plain(recording),
     }
     head = json.dumps(meta, separators=(",", ":")).encode()
     parts = [_LENGTH.pack(len(head)), head]
@@ -133,8 +135,10 @@ def _parse(body: Inflater, source: str) -> Recording:
         series[str(target.get("key"))] = values
     body.finish()
     recording = recording_from_parts(source, meta["recording"], targets, series, meta["events"])
-    maps = maps_from_plain(source, meta.get("maps"), [t.key for t in recording.targets])
-    return dataclasses.replace(recording, maps=maps)
+    keys = [t.key for t in recording.targets]
+    maps = maps_from_plain(source, meta.get("maps"), keys)
+    judged, limits = judging_from_plain(source, meta.get("judged_with"), keys)
+    return dataclasses.replace(recording, maps=maps, judged_with=judged, limits=limits)
 
 
 def _column(body: Inflater, count: int, *, times: bool) -> list[Value]:

@@ -66,9 +66,14 @@ def write_recording(store: Store, recording: Recording, *, timeout: float = 60.0
         interval=info.interval,
         host=info.host,
         started=info.started,
+        judged_with=recording.judged_with,
     )
     for target in recording.targets:  # first, in order: their ids keep the original order
         store.add_target(rid, target)
+    for target in recording.targets:
+        limit = recording.limits.get(target.key)
+        if limit is not None:
+            store.set_memory_limit(rid, target.key, target.start_time, limit)
     for seq, (t, samples) in enumerate(_rounds(recording), start=1):
         store.add_tick(rid, Tick(seq, t, samples))
     for event in recording.events:

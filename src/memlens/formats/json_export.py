@@ -17,6 +17,7 @@ from memlens.analysis.groups import DEFAULT_GROUP_BY, MEASURE_TEXT
 from memlens.errors import CorruptRecording, NewerSchema, NotARecording
 from memlens.formats.bundle import event_to_dict, info_to_dict, recording_from_parts
 from memlens.formats.grouping import Columns, Grouping, group_targets, sum_at, summed
+from memlens.formats.judging_bundle import judging_from_plain, judging_to_plain
 from memlens.formats.limits import check_depth
 from memlens.formats.maps_bundle import maps_from_plain, maps_to_plain
 from memlens.store import Recording
@@ -40,6 +41,7 @@ def to_document(recording: Recording, group_by: str = DEFAULT_GROUP_BY) -> dict[
         "series": {t.key: recording.series[t.key] for t in recording.targets},
         "events": [event_to_dict(e) for e in recording.events],
         "maps": maps_to_plain(recording),
+        "judged_with": judging_to_plain(recording),
     }
 
 
@@ -106,5 +108,7 @@ def load_json(data: bytes, source: str) -> Recording:
     recording = recording_from_parts(
         source, doc.get("recording"), doc.get("targets", []), series, doc.get("events", [])
     )
-    maps = maps_from_plain(source, doc.get("maps"), [t.key for t in recording.targets])
-    return dataclasses.replace(recording, maps=maps)
+    keys = [t.key for t in recording.targets]
+    maps = maps_from_plain(source, doc.get("maps"), keys)
+    judged, limits = judging_from_plain(source, doc.get("judged_with"), keys)
+    return dataclasses.replace(recording, maps=maps, judged_with=judged, limits=limits)

@@ -32,6 +32,10 @@ class Recording:
     # Readings of the targets' memory maps, by target key (only the targets that have
     # any; empty for a recording made without them).
     maps: dict[str, list[MapSample]] = field(default_factory=dict)
+    # The settings it was judged with (`config.judged_with`'s shape; None: it holds none,
+    # a recording older than them) and each target's memory limit, by key.
+    judged_with: dict[str, Any] | None = None
+    limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def sample_count(self) -> int:
@@ -58,6 +62,7 @@ def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
         events = reader.events(info.id)
         system = reader.system_series(info.id)
         maps = {t.key: reader.map_samples(info.id, t.key) for t in targets}
+        judged, limits = reader.judged_with(info.id)
     return Recording(
         info,
         targets,
@@ -65,4 +70,6 @@ def load_recording(reader: StoreReader, info: RecordingInfo) -> Recording:
         events,
         system if system["t"] else None,
         {key: found for key, found in maps.items() if found},
+        judged,
+        limits,
     )

@@ -25,8 +25,9 @@ KINDS = ("leak", "growing", "threshold")
 @dataclass
 class ReplayedAlert:
     """One alert of the replay, in seconds from its series' first sample. `cleared_s` is
-    None while it stands at the end; a leak alarm whose severity rose is followed by a
-    new entry, and `cleared_s` of the earlier one is the time of the rise."""
+    None while it stands at the end; a leak alarm whose severity rose, or a growing
+    status whose reason (`rule`) changed, is followed by a new entry, and `cleared_s` of
+    the earlier one is the time of the change."""
 
     kind: str  # "leak", "growing", or "threshold" (an RSS or leak-rate limit crossed)
     raised_s: float
