@@ -58,6 +58,14 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[list[str], float]]:
             ],
             300.0 if quick else 900.0,
         ),
+        "server_scale": (
+            ["--repeats", "1" if quick else "3", *(["--seconds", "600"] if quick else [])],
+            600.0 if quick else 1500.0,
+        ),
+        "page_scale": (
+            ["--hour", "600", "--window", "5"] if quick else [],
+            600.0 if quick else 1800.0,
+        ),
     }
 
 

@@ -482,7 +482,7 @@ def synthetic_feed() -> Feed:
     judges every tick as it would live."""
     settings = Settings()
     alerts = AlertEngine(settings, limit_of=lambda _t: None, system_memory=lambda: 0.0)
-    live = LiveView(interval=1.0, history_capacity=7200)
+    live = LiveView(interval=1.0, history_capacity=7200, recent=7200)  # as `top` keeps it
     feed = Feed(live, alerts=alerts, settings=settings)
     for i in range(MINUTES * 60):
         t = T0 + i

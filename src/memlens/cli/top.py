@@ -129,7 +129,11 @@ def feed_for(
         )
         recorders.append(recorder)
     capacity = math.ceil(WINDOWS[-1] / min(interval, HISTORY_INTERVAL))
-    live = LiveView(interval=interval, history_capacity=capacity, system=args.system)
+    # every field of every sample: the screens' minimum, maximum and trend over a window
+    # are computed from the history, not drawn from it
+    live = LiveView(
+        interval=interval, history_capacity=capacity, system=args.system, recent=capacity
+    )
     session = Session(
         sampler_config(args, interval=interval, name_pattern=pattern),
         probes,

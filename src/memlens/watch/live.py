@@ -12,14 +12,14 @@ import math
 import time
 from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from memlens.analysis.groups import DEFAULT_GROUP_BY
 from memlens.model import SYSTEM_FIELDS, Alert, Column, MapSample, SystemReading, Target, Tick
 from memlens.store import RecordingInfo
 from memlens.watch.archive import Archive, concat
-from memlens.watch.history import History
+from memlens.watch.history import RECENT, History
 from memlens.watch.hub import Hub
 from memlens.watch.messages import backfill, dumps, encode_tick, hello, maps_message
 from memlens.watch.messages import mark as mark_message
@@ -49,10 +49,15 @@ class LiveView:
         hub: Hub | None = None,
         archive: Archive | None = None,
         system: bool = True,
+        recent: int = RECENT,
     ) -> None:
+        """`recent`: the samples of each target kept with every field; older ones keep
+        only RSS and PSS extremes per time bucket (memlens.watch.history). A face that
+        computes its figures from the history rather than drawing it (`memlens top`)
+        keeps them all: `recent=history_capacity`."""
         self.interval = interval
         self.hub = hub or Hub()
-        self.history = History(history_capacity)
+        self.history = History(history_capacity, recent=recent, interval=interval)
         self.system_enabled = system  # the sampler reads the machine (not --no-system)
         self.system = SystemRing(history_capacity)
         self.archive = archive
@@ -142,24 +147,34 @@ class LiveView:
     def backfill_message(
         self, older: dict[str, tuple[dict[str, Column], int]] | None = None
     ) -> str:
-        series = self.history.all_series()
-        bucketed: dict[str, int] = {}
-        for key, (past, buckets) in (older or {}).items():
-            if key in series and past["t"]:
-                series[key] = concat(past, series[key])
-                bucketed[key] = buckets
-        return dumps(
-            backfill(
-                self.seq,
-                series,
-                bucketed,
-                list(self.alerts),
-                list(self.python.values()),
-                system=self.system.series(),
-                maps=[m for recent in self.maps.values() for m in recent],
-                marks=list(self.marks),
-            )
+        older = older or {}
+        keys = self.history.keys()
+        # The leading points that are buckets' rather than samples: the history's own
+        # older tier, after what the store adds before it (all of that counted too when
+        # both are there, so the coarse part stays one run of leading points).
+        bucketed = {key: count for key in keys if (count := self.history.coarse_points(key)) > 0}
+        for key, (past, buckets) in older.items():
+            if key in self.history and past["t"]:
+                coarse = bucketed.get(key, 0)
+                bucketed[key] = len(past["t"]) + coarse if coarse else buckets
+
+        def series() -> Iterator[tuple[str, dict[str, Column]]]:
+            for key in keys:
+                past = older.get(key, (None, 0))[0]
+                recent = self.history.series(key)
+                yield key, concat(past, recent) if past and past["t"] else recent
+
+        head = backfill(
+            self.seq,
+            {},
+            bucketed,
+            list(self.alerts),
+            list(self.python.values()),
+            system=self.system.series(),
+            maps=[m for recent in self.maps.values() for m in recent],
+            marks=list(self.marks),
         )
+        return backfill_text(head, series())
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.history.series(key, since, limit)
@@ -170,10 +185,13 @@ class LiveView:
             return self.archive.downsampled(key, start, end, buckets)
         series = self.history.series(key, since=math.nextafter(start, -math.inf))
         keep = [i for i, t in enumerate(series["t"]) if t is not None and t <= end]
+        # Without a store, what is older than the recent samples is the history's buckets.
+        coarse_end = self.history.coarse_end(key)
+        first = series["t"][keep[0]] if keep else None
         return {
             "t": [series["t"][i] for i in keep],
             "rss": [series["rss"][i] for i in keep],
-            "bucketed": False,
+            "bucketed": first is not None and coarse_end is not None and first <= coarse_end,
         }
 
     def knows(self, key: str) -> bool:
@@ -234,6 +252,23 @@ def _json_value(v: float) -> float | int | None:
     if math.isnan(v):
         return None
     return int(v) if v.is_integer() else v
+
+
+def backfill_text(head: dict[str, object], series: Iterable[tuple[str, dict[str, Column]]]) -> str:
+    """The backfill message `head` (its own "series" left out) with `series` in it, each
+    target's serialised as it comes: with a thousand targets, all of their columns as
+    Python lists at once would take several times the text's own size. A column with no
+    known value (a field the target never had) is left out (docs/protocol.md)."""
+    parts = [dumps({k: v for k, v in head.items() if k != "series"})[:-1], ',"series":{']
+    for i, (key, columns) in enumerate(series):
+        kept = {
+            name: column
+            for name, column in columns.items()
+            if name in ("t", "rss") or column.count(None) < len(column)
+        }
+        parts.append(f"{',' if i else ''}{dumps(key)}:{dumps(kept)}")
+    parts.append("}}")
+    return "".join(parts)
 
 
 def recording_summary(info: RecordingInfo) -> dict[str, object]:

@@ -9,7 +9,7 @@ from memlens.model import Column, Target
 from memlens.store import StoreReader
 from memlens.watch.archive import Archive
 from memlens.watch.hub import Hub
-from memlens.watch.live import recording_summary
+from memlens.watch.live import backfill_text, recording_summary
 from memlens.watch.messages import backfill, dumps, hello, maps_message
 from memlens.watch.messages import mark as mark_message
 
@@ -91,19 +91,17 @@ class ReplayView:
         self, older: dict[str, tuple[dict[str, Column], int]] | None = None
     ) -> str:
         older = older if older is not None else self.older_history()
-        series = {key: past for key, (past, _) in older.items()}
         bucketed = {key: count for key, (_, count) in older.items() if count}
-        return dumps(
-            backfill(
-                self.seq,
-                series,
-                bucketed,
-                self.alerts,
-                system=self.system_series(),
-                maps=self._maps,
-                marks=self._marks,
-            )
+        head = backfill(
+            self.seq,
+            {},
+            bucketed,
+            self.alerts,
+            system=self.system_series(),
+            maps=self._maps,
+            marks=self._marks,
         )
+        return backfill_text(head, ((key, past) for key, (past, _) in older.items()))
 
     def samples(self, key: str, since: float | None, limit: int | None) -> dict[str, Column]:
         return self.archive.reader.series(self.archive.recording_id, key, since=since, limit=limit)

@@ -27,6 +27,18 @@ export function ensureCol(key) {
   return true;
 }
 
+// Values (rows × columns, RSS and PSS) the store holds at most, whatever the row cap
+// says: with a thousand targets the rows are what bounds the page's memory, so fewer of
+// them are kept (an hour at 1 Hz of 1,000 targets' RSS and PSS still fits; never fewer
+// than MIN_ROWS: 10 minutes at 1 Hz).
+var CELL_BUDGET = 8000000;
+var MIN_ROWS = 600;
+
+export function rowCap() {
+  var perRow = Math.max(1, store.order.length + store.pss.size);
+  return Math.min(state.cap, Math.max(MIN_ROWS, Math.floor(CELL_BUDGET / perRow)));
+}
+
 // A target's PSS column, made (all nulls) the first time it has a PSS value.
 function ensurePss(key) {
   var col = store.pss.get(key);
@@ -35,9 +47,9 @@ function ensurePss(key) {
 }
 
 function trimStore() {
-  var n = store.times.length;
-  if (n <= state.cap + TRIM_SLACK) return;
-  var drop = n - state.cap;
+  var n = store.times.length, cap = rowCap();
+  if (n <= cap + Math.min(TRIM_SLACK, cap >> 2)) return;
+  var drop = n - cap;
   store.times.splice(0, drop);
   store.cols.forEach(function (col) { col.splice(0, drop); });
   store.pss.forEach(function (col) { col.splice(0, drop); });
