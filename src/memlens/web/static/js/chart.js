@@ -50,12 +50,18 @@ function seriesOpts(key) {
   return opts;
 }
 
+// How many series are processes (not a tree's sum). uPlot asks each series for its fill
+// on every draw: counted once per set of series, not once per series per draw.
+var counted = { chart: null, series: -1, targets: -1, n: 0 };
 export function processSeriesCount() {
+  if (counted.chart === ui.chart && counted.series === ui.chartKeys.length &&
+      counted.targets === state.targets.size) return counted.n;
   var n = 0;
   for (var i = 0; i < ui.chartKeys.length; i++) {
     var rec = state.targets.get(ui.chartKeys[i]);
     if (!rec || rec.kind !== "sum") n++;
   }
+  counted = { chart: ui.chart, series: ui.chartKeys.length, targets: state.targets.size, n: n };
   return n;
 }
 

@@ -3,12 +3,14 @@
 // range shows such a part closer than its buckets can, /api/range is asked for that range
 // ("detail", raw samples when few) and drawn in place of the stored points within it;
 // the store keeps the base data, so leaving the zoom shows the overview again.
+// Only for the targets the chart draws as lines (in groups: the top members and the pinned
+// ones): with 1,000 targets, one request per target would be 1,000 requests a view.
 
 import { chartSize } from "./chart.js";
 import { DETAIL_DEBOUNCE, DETAIL_PAD, EPS } from "./constants.js";
 import { getJSON } from "./http.js";
 import { needRender } from "./render.js";
-import { detail, state, store, ui } from "./state.js";
+import { detail, grouping, state, store, ui } from "./state.js";
 import { lowerBound, unionSorted, upperBound } from "./store.js";
 
 function plotWidth() {
@@ -20,15 +22,24 @@ function viewSig() {
   return state.backfills + "|" + (state.zoom ? "z" + state.zoom[0] + "," + state.zoom[1] : "w" + state.windowKey);
 }
 
+// The targets the chart draws as their own lines: only those are worth finer points (a
+// group's sum and band are drawn from the stored points).
+function drawnKeys() {
+  var out = new Set();
+  if (ui.grouped) grouping.specs.forEach(function (s) { if (s.key) out.add(s.key); });
+  else ui.chartKeys.forEach(function (k) { out.add(k); });
+  return out;
+}
+
 // What the view [lo, hi] needs: need = ranges to fetch (per target), drop = parts no
 // longer useful (out of view, or the view shows the whole overview again).
 function detailPlan(lo, hi) {
   var width = plotWidth(), pad = Math.max((hi - lo) * DETAIL_PAD, state.interval * 2);
-  var need = [], drop = [];
+  var need = [], drop = [], drawn = drawnKeys();
   state.coarse.forEach(function (c, key) {
     var p = detail.parts.get(key);
     var a = Math.max(lo, c.lo), b = Math.min(hi, c.hi);
-    if (a > b || (lo <= c.lo + EPS && hi >= c.hi - EPS) || !state.targets.has(key)) {
+    if (a > b || (lo <= c.lo + EPS && hi >= c.hi - EPS) || !state.targets.has(key) || !drawn.has(key)) {
       if (p) drop.push(key);
       return;
     }
@@ -143,8 +154,11 @@ function acceptDetail(q, body) {
   needRender();
 }
 
-// The parts merged into one aligned block over their span, with the stored points of
-// targets (or stretches) no part covers; rebuilt only when the parts or the store change.
+// The parts merged into one aligned block over their span: its times (the stored ones
+// there and the parts'), rowOf[j] the stored row of time j (-1: a part's time only), and
+// the columns of the targets with a part (stored points outside the part's own span); the
+// others read the stored columns through rowOf. Rebuilt only when the parts or the store
+// change, in time linear in the rows (never per target: there may be 1,000).
 export function currentSection() {
   if (!detail.parts.size) { detail.section = null; return null; }
   var sec = detail.section;
@@ -153,29 +167,26 @@ export function currentSection() {
   detail.parts.forEach(function (p) { if (p.lo < lo) lo = p.lo; if (p.hi > hi) hi = p.hi; });
   var times = store.times;
   var a = lowerBound(times, lo - EPS), b = upperBound(times, hi + EPS);
-  var lists = [];
-  store.order.forEach(function (k) {
-    var col = store.cols.get(k), p = detail.parts.get(k), t = [], v = [], i = a, j;
-    if (p) {
-      for (; i < b && times[i] < p.lo - EPS; i++) if (col[i] !== null) { t.push(times[i]); v.push(col[i]); }
-      for (j = 0; j < p.n; j++) { t.push(p.t[j]); v.push(p.v[j]); }
-      while (i < b && times[i] <= p.hi + EPS) i++;
-    }
-    for (; i < b; i++) if (col[i] !== null) { t.push(times[i]); v.push(col[i]); }
-    lists.push({ key: k, t: t, v: v });
-  });
-  var ut = [];
-  lists.forEach(function (l) { ut = unionSorted(ut, l.t); });
+  var ut = times.slice(a, b);
+  detail.parts.forEach(function (p) { ut = unionSorted(ut, p.t); });
+  var rowOf = new Int32Array(ut.length), r = a;
+  for (var j = 0; j < ut.length; j++) {
+    while (r < b && times[r] < ut[j] - EPS) r++;
+    rowOf[j] = r < b && Math.abs(times[r] - ut[j]) <= EPS ? r : -1;
+  }
   var cols = new Map();
-  lists.forEach(function (l) {
-    var out = new Array(ut.length).fill(null), r = 0;
-    for (var j2 = 0; j2 < l.t.length; j2++) {
-      while (r < ut.length && ut[r] < l.t[j2] - EPS) r++;
-      if (r < ut.length && l.v[j2] != null) out[r] = l.v[j2];
+  detail.parts.forEach(function (p, k) {
+    var col = store.cols.get(k), out = new Array(ut.length).fill(null), q = 0;
+    for (var i = 0; i < ut.length; i++) {
+      var x = ut[i];
+      if (x >= p.lo - EPS && x <= p.hi + EPS) {
+        while (q < p.n && p.t[q] < x - EPS) q++;
+        if (q < p.n && Math.abs(p.t[q] - x) <= EPS) out[i] = p.v[q];
+      } else if (col && rowOf[i] >= 0) out[i] = col[rowOf[i]];
     }
-    cols.set(l.key, out);
+    cols.set(k, out);
   });
-  sec = { lo: lo, hi: hi, times: ut, cols: cols, version: store.version, partsVersion: detail.partsVersion };
+  sec = { lo: lo, hi: hi, times: ut, rowOf: rowOf, cols: cols, version: store.version, partsVersion: detail.partsVersion };
   detail.section = sec;
   return sec;
 }

@@ -10,7 +10,7 @@ import { fmtBytes, fmtBytesAxis, BYTE_INCRS } from "./format.js";
 import {
   collectGroups, combineMeasures, deriveGroup, honestCol, measureName, rankValues, topAndOthers,
 } from "./groups.js";
-import { grouping, state, ui, view } from "./state.js";
+import { grouping, state, store, ui, view } from "./state.js";
 import { repaintTable } from "./table.js";
 import { togglePin as toggleTablePin } from "./tabledata.js";
 import { labelOf } from "./targets.js";
@@ -128,6 +128,11 @@ function plan(dv) {
   var rows = dv.times.length;
   function rss(k) { return dv.src(k, "rss"); }
   function pss(k) { return dv.src(k, "pss"); }
+  // a group's sum, mean and band: of the stored rows (a view with finer points of a few
+  // members has them as storedSrc; across() draws those columns over the finer rows)
+  var stored = dv.storedSrc || dv.src;
+  function storedRss(k) { return stored(k, "rss"); }
+  function storedPss(k) { return stored(k, "pss"); }
   // members' colours: those no group (nor total) has, while the palette has some left
   var reserved = g.groups.length + g.totals.length, next = 0;
   var free = palette.slice(Math.min(reserved, P - 3));
@@ -152,7 +157,8 @@ function plan(dv) {
     var split = topAndOthers(ranks, grp.keys, grouping.top);
     var pinned = split.others.filter(function (k) { return view.pinned.has(k); });
     var rest = split.others.filter(function (k) { return !view.pinned.has(k); });
-    var d = deriveGroup(grp.keys, rest, rss, pss, rows);
+    var d = deriveGroup(grp.keys, rest, storedRss, storedPss, rows, rowCache(grp, split.top, pinned, dv));
+    if (dv.only) [d.sum, d.mean, d.hi, d.lo].forEach(function (c) { across(c, dv.only, dv.times); });
     var base = ID + grp.label + ID;
     var info = {
       label: grp.label, keys: grp.keys, top: split.top, pinned: pinned, others: rest, ranks: ranks,
@@ -178,6 +184,38 @@ function plan(dv) {
   grouping.groups = groups;
   grouping.measure = combineMeasures(measures);
   return { specs: specs, cols: cols };
+}
+
+// A group's figures per stored row (time -> figures), for deriveGroup: a live tick adds a
+// row and changes no older one, so only the new rows are summed over the members (1,000 of
+// them in a large group). Forgotten when the members, the others or the stored rows change.
+var rowCaches = new Map();
+function rowCache(grp, top, pinned, dv) {
+  if (!dv.stored) return null;
+  var sig = store.merges + "|" + grp.keys.length + "|" + top.join(",") + "|" + pinned.join(",");
+  var c = rowCaches.get(grp.label);
+  if (!c || c.sig !== sig) { c = { sig: sig, rows: new Map() }; rowCaches.set(grp.label, c); }
+  // rows trimmed from the store's front: dropped once there are many
+  if (c.rows.size > 2 * dv.times.length + 64) {
+    var keep = new Set(dv.times), rows = new Map();
+    c.rows.forEach(function (v, t) { if (keep.has(t)) rows.set(t, v); });
+    c.rows = rows;
+  }
+  return { times: dv.times, rows: c.rows };
+}
+
+// A group's column across the rows only a drawn member's finer points have (only[j]): there
+// the other members have no value, so the sum would count a few of them. Drawn as the line
+// between the stored rows either side, as it is without those finer points.
+function across(col, only, times) {
+  var prev = -1, next = -1;
+  for (var j = 0; j < col.length; j++) {
+    if (!only[j]) { prev = col[j] != null ? j : -1; continue; }
+    if (next < j) { next = j + 1; while (next < col.length && only[next]) next++; }
+    if (prev < 0 || next >= col.length || col[next] == null) { col[j] = null; continue; }
+    var f = (times[j] - times[prev]) / (times[next] - times[prev] || 1);
+    col[j] = col[prev] + (col[next] - col[prev]) * f;
+  }
 }
 
 // Makes the chart's series those of the plan (only when they changed: the same series
@@ -223,6 +261,7 @@ export function sumAxisLabel() {
 }
 
 export function resetGrouped() {
+  rowCaches.clear();
   grouping.sig = "";
   grouping.specs = [];
   grouping.focus = null;

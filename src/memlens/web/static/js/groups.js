@@ -94,41 +94,55 @@ export function rankValues(keys, by, src, r0, r1) {
 // A group's columns over the data rows (0..rows): its honest sum and mean per process, and
 // the others' RSS from min to max. rss(k), pss(k) -> {col, off} or null (as in rankValues).
 // measure: what the newest row's sum is (PSS, RSS or both), as honest_sum says it.
-export function deriveGroup(keys, others, rss, pss, rows) {
+// cache (optional): {times, rows: Map time -> a row's figures} of earlier calls with the
+// same members and others over the same stored rows: a row found there is not summed again.
+export function deriveGroup(keys, others, rss, pss, rows, cache) {
   var sum = new Array(rows), mean = new Array(rows), lo = new Array(rows), hi = new Array(rows);
   var counts = new Array(rows);
   var ms = keys.map(function (k) { return { r: rss(k), p: pss(k) }; });
   var os = others.map(function (k) { return rss(k); }).filter(Boolean);
   var measure = null, last = -1;
   for (var j = 0; j < rows; j++) {
-    var total = 0, count = 0, withPss = 0;
-    for (var m = 0; m < ms.length; m++) {
-      var r = ms[m].r ? ms[m].r.col[ms[m].r.off + j] : null;
-      if (r == null) continue;
-      var p = ms[m].p ? ms[m].p.col[ms[m].p.off + j] : null;
-      if (p != null) { total += p; withPss++; } else total += r;
-      count++;
+    var f = cache ? cache.rows.get(cache.times[j]) : undefined;
+    if (!f) {
+      f = rowFigures(ms, os, j);
+      if (cache) cache.rows.set(cache.times[j], f);
     }
-    counts[j] = count;
-    if (count) {
-      sum[j] = total;
-      mean[j] = total / count;
-      measure = withPss === count ? PSS : withPss === 0 ? RSS : MIXED;
-      last = j;
-    } else { sum[j] = null; mean[j] = null; }
-    var mn = Infinity, mx = -Infinity;
-    for (var o = 0; o < os.length; o++) {
-      var v = os[o].col[os[o].off + j];
-      if (v == null) continue;
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
-    }
-    lo[j] = mn === Infinity ? null : mn;
-    hi[j] = mx === -Infinity ? null : mx;
+    counts[j] = f.count;
+    sum[j] = f.sum;
+    mean[j] = f.count ? f.sum / f.count : null;
+    if (f.count) { measure = f.measure; last = j; }
+    lo[j] = f.lo;
+    hi[j] = f.hi;
   }
   return {
     sum: sum, mean: mean, lo: lo, hi: hi, measure: measure,
     count: last >= 0 ? counts[last] : 0,
+  };
+}
+
+// One data row of a group: its honest sum, how many members have a value, which measure
+// the sum is, and the others' lowest and highest RSS.
+function rowFigures(ms, os, j) {
+  var total = 0, count = 0, withPss = 0;
+  for (var m = 0; m < ms.length; m++) {
+    var r = ms[m].r ? ms[m].r.col[ms[m].r.off + j] : null;
+    if (r == null) continue;
+    var p = ms[m].p ? ms[m].p.col[ms[m].p.off + j] : null;
+    if (p != null) { total += p; withPss++; } else total += r;
+    count++;
+  }
+  var mn = Infinity, mx = -Infinity;
+  for (var o = 0; o < os.length; o++) {
+    var v = os[o].col[os[o].off + j];
+    if (v == null) continue;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  return {
+    sum: count ? total : null, count: count,
+    measure: !count ? null : withPss === count ? PSS : withPss === 0 ? RSS : MIXED,
+    lo: mn === Infinity ? null : mn, hi: mx === -Infinity ? null : mx,
   };
 }
 

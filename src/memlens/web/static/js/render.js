@@ -82,6 +82,7 @@ function baseView(range) {
   }
   return {
     times: whole ? times : times.slice(d0, d1), i0: i0, i1: i1, r0: i0 - d0, r1: i1 - d0,
+    stored: true,   // rows are the store's (groupchart.js caches figures of them)
     colOf: function (k) { return store.cols.get(k); },
     src: src,
     col: function (k, which) { var s = src(k, which); return !s ? null : whole ? s.col : s.col.slice(d0, d1); },
@@ -90,15 +91,18 @@ function baseView(range) {
 
 // The same with the detail section in place of the stored points within its span: the
 // stored rows before it, the section's rows, the stored rows after it, sliced to the range.
-// (The section holds RSS only: its rows have no PSS.)
+// Targets without a part read their stored points at the section's stored rows (rowOf);
+// only[j] marks the view's rows that are a part's time only. storedSrc is src without the
+// parts: groupchart.js sums a group over the stored rows (a part is one member's finer
+// points, and the others have none at its times) and draws the sums across the others.
 function composedView(sec, range) {
   var times = store.times, n = times.length;
   var j0 = lowerBound(times, sec.lo - EPS), j1 = upperBound(times, sec.hi + EPS);
-  var stored = { rss: store.cols, pss: store.pss }, none = new Map();
+  var stored = { rss: store.cols, pss: store.pss };
   var parts = [
-    { t: times, a: 0, b: j0, cols: stored },
-    { t: sec.times, a: 0, b: sec.times.length, cols: { rss: sec.cols, pss: none } },
-    { t: times, a: j1, b: n, cols: stored },
+    { t: times, a: 0, b: j0, sec: false },
+    { t: sec.times, a: 0, b: sec.times.length, sec: true },
+    { t: times, a: j1, b: n, sec: false },
   ];
   function clamp(x, a, b) { return x < a ? a : x > b ? b : x; }
   function below(x, bound) {   // how many composed rows lie before x
@@ -116,19 +120,28 @@ function composedView(sec, range) {
     off += len;
     if (from < to) slices.push({ p: p, s0: p.a + from, s1: p.a + to });
   });
-  var outT = [];
-  slices.forEach(function (sl) { Array.prototype.push.apply(outT, sl.p.t.slice(sl.s0, sl.s1)); });
+  var outT = [], only = null, row = 0, rowOf = sec.rowOf;
+  slices.forEach(function (sl) {
+    Array.prototype.push.apply(outT, sl.p.t.slice(sl.s0, sl.s1));
+    for (var i = sl.s0; i < sl.s1; i++, row++) {
+      if (sl.p.sec && rowOf[i] < 0) { if (!only) only = new Uint8Array(d1 - d0); only[row] = 1; }
+    }
+  });
   var cache = new Map();
-  function col(k, which) {
+  // storedOnly: the stored points only, parts left out (a group's sum is of stored rows)
+  function col(k, which, storedOnly) {
     which = which === "pss" ? "pss" : "rss";
-    var ck = which + ":" + k;
+    var ck = which + (storedOnly ? "!" : ":") + k;
     if (cache.has(ck)) return cache.get(ck);
+    var c = stored[which].get(k), own = which === "rss" && !storedOnly ? sec.cols.get(k) : null;
     var out = null;
-    if (stored[which].has(k) || (which === "rss" && sec.cols.has(k))) {
+    if (c || own) {
       out = [];
       slices.forEach(function (sl) {
-        var c = sl.p.cols[which].get(k), i;
-        if (c) { for (i = sl.s0; i < sl.s1; i++) out.push(c[i]); }
+        var i;
+        if (sl.p.sec && own) { for (i = sl.s0; i < sl.s1; i++) out.push(own[i]); }
+        else if (sl.p.sec) { for (i = sl.s0; i < sl.s1; i++) out.push(rowOf[i] >= 0 ? c[rowOf[i]] : null); }
+        else if (c) { for (i = sl.s0; i < sl.s1; i++) out.push(c[i]); }
         else { for (i = sl.s0; i < sl.s1; i++) out.push(null); }
       });
     }
@@ -136,9 +149,10 @@ function composedView(sec, range) {
     return out;
   }
   return {
-    times: outT, i0: i0 - d0, i1: i1 - d0, r0: i0 - d0, r1: i1 - d0,
+    times: outT, i0: i0 - d0, i1: i1 - d0, r0: i0 - d0, r1: i1 - d0, only: only,
     colOf: function (k) { return col(k, "rss"); },
     src: function (k, which) { var c = col(k, which); return c ? { col: c, off: 0 } : null; },
-    col: col,
+    storedSrc: function (k, which) { var c = col(k, which, true); return c ? { col: c, off: 0 } : null; },
+    col: function (k, which) { return col(k, which); },
   };
 }

@@ -37,7 +37,9 @@ export var view = {
 
 // The data store (store.js). Plain arrays: uPlot reads null as "no value".
 // pss: key -> PSS column, for the targets that have had a PSS value (groups' honest sums).
-export var store = { times: [], cols: new Map(), pss: new Map(), order: [], version: 0 };   // version: bumped by merges
+// version: bumped by every change; merges: by the changes that may rewrite stored rows
+// (mergeSeries: not a live tick's row appended), which caches of old rows' figures follow.
+export var store = { times: [], cols: new Map(), pss: new Map(), order: [], version: 0, merges: 0 };
 
 // The RSS chart (chart.js) and the colours it is drawn in (theme.js).
 export var ui = {

@@ -199,6 +199,7 @@ export function mergeSeries(list, authoritative) {
   store.cols = newCols;
   store.pss = newPss;
   store.version++;
+  store.merges++;
   trimStore();
 }
 
