@@ -173,9 +173,6 @@ def test_many_banners_leave_the_chart_in_the_first_screen(
         page.route_web_socket(re.compile(r"/ws"), route)
         page.goto(server.url)
         page.wait_for_selector('#conn-state[data-state="connected"]', timeout=15_000)
-        parent.end_two()
-        page.wait_for_selector("#exit-banner", state="visible", timeout=15_000)
-
         t = time.time()
         alerts = [group_leak(i, kids[2 * i : 2 * i + 2], t) for i in range(GROUPS)]
         for m in [*alerts, threshold(t + GROUPS)]:
@@ -187,6 +184,12 @@ def test_many_banners_leave_the_chart_in_the_first_screen(
         banners = page.locator("#alerts .alert-banner")
         shown = page.locator("#alerts .alert-banner:visible")
         more = page.locator("#alerts .alerts-more")
+        assert shown.count() == 2
+        assert more.inner_text() == f"and {GROUPS + 1 - 2} more alerts"
+        assert_chart_in_first_screen(page)
+
+        parent.end_two()
+        page.wait_for_selector("#exit-banner", state="visible", timeout=15_000)
         # Two banners' room: the exit banner and the worst alert, a critical group's leak.
         assert shown.count() == 1
         assert shown.nth(0).get_attribute("data-severity") == "critical"
