@@ -428,6 +428,7 @@ def test_a_group_banner_holds_its_members_leaks(
         send(group_message(growers[:4], GROWERS, t + 3, state="cleared"))
         page.wait_for_selector(GROUP_BANNER, state="detached")
         page.wait_for_function(BANNERS, arg=4)
+        page.click("#alerts .alerts-more")  # past two, they wait behind "and 2 more alerts"
         for k in growers[:4]:
             assert page.locator(f'#alerts .alert-banner[data-alert-key="{k}"]').is_visible()
         assert list(errors) == []
@@ -550,6 +551,59 @@ def test_the_chart_groups_as_the_server_does(browser: Any, family: Family) -> No
         assert sorted(found[label]["keys"]) == children
         assert page.inner_text("#group-by-server") == "groups by parent"
         assert page.get_attribute(f'.gl-group[data-group="{label}"]', "data-count") == "25"
+        assert list(errors) == []
+    finally:
+        if page is not None:
+            page.close()
+        server.stop()
+
+
+def test_overlapping_leak_windows_shade_the_chart_once(
+    browser: Any, family: Family, artifacts_dir: Path
+) -> None:
+    """Five members of one group leak over windows that overlap: one shaded span, not five
+    stacked into a dark block; a window apart from them is a span of its own."""
+    server = MemlensServer("watch", str(family.pid), "--children", "--port", "0", "--no-record")
+    page = None
+    routes: list[Any] = []
+
+    def route(ws: Any) -> None:
+        ws.connect_to_server()
+        routes.append(ws)
+
+    def send(*messages: dict[str, Any]) -> None:
+        for m in messages:
+            routes[0].send(json.dumps(m))
+
+    def windowed(key: str, lo: float, hi: float) -> dict[str, Any]:
+        msg = leak_message(key, hi)
+        msg["finding"] = {"onset": lo, "severity": "medium"}
+        return msg
+
+    try:
+        by_pid = keys_by_pid(server, family)
+        growers = [by_pid[pid] for pid in family.growers]
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = PageErrors(page)
+        page.route_web_socket(re.compile(r"/ws"), route)
+        page.goto(server.url)
+        page.wait_for_selector('#conn-state[data-state="connected"]', timeout=15_000)
+        page.wait_for_selector('#chart[data-grouped="true"]')
+        page.wait_for_function("() => memlens.store.times.length >= 4", timeout=20_000)
+        t0, t1 = page.evaluate("() => [memlens.store.times[0], memlens.store.times.at(-1)]")
+        step = (t1 - t0) / 20
+
+        # one member's early window, alone; then all five over windows that overlap
+        send(windowed(growers[0], t0 + step, t0 + 3 * step))
+        page.wait_for_function("() => document.getElementById('chart').dataset.leakShades === '1'")
+        send(
+            *(windowed(k, t0 + (8 + i) * step, t0 + (14 + i) * step) for i, k in enumerate(growers))
+        )
+        page.wait_for_function(
+            "() => document.getElementById('chart').dataset.markersVisible === '6'"
+        )
+        page.wait_for_function("() => document.getElementById('chart').dataset.leakShades === '2'")
+        page.screenshot(path=str(artifacts_dir / "leak-shades.png"))
         assert list(errors) == []
     finally:
         if page is not None:

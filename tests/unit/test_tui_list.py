@@ -203,7 +203,26 @@ def test_figures_label_a_target_the_sampler_left_unlabelled() -> None:
     assert figures["2-1"].group == "web"
     assert figures["2-1"].rss == 2 * MB
     header = list_header_text(figures, interval=1.0, window=WINDOW, paused=False)
-    assert header == "memlens top · 2 targets · 2 groups · every 1 s · window 1 min · LIVE"
+    assert header == "memlens top · 2 targets · every 1 s · window 1 min · LIVE"
+
+
+def test_the_header_counts_groups_of_two_or_more_and_lone_processes_apart() -> None:
+    figures = by_key(
+        *(figure(10 + i, "web") for i in range(3)),
+        *(figure(20 + i, "celery") for i in range(2)),
+        *(figure(30 + i, "cron") for i in range(2)),
+        figure(40, "redis"),
+    )
+    rows = list_rows(figures)
+    header = list_header_text(figures, interval=1.0, window=WINDOW, paused=False)
+    assert sum(1 for r in rows if r.is_group) == 3
+    assert header.split(" · ")[1:3] == ["8 targets", "3 groups, 1 process"]
+    del figures["40-1"]
+    header = list_header_text(figures, interval=1.0, window=WINDOW, paused=False)
+    assert header.split(" · ")[1:3] == ["7 targets", "3 groups"]
+    figures.update(by_key(figure(41, "nginx"), figure(42, "sshd")))
+    header = list_header_text(figures, interval=1.0, window=WINDOW, paused=False)
+    assert header.split(" · ")[1:3] == ["9 targets", "3 groups, 2 processes"]
 
 
 # -- the columns -------------------------------------------------------------------------

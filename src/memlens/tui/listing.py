@@ -8,6 +8,7 @@ starts on the list: a row of tabs (`tab` through 300 targets) finds nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -73,13 +74,21 @@ def first_match(rows: list[Row], query: str) -> str | None:
 def list_header_text(
     figures: Mapping[str, Figures], *, interval: float, window: float, paused: bool
 ) -> str:
-    """'memlens top · 300 targets · 1 group · every 1 s · window 1 min · LIVE' (or '290/300
-    running' once some have ended), short enough for 80 columns."""
-    groups = {f.group or f"\0{f.key}" for f in figures.values()}
+    """'memlens top · 300 targets · 3 groups, 1 process · every 1 s · window 1 min · LIVE'
+    (or '290/300 running' once some have ended), short enough for 80 columns. Only groups
+    of two or more count as groups, as the list shows them; a process alone in its group
+    is a row of its own and is counted apart (not at all when nothing is grouped, where
+    it would only repeat the target count)."""
+    sizes = Counter(f.group or f"\0{f.key}" for f in figures.values())
+    groups = sum(1 for size in sizes.values() if size > 1)
+    alone = len(sizes) - groups
     running = sum(1 for f in figures.values() if f.running)
     n = len(figures)
     what = f"{n} target{'' if n == 1 else 's'}" if running == n else f"{running}/{n} running"
-    what += f" · {len(groups)} group{'' if len(groups) == 1 else 's'}"
+    if groups:
+        what += f" · {groups} group{'' if groups == 1 else 's'}"
+        if alone:
+            what += f", {alone} process{'' if alone == 1 else 'es'}"
     mode = "PAUSED" if paused else "LIVE"
     return (
         f"memlens top · {what} · every {interval_text(interval)} · "

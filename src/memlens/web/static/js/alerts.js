@@ -19,9 +19,14 @@ var ALERT_CAP = 2000;            // alerts held; the oldest go first
 var SEVERITIES = ["low", "medium", "high", "critical"];
 var METRIC_NAMES = { rss: "RSS", system_memory: "system memory", leak_rate: "leak rate", gc_growth: "gc growth" };
 
+var BANNERS_SHOWN = 2;         // banners shown while folded (the exit banner counts): the chart stays in the first screen
+
 var alertsEl = document.getElementById("alerts");
 var alertTpl = document.getElementById("alert-tpl");
 var bannerEls = new Map();     // banner id -> element
+var exitEl = document.getElementById("exit-banner");
+var moreEl = createMore();     // "and N more alerts": opens (and folds) the rest
+var alertsOpen = false;
 
 function alertId(a) {
   if (isGroupLeak(a)) return [a.type, a.group, +a.t, a.state, num(a.count), num(a.of)].join("|");
@@ -129,6 +134,7 @@ function renderBanners() {
 
   var keep = new Set();
   var visible = 0, active = 0;
+  var room = BANNERS_SHOWN - (exitEl && !exitEl.hidden ? 1 : 0);
   want.forEach(function (w, i) {
     keep.add(w.bid);
     var el = bannerEls.get(w.bid);
@@ -139,6 +145,8 @@ function renderBanners() {
     fillBanner(el, w.e, w.mode);
     el.hidden = alerts.dismissed.has(w.e.id);
     if (!el.hidden) { visible++; if (w.mode === "active") active++; }
+    // past the first few, banners wait behind "and N more alerts" unless it was opened
+    el.toggleAttribute("data-folded", !el.hidden && !alertsOpen && visible > room);
     // move only what is out of place (a moved live region may be read out again)
     if (alertsEl.children[i] !== el) alertsEl.insertBefore(el, alertsEl.children[i] || null);
   });
@@ -149,6 +157,32 @@ function renderBanners() {
   });
   alertsEl.hidden = visible === 0;
   setAttr(alertsEl, "data-active", String(active));
+  fillMore(visible - room);
+}
+
+// The exit banner shares the room: the header calls this when it comes or goes.
+export function refitBanners() { renderBanners(); }
+
+function createMore() {
+  var b = document.createElement("button");
+  b.type = "button";
+  b.className = "link-btn alerts-more";
+  b.hidden = true;
+  b.addEventListener("click", function () {
+    alertsOpen = !alertsOpen;
+    renderBanners();
+  });
+  alertsEl.appendChild(b);
+  return b;
+}
+
+// The fold stays last in the list; with nothing behind it, it goes (and closes).
+function fillMore(behind) {
+  if (behind <= 0) alertsOpen = false;
+  moreEl.hidden = behind <= 0;
+  setText(moreEl, alertsOpen ? "show fewer alerts" : "and " + behind + " more alert" + (behind === 1 ? "" : "s"));
+  setAttr(moreEl, "aria-expanded", String(alertsOpen));
+  if (alertsEl.lastElementChild !== moreEl) alertsEl.appendChild(moreEl);
 }
 
 function createBanner(bid) {
@@ -178,7 +212,9 @@ function fillBanner(el, e, mode) {
   else if (isLeak) tag = mode === "withdrawn" ? "leak withdrawn" : "LEAK \u00b7 " + severityOf(m);
   else tag = metricName(m.metric) + " over limit";
   setText(el.querySelector(".alert-tag"), tag);
-  setText(el.querySelector(".alert-text"), typeof m.text === "string" && m.text ? m.text : alertFallbackText(m));
+  var textEl = el.querySelector(".alert-text");
+  setText(textEl, typeof m.text === "string" && m.text ? m.text : alertFallbackText(m));
+  textEl.title = textEl.textContent;   // the line may be cut short
   var when = el.querySelector(".alert-time");
   setText(when, fmtWhen(e.t));
   when.title = new Date(e.t * 1000).toString();

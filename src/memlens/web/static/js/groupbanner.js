@@ -67,6 +67,7 @@ export function fillGroupBanner(el, m) {
   setAttr(el, "data-of", num(m.of) == null ? null : String(num(m.of)));
   var text = typeof m.text === "string" && m.text ? m.text : groupLeakText(m);
   setText(el.querySelector(".alert-text"), visible(text));
+  el.querySelector(".alert-text").title = visible(text);
   var d = el.querySelector(".alert-members");
   if (!d) {
     d = document.createElement("details");

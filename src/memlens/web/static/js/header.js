@@ -1,6 +1,7 @@
 // The header's target chips (or, past a few targets, their count and picker: picker.js)
 // and recording name, the exit banner, the chart's subtitle and the footer.
 
+import { refitBanners } from "./alerts.js";
 import { exitNote, openDetail } from "./cards.js";
 import { colorOf } from "./chart.js";
 import { detailLoading } from "./detail.js";
@@ -87,7 +88,10 @@ export function updateChrome(range, plotted, downsampled) {
   // exit banner: the first few exited targets by name, the others counted
   var exited = [];
   state.targets.forEach(function (rec) { if (rec.state === "exited") exited.push(rec); });
-  bannerEl.hidden = exited.length === 0;
+  if (bannerEl.hidden !== (exited.length === 0)) {
+    bannerEl.hidden = exited.length === 0;
+    refitBanners();
+  }
   if (exited.length) {
     var named = exited.slice(0, EXITED_NAMED).map(function (rec) { return labelOf(rec) + " " + exitNote(rec); });
     if (exited.length > EXITED_NAMED) named.push("and " + fmtThousands(exited.length - EXITED_NAMED) + " more");

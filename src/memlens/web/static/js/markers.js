@@ -1,5 +1,5 @@
-// Alert markers on the RSS chart: the leak windows shaded under the lines, the alert times
-// over them.
+// Alert markers on the RSS chart: the leak windows shaded under the lines (overlapping
+// windows as one: the chart's data-leak-shades counts them), the alert times over them.
 
 import { chartEl, colorOf, processSeriesCount } from "./chart.js";
 import { alerts, ui } from "./state.js";
@@ -27,16 +27,39 @@ function clipToPlot(u, ctx) {
   ctx.clip();
 }
 
+var SEVERITY_RANK = ["low", "medium", "high", "critical"];
+
+// The leak windows on screen as disjoint spans, [lo, hi, severity]: windows that overlap
+// (several members of a group leaking at once) are one span, of the worst severity among
+// them, so that stacked shades never darken the chart into one tan block.
+function shadeSpans(u) {
+  var xs = u.scales.x, wins = [];
+  alerts.markers.forEach(function (mk) {
+    if (mk.lo == null || mk.t < xs.min || mk.lo > xs.max || !markerShown(u, mk)) return;
+    wins.push([Math.max(mk.lo, xs.min), Math.min(mk.t, xs.max), mk.severity]);
+  });
+  wins.sort(function (a, b) { return a[0] - b[0]; });
+  var spans = [];
+  wins.forEach(function (w) {
+    var last = spans[spans.length - 1];
+    if (!last || w[0] > last[1]) { spans.push(w.slice()); return; }
+    last[1] = Math.max(last[1], w[1]);
+    if (SEVERITY_RANK.indexOf(w[2]) > SEVERITY_RANK.indexOf(last[2])) last[2] = w[2];
+  });
+  return spans;
+}
+
 export function drawMarkerShades(u) {
   var xs = u.scales.x, ctx = u.ctx, b = u.bbox;
-  if (!alerts.markers.length || xs.min == null) return;
+  var spans = alerts.markers.length && xs.min != null ? shadeSpans(u) : [];
+  setAttr(chartEl, "data-leak-shades", String(spans.length));
+  if (!spans.length) return;
   ctx.save();
   clipToPlot(u, ctx);
   ctx.globalAlpha = ui.theme.dark ? 0.16 : 0.11;
-  alerts.markers.forEach(function (mk) {
-    if (mk.lo == null || mk.t < xs.min || mk.lo > xs.max || !markerShown(u, mk)) return;
-    var x0 = u.valToPos(Math.max(mk.lo, xs.min), "x", true), x1 = u.valToPos(Math.min(mk.t, xs.max), "x", true);
-    ctx.fillStyle = ui.theme.severity[mk.severity] || ui.theme.limit;
+  spans.forEach(function (sp) {
+    var x0 = u.valToPos(sp[0], "x", true), x1 = u.valToPos(sp[1], "x", true);
+    ctx.fillStyle = ui.theme.severity[sp[2]] || ui.theme.limit;
     ctx.fillRect(x0, b.top, Math.max(1, x1 - x0), b.height);
   });
   ctx.restore();
