@@ -10,7 +10,7 @@ import { needRender } from "./render.js";
 import { state, view } from "./state.js";
 import { repaintTable } from "./table.js";
 import { buildRows, filterRows, togglePin } from "./tabledata.js";
-import { setAttr, setText } from "./util.js";
+import { setAttr, setText, visibleRows } from "./util.js";
 
 var ROW_H = 30;
 var OVERSCAN = 6;
@@ -48,8 +48,8 @@ function refill() {
 
 function paint() {
   var n = p.shown.length;
-  var first = Math.max(0, Math.floor(scrollEl.scrollTop / ROW_H) - OVERSCAN);
-  var last = Math.min(n, Math.ceil((scrollEl.scrollTop + scrollEl.clientHeight) / ROW_H) + OVERSCAN);
+  var range = visibleRows(scrollEl.scrollTop, scrollEl.clientHeight, ROW_H, n, OVERSCAN);
+  var first = range[0], last = range[1];
   while (p.pool.length < last - first) p.pool.push(makeItem());
   var used = 0;
   for (var i = first; i < last; i++) {

@@ -11,7 +11,7 @@ import { needRender } from "./render.js";
 import { view } from "./state.js";
 import { drawSpark } from "./spark.js";
 import { buildRows, COLUMNS, filterRows, sortRows, tableMode, togglePin } from "./tabledata.js";
-import { setAttr, setText } from "./util.js";
+import { setAttr, setText, visibleRows } from "./util.js";
 
 var ROW_H = 32;              // px, fixed: the virtual scroll works it out from the index
 var OVERSCAN = 6;            // rows drawn beyond each edge of the view
@@ -109,9 +109,8 @@ function paint(again) {
   var n = t.shown.length, viewH = scrollEl.clientHeight;
   var headH = gridEl.tHead ? gridEl.tHead.offsetHeight : ROW_H;
   var top = Math.max(0, scrollEl.scrollTop - headH);
-  var first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-  var last = Math.min(n, Math.ceil((top + viewH) / ROW_H) + OVERSCAN);
-  if (last < first) last = first;
+  var range = visibleRows(top, viewH, ROW_H, n, OVERSCAN);
+  var first = range[0], last = range[1];
   topPad.firstChild.style.height = first * ROW_H + "px";
   bottomPad.firstChild.style.height = (n - last) * ROW_H + "px";
   while (t.pool.length < last - first) t.pool.push(makeRow());

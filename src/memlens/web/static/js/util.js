@@ -14,3 +14,11 @@ export function num(x) { return x == null || x === "" || !isFinite(+x) ? null : 
 
 // the i-th value of a column, null past its end
 export function pick(arr, i) { return arr && i >= 0 && i < arr.length ? arr[i] : null; }
+
+// The rows a virtualised list draws: those in view from `top` over `height` pixels, and
+// `overscan` more at each edge, as [first, last) of `n` rows `rowH` pixels high.
+export function visibleRows(top, height, rowH, n, overscan) {
+  var first = Math.max(0, Math.floor(top / rowH) - overscan);
+  var last = Math.min(n, Math.ceil((top + height) / rowH) + overscan);
+  return [first, Math.max(first, last)];
+}
