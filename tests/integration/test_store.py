@@ -97,7 +97,7 @@ def test_ticks_of_a_real_sampler_read_back_exactly(allocator: Allocator, db: Pat
         probes=[open_process(allocator.pid)],
         children_of_memlens=[allocator.proc],
     )
-    history = History(capacity=1000)
+    history = History(capacity=1000, recent=1000)  # every sample at full resolution
     store = Store.open(db)
     rid = store.begin_recording(
         name="real", command="python alloc --token ***", interval=0.05, host="here"
@@ -151,7 +151,7 @@ def test_ticks_of_a_real_sampler_read_back_exactly(allocator: Allocator, db: Pat
 def test_many_readings_with_unknown_values_read_back_exactly(db: Path) -> None:
     rng = random.Random(11)
     targets = [target(i) for i in range(10)]
-    history = History(capacity=5000)
+    history = History(capacity=5000, recent=5000)  # every sample at full resolution
     with Store.open(db, batch_rows=1000) as store:
         rid = store.begin_recording(name="volume", command=None, interval=1.0, host="h")
         for seq in range(3000):
