@@ -175,6 +175,8 @@ def test_a_profilers_process_has_no_inbox_and_gets_the_mark_through_its_store(
         assert child.stdout is not None
         pid = int(child.stdout.readline())
         db = tmp_path / "memlens.db"
+        # The snapshot is committed by the store's writer within about a second.
+        wait_for_recorded_target(db, pid, child)
         marked = run_memlens("mark", str(pid), "by hand", "--db", str(db))
         assert marked.returncode == 0, marked.stderr
         assert marked.stdout.startswith("marked recording ")
