@@ -45,6 +45,19 @@ young_age = "0s"   # the live levels' minutes, scaled down as well: no warm-up p
 fast_rate = 0      # and no fast rule (its windows are minutes long)
 """
 
+# The same, faster still for the pages' live alerts: a verdict within seconds.
+BROWSER_DETECTOR = """
+[leaks]
+every = "1s"
+persistence = 2
+min_duration = "15s"
+min_points = 20
+envelope_window = "1s"
+min_leak_window = "8s"
+young_age = "0s"
+fast_rate = 0
+"""
+
 # A child that allocates and touches memory on command, so its RSS moves by known amounts.
 ALLOCATOR_SOURCE = r"""
 import sys

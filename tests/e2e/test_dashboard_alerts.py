@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
-from helpers import MB, Allocator, MemlensServer
+from helpers import BROWSER_DETECTOR, MB, Allocator, MemlensServer
 
 pytestmark = pytest.mark.browser
 
@@ -22,19 +22,6 @@ SEVERITIES = ("low", "medium", "high", "critical")
 STEP_MB = 2  # every STEP_EVERY seconds: a leak of about 10 MB/s
 STEP_EVERY = 0.2
 MOST_MB = 500  # growth stops here, whatever happens
-
-# Settings that let the detector judge within seconds instead of minutes.
-LEAKS = """
-[leaks]
-every = "1s"
-persistence = 2
-min_duration = "15s"
-min_points = 20
-envelope_window = "1s"
-min_leak_window = "8s"
-young_age = "0s"
-fast_rate = 0
-"""
 
 
 class Grower:
@@ -105,7 +92,9 @@ def test_leak_and_threshold_alerts_on_the_dashboard(
     browser: Any, allocator: Allocator, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     config = tmp_path / "memlens.toml"
-    config.write_text(f'[thresholds]\nmax_rss = "{allocator.vmrss() + 16 * MB}"\n{LEAKS}')
+    config.write_text(
+        f'[thresholds]\nmax_rss = "{allocator.vmrss() + 16 * MB}"\n{BROWSER_DETECTOR}'
+    )
     server = MemlensServer(
         "watch", str(allocator.pid), "--port", "0", "--interval", "0.2", "--config", str(config)
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
-from helpers import MB, MemlensServer
+from helpers import BROWSER_DETECTOR, MB, MemlensServer
 from memlens.analysis.groups import MEASURE_TEXT, group_leak_text, honest_sum
 
 pytestmark = pytest.mark.browser
@@ -442,26 +442,12 @@ def test_a_group_banner_holds_its_members_leaks(
         server.stop()
 
 
-# Settings that let the detector judge within seconds instead of minutes.
-FAST_LEAKS = """
-[leaks]
-every = "1s"
-persistence = 2
-min_duration = "15s"
-min_points = 20
-envelope_window = "1s"
-min_leak_window = "8s"
-young_age = "0s"
-fast_rate = 0
-"""
-
-
 def test_a_leaking_group_has_one_banner(
     browser: Any, family: Family, tmp_path: Path, artifacts_dir: Path
 ) -> None:
     """The real alert engine over real leaking children: one banner for their group."""
     config = tmp_path / "memlens.toml"
-    config.write_text(FAST_LEAKS)
+    config.write_text(BROWSER_DETECTOR)
     server = MemlensServer(
         "watch",
         str(family.pid),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from browser import MISSING, OutsideRequests, PageErrors, chromium_missing
-from helpers import ALLOCATOR_SOURCE, MB, MemlensServer
+from helpers import ALLOCATOR_SOURCE, BROWSER_DETECTOR, MB, MemlensServer
 from memlens.model import Reading, Target, Tick
 from memlens.store import Store
 
@@ -264,23 +264,9 @@ def test_sorting_by_growth_puts_the_growing_child_first(browser: Any) -> None:
         family.stop()
 
 
-# Settings that let the leak detector judge within seconds instead of minutes.
-FAST_LEAKS = """
-[leaks]
-every = "1s"
-persistence = 2
-min_duration = "15s"
-min_points = 20
-envelope_window = "1s"
-min_leak_window = "8s"
-young_age = "0s"
-fast_rate = 0
-"""
-
-
 def test_the_leak_column_shows_the_detectors_verdict(browser: Any, tmp_path: Path) -> None:
     config = tmp_path / "memlens.toml"
-    config.write_text(FAST_LEAKS)
+    config.write_text(BROWSER_DETECTOR)
     family = Family(10, grower=True)
     done = threading.Event()
 
