@@ -89,7 +89,7 @@ def test_record_stops_on_sigterm_and_sighup(
         text=True,
         cwd=ROOT,
     )
-    _wait_for_samples(db)
+    _wait_for_samples(db, proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -97,11 +97,15 @@ def test_record_stops_on_sigterm_and_sighup(
     assert_ended(db)
 
 
-def _wait_for_samples(db: Path) -> None:
-    """Until the recording holds a sample: memlens is up and sampling."""
+def _wait_for_samples(db: Path, proc: subprocess.Popen[str]) -> None:
+    """Until the recording holds a sample: memlens is up and sampling. If it never does,
+    memlens is stopped and what it said is the failure's message, so that nothing of it
+    is left running into the next test."""
     import time
 
-    for _ in range(300):
+    for _ in range(600):
+        if proc.poll() is not None:
+            break
         if db.exists():
             try:
                 with StoreReader.open(db) as reader:
@@ -111,7 +115,9 @@ def _wait_for_samples(db: Path) -> None:
             except Exception:  # created but not written yet
                 pass
         time.sleep(0.1)
-    raise AssertionError("memlens recorded nothing")
+    proc.kill()
+    _, err = proc.communicate(timeout=30)
+    raise AssertionError(f"memlens recorded nothing (exit {proc.returncode}): {err}")
 
 
 CHILD = r"""

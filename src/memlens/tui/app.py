@@ -207,7 +207,10 @@ class TopApp(ListFace):
 
     def _redraw_if_dirty(self) -> None:
         if self._dirty and not self.paused:
-            self.redraw()
+            # The timer can fire while the screen is being built or taken down, when its
+            # widgets are not there: the next tick draws what this one could not.
+            with contextlib.suppress(NoMatches):
+                self.redraw()
 
     def post_log(self, line: str) -> None:
         """Show a line in the status line; from any thread, the app's own included."""
